@@ -1,0 +1,181 @@
+//! The contract checks the host applies to every decision before acting on it, repeated here
+//! so that native tests catch an invalid decision before the component ever runs.
+//!
+//! Mirrors the host's validation (`Decision::validate` in the host's core crate). The host
+//! remains the authority: when the two disagree, the host's answer counts and this copy
+//! should be fixed.
+
+use std::collections::BTreeSet;
+
+use crate::{Action, Context, Date, Decision};
+
+/// The highest notice level.
+const MAX_LEVEL: u8 = 9;
+/// The most actions one decision may carry.
+const MAX_ACTIONS: usize = 16;
+/// The longest segment label, template id or variable name, in bytes.
+const MAX_LABEL: usize = 64;
+/// The longest reason or variable value, in bytes.
+const MAX_TEXT: usize = 2048;
+/// The most template variables of one notice.
+const MAX_VARS: usize = 32;
+
+/// Why `decision` breaks the contract for `ctx`, or `None` if it keeps it: the host would
+/// record the same decision as an `invalid-decision` failure.
+pub fn contract_violation(ctx: &Context, decision: &Decision) -> Option<String> {
+    check(ctx, decision).err()
+}
+
+fn check(ctx: &Context, d: &Decision) -> Result<(), String> {
+    label("segment", &d.segment, true)?;
+    text("reason", &d.reason)?;
+    if let Some(review_on) = d.review_on {
+        after("review-on", review_on, ctx.as_of)?;
+    }
+    if d.actions.len() > MAX_ACTIONS {
+        return Err(format!(
+            "actions: {} given, at most {MAX_ACTIONS} allowed",
+            d.actions.len()
+        ));
+    }
+    for (i, action) in d.actions.iter().enumerate() {
+        match action {
+            Action::Notify(n) => {
+                if n.level == 0 || n.level > MAX_LEVEL {
+                    return Err(format!(
+                        "notice level {} is outside 1..={MAX_LEVEL}",
+                        n.level
+                    ));
+                }
+                let field = format!("actions[{i}].template");
+                label(&field, &n.template, false)?;
+                identifier(&field, &n.template)?;
+                if n.vars.len() > MAX_VARS {
+                    return Err(format!(
+                        "actions[{i}].vars: {} given, at most {MAX_VARS} allowed",
+                        n.vars.len()
+                    ));
+                }
+                let mut seen = BTreeSet::new();
+                for (name, value) in &n.vars {
+                    let field = format!("actions[{i}].vars name");
+                    label(&field, name, false)?;
+                    identifier(&field, name)?;
+                    bounded(&format!("actions[{i}].vars[{name}]"), value, MAX_TEXT)?;
+                    if !seen.insert(name) {
+                        return Err(format!("template variable {name:?} is given twice"));
+                    }
+                }
+            }
+            Action::RetryPayment(r) => text(&format!("actions[{i}].reason"), &r.reason)?,
+            Action::Pause(p) => {
+                text(&format!("actions[{i}].reason"), &p.reason)?;
+                after(&format!("actions[{i}].until"), p.until, ctx.as_of)?;
+            }
+            Action::Escalate(e) => text(&format!("actions[{i}].reason"), &e.reason)?,
+            Action::Close(c) => text(&format!("actions[{i}].reason"), &c.reason)?,
+        }
+    }
+    Ok(())
+}
+
+fn bounded(field: &str, value: &str, max: usize) -> Result<(), String> {
+    if value.len() > max {
+        return Err(format!(
+            "{field} is {} bytes long; at most {max} allowed",
+            value.len()
+        ));
+    }
+    Ok(())
+}
+
+fn label(field: &str, value: &str, may_be_empty: bool) -> Result<(), String> {
+    if !may_be_empty && value.is_empty() {
+        return Err(format!("{field} is empty"));
+    }
+    bounded(field, value, MAX_LABEL)
+}
+
+fn text(field: &str, value: &str) -> Result<(), String> {
+    if value.trim().is_empty() {
+        return Err(format!("{field} is empty"));
+    }
+    bounded(field, value, MAX_TEXT)
+}
+
+fn identifier(field: &str, value: &str) -> Result<(), String> {
+    let ok = value
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{field} {value:?} may use only a-z, 0-9, '.', '_' and '-'"
+        ))
+    }
+}
+
+fn after(field: &str, date: Date, as_of: Date) -> Result<(), String> {
+    if !date.is_valid() {
+        return Err(format!("{field} is not a calendar date: {date}"));
+    }
+    if date > as_of {
+        Ok(())
+    } else {
+        Err(format!(
+            "{field} {date} is not after the as-of date {as_of}"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{context, date};
+    use crate::{decision, notice};
+
+    #[test]
+    fn catches_each_kind_of_bad_decision() {
+        let ctx = context().as_of("2026-03-01").build();
+        let ok = || {
+            decision("s")
+                .act(notice(2).firm().template("firm-reminder"))
+                .review_on(date("2026-03-05"))
+                .because("because")
+        };
+        assert_eq!(contract_violation(&ctx, &ok()), None);
+        let cases = [
+            (ok().act(notice(0)), "level 0"),
+            (ok().act(notice(10)), "level 10"),
+            (ok().act(notice(1).template("")), "template is empty"),
+            (ok().act(notice(1).template("Has Spaces")), "may use only"),
+            (ok().act(notice(1).template("x".repeat(65))), "65 bytes"),
+            (ok().review_on(ctx.as_of), "not after"),
+            (ok().because("  "), "reason is empty"),
+            (ok().in_segment("s".repeat(65)), "segment is 65 bytes"),
+            (
+                ok().act(Action::pause(date("2026-02-01"), "p")),
+                "actions[1].until",
+            ),
+            (ok().act(Action::retry("")), "actions[1].reason is empty"),
+            (ok().act(notice(1).var("Bad", "v")), "vars name"),
+        ];
+        for (d, expected) in cases {
+            let err = contract_violation(&ctx, &d).unwrap();
+            assert!(
+                err.contains(expected),
+                "{err:?} should mention {expected:?}"
+            );
+        }
+        let mut twice = ok();
+        twice.actions = vec![notice(1).into(); 17];
+        assert!(contract_violation(&ctx, &twice)
+            .unwrap()
+            .contains("17 given"));
+        let mut dup = notice(1);
+        dup.vars = vec![("a".into(), "1".into()), ("a".into(), "2".into())];
+        let err = contract_violation(&ctx, &ok().act(dup)).unwrap();
+        assert!(err.contains("given twice"), "{err}");
+    }
+}

@@ -1,0 +1,414 @@
+//! What a policy answers: the [`Decision`] for one invoice, and the contract checks every
+//! decision must pass before the host acts on it.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Channel, Context, Date, Tone};
+
+/// The highest notice level a policy may use.
+pub const MAX_LEVEL: u8 = 9;
+/// The most actions one decision may carry.
+pub const MAX_ACTIONS: usize = 16;
+/// The longest segment label, template id or variable name, in bytes.
+pub const MAX_LABEL: usize = 64;
+/// The longest reason or template variable value, in bytes.
+pub const MAX_TEXT: usize = 2048;
+/// The most template variables of one notice.
+pub const MAX_VARS: usize = 32;
+
+/// The policy's answer for one invoice.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Decision {
+    /// The segment the policy placed the customer in.
+    pub segment: String,
+    /// What to do now, in order; empty means wait.
+    #[serde(default)]
+    pub actions: Vec<Action>,
+    /// When to look again; `None` ends the ladder.
+    pub review_on: Option<Date>,
+    /// Why, for the decision log.
+    pub reason: String,
+}
+
+/// One thing the host should do.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "kind", deny_unknown_fields)]
+pub enum Action {
+    /// Send a notice.
+    Notify(Notice),
+    /// Retry the automatic collection.
+    RetryPayment(Retry),
+    /// Pause dunning.
+    Pause(Pause),
+    /// Escalate.
+    Escalate(Escalation),
+    /// Close the ladder.
+    Close(Closure),
+}
+
+/// A notice to the customer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Notice {
+    /// Dunning level, 1 to [`MAX_LEVEL`].
+    pub level: u8,
+    /// Channel to send on.
+    pub channel: Channel,
+    /// Tone to use.
+    pub tone: Tone,
+    /// The tenant's template id.
+    pub template: String,
+    /// Extra template variables.
+    #[serde(default)]
+    pub vars: BTreeMap<String, String>,
+}
+
+/// Retry the automatic collection.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Retry {
+    /// Why now.
+    pub reason: String,
+}
+
+/// Stop dunning until a date.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Pause {
+    /// First date dunning may resume.
+    pub until: Date,
+    /// Why.
+    pub reason: String,
+}
+
+/// Where an escalation goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EscalationKind {
+    /// A personal task for the account manager.
+    AccountManager,
+    /// Suspend the customer's service.
+    SuspendService,
+    /// A collections agency.
+    Collections,
+    /// Legal proceedings.
+    Legal,
+}
+
+/// Hand the invoice over outside dunning.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Escalation {
+    /// Where to.
+    #[serde(rename = "to")]
+    pub kind: EscalationKind,
+    /// Why.
+    pub reason: String,
+}
+
+/// End the ladder.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Closure {
+    /// Write the open balance off.
+    #[serde(default)]
+    pub write_off: bool,
+    /// Why.
+    pub reason: String,
+}
+
+/// A decision that breaks the contract; the host records it as a policy failure.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidDecision {
+    /// A text field is empty where the contract requires text.
+    #[error("{field} is empty")]
+    Empty {
+        /// Which field.
+        field: String,
+    },
+    /// A text field is longer than the contract allows.
+    #[error("{field} is {len} bytes long; at most {max} allowed")]
+    TooLong {
+        /// Which field.
+        field: String,
+        /// Its length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A template id or variable name has characters outside `[a-z0-9._-]`.
+    #[error("{field} {value:?} may use only a-z, 0-9, '.', '_' and '-'")]
+    BadIdentifier {
+        /// Which field.
+        field: String,
+        /// The offending value.
+        value: String,
+    },
+    /// A notice level outside 1..=MAX_LEVEL.
+    #[error("notice level {level} is outside 1..={MAX_LEVEL}")]
+    Level {
+        /// The level given.
+        level: u8,
+    },
+    /// Too many actions or template variables.
+    #[error("{what}: {count} given, at most {max} allowed")]
+    TooMany {
+        /// What there are too many of.
+        what: String,
+        /// How many were given.
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The same template variable twice.
+    #[error("template variable {name:?} is given twice")]
+    DuplicateVar {
+        /// The variable.
+        name: String,
+    },
+    /// A date that must lie after `as_of` does not.
+    #[error("{field} {date} is not after the as-of date {as_of}")]
+    NotInFuture {
+        /// Which field.
+        field: String,
+        /// The date given.
+        date: Date,
+        /// The context's as-of date.
+        as_of: Date,
+    },
+    /// A date field that is not a calendar date.
+    #[error("{field} is not a calendar date: {value}")]
+    BadDate {
+        /// Which field.
+        field: String,
+        /// What was given, as year-month-day.
+        value: String,
+    },
+    /// A value outside the enums this contract version knows.
+    #[error("{0}")]
+    Other(String),
+}
+
+impl Decision {
+    /// Checks the decision against the contract for the context it answers.
+    pub fn validate(&self, ctx: &Context) -> Result<(), InvalidDecision> {
+        label("segment", &self.segment, true)?;
+        text("reason", &self.reason)?;
+        if let Some(review_on) = self.review_on {
+            after("review-on", review_on, ctx.as_of)?;
+        }
+        if self.actions.len() > MAX_ACTIONS {
+            return Err(InvalidDecision::TooMany {
+                what: "actions".into(),
+                count: self.actions.len(),
+                max: MAX_ACTIONS,
+            });
+        }
+        for (i, action) in self.actions.iter().enumerate() {
+            match action {
+                Action::Notify(n) => {
+                    if n.level == 0 || n.level > MAX_LEVEL {
+                        return Err(InvalidDecision::Level { level: n.level });
+                    }
+                    label(&format!("actions[{i}].template"), &n.template, false)?;
+                    identifier(&format!("actions[{i}].template"), &n.template)?;
+                    if n.vars.len() > MAX_VARS {
+                        return Err(InvalidDecision::TooMany {
+                            what: format!("actions[{i}].vars"),
+                            count: n.vars.len(),
+                            max: MAX_VARS,
+                        });
+                    }
+                    for (k, v) in &n.vars {
+                        label(&format!("actions[{i}].vars name"), k, false)?;
+                        identifier(&format!("actions[{i}].vars name"), k)?;
+                        bounded(&format!("actions[{i}].vars[{k}]"), v, MAX_TEXT)?;
+                    }
+                }
+                Action::RetryPayment(r) => text(&format!("actions[{i}].reason"), &r.reason)?,
+                Action::Pause(p) => {
+                    text(&format!("actions[{i}].reason"), &p.reason)?;
+                    after(&format!("actions[{i}].until"), p.until, ctx.as_of)?;
+                }
+                Action::Escalate(e) => text(&format!("actions[{i}].reason"), &e.reason)?,
+                Action::Close(c) => text(&format!("actions[{i}].reason"), &c.reason)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+fn bounded(field: &str, value: &str, max: usize) -> Result<(), InvalidDecision> {
+    if value.len() > max {
+        return Err(InvalidDecision::TooLong {
+            field: field.into(),
+            len: value.len(),
+            max,
+        });
+    }
+    Ok(())
+}
+
+fn label(field: &str, value: &str, may_be_empty: bool) -> Result<(), InvalidDecision> {
+    if !may_be_empty && value.is_empty() {
+        return Err(InvalidDecision::Empty {
+            field: field.into(),
+        });
+    }
+    bounded(field, value, MAX_LABEL)
+}
+
+fn text(field: &str, value: &str) -> Result<(), InvalidDecision> {
+    if value.trim().is_empty() {
+        return Err(InvalidDecision::Empty {
+            field: field.into(),
+        });
+    }
+    bounded(field, value, MAX_TEXT)
+}
+
+fn identifier(field: &str, value: &str) -> Result<(), InvalidDecision> {
+    let ok = value
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(InvalidDecision::BadIdentifier {
+            field: field.into(),
+            value: value.into(),
+        })
+    }
+}
+
+fn after(field: &str, date: Date, as_of: Date) -> Result<(), InvalidDecision> {
+    if date > as_of {
+        Ok(())
+    } else {
+        Err(InvalidDecision::NotInFuture {
+            field: field.into(),
+            date,
+            as_of,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::context::{Customer, Invoice, OtherOverdue, PaymentMethod};
+    use crate::{Currency, Money};
+
+    fn ctx() -> Context {
+        let d = |s: &str| s.parse::<Date>().unwrap();
+        let eur = |m| Money::new(m, Currency::EUR);
+        Context {
+            as_of: d("2026-03-01"),
+            invoice: Invoice {
+                id: "i".into(),
+                number: "1".into(),
+                issued_on: d("2026-01-01"),
+                due_on: d("2026-02-01"),
+                amount: eur(100),
+                open_balance: eur(100),
+                payment_method: PaymentMethod::Card,
+                failed_attempts: 0,
+                last_failure: None,
+                disputed: false,
+                on_payment_plan: false,
+                metadata: Default::default(),
+            },
+            customer: Customer {
+                id: "c".into(),
+                tags: vec![],
+                lifetime_value: eur(0),
+                customer_since: d("2020-01-01"),
+                on_time_payments_12m: 0,
+                late_payments_12m: 0,
+                locale: "en".into(),
+                time_zone: "UTC".into(),
+                reachable_on: vec![Channel::Email],
+                opted_out: vec![],
+            },
+            history: vec![],
+            other_overdue: OtherOverdue::default(),
+            params: Default::default(),
+        }
+    }
+
+    fn notice(level: u8, template: &str) -> Decision {
+        Decision {
+            segment: "s".into(),
+            actions: vec![Action::Notify(Notice {
+                level,
+                channel: Channel::Email,
+                tone: Tone::Firm,
+                template: template.into(),
+                vars: Default::default(),
+            })],
+            review_on: Some("2026-03-05".parse().unwrap()),
+            reason: "because".into(),
+        }
+    }
+
+    #[test]
+    fn contract_checks_catch_each_kind_of_bad_decision() {
+        let ctx = ctx();
+        assert_eq!(notice(2, "firm-reminder").validate(&ctx), Ok(()));
+        let cases: Vec<(Decision, &str)> = vec![
+            (notice(0, "t"), "level 0"),
+            (notice(10, "t"), "level 10"),
+            (notice(1, ""), "empty"),
+            (notice(1, "Has Spaces"), "may use only"),
+            (notice(1, &"x".repeat(65)), "65 bytes"),
+            (
+                Decision {
+                    review_on: Some(ctx.as_of),
+                    ..notice(1, "t")
+                },
+                "not after",
+            ),
+            (
+                Decision {
+                    reason: "  ".into(),
+                    ..notice(1, "t")
+                },
+                "reason is empty",
+            ),
+            (
+                Decision {
+                    actions: vec![notice(1, "t").actions[0].clone(); 17],
+                    ..notice(1, "t")
+                },
+                "17 given",
+            ),
+            (
+                Decision {
+                    actions: vec![Action::Pause(Pause {
+                        until: "2026-02-01".parse().unwrap(),
+                        reason: "promise".into(),
+                    })],
+                    ..notice(1, "t")
+                },
+                "actions[0].until",
+            ),
+        ];
+        for (decision, expected) in cases {
+            let err = decision.validate(&ctx).unwrap_err().to_string();
+            assert!(
+                err.contains(expected),
+                "{err:?} should mention {expected:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn actions_serialize_with_a_kind_tag() {
+        let json = serde_json::to_value(&notice(1, "t").actions[0]).unwrap();
+        assert_eq!(json["kind"], "notify");
+        assert_eq!(json["channel"], "email");
+    }
+}

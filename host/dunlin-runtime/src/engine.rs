@@ -1,0 +1,266 @@
+//! The process-wide [`Runtime`]: one wasmtime `Engine` with the pooling allocator, fuel and
+//! epoch interruption, the WASI linker, the compile cache, and component loading with
+//! validation.
+
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use crate::cache::CompileCache;
+use crate::policy::{Bindings, LoadedPolicy};
+use crate::sandbox::Host;
+use crate::wit::{self, WitVersion};
+use crate::{Limits, LoadError, SetupError};
+
+/// How often the epoch ticks; deadlines are rounded up to whole ticks.
+const EPOCH_TICK: Duration = Duration::from_millis(2);
+
+/// How to set up a [`Runtime`].
+#[derive(Clone, Debug, Default)]
+pub struct RuntimeConfig {
+    /// Limits on loading and on every call.
+    pub limits: Limits,
+    /// Where precompiled components are kept; `None` compiles every time.
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// The facts about a loaded component.
+#[derive(Clone, Debug)]
+pub struct ComponentInfo {
+    /// The contract version it targets.
+    pub version: WitVersion,
+    /// Hex sha256 of the component bytes.
+    pub sha256: String,
+    /// Size in bytes.
+    pub size: usize,
+    /// Everything it imports.
+    pub imports: Vec<String>,
+    /// Everything it exports.
+    pub exports: Vec<String>,
+    /// Whether the machine code came from the compile cache.
+    pub from_cache: bool,
+    /// How long compiling (or loading from the cache) took.
+    pub load_time: Duration,
+}
+
+/// One per process: compiles, caches and instantiates policies.
+#[derive(Clone)]
+pub struct Runtime {
+    pub(crate) inner: Arc<RuntimeInner>,
+}
+
+pub(crate) struct RuntimeInner {
+    pub(crate) engine: Engine,
+    pub(crate) linker: Linker<Host>,
+    pub(crate) limits: Limits,
+    cache: Option<CompileCache>,
+    /// Milliseconds per epoch tick, to turn the deadline into ticks.
+    pub(crate) deadline_ticks: u64,
+}
+
+impl Runtime {
+    /// Sets up the engine and starts the epoch ticker thread (it stops when the last clone
+    /// of the runtime is dropped).
+    pub fn new(config: RuntimeConfig) -> Result<Self, SetupError> {
+        let limits = config.limits;
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(limits.instances)
+            .total_core_instances(limits.instances.saturating_mul(8))
+            .total_memories(limits.instances.saturating_mul(2))
+            .total_tables(limits.instances.saturating_mul(4))
+            .total_stacks(limits.instances)
+            .max_memories_per_component(4)
+            .max_tables_per_component(8)
+            .max_core_instances_per_component(32)
+            .max_memory_size(limits.memory_bytes)
+            .table_elements(limits.table_elements)
+            // Keeping a reused slot's pages resident instead of returning them to the
+            // kernel is what makes a fresh instance per decision cheap on several threads.
+            .linear_memory_keep_resident(4 << 20)
+            .table_keep_resident(64 << 10);
+
+        let mut cfg = Config::new();
+        cfg.wasm_component_model(true)
+            .consume_fuel(true)
+            .epoch_interruption(true)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&cfg).map_err(|e| SetupError(format!("{e:#}")))?;
+
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+            .map_err(|e| SetupError(format!("linking WASI: {e:#}")))?;
+
+        let weak = engine.weak();
+        std::thread::Builder::new()
+            .name("dunlin-epoch".into())
+            .spawn(move || loop {
+                std::thread::sleep(EPOCH_TICK);
+                match weak.upgrade() {
+                    Some(engine) => engine.increment_epoch(),
+                    None => break,
+                }
+            })
+            .map_err(|e| SetupError(format!("starting the epoch thread: {e}")))?;
+
+        let tick_ms = EPOCH_TICK.as_millis().max(1) as u64;
+        let deadline_ticks = (limits.deadline.as_millis() as u64)
+            .div_ceil(tick_ms)
+            .max(1);
+        let cache = config.cache_dir.map(|dir| CompileCache::new(&engine, dir));
+        Ok(Runtime {
+            inner: Arc::new(RuntimeInner {
+                engine,
+                linker,
+                limits,
+                cache,
+                deadline_ticks,
+            }),
+        })
+    }
+
+    /// The limits every call runs under.
+    pub fn limits(&self) -> &Limits {
+        &self.inner.limits
+    }
+
+    /// Validates and compiles (or loads from the cache) a component, ready to instantiate.
+    ///
+    /// Rejects, with one clear message each: files that are not WebAssembly, core modules,
+    /// components over the size cap, components that do not export the policy interface or
+    /// target an unsupported contract version, components importing anything but locked-down
+    /// WASI, and components that fail to compile within the time limit.
+    pub fn load(&self, bytes: &[u8]) -> Result<LoadedPolicy, LoadError> {
+        let inner = &self.inner;
+        let limits = &inner.limits;
+        check_header(bytes)?;
+        if bytes.len() > limits.component_bytes {
+            return Err(LoadError::TooLarge {
+                size: bytes.len(),
+                limit: limits.component_bytes,
+            });
+        }
+        let sha256 = hex::encode(Sha256::digest(bytes));
+        let started = Instant::now();
+        let cached = inner
+            .cache
+            .as_ref()
+            .and_then(|c| c.load(&inner.engine, &sha256));
+        let from_cache = cached.is_some();
+        let component = match cached {
+            Some(component) => component,
+            None => {
+                let component = self.compile(bytes)?;
+                if let Some(cache) = &inner.cache {
+                    cache.store(&sha256, &component)?;
+                }
+                component
+            }
+        };
+        let load_time = started.elapsed();
+
+        let version = wit::detect(&inner.engine, &component)?;
+        wit::check_imports(&inner.engine, &component)?;
+        let ty = component.component_type();
+        let imports = ty
+            .imports(&inner.engine)
+            .map(|(n, _)| n.to_owned())
+            .collect();
+        let exports = ty
+            .exports(&inner.engine)
+            .map(|(n, _)| n.to_owned())
+            .collect();
+
+        let mismatch = |e: wasmtime::Error| LoadError::Mismatch {
+            version: version.to_string(),
+            message: format!("{e:#}"),
+        };
+        let pre = inner.linker.instantiate_pre(&component).map_err(mismatch)?;
+        let bindings = match version {
+            WitVersion::V0_1_0 => {
+                Bindings::V0_1(wit::v0_1::InstancePre::new(pre).map_err(mismatch)?)
+            }
+        };
+        let info = ComponentInfo {
+            version,
+            sha256,
+            size: bytes.len(),
+            imports,
+            exports,
+            from_cache,
+            load_time,
+        };
+        Ok(LoadedPolicy::new(self.clone(), bindings, info))
+    }
+
+    /// Compiles on a helper thread so that a pathological component cannot hold the caller
+    /// past the limit. (The compilation itself cannot be cancelled; it finishes and is
+    /// dropped.)
+    fn compile(&self, bytes: &[u8]) -> Result<Component, LoadError> {
+        let engine = self.inner.engine.clone();
+        let bytes = bytes.to_vec();
+        let (tx, rx) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("dunlin-compile".into())
+            .spawn(move || {
+                let _ = tx.send(Component::from_binary(&engine, &bytes));
+            })
+            .map_err(|e| LoadError::Compile(format!("starting the compile thread: {e}")))?;
+        let limit = self.inner.limits.compile_time;
+        match rx.recv_timeout(limit) {
+            Ok(result) => result.map_err(|e| LoadError::Compile(format!("{e:#}"))),
+            Err(mpsc::RecvTimeoutError::Timeout) => Err(LoadError::CompileTimeout {
+                secs: limit.as_secs(),
+            }),
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                Err(LoadError::Compile("the compiler thread panicked".into()))
+            }
+        }
+    }
+}
+
+/// Tells WebAssembly from other files and components from core modules by the 8-byte
+/// preamble: magic `\0asm`, then version 1 layer 0 (module) or version 0xd layer 1
+/// (component).
+fn check_header(bytes: &[u8]) -> Result<(), LoadError> {
+    match bytes.get(..8) {
+        Some([0, b'a', b's', b'm', _, _, 1, 0]) => Ok(()),
+        Some([0, b'a', b's', b'm', 1, 0, 0, 0]) => Err(LoadError::NotAComponent),
+        _ => Err(LoadError::NotWasm),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_tells_modules_components_and_junk_apart() {
+        let module = wat::parse_str("(module)").unwrap();
+        assert!(matches!(
+            check_header(&module),
+            Err(LoadError::NotAComponent)
+        ));
+        let component = wat::parse_str("(component)").unwrap();
+        assert!(check_header(&component).is_ok());
+        assert!(matches!(
+            check_header(b"PK\x03\x04zip"),
+            Err(LoadError::NotWasm)
+        ));
+        assert!(matches!(check_header(b""), Err(LoadError::NotWasm)));
+    }
+
+    #[test]
+    fn an_empty_component_is_the_wrong_world() {
+        let rt = Runtime::new(RuntimeConfig::default()).unwrap();
+        let err = rt
+            .load(&wat::parse_str("(component)").unwrap())
+            .err()
+            .unwrap();
+        assert!(matches!(err, LoadError::WrongWorld { .. }), "{err}");
+    }
+}

@@ -1,0 +1,85 @@
+//! Why a component could not be loaded. Failures of a single call are
+//! [`dunlin_core::PolicyFailure`] values instead.
+
+use std::path::PathBuf;
+
+/// A component was rejected at load (upload, validation or daemon start).
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The bytes are not WebAssembly at all.
+    #[error("not a WebAssembly file (it does not start with the \\0asm magic number)")]
+    NotWasm,
+    /// A core module rather than a component.
+    #[error(
+        "this is a core WebAssembly module, not a component; build the policy for the \
+         wasm32-wasip2 target (`dunlin policy build`), which emits a component"
+    )]
+    NotAComponent,
+    /// Bigger than the operator allows.
+    #[error("the component is {size} bytes; the limit is {limit} bytes")]
+    TooLarge {
+        /// Its size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// Built against a contract version this host does not support.
+    #[error(
+        "the component targets dunlin:policy@{found}, which this host does not support \
+         (supported: {supported})"
+    )]
+    Incompatible {
+        /// The version it was built against.
+        found: String,
+        /// The versions this host supports.
+        supported: String,
+    },
+    /// Does not export the policy interface at all.
+    #[error(
+        "the component does not export dunlin:policy/decider (it exports: {exports}); \
+         is it built against the dunlin:policy world?"
+    )]
+    WrongWorld {
+        /// What it does export.
+        exports: String,
+    },
+    /// Imports something the sandbox does not provide.
+    #[error("the component imports {import}, which policies may not use (allowed: {allowed})")]
+    ImportNotAllowed {
+        /// The offending import.
+        import: String,
+        /// What is allowed.
+        allowed: String,
+    },
+    /// wasmtime rejected or failed to compile it.
+    #[error("the component does not compile: {0}")]
+    Compile(String),
+    /// Compilation took longer than the limit.
+    #[error("compiling the component took longer than {secs} s")]
+    CompileTimeout {
+        /// The limit in seconds.
+        secs: u64,
+    },
+    /// The exports do not have the types the contract requires.
+    #[error("the component does not match the dunlin:policy@{version} contract: {message}")]
+    Mismatch {
+        /// The contract version it claims.
+        version: String,
+        /// What wasmtime found wrong.
+        message: String,
+    },
+    /// The on-disk compile cache could not be used.
+    #[error("compile cache at {path}: {source}")]
+    Cache {
+        /// The file or directory involved.
+        path: PathBuf,
+        /// The I/O failure.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The runtime itself could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[error("could not set up the WebAssembly engine: {0}")]
+pub struct SetupError(pub String);

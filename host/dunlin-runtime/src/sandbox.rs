@@ -1,0 +1,267 @@
+//! The per-store host state: a locked-down, deterministic WASI and the resource limiter.
+//!
+//! A policy sees nothing of the host: no preopened directories, no environment, no arguments,
+//! no network (sockets are linked for toolchains that import them, but every address is
+//! denied and name lookup is off), wall and monotonic clocks that read the decision's as-of
+//! date, randomness seeded from the context, and stdout/stderr captured into a bounded buffer.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError, StreamResult};
+use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, WasiView};
+
+use crate::limits::{Limiter, Limits};
+
+/// The data of one wasmtime `Store`.
+pub(crate) struct Host {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub(crate) limiter: Limiter,
+    /// What the guest wrote to stdout and stderr during the current call.
+    pub(crate) log: CapturedLog,
+    /// Seconds since the Unix epoch that the guest's clocks report.
+    clock: Arc<AtomicU64>,
+    /// The state of the guest's random number generators.
+    rng: Arc<AtomicU64>,
+}
+
+impl Host {
+    pub(crate) fn new(limits: &Limits) -> Self {
+        let log = CapturedLog::new(limits.log_bytes);
+        let clock = Arc::new(AtomicU64::new(0));
+        let rng = Arc::new(AtomicU64::new(0));
+        let wasi = WasiCtx::builder()
+            .stdout(log.clone())
+            .stderr(log.clone())
+            .wall_clock(FixedClock(clock.clone()))
+            .monotonic_clock(FixedClock(clock.clone()))
+            .secure_random(SeededRng(rng.clone()))
+            .insecure_random(SeededRng(rng.clone()))
+            .insecure_random_seed(0x6475_6e6c_696e_2d70_6f6c_6963_7921_0001)
+            .allow_ip_name_lookup(false)
+            .allow_tcp(false)
+            .allow_udp(false)
+            .build();
+        Host {
+            wasi,
+            table: ResourceTable::new(),
+            limiter: Limiter::new(limits),
+            log,
+            clock,
+            rng,
+        }
+    }
+
+    /// Sets what the guest's clocks and random numbers will be for the next call, so that
+    /// the same context gives the same answer whether the instance is fresh or reused.
+    pub(crate) fn prepare_call(&mut self, unix_secs: u64, seed: u64) {
+        self.clock.store(unix_secs, Ordering::Relaxed);
+        self.rng.store(seed, Ordering::Relaxed);
+        self.log.clear();
+    }
+}
+
+impl WasiView for Host {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// A clock stopped at the decision's as-of date (midnight UTC).
+struct FixedClock(Arc<AtomicU64>);
+
+impl HostWallClock for FixedClock {
+    fn resolution(&self) -> Duration {
+        Duration::from_secs(1)
+    }
+    fn now(&self) -> Duration {
+        Duration::from_secs(self.0.load(Ordering::Relaxed))
+    }
+}
+
+impl HostMonotonicClock for FixedClock {
+    fn resolution(&self) -> u64 {
+        1_000_000_000
+    }
+    fn now(&self) -> u64 {
+        self.0.load(Ordering::Relaxed).saturating_mul(1_000_000_000)
+    }
+}
+
+/// SplitMix64 over a shared state that is reseeded before every call. Not for secrets: a
+/// policy has no business with secrets, and replay needs the same bytes every time.
+struct SeededRng(Arc<AtomicU64>);
+
+impl rand_core::TryRng for SeededRng {
+    type Error = std::convert::Infallible;
+
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+        Ok((self.try_next_u64()? >> 32) as u32)
+    }
+
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+        let state = self
+            .0
+            .fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed)
+            .wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        Ok(z ^ (z >> 31))
+    }
+
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+        for chunk in dst.chunks_mut(8) {
+            let word = self.try_next_u64()?.to_le_bytes();
+            chunk.copy_from_slice(&word[..chunk.len()]);
+        }
+        Ok(())
+    }
+}
+
+/// Stdout and stderr of the guest, kept up to a limit; writes past it are dropped (not
+/// failed, so a chatty policy does not trap) and the log is marked truncated.
+#[derive(Clone)]
+pub(crate) struct CapturedLog(Arc<Mutex<LogBuffer>>);
+
+struct LogBuffer {
+    bytes: Vec<u8>,
+    limit: usize,
+    truncated: bool,
+}
+
+impl CapturedLog {
+    fn new(limit: usize) -> Self {
+        CapturedLog(Arc::new(Mutex::new(LogBuffer {
+            bytes: Vec::new(),
+            limit,
+            truncated: false,
+        })))
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut LogBuffer) -> R) -> R {
+        // A poisoned lock only means a panic elsewhere while appending bytes; the buffer
+        // is still a valid Vec.
+        let mut guard = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut guard)
+    }
+
+    fn clear(&self) {
+        self.with(|b| {
+            b.bytes.clear();
+            b.truncated = false;
+        });
+    }
+
+    fn append(&self, data: &[u8]) {
+        self.with(|b| {
+            let room = b.limit.saturating_sub(b.bytes.len());
+            let take = room.min(data.len());
+            b.bytes.extend_from_slice(&data[..take]);
+            b.truncated |= take < data.len();
+        });
+    }
+
+    /// The text captured during the current call, and whether some was dropped.
+    pub(crate) fn take(&self) -> (String, bool) {
+        self.with(|b| {
+            let text = String::from_utf8_lossy(&b.bytes).into_owned();
+            b.bytes.clear();
+            (text, std::mem::take(&mut b.truncated))
+        })
+    }
+}
+
+impl IsTerminal for CapturedLog {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdoutStream for CapturedLog {
+    fn p2_stream(&self) -> Box<dyn OutputStream> {
+        Box::new(self.clone())
+    }
+
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+        Box::new(self.clone())
+    }
+}
+
+#[async_trait::async_trait]
+impl Pollable for CapturedLog {
+    async fn ready(&mut self) {}
+}
+
+impl OutputStream for CapturedLog {
+    fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
+        self.append(&bytes);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> StreamResult<()> {
+        Ok(())
+    }
+
+    fn check_write(&mut self) -> Result<usize, StreamError> {
+        Ok(64 << 10)
+    }
+}
+
+impl tokio::io::AsyncWrite for CapturedLog {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        self.append(buf);
+        std::task::Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn captured_log_drops_what_exceeds_the_limit() {
+        let log = CapturedLog::new(8);
+        log.append(b"hello ");
+        log.append(b"world");
+        assert_eq!(log.take(), ("hello wo".to_owned(), true));
+        log.append(b"ok");
+        assert_eq!(log.take(), ("ok".to_owned(), false));
+    }
+
+    #[test]
+    fn seeded_rng_repeats_after_reseed() {
+        use rand_core::TryRng;
+        let state = Arc::new(AtomicU64::new(42));
+        let mut rng = SeededRng(state.clone());
+        let first = rng.try_next_u64().unwrap();
+        state.store(42, Ordering::Relaxed);
+        assert_eq!(rng.try_next_u64().unwrap(), first);
+    }
+}

@@ -1,0 +1,276 @@
+//! Bindings for `dunlin:policy@0.1.0` and their conversions to and from the core types.
+//!
+//! A later contract version gets a sibling module (`v0_2.rs`) with its own bindings and
+//! conversions; the rest of the runtime only sees core types.
+
+use dunlin_core as core;
+use wasmtime::component::bindgen;
+
+bindgen!({
+    path: "../../wit/policy@0.1.0",
+    world: "policy",
+});
+
+use exports::dunlin::policy::decider as wit;
+
+pub(crate) use self::{Policy as Instance, PolicyPre as InstancePre};
+
+/// Calls `decide` and converts the answer. The outer error is a sandbox failure (trap, fuel,
+/// deadline); the inner one is the policy's refusal or a decision the host cannot accept.
+pub(crate) fn decide(
+    instance: &Instance,
+    store: &mut wasmtime::Store<crate::sandbox::Host>,
+    ctx: &core::Context,
+    output_limit: usize,
+) -> wasmtime::Result<Result<core::Decision, core::PolicyFailure>> {
+    let input = context(ctx);
+    let answer = instance
+        .dunlin_policy_decider()
+        .call_decide(&mut *store, &input)?;
+    Ok(match answer {
+        Ok(decision) => {
+            let size = output_size(&decision);
+            if size > output_limit {
+                Err(core::PolicyFailure::OutputTooLarge {
+                    size,
+                    limit: output_limit,
+                })
+            } else {
+                core::Decision::try_from(decision).map_err(core::PolicyFailure::from)
+            }
+        }
+        Err(refusal) => Err(core::PolicyFailure::Refused(refusal.into())),
+    })
+}
+
+/// The size of a decision as the output limit counts it: its text plus 16 bytes per action.
+fn output_size(d: &wit::Decision) -> usize {
+    let actions: usize = d
+        .actions
+        .iter()
+        .map(|a| {
+            16 + match a {
+                wit::Action::Notify(n) => {
+                    n.template.len() + n.vars.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>()
+                }
+                wit::Action::RetryPayment(r) => r.reason.len(),
+                wit::Action::Pause(p) => p.reason.len(),
+                wit::Action::Escalate(e) => e.reason.len(),
+                wit::Action::Close(c) => c.reason.len(),
+            }
+        })
+        .sum();
+    d.segment.len() + d.reason.len() + actions
+}
+
+fn date(d: core::Date) -> wit::Date {
+    use chrono::Datelike;
+    wit::Date {
+        year: d.year(),
+        // chrono guarantees month 1..=12 and day 1..=31.
+        month: d.month() as u8,
+        day: d.day() as u8,
+    }
+}
+
+fn date_back(field: &str, d: wit::Date) -> Result<core::Date, core::InvalidDecision> {
+    core::Date::from_ymd_opt(d.year, d.month.into(), d.day.into()).ok_or_else(|| {
+        core::InvalidDecision::BadDate {
+            field: field.into(),
+            value: format!("{}-{}-{}", d.year, d.month, d.day),
+        }
+    })
+}
+
+fn money(m: core::Money) -> wit::Money {
+    wit::Money {
+        minor: m.minor,
+        currency: m.currency.to_string(),
+    }
+}
+
+fn pairs(map: &std::collections::BTreeMap<String, String>) -> Vec<(String, String)> {
+    map.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
+fn channel(c: core::Channel) -> wit::Channel {
+    match c {
+        core::Channel::Email => wit::Channel::Email,
+        core::Channel::Sms => wit::Channel::Sms,
+        core::Channel::Letter => wit::Channel::Letter,
+        core::Channel::Phone => wit::Channel::Phone,
+        core::Channel::InApp => wit::Channel::InApp,
+    }
+}
+
+fn channel_back(c: wit::Channel) -> core::Channel {
+    match c {
+        wit::Channel::Email => core::Channel::Email,
+        wit::Channel::Sms => core::Channel::Sms,
+        wit::Channel::Letter => core::Channel::Letter,
+        wit::Channel::Phone => core::Channel::Phone,
+        wit::Channel::InApp => core::Channel::InApp,
+    }
+}
+
+fn tone(t: core::Tone) -> wit::Tone {
+    match t {
+        core::Tone::Friendly => wit::Tone::Friendly,
+        core::Tone::Neutral => wit::Tone::Neutral,
+        core::Tone::Firm => wit::Tone::Firm,
+        core::Tone::Final => wit::Tone::Final,
+    }
+}
+
+fn tone_back(t: wit::Tone) -> core::Tone {
+    match t {
+        wit::Tone::Friendly => core::Tone::Friendly,
+        wit::Tone::Neutral => core::Tone::Neutral,
+        wit::Tone::Firm => core::Tone::Firm,
+        wit::Tone::Final => core::Tone::Final,
+    }
+}
+
+/// The context in this version's types.
+fn context(c: &core::Context) -> wit::Context {
+    let inv = &c.invoice;
+    let cust = &c.customer;
+    wit::Context {
+        as_of: date(c.as_of),
+        invoice: wit::Invoice {
+            id: inv.id.clone(),
+            number: inv.number.clone(),
+            issued_on: date(inv.issued_on),
+            due_on: date(inv.due_on),
+            amount: money(inv.amount),
+            open_balance: money(inv.open_balance),
+            payment_method: match inv.payment_method {
+                core::PaymentMethod::Card => wit::PaymentMethod::Card,
+                core::PaymentMethod::DirectDebit => wit::PaymentMethod::DirectDebit,
+                core::PaymentMethod::BankTransfer => wit::PaymentMethod::BankTransfer,
+                core::PaymentMethod::Other => wit::PaymentMethod::Other,
+            },
+            failed_attempts: inv.failed_attempts,
+            last_failure: inv.last_failure.as_ref().map(|f| wit::CollectionFailure {
+                on: date(f.on),
+                code: f.code.clone(),
+                kind: match f.kind {
+                    core::DeclineKind::Soft => wit::DeclineKind::Soft,
+                    core::DeclineKind::Hard => wit::DeclineKind::Hard,
+                },
+            }),
+            disputed: inv.disputed,
+            on_payment_plan: inv.on_payment_plan,
+            metadata: pairs(&inv.metadata),
+        },
+        customer: wit::Customer {
+            id: cust.id.clone(),
+            tags: cust.tags.clone(),
+            lifetime_value: money(cust.lifetime_value),
+            customer_since: date(cust.customer_since),
+            on_time_payments_12m: cust.on_time_payments_12m,
+            late_payments_12m: cust.late_payments_12m,
+            locale: cust.locale.clone(),
+            time_zone: cust.time_zone.clone(),
+            reachable_on: cust.reachable_on.iter().copied().map(channel).collect(),
+            opted_out: cust.opted_out.iter().copied().map(channel).collect(),
+        },
+        history: c
+            .history
+            .iter()
+            .map(|h| wit::PastAction {
+                on: date(h.on),
+                kind: match h.kind {
+                    core::ActionKind::Notify => wit::ActionKind::Notify,
+                    core::ActionKind::RetryPayment => wit::ActionKind::RetryPayment,
+                    core::ActionKind::Pause => wit::ActionKind::Pause,
+                    core::ActionKind::Escalate => wit::ActionKind::Escalate,
+                    core::ActionKind::Close => wit::ActionKind::Close,
+                },
+                level: h.level,
+                channel: h.channel.map(channel),
+                tone: h.tone.map(tone),
+                outcome: match h.outcome {
+                    core::ActionOutcome::Pending => wit::ActionOutcome::Pending,
+                    core::ActionOutcome::Delivered => wit::ActionOutcome::Delivered,
+                    core::ActionOutcome::Failed => wit::ActionOutcome::Failed,
+                    core::ActionOutcome::Opened => wit::ActionOutcome::Opened,
+                    core::ActionOutcome::Succeeded => wit::ActionOutcome::Succeeded,
+                    core::ActionOutcome::Declined => wit::ActionOutcome::Declined,
+                    core::ActionOutcome::Blocked => wit::ActionOutcome::Blocked,
+                },
+            })
+            .collect(),
+        other_overdue: wit::OtherOverdue {
+            count: c.other_overdue.count,
+            total: money(core::Money::new(
+                c.other_overdue.total_minor,
+                inv.amount.currency,
+            )),
+        },
+        params: pairs(&c.params),
+    }
+}
+
+impl From<wit::PolicyError> for core::Refusal {
+    fn from(e: wit::PolicyError) -> Self {
+        match e {
+            wit::PolicyError::BadParam(m) => core::Refusal::BadParam(m),
+            wit::PolicyError::Unsupported(m) => core::Refusal::Unsupported(m),
+        }
+    }
+}
+
+impl TryFrom<wit::Decision> for core::Decision {
+    type Error = core::InvalidDecision;
+
+    fn try_from(d: wit::Decision) -> Result<Self, Self::Error> {
+        let mut actions = Vec::with_capacity(d.actions.len());
+        for (i, a) in d.actions.into_iter().enumerate() {
+            actions.push(match a {
+                wit::Action::Notify(n) => {
+                    let count = n.vars.len();
+                    let vars: std::collections::BTreeMap<_, _> = n.vars.into_iter().collect();
+                    if vars.len() != count {
+                        return Err(core::InvalidDecision::Other(format!(
+                            "actions[{i}].vars names a variable twice"
+                        )));
+                    }
+                    core::Action::Notify(core::Notice {
+                        level: n.level,
+                        channel: channel_back(n.channel),
+                        tone: tone_back(n.tone),
+                        template: n.template,
+                        vars,
+                    })
+                }
+                wit::Action::RetryPayment(r) => {
+                    core::Action::RetryPayment(core::Retry { reason: r.reason })
+                }
+                wit::Action::Pause(p) => core::Action::Pause(core::Pause {
+                    until: date_back(&format!("actions[{i}].until"), p.until)?,
+                    reason: p.reason,
+                }),
+                wit::Action::Escalate(e) => core::Action::Escalate(core::Escalation {
+                    kind: match e.kind {
+                        wit::EscalationKind::AccountManager => core::EscalationKind::AccountManager,
+                        wit::EscalationKind::SuspendService => core::EscalationKind::SuspendService,
+                        wit::EscalationKind::Collections => core::EscalationKind::Collections,
+                        wit::EscalationKind::Legal => core::EscalationKind::Legal,
+                    },
+                    reason: e.reason,
+                }),
+                wit::Action::Close(c) => core::Action::Close(core::Closure {
+                    write_off: c.write_off,
+                    reason: c.reason,
+                }),
+            });
+        }
+        Ok(core::Decision {
+            segment: d.segment,
+            actions,
+            review_on: d.review_on.map(|r| date_back("review-on", r)).transpose()?,
+            reason: d.reason,
+        })
+    }
+}

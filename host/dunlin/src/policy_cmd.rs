@@ -1,0 +1,219 @@
+//! `dunlin policy …`: build, validate, run and test policy components.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context as _};
+use clap::Subcommand;
+use dunlin_core::cases::CasesFile;
+use dunlin_core::Context;
+use dunlin_runtime::guest_build::{self, Output};
+use dunlin_runtime::{LoadedPolicy, Mode, Runtime};
+
+use crate::SandboxArgs;
+
+#[derive(Subcommand)]
+pub enum PolicyCommand {
+    /// Build a policy crate into a component (cargo, release, wasm32-wasip2) and validate it.
+    Build {
+        /// The policy crate's directory.
+        crate_dir: PathBuf,
+        /// Copy the component here as well.
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+    },
+    /// Check a component as an upload would: contract version, imports, size; compile it.
+    Validate {
+        /// The component.
+        wasm: PathBuf,
+    },
+    /// Run a component on one context (JSON) and print its decision as JSON.
+    Run {
+        /// The component.
+        wasm: PathBuf,
+        /// The context, as JSON (see `dunlin_core::Context`); `-` reads standard input.
+        #[arg(long)]
+        context: PathBuf,
+        /// Fresh instance per decision, or a reused one.
+        #[arg(long, value_enum, default_value_t = ModeArg::Strict)]
+        mode: ModeArg,
+    },
+    /// Run a cases file against a component in the real sandbox; fails if any case fails.
+    Test {
+        /// The component.
+        wasm: PathBuf,
+        /// The cases file (a base context and cases with expected decisions).
+        cases: PathBuf,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum ModeArg {
+    Strict,
+    Batch,
+}
+
+pub fn run(cmd: &PolicyCommand, sandbox: &SandboxArgs) -> anyhow::Result<ExitCode> {
+    match cmd {
+        PolicyCommand::Build { crate_dir, out } => {
+            let wasm = build(crate_dir)?;
+            if let Some(out) = out {
+                std::fs::copy(&wasm, out)
+                    .with_context(|| format!("copying {} to {}", wasm.display(), out.display()))?;
+            }
+            let shown = out.as_ref().unwrap_or(&wasm);
+            let loaded = load(&sandbox.runtime()?, shown)?;
+            println!("built {}", shown.display());
+            print_info(&loaded);
+            Ok(ExitCode::SUCCESS)
+        }
+        PolicyCommand::Validate { wasm } => {
+            let loaded = load(&sandbox.runtime()?, wasm)?;
+            print_info(&loaded);
+            println!("ok: {} is a valid policy component", wasm.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        PolicyCommand::Run {
+            wasm,
+            context,
+            mode,
+        } => {
+            let text = if context == Path::new("-") {
+                std::io::read_to_string(std::io::stdin()).context("reading standard input")?
+            } else {
+                std::fs::read_to_string(context)
+                    .with_context(|| format!("reading {}", context.display()))?
+            };
+            let ctx: Context = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not a valid context", context.display()))?;
+            let mode = match mode {
+                ModeArg::Strict => Mode::Strict,
+                ModeArg::Batch => Mode::Batch,
+            };
+            let loaded = load(&sandbox.runtime()?, wasm)?;
+            let report = loaded.handle(mode).decide_with_report(&ctx);
+            if !report.log.is_empty() {
+                eprintln!(
+                    "policy log{}:",
+                    if report.log_truncated {
+                        " (truncated)"
+                    } else {
+                        ""
+                    }
+                );
+                eprintln!("{}", report.log.trim_end());
+            }
+            eprintln!(
+                "fuel used: {}, time: {:.1} µs",
+                report.fuel_used,
+                report.elapsed.as_secs_f64() * 1e6
+            );
+            match report.outcome {
+                Ok(decision) => {
+                    println!("{}", serde_json::to_string_pretty(&decision)?);
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(failure) => {
+                    eprintln!("policy failure [{}]: {failure}", failure.code());
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+        PolicyCommand::Test { wasm, cases } => {
+            let text = std::fs::read_to_string(cases)
+                .with_context(|| format!("reading {}", cases.display()))?;
+            let file = CasesFile::parse(&text).with_context(|| cases.display().to_string())?;
+            let loaded = load(&sandbox.runtime()?, wasm)?;
+            let results = file.run(&mut loaded.handle(Mode::Strict));
+            let failed = results.iter().filter(|r| r.problem.is_some()).count();
+            for r in &results {
+                match &r.problem {
+                    None => println!("ok    {}", r.name),
+                    Some(problem) => println!("FAIL  {}\n      {}", r.name, problem),
+                }
+            }
+            println!("{} passed, {} failed", results.len() - failed, failed);
+            Ok(if failed == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+    }
+}
+
+/// Builds a policy crate with cargo's progress shown, into the workspace's `target/wasm`
+/// when the crate sits in this repository.
+pub fn build(crate_dir: &Path) -> anyhow::Result<PathBuf> {
+    let target_dir = repo_root().map(|root| root.join("target").join("wasm"));
+    eprintln!(
+        "building {} for {}",
+        crate_dir.display(),
+        guest_build::TARGET
+    );
+    Ok(guest_build::build_crate(
+        crate_dir,
+        target_dir.as_deref(),
+        Output::Show,
+    )?)
+}
+
+/// The repository this binary was built from, if it is still there (reference policies and
+/// the example book live in it).
+pub fn repo_root() -> Option<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    root.join("policies")
+        .is_dir()
+        .then(|| root.canonicalize().unwrap_or(root))
+}
+
+pub fn load(runtime: &Runtime, wasm: &Path) -> anyhow::Result<LoadedPolicy> {
+    let bytes = std::fs::read(wasm).with_context(|| format!("reading {}", wasm.display()))?;
+    runtime
+        .load(&bytes)
+        .with_context(|| format!("{} was rejected", wasm.display()))
+}
+
+/// A `.wasm` file, a policy crate directory, or the name of a reference policy.
+pub fn resolve(runtime: &Runtime, spec: &str) -> anyhow::Result<LoadedPolicy> {
+    let path = PathBuf::from(spec);
+    if path.is_file() {
+        return load(runtime, &path);
+    }
+    let dir = if path.join("Cargo.toml").is_file() {
+        path
+    } else {
+        match repo_root() {
+            Some(root) if root.join("policies").join(spec).is_dir() => {
+                root.join("policies").join(spec)
+            }
+            _ => bail!(
+                "{spec:?} is not a .wasm file, a policy crate directory, or a reference \
+                 policy (standard, saas-card, b2b-segmented)"
+            ),
+        }
+    };
+    let wasm = build(&dir)?;
+    load(runtime, &wasm)
+}
+
+fn print_info(loaded: &LoadedPolicy) {
+    let info = loaded.info();
+    println!("contract:  dunlin:policy@{}", info.version);
+    println!("size:      {} bytes", info.size);
+    println!("sha256:    {}", info.sha256);
+    println!("exports:   {}", info.exports.join(", "));
+    println!("imports:   {} (all locked-down WASI)", info.imports.len());
+    for import in &info.imports {
+        println!("           {import}");
+    }
+    println!(
+        "{} in {:.1} ms",
+        if info.from_cache {
+            "loaded from the compile cache"
+        } else {
+            "compiled"
+        },
+        info.load_time.as_secs_f64() * 1e3
+    );
+}
