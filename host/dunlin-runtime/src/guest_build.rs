@@ -62,6 +62,12 @@ pub fn build_crate(
     if !manifest.is_file() {
         return Err(BuildError::NoManifest(crate_dir.to_owned()));
     }
+    // cargo runs inside the crate (so its rust-toolchain.toml applies): paths must be
+    // absolute.
+    let crate_dir = &crate_dir
+        .canonicalize()
+        .map_err(|_| BuildError::NoManifest(crate_dir.to_owned()))?;
+    let manifest = crate_dir.join("Cargo.toml");
     ensure_target(crate_dir)?;
     let mut cmd = Command::new("cargo");
     cmd.current_dir(crate_dir)
@@ -86,7 +92,6 @@ pub fn build_crate(
             output: String::from_utf8_lossy(&out.stderr).into_owned(),
         });
     }
-    let manifest = manifest.canonicalize().unwrap_or(manifest);
     artifact(&out.stdout, &manifest).ok_or_else(|| BuildError::NoArtifact(crate_dir.to_owned()))
 }
 
