@@ -250,7 +250,7 @@ fn step(
         return;
     }
     if let Some(failure) = &s.book.failure {
-        if day == s.book.due_on && s.failed_attempts == 0 {
+        if day >= s.book.due_on && s.failed_attempts == 0 {
             s.failed_attempts = 1;
             s.last_failure = Some(CollectionFailure {
                 on: day,
