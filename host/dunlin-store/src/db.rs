@@ -1,0 +1,116 @@
+//! The [`Db`] trait: every storage operation the host needs, the same on each backend.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use dunlin_core::Date;
+
+use crate::ledger::{InvoiceRecord, NewDispute, NewInvoice, NewPayment, NewPaymentPlan};
+use crate::review::{
+    Contact, DecisionQuery, DecisionRecord, DuePage, DueQuery, DunningState, Outcome, RecordSummary,
+};
+use crate::tenant::{PolicyBlob, PolicyVersion, Tenant, TenantId, TenantSettings};
+use crate::{CustomerRecord, Result};
+
+/// Which database a [`Db`] talks to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// An embedded SQLite file.
+    Sqlite,
+    /// A PostgreSQL server.
+    Postgres,
+}
+
+/// Dunlin's storage. Implemented by [`crate::SqliteDb`] and [`crate::PgDb`]; open one with
+/// [`crate::connect`].
+///
+/// Every method that reads or writes tenant data takes the tenant and only ever touches that
+/// tenant's rows: another tenant's ids find nothing. The exceptions are [`Db::tenants`] (the
+/// operator's list) and [`Db::tenant_for_api_key`] (which is how a request finds its tenant).
+/// Batch writes are all or nothing.
+#[async_trait]
+pub trait Db: Send + Sync {
+    /// The backend behind this handle.
+    fn backend(&self) -> Backend;
+    /// Waits for running queries and closes all connections (graceful shutdown).
+    async fn close(&self);
+
+    /// Creates a tenant; fails with `TenantExists` if the id is taken.
+    async fn create_tenant(&self, id: &TenantId, settings: &TenantSettings) -> Result<Tenant>;
+    /// A tenant, if it exists.
+    async fn tenant(&self, id: &TenantId) -> Result<Option<Tenant>>;
+    /// All tenants, by id (for the operator and the scheduler).
+    async fn tenants(&self) -> Result<Vec<Tenant>>;
+    /// Replaces a tenant's settings.
+    async fn update_tenant(&self, id: &TenantId, settings: &TenantSettings) -> Result<Tenant>;
+    /// Notes that the scheduler started a sweep for the tenant at `at`.
+    async fn mark_tick(&self, id: &TenantId, at: DateTime<Utc>) -> Result<()>;
+
+    /// Stores the sha256 of an API key for the tenant; the key itself is never stored.
+    async fn add_api_key(&self, tenant: &TenantId, key: &str, label: &str) -> Result<()>;
+    /// The tenant an API key belongs to.
+    async fn tenant_for_api_key(&self, key: &str) -> Result<Option<TenantId>>;
+
+    /// Stores a policy component as the tenant's next version (status `uploaded`). Uploading
+    /// bytes the tenant already has returns the existing version.
+    async fn add_policy_version(&self, tenant: &TenantId, bytes: &[u8]) -> Result<PolicyVersion>;
+    /// Makes `version` the tenant's active one; the previously active version is retired.
+    async fn activate_policy_version(
+        &self,
+        tenant: &TenantId,
+        version: u32,
+    ) -> Result<PolicyVersion>;
+    /// The tenant's versions, oldest first, without their bytes.
+    async fn policy_versions(&self, tenant: &TenantId) -> Result<Vec<PolicyVersion>>;
+    /// The active version with its bytes.
+    async fn active_policy(&self, tenant: &TenantId) -> Result<Option<PolicyBlob>>;
+    /// Any version with its bytes (pinned ladders, fallback to the previous version).
+    async fn policy_blob(&self, tenant: &TenantId, version: u32) -> Result<Option<PolicyBlob>>;
+
+    /// Inserts or replaces customers by their id. Returns how many rows were given.
+    async fn upsert_customers(&self, tenant: &TenantId, rows: &[CustomerRecord]) -> Result<usize>;
+    /// Inserts or updates invoices by their id; each customer must exist.
+    async fn upsert_invoices(&self, tenant: &TenantId, rows: &[NewInvoice]) -> Result<usize>;
+    /// Records payments (by id; re-recording one changes nothing). Each lowers its invoice's
+    /// open balance; an invoice paid in full becomes `paid` and its pending actions are
+    /// cancelled.
+    async fn upsert_payments(&self, tenant: &TenantId, rows: &[NewPayment]) -> Result<usize>;
+    /// Inserts or updates disputes by id; opening one cancels the invoice's pending actions.
+    async fn upsert_disputes(&self, tenant: &TenantId, rows: &[NewDispute]) -> Result<usize>;
+    /// Inserts or updates payment plans and promises to pay by id.
+    async fn upsert_payment_plans(
+        &self,
+        tenant: &TenantId,
+        rows: &[NewPaymentPlan],
+    ) -> Result<usize>;
+
+    /// A customer.
+    async fn customer(&self, tenant: &TenantId, id: &str) -> Result<Option<CustomerRecord>>;
+    /// An invoice.
+    async fn invoice(&self, tenant: &TenantId, id: &str) -> Result<Option<InvoiceRecord>>;
+    /// An invoice's ladder state.
+    async fn dunning_state(&self, tenant: &TenantId, invoice: &str)
+        -> Result<Option<DunningState>>;
+
+    /// One page of the tenant's invoices due for review on `query.as_of`: open, with a
+    /// balance, and either never reviewed (due within the tenant's lead days) or with a next
+    /// review on or before as-of, not paused past it and not ended. A handful of set-based
+    /// queries per page, whatever its size.
+    async fn due_for_review(&self, tenant: &TenantId, query: &DueQuery) -> Result<DuePage>;
+    /// Writes decisions, their actions and the new ladder states in one transaction. An
+    /// outcome whose (invoice, as-of) already has a decision is skipped whole, so a repeated
+    /// or resumed sweep writes nothing twice.
+    async fn record_batch(&self, tenant: &TenantId, outcomes: &[Outcome]) -> Result<RecordSummary>;
+    /// The decision log, oldest first, with each decision's actions.
+    async fn decisions(
+        &self,
+        tenant: &TenantId,
+        query: &DecisionQuery,
+    ) -> Result<Vec<DecisionRecord>>;
+    /// A customer's contacts (notices not blocked or cancelled) on or after `since`.
+    async fn recent_contacts(
+        &self,
+        tenant: &TenantId,
+        customer: &str,
+        since: Date,
+    ) -> Result<Vec<Contact>>;
+}

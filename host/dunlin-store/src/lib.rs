@@ -1,0 +1,50 @@
+//! Dunlin's storage: the only crate that knows SQL.
+//!
+//! [`connect`] opens SQLite (`sqlite://dunlin.db`, created on first use, WAL) or PostgreSQL
+//! (`postgres://…`), brings the schema up to date and returns a [`Db`]. Both backends run the
+//! same SQL (see `sql.rs`) and pass the same conformance suite (`tests/conformance.rs`).
+//!
+//! Every query is scoped to one tenant; money is integer minor units with a currency.
+
+use std::sync::Arc;
+
+pub mod codec;
+mod db;
+mod error;
+pub mod ledger;
+mod postgres;
+pub mod review;
+mod sqlite;
+pub mod tenant;
+pub mod validate;
+
+pub use codec::{compress_context, decompress_context};
+pub use db::{Backend, Db};
+pub use error::{Result, StoreError};
+pub use ledger::{
+    CustomerRecord, DisputeStatus, InvoiceRecord, InvoiceStatus, NewDispute, NewInvoice,
+    NewPayment, NewPaymentPlan, PlanKind, PlanStatus,
+};
+pub use postgres::PgDb;
+pub use review::{
+    ActionRecord, ActionStatus, Contact, DecisionQuery, DecisionRecord, DueInvoice, DuePage,
+    DueQuery, DunningState, FailureRecord, Outcome, PlannedAction, PolicyRef, RecordSummary,
+};
+pub use sqlite::SqliteDb;
+pub use tenant::{
+    FailureMode, PolicyBlob, PolicyStatus, PolicyVersion, Tenant, TenantId, TenantSettings,
+};
+
+/// Opens the database at `url` and migrates it: `sqlite://PATH` (the file is created if
+/// missing), `sqlite::memory:` (tests only: one connection) or `postgres://…`.
+pub async fn connect(url: &str) -> Result<Arc<dyn Db>> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteDb::connect(url).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(PgDb::connect(url).await?))
+    } else {
+        Err(StoreError::UnsupportedUrl {
+            url: error::redact(url),
+        })
+    }
+}

@@ -1,0 +1,1424 @@
+//! The SQL behind [`Db`], written once and compiled once per backend.
+//!
+//! `sqlite.rs` and `postgres.rs` each include this file as their `sql` module, with
+//! `super::Driver` naming their sqlx database and `super::This` their handle. Concrete types
+//! keep sqlx's generic trait bounds out of sight, and the statements use only what both
+//! databases understand: `$N` placeholders, `ON CONFLICT`, `RETURNING`, `CAST(… AS BIGINT)`,
+//! dates and timestamps bound as chrono values. Every statement names `tenant_id`.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Days, SubsecRound, Utc};
+use dunlin_core::{
+    Action, ActionKind, Channel, CollectionFailure, Context, Customer, Date, Decision, DeclineKind,
+    Invoice, Money, OtherOverdue, PastAction, PaymentMethod, Tone,
+};
+use sha2::{Digest, Sha256};
+use sqlx::{QueryBuilder, Row as _};
+
+use super::{Driver, This, BACKEND};
+use crate::codec::{self, compress_context, decompress_context, from_json, json, narrow};
+use crate::error::QueryContext;
+use crate::ledger::{
+    CustomerRecord, DisputeStatus, InvoiceRecord, InvoiceStatus, NewDispute, NewInvoice,
+    NewPayment, NewPaymentPlan, PlanStatus,
+};
+use crate::review::{
+    action_kind, ActionRecord, ActionStatus, Contact, DecisionQuery, DecisionRecord, DueInvoice,
+    DuePage, DueQuery, DunningState, FailureRecord, Outcome, PolicyRef, RecordSummary,
+};
+use crate::tenant::{
+    FailureMode, PolicyBlob, PolicyStatus, PolicyVersion, Tenant, TenantId, TenantSettings,
+};
+use crate::{validate, Backend, Db, Result, StoreError};
+
+type Row = <Driver as sqlx::Database>::Row;
+type Tx = sqlx::Transaction<'static, Driver>;
+
+/// Rows per multi-row `INSERT` in [`Db::record_batch`]: well under both databases' limits on
+/// bound parameters (15 per row), large enough that a statement carries real work.
+const CHUNK: usize = 500;
+
+/// Timestamps are kept to the microsecond, which is what PostgreSQL stores; a value read
+/// back then equals the value written on both backends.
+fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+fn get<'r, T>(row: &'r Row, column: &str) -> Result<T>
+where
+    T: sqlx::Decode<'r, Driver> + sqlx::Type<Driver>,
+{
+    row.try_get(column).ctx("decode a row")
+}
+
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn is_fk_violation(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .is_some_and(|d| d.is_foreign_key_violation())
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .is_some_and(|d| d.is_unique_violation())
+}
+
+const TENANT_COLUMNS: &str = "id, name, time_zone, schedule, guardrails, failure_mode, params, \
+                              lead_days, last_tick_at, created_at";
+
+fn tenant_from_row(row: &Row) -> Result<Tenant> {
+    let id: String = get(row, "id")?;
+    let failure_mode: String = get(row, "failure_mode")?;
+    Ok(Tenant {
+        id: TenantId::new(&id).map_err(|_| StoreError::Corrupt {
+            what: "tenant id",
+            detail: format!("{id:?}"),
+        })?,
+        settings: TenantSettings {
+            name: get(row, "name")?,
+            time_zone: get(row, "time_zone")?,
+            schedule: get(row, "schedule")?,
+            guardrails: from_json("tenant guardrails", &get::<String>(row, "guardrails")?)?,
+            failure_mode: failure_mode.parse::<FailureMode>().map_err(|detail| {
+                StoreError::Corrupt {
+                    what: "tenant failure mode",
+                    detail,
+                }
+            })?,
+            params: from_json("tenant params", &get::<String>(row, "params")?)?,
+            lead_days: narrow("tenant lead days", get::<i64>(row, "lead_days")?)?,
+        },
+        last_tick_at: get(row, "last_tick_at")?,
+        created_at: get(row, "created_at")?,
+    })
+}
+
+const POLICY_COLUMNS: &str = "version, sha256, CAST(LENGTH(bytes) AS BIGINT) AS size, status, \
+                              created_at, activated_at";
+
+fn policy_from_row(row: &Row) -> Result<PolicyVersion> {
+    Ok(PolicyVersion {
+        version: narrow("policy version", get::<i64>(row, "version")?)?,
+        sha256: get(row, "sha256")?,
+        size: narrow("policy size", get::<i64>(row, "size")?)?,
+        status: PolicyStatus::parse(&get::<String>(row, "status")?)?,
+        created_at: get(row, "created_at")?,
+        activated_at: get(row, "activated_at")?,
+    })
+}
+
+/// Fails with `UnknownTenant` unless the tenant exists; batch writes check this first so
+/// that the error names the real problem.
+async fn require_tenant(tx: &mut Tx, tenant: &TenantId) -> Result<()> {
+    let found = sqlx::query("SELECT 1 FROM tenants WHERE id = $1")
+        .bind(tenant.as_str())
+        .fetch_optional(&mut **tx)
+        .await
+        .ctx("look up tenant")?;
+    match found {
+        Some(_) => Ok(()),
+        None => Err(StoreError::UnknownTenant(tenant.clone())),
+    }
+}
+
+/// Withdraws the invoice's undelivered actions (it was paid, disputed or put on a plan).
+async fn cancel_pending(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    invoice: &str,
+    at: DateTime<Utc>,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE actions SET status = 'cancelled', updated_at = $3 \
+         WHERE tenant_id = $1 AND invoice_id = $2 AND status = 'pending'",
+    )
+    .bind(tenant.as_str())
+    .bind(invoice)
+    .bind(at)
+    .execute(&mut **tx)
+    .await
+    .ctx("cancel pending actions")?;
+    Ok(())
+}
+
+fn customer_from_row(row: &Row, id_column: &str) -> Result<Customer> {
+    let currency: String = get(row, "lifetime_currency")?;
+    Ok(Customer {
+        id: get(row, id_column)?,
+        tags: from_json("customer tags", &get::<String>(row, "tags")?)?,
+        lifetime_value: Money::new(
+            get(row, "lifetime_value_minor")?,
+            codec::parse_name("currency", &currency)?,
+        ),
+        customer_since: get(row, "customer_since")?,
+        on_time_payments_12m: narrow("on-time payments", get::<i64>(row, "on_time_12m")?)?,
+        late_payments_12m: narrow("late payments", get::<i64>(row, "late_12m")?)?,
+        locale: get(row, "locale")?,
+        time_zone: get(row, "time_zone")?,
+        reachable_on: from_json("reachable channels", &get::<String>(row, "reachable_on")?)?,
+        opted_out: from_json("opted-out channels", &get::<String>(row, "opted_out")?)?,
+    })
+}
+
+fn last_failure_from_row(row: &Row) -> Result<Option<CollectionFailure>> {
+    let on: Option<Date> = get(row, "last_failure_on")?;
+    let code: Option<String> = get(row, "last_failure_code")?;
+    let kind: Option<String> = get(row, "last_failure_kind")?;
+    Ok(match (on, code, kind) {
+        (Some(on), Some(code), Some(kind)) => Some(CollectionFailure {
+            on,
+            code,
+            kind: codec::parse_name::<DeclineKind>("decline kind", &kind)?,
+        }),
+        _ => None,
+    })
+}
+
+fn state_from_row(row: &Row) -> Result<Option<DunningState>> {
+    let Some(level) = get::<Option<i64>>(row, "level")? else {
+        return Ok(None);
+    };
+    Ok(Some(DunningState {
+        level: narrow("dunning level", level)?,
+        last_action_on: get(row, "last_action_on")?,
+        next_review_on: get(row, "next_review_on")?,
+        policy_version: get::<Option<i64>>(row, "policy_version")?
+            .map(|v| narrow("pinned policy version", v))
+            .transpose()?,
+        paused_until: get(row, "paused_until")?,
+        paused_why: get(row, "paused_why")?,
+        ended: get::<Option<bool>>(row, "ended")?.unwrap_or(false),
+    }))
+}
+
+/// What the page query of `due_for_review` selects. `level` is NULL exactly when the invoice
+/// has no dunning state yet (the column is NOT NULL in the table).
+const DUE_SELECT: &str = "\
+SELECT i.id, i.customer_id, i.number, i.issued_on, i.due_on, i.amount_minor, i.currency,
+       i.open_balance_minor, i.payment_method, i.failed_attempts, i.last_failure_on,
+       i.last_failure_code, i.last_failure_kind, i.metadata,
+       c.tags, c.lifetime_value_minor, c.lifetime_currency, c.customer_since, c.on_time_12m,
+       c.late_12m, c.locale, c.time_zone, c.reachable_on, c.opted_out,
+       s.level, s.last_action_on, s.next_review_on, s.policy_version, s.paused_until,
+       s.paused_why, s.ended,
+       EXISTS (SELECT 1 FROM disputes d
+               WHERE d.tenant_id = i.tenant_id AND d.invoice_id = i.id AND d.status = 'open')
+           AS disputed,
+       EXISTS (SELECT 1 FROM payment_plans p
+               WHERE p.tenant_id = i.tenant_id AND p.invoice_id = i.id AND p.status = 'active'
+                 AND p.expires_on >= $2)
+           AS on_plan
+FROM invoices i
+JOIN customers c ON c.tenant_id = i.tenant_id AND c.id = i.customer_id
+LEFT JOIN dunning_state s ON s.tenant_id = i.tenant_id AND s.invoice_id = i.id
+WHERE i.tenant_id = $1 AND i.status = 'open' AND i.open_balance_minor > 0
+  AND ((s.invoice_id IS NULL AND i.due_on <= $3)
+       OR (NOT s.ended AND s.next_review_on <= $2
+           AND (s.paused_until IS NULL OR s.paused_until <= $2)))";
+
+/// Values of one outcome encoded for binding, computed before the statement is built.
+struct EncodedOutcome<'a> {
+    outcome: &'a Outcome,
+    context: Vec<u8>,
+    decision: Option<String>,
+    interventions: String,
+}
+
+#[async_trait]
+impl Db for This {
+    fn backend(&self) -> Backend {
+        BACKEND
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn create_tenant(&self, id: &TenantId, settings: &TenantSettings) -> Result<Tenant> {
+        let created_at = now();
+        let result = sqlx::query(
+            "INSERT INTO tenants (id, name, time_zone, schedule, guardrails, failure_mode, \
+             params, lead_days, last_tick_at, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, $9)",
+        )
+        .bind(id.as_str())
+        .bind(&settings.name)
+        .bind(&settings.time_zone)
+        .bind(&settings.schedule)
+        .bind(json(&settings.guardrails))
+        .bind(settings.failure_mode.as_str())
+        .bind(json(&settings.params))
+        .bind(i64::from(settings.lead_days))
+        .bind(created_at)
+        .execute(&self.pool)
+        .await;
+        match result {
+            Err(e) if is_unique_violation(&e) => Err(StoreError::TenantExists(id.clone())),
+            other => other.ctx("create tenant").map(|_| Tenant {
+                id: id.clone(),
+                settings: settings.clone(),
+                last_tick_at: None,
+                created_at,
+            }),
+        }
+    }
+
+    async fn tenant(&self, id: &TenantId) -> Result<Option<Tenant>> {
+        let sql = format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE id = $1");
+        sqlx::query(&sql)
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .ctx("read tenant")?
+            .map(|row| tenant_from_row(&row))
+            .transpose()
+    }
+
+    async fn tenants(&self) -> Result<Vec<Tenant>> {
+        let sql = format!("SELECT {TENANT_COLUMNS} FROM tenants ORDER BY id");
+        sqlx::query(&sql)
+            .fetch_all(&self.pool)
+            .await
+            .ctx("list tenants")?
+            .iter()
+            .map(tenant_from_row)
+            .collect()
+    }
+
+    async fn update_tenant(&self, id: &TenantId, settings: &TenantSettings) -> Result<Tenant> {
+        let done = sqlx::query(
+            "UPDATE tenants SET name = $2, time_zone = $3, schedule = $4, guardrails = $5, \
+             failure_mode = $6, params = $7, lead_days = $8 WHERE id = $1",
+        )
+        .bind(id.as_str())
+        .bind(&settings.name)
+        .bind(&settings.time_zone)
+        .bind(&settings.schedule)
+        .bind(json(&settings.guardrails))
+        .bind(settings.failure_mode.as_str())
+        .bind(json(&settings.params))
+        .bind(i64::from(settings.lead_days))
+        .execute(&self.pool)
+        .await
+        .ctx("update tenant")?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::UnknownTenant(id.clone()));
+        }
+        self.tenant(id)
+            .await?
+            .ok_or_else(|| StoreError::UnknownTenant(id.clone()))
+    }
+
+    async fn mark_tick(&self, id: &TenantId, at: DateTime<Utc>) -> Result<()> {
+        let done = sqlx::query("UPDATE tenants SET last_tick_at = $2 WHERE id = $1")
+            .bind(id.as_str())
+            .bind(at.trunc_subsecs(6))
+            .execute(&self.pool)
+            .await
+            .ctx("mark tick")?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::UnknownTenant(id.clone()));
+        }
+        Ok(())
+    }
+
+    async fn add_api_key(&self, tenant: &TenantId, key: &str, label: &str) -> Result<()> {
+        let sha = hex::encode(Sha256::digest(key.as_bytes()));
+        let result = sqlx::query(
+            "INSERT INTO api_keys (key_sha256, tenant_id, label, created_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (key_sha256) DO NOTHING",
+        )
+        .bind(&sha)
+        .bind(tenant.as_str())
+        .bind(label)
+        .bind(now())
+        .execute(&self.pool)
+        .await;
+        let done = match result {
+            Err(e) if is_fk_violation(&e) => return Err(StoreError::UnknownTenant(tenant.clone())),
+            other => other.ctx("add api key")?,
+        };
+        if done.rows_affected() == 0 && self.tenant_for_api_key(key).await?.as_ref() != Some(tenant)
+        {
+            return Err(StoreError::Invalid {
+                what: "api key",
+                id: label.to_owned(),
+                problem: "this key belongs to another tenant".to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    async fn tenant_for_api_key(&self, key: &str) -> Result<Option<TenantId>> {
+        let sha = hex::encode(Sha256::digest(key.as_bytes()));
+        let row = sqlx::query("SELECT tenant_id FROM api_keys WHERE key_sha256 = $1")
+            .bind(&sha)
+            .fetch_optional(&self.pool)
+            .await
+            .ctx("look up api key")?;
+        row.map(|row| {
+            let id: String = get(&row, "tenant_id")?;
+            TenantId::new(&id).map_err(|_| StoreError::Corrupt {
+                what: "api key tenant",
+                detail: format!("{id:?}"),
+            })
+        })
+        .transpose()
+    }
+
+    async fn add_policy_version(&self, tenant: &TenantId, bytes: &[u8]) -> Result<PolicyVersion> {
+        let sha = hex::encode(Sha256::digest(bytes));
+        let mut tx = self.begin_write().await?;
+        require_tenant(&mut tx, tenant).await?;
+        let sql = format!(
+            "SELECT {POLICY_COLUMNS} FROM policy_versions WHERE tenant_id = $1 AND sha256 = $2"
+        );
+        let existing = sqlx::query(&sql)
+            .bind(tenant.as_str())
+            .bind(&sha)
+            .fetch_optional(&mut *tx)
+            .await
+            .ctx("look up policy version")?;
+        if let Some(row) = existing {
+            return policy_from_row(&row);
+        }
+        let last: i64 = sqlx::query_scalar(
+            "SELECT CAST(COALESCE(MAX(version), 0) AS BIGINT) FROM policy_versions \
+             WHERE tenant_id = $1",
+        )
+        .bind(tenant.as_str())
+        .fetch_one(&mut *tx)
+        .await
+        .ctx("number policy version")?;
+        let created_at = now();
+        sqlx::query(
+            "INSERT INTO policy_versions (tenant_id, version, sha256, bytes, status, created_at, \
+             activated_at) VALUES ($1, $2, $3, $4, 'uploaded', $5, NULL)",
+        )
+        .bind(tenant.as_str())
+        .bind(last + 1)
+        .bind(&sha)
+        .bind(bytes)
+        .bind(created_at)
+        .execute(&mut *tx)
+        .await
+        .ctx("store policy version")?;
+        tx.commit().await.ctx("commit policy version")?;
+        Ok(PolicyVersion {
+            version: narrow("policy version", last + 1)?,
+            sha256: sha,
+            size: bytes.len() as u64,
+            status: PolicyStatus::Uploaded,
+            created_at,
+            activated_at: None,
+        })
+    }
+
+    async fn activate_policy_version(
+        &self,
+        tenant: &TenantId,
+        version: u32,
+    ) -> Result<PolicyVersion> {
+        let mut tx = self.begin_write().await?;
+        let found =
+            sqlx::query("SELECT 1 FROM policy_versions WHERE tenant_id = $1 AND version = $2")
+                .bind(tenant.as_str())
+                .bind(i64::from(version))
+                .fetch_optional(&mut *tx)
+                .await
+                .ctx("look up policy version")?;
+        if found.is_none() {
+            return Err(StoreError::UnknownPolicyVersion {
+                tenant: tenant.clone(),
+                version,
+            });
+        }
+        sqlx::query(
+            "UPDATE policy_versions SET status = 'retired' \
+             WHERE tenant_id = $1 AND status = 'active' AND version <> $2",
+        )
+        .bind(tenant.as_str())
+        .bind(i64::from(version))
+        .execute(&mut *tx)
+        .await
+        .ctx("retire policy version")?;
+        sqlx::query(
+            "UPDATE policy_versions SET status = 'active', activated_at = $3 \
+             WHERE tenant_id = $1 AND version = $2 AND status <> 'active'",
+        )
+        .bind(tenant.as_str())
+        .bind(i64::from(version))
+        .bind(now())
+        .execute(&mut *tx)
+        .await
+        .ctx("activate policy version")?;
+        let sql = format!(
+            "SELECT {POLICY_COLUMNS} FROM policy_versions WHERE tenant_id = $1 AND version = $2"
+        );
+        let row = sqlx::query(&sql)
+            .bind(tenant.as_str())
+            .bind(i64::from(version))
+            .fetch_one(&mut *tx)
+            .await
+            .ctx("read policy version")?;
+        tx.commit().await.ctx("commit activation")?;
+        policy_from_row(&row)
+    }
+
+    async fn policy_versions(&self, tenant: &TenantId) -> Result<Vec<PolicyVersion>> {
+        let sql = format!(
+            "SELECT {POLICY_COLUMNS} FROM policy_versions WHERE tenant_id = $1 ORDER BY version"
+        );
+        sqlx::query(&sql)
+            .bind(tenant.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .ctx("list policy versions")?
+            .iter()
+            .map(policy_from_row)
+            .collect()
+    }
+
+    async fn active_policy(&self, tenant: &TenantId) -> Result<Option<PolicyBlob>> {
+        let sql = format!(
+            "SELECT {POLICY_COLUMNS}, bytes FROM policy_versions \
+             WHERE tenant_id = $1 AND status = 'active'"
+        );
+        let row = sqlx::query(&sql)
+            .bind(tenant.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .ctx("read active policy")?;
+        row.map(|row| {
+            Ok(PolicyBlob {
+                version: policy_from_row(&row)?,
+                bytes: get(&row, "bytes")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn policy_blob(&self, tenant: &TenantId, version: u32) -> Result<Option<PolicyBlob>> {
+        let sql = format!(
+            "SELECT {POLICY_COLUMNS}, bytes FROM policy_versions \
+             WHERE tenant_id = $1 AND version = $2"
+        );
+        let row = sqlx::query(&sql)
+            .bind(tenant.as_str())
+            .bind(i64::from(version))
+            .fetch_optional(&self.pool)
+            .await
+            .ctx("read policy version")?;
+        row.map(|row| {
+            Ok(PolicyBlob {
+                version: policy_from_row(&row)?,
+                bytes: get(&row, "bytes")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn upsert_customers(&self, tenant: &TenantId, rows: &[CustomerRecord]) -> Result<usize> {
+        rows.iter().try_for_each(validate::customer)?;
+        let at = now();
+        let mut tx = self.begin_write().await?;
+        require_tenant(&mut tx, tenant).await?;
+        for c in rows {
+            let p = &c.profile;
+            sqlx::query(
+                "INSERT INTO customers (tenant_id, id, tags, lifetime_value_minor, \
+                 lifetime_currency, customer_since, on_time_12m, late_12m, locale, time_zone, \
+                 reachable_on, opted_out, contact, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+                 ON CONFLICT (tenant_id, id) DO UPDATE SET tags = excluded.tags, \
+                 lifetime_value_minor = excluded.lifetime_value_minor, \
+                 lifetime_currency = excluded.lifetime_currency, \
+                 customer_since = excluded.customer_since, on_time_12m = excluded.on_time_12m, \
+                 late_12m = excluded.late_12m, locale = excluded.locale, \
+                 time_zone = excluded.time_zone, reachable_on = excluded.reachable_on, \
+                 opted_out = excluded.opted_out, contact = excluded.contact, \
+                 updated_at = excluded.updated_at",
+            )
+            .bind(tenant.as_str())
+            .bind(&p.id)
+            .bind(json(&p.tags))
+            .bind(p.lifetime_value.minor)
+            .bind(p.lifetime_value.currency.as_str())
+            .bind(p.customer_since)
+            .bind(i64::from(p.on_time_payments_12m))
+            .bind(i64::from(p.late_payments_12m))
+            .bind(&p.locale)
+            .bind(&p.time_zone)
+            .bind(json(&p.reachable_on))
+            .bind(json(&p.opted_out))
+            .bind(json(&c.contact))
+            .bind(at)
+            .execute(&mut *tx)
+            .await
+            .ctx("upsert customer")?;
+        }
+        tx.commit().await.ctx("commit customers")?;
+        Ok(rows.len())
+    }
+
+    async fn upsert_invoices(&self, tenant: &TenantId, rows: &[NewInvoice]) -> Result<usize> {
+        rows.iter().try_for_each(validate::invoice)?;
+        let at = now();
+        let mut tx = self.begin_write().await?;
+        require_tenant(&mut tx, tenant).await?;
+        for i in rows {
+            // Without an explicit open balance, a known invoice owes its (new) amount less the
+            // payments recorded for it; a new one owes its amount.
+            let result = sqlx::query(
+                "INSERT INTO invoices (tenant_id, id, customer_id, number, issued_on, due_on, \
+                 amount_minor, currency, open_balance_minor, payment_method, failed_attempts, \
+                 last_failure_on, last_failure_code, last_failure_kind, status, metadata, \
+                 updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, COALESCE($9, $7), $10, $11, $12, $13, \
+                 $14, COALESCE($15, 'open'), $16, $17) \
+                 ON CONFLICT (tenant_id, id) DO UPDATE SET customer_id = excluded.customer_id, \
+                 number = excluded.number, issued_on = excluded.issued_on, \
+                 due_on = excluded.due_on, amount_minor = excluded.amount_minor, \
+                 currency = excluded.currency, \
+                 open_balance_minor = COALESCE($9, excluded.amount_minor - COALESCE(\
+                     (SELECT CAST(SUM(p.amount_minor) AS BIGINT) FROM payments p \
+                      WHERE p.tenant_id = $1 AND p.invoice_id = $2), 0)), \
+                 payment_method = excluded.payment_method, \
+                 failed_attempts = excluded.failed_attempts, \
+                 last_failure_on = excluded.last_failure_on, \
+                 last_failure_code = excluded.last_failure_code, \
+                 last_failure_kind = excluded.last_failure_kind, \
+                 status = COALESCE($15, invoices.status), metadata = excluded.metadata, \
+                 updated_at = excluded.updated_at",
+            )
+            .bind(tenant.as_str())
+            .bind(&i.id)
+            .bind(&i.customer_id)
+            .bind(&i.number)
+            .bind(i.issued_on)
+            .bind(i.due_on)
+            .bind(i.amount.minor)
+            .bind(i.amount.currency.as_str())
+            .bind(i.open_balance_minor)
+            .bind(codec::name(&i.payment_method))
+            .bind(i64::from(i.failed_attempts))
+            .bind(i.last_failure.as_ref().map(|f| f.on))
+            .bind(i.last_failure.as_ref().map(|f| f.code.as_str()))
+            .bind(i.last_failure.as_ref().map(|f| codec::name(&f.kind)))
+            .bind(i.status.map(|s| s.as_str()))
+            .bind(json(&i.metadata))
+            .bind(at)
+            .execute(&mut *tx)
+            .await;
+            match result {
+                Err(e) if is_fk_violation(&e) => {
+                    return Err(StoreError::UnknownCustomer {
+                        tenant: tenant.clone(),
+                        what: "invoice",
+                        id: i.id.clone(),
+                        customer: i.customer_id.clone(),
+                    })
+                }
+                other => other.ctx("upsert invoice")?,
+            };
+            if matches!(
+                i.status,
+                Some(InvoiceStatus::Paid | InvoiceStatus::Void | InvoiceStatus::WrittenOff)
+            ) {
+                cancel_pending(&mut tx, tenant, &i.id, at).await?;
+            }
+        }
+        tx.commit().await.ctx("commit invoices")?;
+        Ok(rows.len())
+    }
+
+    async fn upsert_payments(&self, tenant: &TenantId, rows: &[NewPayment]) -> Result<usize> {
+        rows.iter().try_for_each(validate::payment)?;
+        let at = now();
+        let mut tx = self.begin_write().await?;
+        require_tenant(&mut tx, tenant).await?;
+        for p in rows {
+            let unknown_invoice = || StoreError::UnknownInvoice {
+                tenant: tenant.clone(),
+                what: "payment",
+                id: p.id.clone(),
+                invoice: p.invoice_id.clone(),
+            };
+            let currency: String = sqlx::query_scalar(
+                "SELECT currency FROM invoices WHERE tenant_id = $1 AND id = $2",
+            )
+            .bind(tenant.as_str())
+            .bind(&p.invoice_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .ctx("look up invoice")?
+            .ok_or_else(unknown_invoice)?;
+            if currency != p.amount.currency.as_str() {
+                return Err(StoreError::Invalid {
+                    what: "payment",
+                    id: p.id.clone(),
+                    problem: format!(
+                        "paid in {} but invoice {} is in {currency}",
+                        p.amount.currency, p.invoice_id
+                    ),
+                });
+            }
+            let before = sqlx::query(
+                "SELECT invoice_id, amount_minor FROM payments WHERE tenant_id = $1 AND id = $2",
+            )
+            .bind(tenant.as_str())
+            .bind(&p.id)
+            .fetch_optional(&mut *tx)
+            .await
+            .ctx("look up payment")?;
+            let previous = match before {
+                Some(row) => {
+                    let invoice: String = get(&row, "invoice_id")?;
+                    if invoice != p.invoice_id {
+                        return Err(StoreError::Invalid {
+                            what: "payment",
+                            id: p.id.clone(),
+                            problem: format!(
+                                "was recorded for invoice {invoice}; it cannot move to {}",
+                                p.invoice_id
+                            ),
+                        });
+                    }
+                    get::<i64>(&row, "amount_minor")?
+                }
+                None => 0,
+            };
+            sqlx::query(
+                "INSERT INTO payments (tenant_id, id, invoice_id, amount_minor, currency, paid_on, \
+                 created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                 ON CONFLICT (tenant_id, id) DO UPDATE SET amount_minor = excluded.amount_minor, \
+                 currency = excluded.currency, paid_on = excluded.paid_on",
+            )
+            .bind(tenant.as_str())
+            .bind(&p.id)
+            .bind(&p.invoice_id)
+            .bind(p.amount.minor)
+            .bind(p.amount.currency.as_str())
+            .bind(p.paid_on)
+            .bind(at)
+            .execute(&mut *tx)
+            .await
+            .ctx("record payment")?;
+            let delta = p.amount.minor - previous;
+            if delta == 0 {
+                continue;
+            }
+            sqlx::query(
+                "UPDATE invoices SET open_balance_minor = open_balance_minor - $3, updated_at = $4 \
+                 WHERE tenant_id = $1 AND id = $2",
+            )
+            .bind(tenant.as_str())
+            .bind(&p.invoice_id)
+            .bind(delta)
+            .bind(at)
+            .execute(&mut *tx)
+            .await
+            .ctx("apply payment")?;
+            let cleared = sqlx::query(
+                "UPDATE invoices SET status = 'paid' \
+                 WHERE tenant_id = $1 AND id = $2 AND status = 'open' AND open_balance_minor <= 0",
+            )
+            .bind(tenant.as_str())
+            .bind(&p.invoice_id)
+            .execute(&mut *tx)
+            .await
+            .ctx("mark invoice paid")?;
+            if cleared.rows_affected() > 0 {
+                cancel_pending(&mut tx, tenant, &p.invoice_id, at).await?;
+            }
+        }
+        tx.commit().await.ctx("commit payments")?;
+        Ok(rows.len())
+    }
+
+    async fn upsert_disputes(&self, tenant: &TenantId, rows: &[NewDispute]) -> Result<usize> {
+        rows.iter().try_for_each(validate::dispute)?;
+        let at = now();
+        let mut tx = self.begin_write().await?;
+        require_tenant(&mut tx, tenant).await?;
+        for d in rows {
+            let result = sqlx::query(
+                "INSERT INTO disputes (tenant_id, id, invoice_id, opened_on, reason, status, \
+                 resolved_on, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                 ON CONFLICT (tenant_id, id) DO UPDATE SET invoice_id = excluded.invoice_id, \
+                 opened_on = excluded.opened_on, reason = excluded.reason, \
+                 status = excluded.status, resolved_on = excluded.resolved_on, \
+                 updated_at = excluded.updated_at",
+            )
+            .bind(tenant.as_str())
+            .bind(&d.id)
+            .bind(&d.invoice_id)
+            .bind(d.opened_on)
+            .bind(&d.reason)
+            .bind(d.status.as_str())
+            .bind(d.resolved_on)
+            .bind(at)
+            .execute(&mut *tx)
+            .await;
+            match result {
+                Err(e) if is_fk_violation(&e) => {
+                    return Err(StoreError::UnknownInvoice {
+                        tenant: tenant.clone(),
+                        what: "dispute",
+                        id: d.id.clone(),
+                        invoice: d.invoice_id.clone(),
+                    })
+                }
+                other => other.ctx("upsert dispute")?,
+            };
+            if d.status == DisputeStatus::Open {
+                cancel_pending(&mut tx, tenant, &d.invoice_id, at).await?;
+            }
+        }
+        tx.commit().await.ctx("commit disputes")?;
+        Ok(rows.len())
+    }
+
+    async fn upsert_payment_plans(
+        &self,
+        tenant: &TenantId,
+        rows: &[NewPaymentPlan],
+    ) -> Result<usize> {
+        rows.iter().try_for_each(validate::payment_plan)?;
+        let at = now();
+        let mut tx = self.begin_write().await?;
+        require_tenant(&mut tx, tenant).await?;
+        for p in rows {
+            let result = sqlx::query(
+                "INSERT INTO payment_plans (tenant_id, id, invoice_id, kind, agreed_on, \
+                 expires_on, status, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                 ON CONFLICT (tenant_id, id) DO UPDATE SET invoice_id = excluded.invoice_id, \
+                 kind = excluded.kind, agreed_on = excluded.agreed_on, \
+                 expires_on = excluded.expires_on, status = excluded.status, \
+                 updated_at = excluded.updated_at",
+            )
+            .bind(tenant.as_str())
+            .bind(&p.id)
+            .bind(&p.invoice_id)
+            .bind(p.kind.as_str())
+            .bind(p.agreed_on)
+            .bind(p.expires_on)
+            .bind(p.status.as_str())
+            .bind(at)
+            .execute(&mut *tx)
+            .await;
+            match result {
+                Err(e) if is_fk_violation(&e) => {
+                    return Err(StoreError::UnknownInvoice {
+                        tenant: tenant.clone(),
+                        what: "payment plan",
+                        id: p.id.clone(),
+                        invoice: p.invoice_id.clone(),
+                    })
+                }
+                other => other.ctx("upsert payment plan")?,
+            };
+            if p.status == PlanStatus::Active {
+                cancel_pending(&mut tx, tenant, &p.invoice_id, at).await?;
+            }
+        }
+        tx.commit().await.ctx("commit payment plans")?;
+        Ok(rows.len())
+    }
+
+    async fn customer(&self, tenant: &TenantId, id: &str) -> Result<Option<CustomerRecord>> {
+        let row = sqlx::query(
+            "SELECT id, tags, lifetime_value_minor, lifetime_currency, customer_since, \
+             on_time_12m, late_12m, locale, time_zone, reachable_on, opted_out, contact \
+             FROM customers WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(tenant.as_str())
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .ctx("read customer")?;
+        row.map(|row| {
+            Ok(CustomerRecord {
+                profile: customer_from_row(&row, "id")?,
+                contact: from_json("customer contact", &get::<String>(&row, "contact")?)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn invoice(&self, tenant: &TenantId, id: &str) -> Result<Option<InvoiceRecord>> {
+        let row = sqlx::query(
+            "SELECT i.id, i.customer_id, i.number, i.issued_on, i.due_on, i.amount_minor, \
+             i.currency, i.open_balance_minor, i.payment_method, i.failed_attempts, \
+             i.last_failure_on, i.last_failure_code, i.last_failure_kind, i.status, i.metadata, \
+             EXISTS (SELECT 1 FROM disputes d WHERE d.tenant_id = i.tenant_id \
+                     AND d.invoice_id = i.id AND d.status = 'open') AS disputed \
+             FROM invoices i WHERE i.tenant_id = $1 AND i.id = $2",
+        )
+        .bind(tenant.as_str())
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .ctx("read invoice")?;
+        row.map(|row| {
+            let currency = codec::parse_name("currency", &get::<String>(&row, "currency")?)?;
+            Ok(InvoiceRecord {
+                id: get(&row, "id")?,
+                customer_id: get(&row, "customer_id")?,
+                number: get(&row, "number")?,
+                issued_on: get(&row, "issued_on")?,
+                due_on: get(&row, "due_on")?,
+                amount: Money::new(get(&row, "amount_minor")?, currency),
+                open_balance: Money::new(get(&row, "open_balance_minor")?, currency),
+                payment_method: codec::parse_name(
+                    "payment method",
+                    &get::<String>(&row, "payment_method")?,
+                )?,
+                failed_attempts: narrow("failed attempts", get::<i64>(&row, "failed_attempts")?)?,
+                last_failure: last_failure_from_row(&row)?,
+                status: InvoiceStatus::parse(&get::<String>(&row, "status")?)?,
+                disputed: get(&row, "disputed")?,
+                metadata: from_json("invoice metadata", &get::<String>(&row, "metadata")?)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn dunning_state(
+        &self,
+        tenant: &TenantId,
+        invoice: &str,
+    ) -> Result<Option<DunningState>> {
+        let row = sqlx::query(
+            "SELECT level, last_action_on, next_review_on, policy_version, paused_until, \
+             paused_why, ended FROM dunning_state WHERE tenant_id = $1 AND invoice_id = $2",
+        )
+        .bind(tenant.as_str())
+        .bind(invoice)
+        .fetch_optional(&self.pool)
+        .await
+        .ctx("read dunning state")?;
+        match row {
+            Some(row) => state_from_row(&row),
+            None => Ok(None),
+        }
+    }
+
+    async fn due_for_review(&self, tenant: &TenantId, query: &DueQuery) -> Result<DuePage> {
+        let as_of = query.as_of;
+        let limit = query.limit.clamp(1, 5000);
+
+        // 1. The tenant: its params go into every context, its lead days widen the window for
+        //    invoices never reviewed.
+        let row = sqlx::query("SELECT params, lead_days FROM tenants WHERE id = $1")
+            .bind(tenant.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .ctx("read tenant")?
+            .ok_or_else(|| StoreError::UnknownTenant(tenant.clone()))?;
+        let params: BTreeMap<String, String> =
+            from_json("tenant params", &get::<String>(&row, "params")?)?;
+        let lead_days: u64 = narrow("tenant lead days", get::<i64>(&row, "lead_days")?)?;
+        let horizon = as_of
+            .checked_add_days(Days::new(lead_days))
+            .unwrap_or(as_of);
+
+        // 2. The page: invoices with their customer and state.
+        let sql = match query.after {
+            Some(_) => format!("{DUE_SELECT}\n  AND i.id > $5\nORDER BY i.id\nLIMIT $4"),
+            None => format!("{DUE_SELECT}\nORDER BY i.id\nLIMIT $4"),
+        };
+        let mut page = sqlx::query(&sql)
+            .bind(tenant.as_str())
+            .bind(as_of)
+            .bind(horizon)
+            .bind(i64::from(limit));
+        if let Some(after) = &query.after {
+            page = page.bind(after.as_str());
+        }
+        let rows = page
+            .fetch_all(&self.pool)
+            .await
+            .ctx("select invoices due for review")?;
+        if rows.is_empty() {
+            return Ok(DuePage {
+                invoices: Vec::new(),
+                next: None,
+            });
+        }
+
+        let mut due = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let currency = codec::parse_name("currency", &get::<String>(row, "currency")?)?;
+            let invoice = Invoice {
+                id: get(row, "id")?,
+                number: get(row, "number")?,
+                issued_on: get(row, "issued_on")?,
+                due_on: get(row, "due_on")?,
+                amount: Money::new(get(row, "amount_minor")?, currency),
+                open_balance: Money::new(get(row, "open_balance_minor")?, currency),
+                payment_method: codec::parse_name::<PaymentMethod>(
+                    "payment method",
+                    &get::<String>(row, "payment_method")?,
+                )?,
+                failed_attempts: narrow("failed attempts", get::<i64>(row, "failed_attempts")?)?,
+                last_failure: last_failure_from_row(row)?,
+                disputed: get(row, "disputed")?,
+                on_payment_plan: get(row, "on_plan")?,
+                metadata: from_json("invoice metadata", &get::<String>(row, "metadata")?)?,
+            };
+            due.push(DueInvoice {
+                context: Context {
+                    as_of,
+                    invoice,
+                    customer: customer_from_row(row, "customer_id")?,
+                    history: Vec::new(),
+                    other_overdue: OtherOverdue::default(),
+                    params: params.clone(),
+                },
+                state: state_from_row(row)?,
+                contacts: Vec::new(),
+            });
+        }
+        let invoice_ids: Vec<&str> = due.iter().map(|d| d.context.invoice.id.as_str()).collect();
+        let mut customer_ids: Vec<&str> =
+            due.iter().map(|d| d.context.customer.id.as_str()).collect();
+        customer_ids.sort_unstable();
+        customer_ids.dedup();
+
+        // 3. The history of these invoices, oldest first.
+        let mut qb = QueryBuilder::<Driver>::new(
+            "SELECT invoice_id, as_of, kind, level, channel, tone, status FROM actions \
+             WHERE tenant_id = ",
+        );
+        qb.push_bind(tenant.as_str()).push(" AND invoice_id IN (");
+        let mut list = qb.separated(", ");
+        for id in &invoice_ids {
+            list.push_bind(*id);
+        }
+        qb.push(") ORDER BY id");
+        let mut history: HashMap<String, Vec<PastAction>> = HashMap::new();
+        for row in qb
+            .build()
+            .fetch_all(&self.pool)
+            .await
+            .ctx("read action history")?
+        {
+            let status = ActionStatus::parse(&get::<String>(&row, "status")?)?;
+            history
+                .entry(get(&row, "invoice_id")?)
+                .or_default()
+                .push(PastAction {
+                    on: get(&row, "as_of")?,
+                    kind: codec::parse_name::<ActionKind>(
+                        "action kind",
+                        &get::<String>(&row, "kind")?,
+                    )?,
+                    level: get::<Option<i64>>(&row, "level")?
+                        .map(|l| narrow("action level", l))
+                        .transpose()?,
+                    channel: get::<Option<String>>(&row, "channel")?
+                        .map(|c| codec::parse_name::<Channel>("channel", &c))
+                        .transpose()?,
+                    tone: get::<Option<String>>(&row, "tone")?
+                        .map(|t| codec::parse_name::<Tone>("tone", &t))
+                        .transpose()?,
+                    outcome: status.outcome(),
+                });
+        }
+
+        // 4. The customers' open overdue invoices, per currency.
+        let mut qb = QueryBuilder::<Driver>::new(
+            "SELECT customer_id, currency, CAST(COUNT(*) AS BIGINT) AS n, \
+             CAST(SUM(open_balance_minor) AS BIGINT) AS total FROM invoices WHERE tenant_id = ",
+        );
+        qb.push_bind(tenant.as_str())
+            .push(" AND status = 'open' AND open_balance_minor > 0 AND due_on < ")
+            .push_bind(as_of)
+            .push(" AND customer_id IN (");
+        let mut list = qb.separated(", ");
+        for id in &customer_ids {
+            list.push_bind(*id);
+        }
+        qb.push(") GROUP BY customer_id, currency");
+        let mut overdue: HashMap<(String, String), (i64, i64)> = HashMap::new();
+        for row in qb
+            .build()
+            .fetch_all(&self.pool)
+            .await
+            .ctx("sum overdue invoices")?
+        {
+            overdue.insert(
+                (get(&row, "customer_id")?, get(&row, "currency")?),
+                (get(&row, "n")?, get(&row, "total")?),
+            );
+        }
+
+        // 5. The customers' recent contacts.
+        let mut qb = QueryBuilder::<Driver>::new(
+            "SELECT customer_id, invoice_id, as_of, channel FROM actions WHERE tenant_id = ",
+        );
+        qb.push_bind(tenant.as_str())
+            .push(
+                " AND kind = 'notify' AND status NOT IN ('blocked', 'cancelled') \
+                 AND channel IS NOT NULL AND as_of >= ",
+            )
+            .push_bind(query.contacts_since)
+            .push(" AND customer_id IN (");
+        let mut list = qb.separated(", ");
+        for id in &customer_ids {
+            list.push_bind(*id);
+        }
+        qb.push(") ORDER BY id");
+        let mut contacts: HashMap<String, Vec<Contact>> = HashMap::new();
+        for row in qb
+            .build()
+            .fetch_all(&self.pool)
+            .await
+            .ctx("read recent contacts")?
+        {
+            contacts
+                .entry(get(&row, "customer_id")?)
+                .or_default()
+                .push(Contact {
+                    invoice_id: get(&row, "invoice_id")?,
+                    on: get(&row, "as_of")?,
+                    channel: codec::parse_name("channel", &get::<String>(&row, "channel")?)?,
+                });
+        }
+
+        for d in &mut due {
+            let ctx = &mut d.context;
+            ctx.history = history.remove(&ctx.invoice.id).unwrap_or_default();
+            let key = (
+                ctx.customer.id.clone(),
+                ctx.invoice.amount.currency.as_str().to_owned(),
+            );
+            let (mut count, mut total) = overdue.get(&key).copied().unwrap_or((0, 0));
+            // The group counts this invoice too when it is itself overdue.
+            if ctx.invoice.due_on < as_of {
+                count -= 1;
+                total -= ctx.invoice.open_balance.minor;
+            }
+            ctx.other_overdue = OtherOverdue {
+                count: narrow("overdue count", count.max(0))?,
+                total_minor: total.max(0),
+            };
+            d.contacts = contacts.get(&ctx.customer.id).cloned().unwrap_or_default();
+        }
+
+        let next = (due.len() == limit as usize).then(|| {
+            due.last()
+                .map(|d| d.context.invoice.id.clone())
+                .unwrap_or_default()
+        });
+        Ok(DuePage {
+            invoices: due,
+            next,
+        })
+    }
+
+    async fn record_batch(&self, tenant: &TenantId, outcomes: &[Outcome]) -> Result<RecordSummary> {
+        // One decision per (invoice, as-of): a batch that repeats one keeps the first.
+        let mut seen = HashSet::new();
+        let unique: Vec<&Outcome> = outcomes
+            .iter()
+            .filter(|o| seen.insert((o.context.invoice.id.as_str(), o.context.as_of)))
+            .collect();
+        let encoded: Vec<EncodedOutcome> = unique
+            .iter()
+            .map(|o| EncodedOutcome {
+                outcome: o,
+                context: compress_context(&o.context),
+                decision: o.decision.as_ref().map(json),
+                interventions: json(&o.interventions),
+            })
+            .collect();
+        let at = now();
+        let mut tx = self.begin_write().await?;
+        require_tenant(&mut tx, tenant).await?;
+
+        // Decisions first; RETURNING names only the rows actually inserted, so outcomes
+        // recorded before (a repeated or resumed sweep) get neither actions nor a state.
+        let mut inserted: Vec<(i64, &Outcome)> = Vec::with_capacity(encoded.len());
+        for chunk in encoded.chunks(CHUNK) {
+            let mut qb = QueryBuilder::<Driver>::new(
+                "INSERT INTO decisions (tenant_id, invoice_id, as_of, policy_version, \
+                 policy_sha256, context, decision, reason, interventions, fuel_used, \
+                 duration_us, failure_code, failure_message, created_at) ",
+            );
+            qb.push_values(chunk, |mut b, e| {
+                let o = e.outcome;
+                b.push_bind(tenant.as_str())
+                    .push_bind(o.context.invoice.id.as_str())
+                    .push_bind(o.context.as_of)
+                    .push_bind(o.policy.as_ref().map(|p| i64::from(p.version)))
+                    .push_bind(o.policy.as_ref().map(|p| p.sha256.as_str()))
+                    .push_bind(e.context.as_slice())
+                    .push_bind(e.decision.as_deref())
+                    .push_bind(o.reason.as_str())
+                    .push_bind(e.interventions.as_str())
+                    .push_bind(o.fuel_used.map(to_i64))
+                    .push_bind(o.duration_us.map(to_i64))
+                    .push_bind(o.failure.as_ref().map(|f| f.code.as_str()))
+                    .push_bind(o.failure.as_ref().map(|f| f.message.as_str()))
+                    .push_bind(at);
+            });
+            qb.push(
+                " ON CONFLICT (tenant_id, invoice_id, as_of) DO NOTHING RETURNING id, invoice_id",
+            );
+            let rows = qb
+                .build()
+                .fetch_all(&mut *tx)
+                .await
+                .ctx("record decisions")?;
+            let by_invoice: HashMap<&str, &Outcome> = chunk
+                .iter()
+                .map(|e| (e.outcome.context.invoice.id.as_str(), e.outcome))
+                .collect();
+            for row in rows {
+                let invoice: String = get(&row, "invoice_id")?;
+                let outcome = by_invoice.get(invoice.as_str()).copied().ok_or_else(|| {
+                    StoreError::Corrupt {
+                        what: "decision insert",
+                        detail: format!("returned invoice {invoice:?} was not in the batch"),
+                    }
+                })?;
+                inserted.push((get(&row, "id")?, outcome));
+            }
+        }
+
+        // The outbox.
+        struct NewAction<'a> {
+            decision_id: i64,
+            ordinal: i64,
+            outcome: &'a Outcome,
+            action: &'a Action,
+            status: ActionStatus,
+            payload: String,
+        }
+        let actions: Vec<NewAction> = inserted
+            .iter()
+            .flat_map(|(decision_id, o)| {
+                o.actions.iter().enumerate().map(|(i, a)| NewAction {
+                    decision_id: *decision_id,
+                    ordinal: i as i64,
+                    outcome: o,
+                    action: &a.action,
+                    status: a.status,
+                    payload: json(&a.action),
+                })
+            })
+            .collect();
+        for chunk in actions.chunks(CHUNK) {
+            let mut qb = QueryBuilder::<Driver>::new(
+                "INSERT INTO actions (tenant_id, decision_id, ordinal, invoice_id, customer_id, \
+                 as_of, kind, channel, level, tone, payload, status, attempts, created_at, \
+                 updated_at) ",
+            );
+            qb.push_values(chunk, |mut b, a| {
+                let notice = match a.action {
+                    Action::Notify(n) => Some(n),
+                    _ => None,
+                };
+                b.push_bind(tenant.as_str())
+                    .push_bind(a.decision_id)
+                    .push_bind(a.ordinal)
+                    .push_bind(a.outcome.context.invoice.id.as_str())
+                    .push_bind(a.outcome.context.customer.id.as_str())
+                    .push_bind(a.outcome.context.as_of)
+                    .push_bind(codec::name(&action_kind(a.action)))
+                    .push_bind(notice.map(|n| codec::name(&n.channel)))
+                    .push_bind(notice.map(|n| i64::from(n.level)))
+                    .push_bind(notice.map(|n| codec::name(&n.tone)))
+                    .push_bind(a.payload.as_str())
+                    .push_bind(a.status.as_str())
+                    .push_bind(0_i64)
+                    .push_bind(at)
+                    .push_bind(at);
+            });
+            qb.build().execute(&mut *tx).await.ctx("record actions")?;
+        }
+
+        // The new ladder states; with several days of one invoice in a batch, the latest wins.
+        let mut states: BTreeMap<&str, &Outcome> = BTreeMap::new();
+        for (_, o) in &inserted {
+            let slot = states.entry(o.context.invoice.id.as_str()).or_insert(o);
+            if o.context.as_of > slot.context.as_of {
+                *slot = o;
+            }
+        }
+        let states: Vec<&Outcome> = states.into_values().collect();
+        for chunk in states.chunks(CHUNK) {
+            let mut qb = QueryBuilder::<Driver>::new(
+                "INSERT INTO dunning_state (tenant_id, invoice_id, level, last_action_on, \
+                 next_review_on, policy_version, paused_until, paused_why, ended, updated_at) ",
+            );
+            qb.push_values(chunk, |mut b, o| {
+                let s = &o.state;
+                b.push_bind(tenant.as_str())
+                    .push_bind(o.context.invoice.id.as_str())
+                    .push_bind(i64::from(s.level))
+                    .push_bind(s.last_action_on)
+                    .push_bind(s.next_review_on)
+                    .push_bind(s.policy_version.map(i64::from))
+                    .push_bind(s.paused_until)
+                    .push_bind(s.paused_why.as_deref())
+                    .push_bind(s.ended)
+                    .push_bind(at);
+            });
+            qb.push(
+                " ON CONFLICT (tenant_id, invoice_id) DO UPDATE SET level = excluded.level, \
+                 last_action_on = excluded.last_action_on, \
+                 next_review_on = excluded.next_review_on, \
+                 policy_version = excluded.policy_version, paused_until = excluded.paused_until, \
+                 paused_why = excluded.paused_why, ended = excluded.ended, \
+                 updated_at = excluded.updated_at",
+            );
+            qb.build()
+                .execute(&mut *tx)
+                .await
+                .ctx("record dunning state")?;
+        }
+        tx.commit().await.ctx("commit decisions")?;
+        Ok(RecordSummary {
+            recorded: inserted.len(),
+            skipped: outcomes.len() - inserted.len(),
+        })
+    }
+
+    async fn decisions(
+        &self,
+        tenant: &TenantId,
+        query: &DecisionQuery,
+    ) -> Result<Vec<DecisionRecord>> {
+        let mut qb = QueryBuilder::<Driver>::new(
+            "SELECT id, invoice_id, as_of, policy_version, policy_sha256, context, decision, \
+             reason, interventions, fuel_used, duration_us, failure_code, failure_message, \
+             created_at FROM decisions WHERE tenant_id = ",
+        );
+        qb.push_bind(tenant.as_str());
+        if let Some(invoice) = &query.invoice {
+            qb.push(" AND invoice_id = ").push_bind(invoice.as_str());
+        }
+        if let Some(after) = query.after_id {
+            qb.push(" AND id > ").push_bind(after);
+        }
+        qb.push(" ORDER BY id LIMIT ")
+            .push_bind(i64::from(query.limit.clamp(1, 10_000)));
+        let rows = qb
+            .build()
+            .fetch_all(&self.pool)
+            .await
+            .ctx("read decisions")?;
+        let mut records = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let version: Option<i64> = get(row, "policy_version")?;
+            let sha: Option<String> = get(row, "policy_sha256")?;
+            let code: Option<String> = get(row, "failure_code")?;
+            let decision: Option<String> = get(row, "decision")?;
+            records.push(DecisionRecord {
+                id: get(row, "id")?,
+                invoice_id: get(row, "invoice_id")?,
+                as_of: get(row, "as_of")?,
+                policy: match (version, sha) {
+                    (Some(v), Some(sha256)) => Some(PolicyRef {
+                        version: narrow("policy version", v)?,
+                        sha256,
+                    }),
+                    _ => None,
+                },
+                context: decompress_context(&get::<Vec<u8>>(row, "context")?)?,
+                decision: decision
+                    .map(|d| from_json::<Decision>("decision", &d))
+                    .transpose()?,
+                reason: get(row, "reason")?,
+                interventions: from_json("interventions", &get::<String>(row, "interventions")?)?,
+                actions: Vec::new(),
+                fuel_used: get::<Option<i64>>(row, "fuel_used")?
+                    .map(|v| narrow("fuel used", v))
+                    .transpose()?,
+                duration_us: get::<Option<i64>>(row, "duration_us")?
+                    .map(|v| narrow("duration", v))
+                    .transpose()?,
+                failure: code
+                    .map(|code| {
+                        Ok::<_, StoreError>(FailureRecord {
+                            code,
+                            message: get::<Option<String>>(row, "failure_message")?
+                                .unwrap_or_default(),
+                        })
+                    })
+                    .transpose()?,
+                created_at: get(row, "created_at")?,
+            });
+        }
+        if records.is_empty() {
+            return Ok(records);
+        }
+        let mut qb = QueryBuilder::<Driver>::new(
+            "SELECT id, decision_id, ordinal, payload, status, attempts FROM actions \
+             WHERE tenant_id = ",
+        );
+        qb.push_bind(tenant.as_str()).push(" AND decision_id IN (");
+        let mut list = qb.separated(", ");
+        for r in &records {
+            list.push_bind(r.id);
+        }
+        qb.push(") ORDER BY decision_id, ordinal");
+        let mut actions: HashMap<i64, Vec<ActionRecord>> = HashMap::new();
+        for row in qb
+            .build()
+            .fetch_all(&self.pool)
+            .await
+            .ctx("read decision actions")?
+        {
+            actions
+                .entry(get(&row, "decision_id")?)
+                .or_default()
+                .push(ActionRecord {
+                    id: get(&row, "id")?,
+                    ordinal: narrow("action ordinal", get::<i64>(&row, "ordinal")?)?,
+                    action: from_json("action", &get::<String>(&row, "payload")?)?,
+                    status: ActionStatus::parse(&get::<String>(&row, "status")?)?,
+                    attempts: narrow("action attempts", get::<i64>(&row, "attempts")?)?,
+                });
+        }
+        for r in &mut records {
+            r.actions = actions.remove(&r.id).unwrap_or_default();
+        }
+        Ok(records)
+    }
+
+    async fn recent_contacts(
+        &self,
+        tenant: &TenantId,
+        customer: &str,
+        since: Date,
+    ) -> Result<Vec<Contact>> {
+        let rows = sqlx::query(
+            "SELECT invoice_id, as_of, channel FROM actions \
+             WHERE tenant_id = $1 AND customer_id = $2 AND as_of >= $3 AND kind = 'notify' \
+             AND status NOT IN ('blocked', 'cancelled') AND channel IS NOT NULL ORDER BY id",
+        )
+        .bind(tenant.as_str())
+        .bind(customer)
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await
+        .ctx("read recent contacts")?;
+        rows.iter()
+            .map(|row| {
+                Ok(Contact {
+                    invoice_id: get(row, "invoice_id")?,
+                    on: get(row, "as_of")?,
+                    channel: codec::parse_name("channel", &get::<String>(row, "channel")?)?,
+                })
+            })
+            .collect()
+    }
+}

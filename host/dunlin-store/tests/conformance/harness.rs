@@ -1,0 +1,154 @@
+//! Runs each conformance test against a fresh database of each backend.
+//!
+//! SQLite: a file in a temporary directory. PostgreSQL: a database with a random name on the
+//! server at `DUNLIN_TEST_POSTGRES_URL`, dropped afterwards. Without that variable the
+//! PostgreSQL tests fail when `CI` is set and are skipped (with a note) otherwise.
+
+use std::future::Future;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+use dunlin_store::{connect, Db};
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{ConnectOptions, Connection, Executor};
+
+/// What a conformance test gets: an open, migrated, empty database and its URL.
+pub struct Fixture {
+    pub db: Arc<dyn Db>,
+    pub url: String,
+}
+
+pub const PG_URL_VAR: &str = "DUNLIN_TEST_POSTGRES_URL";
+
+pub async fn on_sqlite<F, Fut>(test: F)
+where
+    F: FnOnce(Fixture) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("dunlin.db").display());
+    let db = connect(&url).await.expect("open sqlite");
+    test(Fixture {
+        db: db.clone(),
+        url,
+    })
+    .await;
+    db.close().await;
+}
+
+pub async fn on_postgres<F, Fut>(test: F)
+where
+    F: FnOnce(Fixture) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    let Ok(admin_url) = std::env::var(PG_URL_VAR) else {
+        if std::env::var_os("CI").is_some() {
+            panic!(
+                "{PG_URL_VAR} is not set: in CI the PostgreSQL leg must run \
+                 (.ci/run starts the local cluster and exports it)"
+            );
+        }
+        eprintln!(
+            "note: skipping the PostgreSQL conformance test: set {PG_URL_VAR}, e.g. \
+             postgres://dunlin:dunlin@127.0.0.1:5432/postgres"
+        );
+        return;
+    };
+    let name = unique_db_name();
+    let admin = PgConnectOptions::from_str(&admin_url).expect("parse postgres URL");
+    let mut conn = admin.connect().await.expect("connect to postgres");
+    conn.execute(format!("CREATE DATABASE {name}").as_str())
+        .await
+        .expect("create test database");
+    let url = with_database(&admin_url, &name);
+    // Run the test on its own task so that a failing assertion still lets us drop the
+    // database before reporting it.
+    let outcome = tokio::spawn({
+        let url = url.clone();
+        async move {
+            let db = connect(&url).await.expect("open postgres");
+            test(Fixture {
+                db: db.clone(),
+                url,
+            })
+            .await;
+            db.close().await;
+        }
+    })
+    .await;
+    conn.execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+        .await
+        .expect("drop test database");
+    conn.close().await.ok();
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+fn unique_db_name() -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "dunlin_test_{}_{}_{}",
+        std::process::id(),
+        nanos,
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// The admin URL with its database path replaced by `name`.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let authority_start = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let base = match base[authority_start..].find('/') {
+        Some(slash) => &base[..authority_start + slash],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{name}?{q}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
+/// Declares each listed test once per backend: `sqlite::name` and `postgres::name`.
+#[macro_export]
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    $crate::harness::on_sqlite(super::$name).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    $crate::harness::on_postgres(super::$name).await;
+                }
+            )*
+        }
+    };
+}
+
+#[test]
+fn database_name_replaces_the_path() {
+    assert_eq!(
+        with_database("postgres://u:p@127.0.0.1:5432/postgres", "x"),
+        "postgres://u:p@127.0.0.1:5432/x"
+    );
+    assert_eq!(
+        with_database("postgres://u@h/postgres?sslmode=disable", "x"),
+        "postgres://u@h/x?sslmode=disable"
+    );
+    assert_eq!(with_database("postgres://h", "x"), "postgres://h/x");
+}

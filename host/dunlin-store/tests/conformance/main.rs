@@ -1,0 +1,978 @@
+//! The storage conformance suite: every test runs on SQLite and on PostgreSQL
+//! (`cargo test -p dunlin-store --test conformance`; see harness.rs for the PostgreSQL URL).
+
+mod harness;
+
+use std::collections::BTreeMap;
+
+use dunlin_core::{
+    Action, ActionOutcome, Channel, Context, Currency, Customer, Date, Decision, Money, Notice,
+    PaymentMethod, Tone,
+};
+use dunlin_store::{
+    connect, ActionStatus, CustomerRecord, DecisionQuery, DisputeStatus, DueQuery, DunningState,
+    FailureMode, FailureRecord, InvoiceStatus, NewDispute, NewInvoice, NewPayment, NewPaymentPlan,
+    Outcome, PlanKind, PlanStatus, PlannedAction, PolicyRef, PolicyStatus, RecordSummary,
+    StoreError, TenantId, TenantSettings,
+};
+use harness::Fixture;
+
+conformance!(
+    migrations_run_from_empty_and_again,
+    tenants_are_created_read_listed_and_updated,
+    api_keys_find_their_tenant,
+    policy_versions_number_up_and_only_one_is_active,
+    importing_twice_leaves_the_same_rows,
+    a_payment_that_clears_an_invoice_stops_its_ladder,
+    due_for_review_builds_complete_contexts,
+    due_for_review_pages_with_a_cursor,
+    record_batch_twice_writes_one_decision_and_no_duplicate_actions,
+    stored_context_decodes_to_the_same_context,
+    bad_input_is_rejected_and_nothing_is_half_written,
+    tenant_b_never_sees_tenant_a,
+);
+
+// ---- builders ----------------------------------------------------------------------------
+
+fn d(s: &str) -> Date {
+    s.parse().expect("test date")
+}
+
+fn eur(minor: i64) -> Money {
+    Money::new(minor, Currency::EUR)
+}
+
+fn tid(s: &str) -> TenantId {
+    TenantId::new(s).expect("test tenant id")
+}
+
+fn settings() -> TenantSettings {
+    TenantSettings {
+        name: "Acme Oy".into(),
+        time_zone: "Europe/Helsinki".into(),
+        schedule: "0 0 9 * * Mon-Fri".into(),
+        guardrails: serde_json::json!({"max-contacts-per-week": 7}),
+        failure_mode: FailureMode::PreviousVersion,
+        params: BTreeMap::from([("brand".to_owned(), "Acme".to_owned())]),
+        lead_days: 0,
+    }
+}
+
+fn customer(id: &str) -> CustomerRecord {
+    CustomerRecord {
+        profile: Customer {
+            id: id.into(),
+            tags: vec!["smb".into()],
+            lifetime_value: eur(120_000),
+            customer_since: d("2023-04-01"),
+            on_time_payments_12m: 5,
+            late_payments_12m: 2,
+            locale: "fi".into(),
+            time_zone: "Europe/Helsinki".into(),
+            reachable_on: vec![Channel::Email, Channel::Sms],
+            opted_out: vec![Channel::Letter],
+        },
+        contact: BTreeMap::from([("email".to_owned(), format!("{id}@example.com"))]),
+    }
+}
+
+fn invoice(id: &str, customer: &str, due_on: &str, minor: i64) -> NewInvoice {
+    NewInvoice {
+        id: id.into(),
+        customer_id: customer.into(),
+        number: format!("N-{id}"),
+        issued_on: d("2026-01-01"),
+        due_on: d(due_on),
+        amount: eur(minor),
+        open_balance_minor: None,
+        payment_method: PaymentMethod::BankTransfer,
+        failed_attempts: 0,
+        last_failure: None,
+        status: None,
+        metadata: BTreeMap::from([("po".to_owned(), "77".to_owned())]),
+    }
+}
+
+/// A tenant with two customers and three invoices: `i1` and `i2` of `c1` (overdue on
+/// 2026-02-10), `i3` of `c2` (not yet due).
+async fn seed(f: &Fixture, tenant: &TenantId) {
+    f.db.create_tenant(tenant, &settings())
+        .await
+        .expect("tenant");
+    f.db.upsert_customers(tenant, &[customer("c1"), customer("c2")])
+        .await
+        .expect("customers");
+    f.db.upsert_invoices(
+        tenant,
+        &[
+            invoice("i1", "c1", "2026-01-31", 10_000),
+            invoice("i2", "c1", "2026-02-05", 2_500),
+            invoice("i3", "c2", "2026-03-31", 4_000),
+        ],
+    )
+    .await
+    .expect("invoices");
+}
+
+fn notice(level: u8) -> Action {
+    Action::Notify(Notice {
+        level,
+        channel: Channel::Email,
+        tone: Tone::Friendly,
+        template: "reminder".into(),
+        vars: BTreeMap::new(),
+    })
+}
+
+/// What a sweep would record for `ctx`: one reminder, review again in a week.
+fn outcome(ctx: &Context, level: u8) -> Outcome {
+    let review_on = ctx.as_of + chrono::Days::new(7);
+    Outcome {
+        context: ctx.clone(),
+        policy: Some(PolicyRef {
+            version: 1,
+            sha256: "ab".repeat(32),
+        }),
+        decision: Some(Decision {
+            segment: "smb".into(),
+            actions: vec![notice(level)],
+            review_on: Some(review_on),
+            reason: "first reminder".into(),
+        }),
+        reason: "first reminder".into(),
+        interventions: serde_json::json!([]),
+        actions: vec![PlannedAction {
+            action: notice(level),
+            status: ActionStatus::Pending,
+        }],
+        fuel_used: Some(6_000),
+        duration_us: Some(25),
+        failure: None,
+        state: DunningState {
+            level,
+            last_action_on: Some(ctx.as_of),
+            next_review_on: Some(review_on),
+            policy_version: Some(1),
+            paused_until: None,
+            paused_why: None,
+            ended: false,
+        },
+    }
+}
+
+async fn due_ids(f: &Fixture, tenant: &TenantId, as_of: &str) -> Vec<String> {
+    f.db.due_for_review(tenant, &DueQuery::new(d(as_of)))
+        .await
+        .expect("due")
+        .invoices
+        .into_iter()
+        .map(|i| i.context.invoice.id)
+        .collect()
+}
+
+// ---- tests -------------------------------------------------------------------------------
+
+async fn migrations_run_from_empty_and_again(f: Fixture) {
+    assert!(f.db.tenants().await.unwrap().is_empty());
+    f.db.create_tenant(&tid("acme"), &settings()).await.unwrap();
+    // Opening the same database again finds the schema current and the data intact.
+    let again = connect(&f.url).await.expect("reopen");
+    assert_eq!(again.tenants().await.unwrap().len(), 1);
+    assert_eq!(again.backend(), f.db.backend());
+}
+
+async fn tenants_are_created_read_listed_and_updated(f: Fixture) {
+    let acme = tid("acme");
+    let created = f.db.create_tenant(&acme, &settings()).await.unwrap();
+    assert_eq!(f.db.tenant(&acme).await.unwrap(), Some(created.clone()));
+    assert!(matches!(
+        f.db.create_tenant(&acme, &settings()).await,
+        Err(StoreError::TenantExists(_))
+    ));
+    f.db.create_tenant(&tid("beta"), &TenantSettings::default())
+        .await
+        .unwrap();
+    let ids: Vec<String> =
+        f.db.tenants()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| t.id.to_string())
+            .collect();
+    assert_eq!(ids, ["acme", "beta"]);
+
+    let mut changed = settings();
+    changed.schedule = "0 30 8 * * *".into();
+    changed.failure_mode = FailureMode::SafeDefault;
+    changed.params.insert("grace-days".into(), "3".into());
+    let updated = f.db.update_tenant(&acme, &changed).await.unwrap();
+    assert_eq!(updated.settings, changed);
+    assert_eq!(updated.created_at, created.created_at);
+    assert!(matches!(
+        f.db.update_tenant(&tid("nobody"), &changed).await,
+        Err(StoreError::UnknownTenant(_))
+    ));
+
+    let tick = chrono::Utc::now();
+    f.db.mark_tick(&acme, tick).await.unwrap();
+    let last =
+        f.db.tenant(&acme)
+            .await
+            .unwrap()
+            .unwrap()
+            .last_tick_at
+            .unwrap();
+    assert!((last - tick).num_milliseconds().abs() < 1);
+    assert!(f.db.tenant(&tid("nobody")).await.unwrap().is_none());
+}
+
+async fn api_keys_find_their_tenant(f: Fixture) {
+    let (acme, beta) = (tid("acme"), tid("beta"));
+    f.db.create_tenant(&acme, &settings()).await.unwrap();
+    f.db.create_tenant(&beta, &settings()).await.unwrap();
+    f.db.add_api_key(&acme, "key-a", "ci").await.unwrap();
+    f.db.add_api_key(&acme, "key-a", "ci").await.unwrap(); // again: no-op
+    f.db.add_api_key(&beta, "key-b", "ci").await.unwrap();
+    assert_eq!(f.db.tenant_for_api_key("key-a").await.unwrap(), Some(acme));
+    assert_eq!(
+        f.db.tenant_for_api_key("key-b").await.unwrap(),
+        Some(beta.clone())
+    );
+    assert_eq!(f.db.tenant_for_api_key("key-c").await.unwrap(), None);
+    assert!(f.db.add_api_key(&beta, "key-a", "steal").await.is_err());
+    assert!(matches!(
+        f.db.add_api_key(&tid("nobody"), "key-z", "x").await,
+        Err(StoreError::UnknownTenant(_))
+    ));
+}
+
+async fn policy_versions_number_up_and_only_one_is_active(f: Fixture) {
+    let acme = tid("acme");
+    f.db.create_tenant(&acme, &settings()).await.unwrap();
+    assert!(f.db.active_policy(&acme).await.unwrap().is_none());
+    let v1 =
+        f.db.add_policy_version(&acme, b"component one")
+            .await
+            .unwrap();
+    let v2 =
+        f.db.add_policy_version(&acme, b"component two")
+            .await
+            .unwrap();
+    assert_eq!((v1.version, v2.version), (1, 2));
+    assert_eq!(v1.status, PolicyStatus::Uploaded);
+    assert_eq!(v1.size, 13);
+    // The same bytes again are the same version.
+    let again =
+        f.db.add_policy_version(&acme, b"component one")
+            .await
+            .unwrap();
+    assert_eq!(again.version, 1);
+
+    f.db.activate_policy_version(&acme, 1).await.unwrap();
+    let active = f.db.activate_policy_version(&acme, 2).await.unwrap();
+    assert_eq!(active.status, PolicyStatus::Active);
+    let statuses: Vec<(u32, PolicyStatus)> =
+        f.db.policy_versions(&acme)
+            .await
+            .unwrap()
+            .iter()
+            .map(|v| (v.version, v.status))
+            .collect();
+    assert_eq!(
+        statuses,
+        [(1, PolicyStatus::Retired), (2, PolicyStatus::Active)]
+    );
+    let blob = f.db.active_policy(&acme).await.unwrap().unwrap();
+    assert_eq!(
+        (blob.version.version, blob.bytes.as_slice()),
+        (2, &b"component two"[..])
+    );
+    assert_eq!(blob.version.sha256, v2.sha256);
+
+    // Rolling back re-activates version 1 and retires 2.
+    f.db.activate_policy_version(&acme, 1).await.unwrap();
+    let active: Vec<u32> =
+        f.db.policy_versions(&acme)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|v| v.status == PolicyStatus::Active)
+            .map(|v| v.version)
+            .collect();
+    assert_eq!(active, [1]);
+    let old = f.db.policy_blob(&acme, 2).await.unwrap().unwrap();
+    assert_eq!(old.bytes, b"component two");
+    assert!(matches!(
+        f.db.activate_policy_version(&acme, 9).await,
+        Err(StoreError::UnknownPolicyVersion { version: 9, .. })
+    ));
+    assert!(matches!(
+        f.db.add_policy_version(&tid("nobody"), b"x").await,
+        Err(StoreError::UnknownTenant(_))
+    ));
+}
+
+async fn importing_twice_leaves_the_same_rows(f: Fixture) {
+    let acme = tid("acme");
+    seed(&f, &acme).await;
+    let extras = |db: &Fixture| {
+        let acme = acme.clone();
+        let db = db.db.clone();
+        async move {
+            db.upsert_payments(
+                &acme,
+                &[NewPayment {
+                    id: "p1".into(),
+                    invoice_id: "i1".into(),
+                    amount: eur(4_000),
+                    paid_on: d("2026-02-02"),
+                }],
+            )
+            .await
+            .unwrap();
+            db.upsert_disputes(
+                &acme,
+                &[NewDispute {
+                    id: "d1".into(),
+                    invoice_id: "i2".into(),
+                    opened_on: d("2026-02-06"),
+                    reason: "wrong amount".into(),
+                    status: DisputeStatus::Open,
+                    resolved_on: None,
+                }],
+            )
+            .await
+            .unwrap();
+            db.upsert_payment_plans(
+                &acme,
+                &[NewPaymentPlan {
+                    id: "pp1".into(),
+                    invoice_id: "i3".into(),
+                    kind: PlanKind::Promise,
+                    agreed_on: d("2026-02-01"),
+                    expires_on: d("2026-04-15"),
+                    status: PlanStatus::Active,
+                }],
+            )
+            .await
+            .unwrap();
+        }
+    };
+    extras(&f).await;
+    let snapshot = |f: &Fixture| {
+        let db = f.db.clone();
+        let acme = acme.clone();
+        async move {
+            let mut all = Vec::new();
+            for id in ["i1", "i2", "i3"] {
+                all.push(format!("{:?}", db.invoice(&acme, id).await.unwrap()));
+            }
+            for id in ["c1", "c2"] {
+                all.push(format!("{:?}", db.customer(&acme, id).await.unwrap()));
+            }
+            all.push(format!(
+                "{:?}",
+                db.due_for_review(&acme, &DueQuery::new(d("2026-04-01")))
+                    .await
+                    .unwrap()
+            ));
+            all
+        }
+    };
+    let first = snapshot(&f).await;
+    // The whole import again: customers, invoices, payments, disputes, plans.
+    f.db.upsert_customers(&acme, &[customer("c1"), customer("c2")])
+        .await
+        .unwrap();
+    f.db.upsert_invoices(
+        &acme,
+        &[
+            invoice("i1", "c1", "2026-01-31", 10_000),
+            invoice("i2", "c1", "2026-02-05", 2_500),
+            invoice("i3", "c2", "2026-03-31", 4_000),
+        ],
+    )
+    .await
+    .unwrap();
+    extras(&f).await;
+    assert_eq!(snapshot(&f).await, first);
+    let i1 = f.db.invoice(&acme, "i1").await.unwrap().unwrap();
+    assert_eq!(i1.open_balance, eur(6_000), "the payment counts once");
+    assert!(f.db.invoice(&acme, "i2").await.unwrap().unwrap().disputed);
+
+    // A changed row is updated in place.
+    let mut changed = invoice("i1", "c1", "2026-02-15", 12_000);
+    changed.number = "N-i1-b".into();
+    f.db.upsert_invoices(&acme, &[changed]).await.unwrap();
+    let i1 = f.db.invoice(&acme, "i1").await.unwrap().unwrap();
+    assert_eq!((i1.number.as_str(), i1.due_on), ("N-i1-b", d("2026-02-15")));
+    assert_eq!(i1.open_balance, eur(8_000), "new amount less the payment");
+}
+
+async fn a_payment_that_clears_an_invoice_stops_its_ladder(f: Fixture) {
+    let acme = tid("acme");
+    seed(&f, &acme).await;
+    let page =
+        f.db.due_for_review(&acme, &DueQuery::new(d("2026-02-10")))
+            .await
+            .unwrap();
+    let ctx = page.invoices[0].context.clone();
+    assert_eq!(ctx.invoice.id, "i1");
+    f.db.record_batch(&acme, &[outcome(&ctx, 1)]).await.unwrap();
+
+    let pay = |id: &str, minor| NewPayment {
+        id: id.into(),
+        invoice_id: "i1".into(),
+        amount: eur(minor),
+        paid_on: d("2026-02-12"),
+    };
+    f.db.upsert_payments(&acme, &[pay("p1", 3_000)])
+        .await
+        .unwrap();
+    let i1 = f.db.invoice(&acme, "i1").await.unwrap().unwrap();
+    assert_eq!(
+        (i1.status, i1.open_balance),
+        (InvoiceStatus::Open, eur(7_000))
+    );
+    assert!(due_ids(&f, &acme, "2026-02-20")
+        .await
+        .contains(&"i1".to_owned()));
+
+    f.db.upsert_payments(&acme, &[pay("p2", 7_000)])
+        .await
+        .unwrap();
+    let i1 = f.db.invoice(&acme, "i1").await.unwrap().unwrap();
+    assert_eq!((i1.status, i1.open_balance), (InvoiceStatus::Paid, eur(0)));
+    assert!(!due_ids(&f, &acme, "2026-02-20")
+        .await
+        .contains(&"i1".to_owned()));
+    // The reminder not yet delivered is withdrawn.
+    let log =
+        f.db.decisions(&acme, &DecisionQuery::invoice("i1"))
+            .await
+            .unwrap();
+    assert_eq!(log[0].actions[0].status, ActionStatus::Cancelled);
+    // … and no longer counts as a contact.
+    assert!(f
+        .db
+        .recent_contacts(&acme, "c1", d("2026-02-01"))
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+async fn due_for_review_builds_complete_contexts(f: Fixture) {
+    let acme = tid("acme");
+    seed(&f, &acme).await;
+    // i3 is not due yet; with lead days covering it, it is.
+    assert_eq!(due_ids(&f, &acme, "2026-02-10").await, ["i1", "i2"]);
+    let mut s = settings();
+    s.lead_days = 60;
+    f.db.update_tenant(&acme, &s).await.unwrap();
+    assert_eq!(due_ids(&f, &acme, "2026-02-10").await, ["i1", "i2", "i3"]);
+    s.lead_days = 0;
+    f.db.update_tenant(&acme, &s).await.unwrap();
+
+    let page =
+        f.db.due_for_review(&acme, &DueQuery::new(d("2026-02-10")))
+            .await
+            .unwrap();
+    assert_eq!(page.next, None);
+    let first = &page.invoices[0];
+    assert!(first.state.is_none());
+    let ctx = &first.context;
+    assert_eq!(ctx.as_of, d("2026-02-10"));
+    assert_eq!(ctx.params, settings().params);
+    assert_eq!(ctx.customer, customer("c1").profile);
+    assert_eq!(ctx.invoice.amount, eur(10_000));
+    assert_eq!(ctx.invoice.metadata["po"], "77");
+    // c1's other overdue invoice is i2.
+    assert_eq!(
+        (ctx.other_overdue.count, ctx.other_overdue.total_minor),
+        (1, 2_500)
+    );
+
+    // Record a reminder for both; they are not due again until their review date.
+    let outcomes: Vec<Outcome> = page
+        .invoices
+        .iter()
+        .map(|i| outcome(&i.context, 1))
+        .collect();
+    f.db.record_batch(&acme, &outcomes).await.unwrap();
+    assert!(due_ids(&f, &acme, "2026-02-16").await.is_empty());
+    let again =
+        f.db.due_for_review(&acme, &DueQuery::new(d("2026-02-17")))
+            .await
+            .unwrap();
+    let i1 = &again.invoices[0];
+    assert_eq!(i1.state.as_ref().unwrap().level, 1);
+    assert_eq!(i1.context.history.len(), 1);
+    let past = &i1.context.history[0];
+    assert_eq!(
+        (past.on, past.level, past.channel, past.outcome),
+        (
+            d("2026-02-10"),
+            Some(1),
+            Some(Channel::Email),
+            ActionOutcome::Pending
+        )
+    );
+    // Contacts: both reminders to c1, inside the 7-day window ending on 2026-02-16.
+    let q = DueQuery::new(d("2026-02-16"));
+    assert_eq!(q.contacts_since, d("2026-02-10"));
+    assert_eq!(
+        i1.contacts.len(),
+        0,
+        "2026-02-10 is outside the window of 2026-02-17"
+    );
+    let contacts =
+        f.db.recent_contacts(&acme, "c1", d("2026-02-10"))
+            .await
+            .unwrap();
+    assert_eq!(contacts.len(), 2);
+
+    // A dispute and a promise to pay show up as flags; a pause keeps the invoice out.
+    f.db.upsert_disputes(
+        &acme,
+        &[NewDispute {
+            id: "d1".into(),
+            invoice_id: "i1".into(),
+            opened_on: d("2026-02-15"),
+            reason: String::new(),
+            status: DisputeStatus::Open,
+            resolved_on: None,
+        }],
+    )
+    .await
+    .unwrap();
+    f.db.upsert_payment_plans(
+        &acme,
+        &[NewPaymentPlan {
+            id: "pp".into(),
+            invoice_id: "i2".into(),
+            kind: PlanKind::Plan,
+            agreed_on: d("2026-02-15"),
+            expires_on: d("2026-02-28"),
+            status: PlanStatus::Active,
+        }],
+    )
+    .await
+    .unwrap();
+    let page =
+        f.db.due_for_review(&acme, &DueQuery::new(d("2026-02-17")))
+            .await
+            .unwrap();
+    let flags: Vec<(bool, bool)> = page
+        .invoices
+        .iter()
+        .map(|i| {
+            (
+                i.context.invoice.disputed,
+                i.context.invoice.on_payment_plan,
+            )
+        })
+        .collect();
+    assert_eq!(flags, [(true, false), (false, true)]);
+    // After expiry the plan no longer holds.
+    let page =
+        f.db.due_for_review(&acme, &DueQuery::new(d("2026-03-01")))
+            .await
+            .unwrap();
+    assert!(!page.invoices[1].context.invoice.on_payment_plan);
+
+    // Pause i1 until March 10th and end i2's ladder.
+    let ctx1 = page.invoices[0].context.clone();
+    let ctx2 = page.invoices[1].context.clone();
+    let mut paused = outcome(&ctx1, 1);
+    paused.state.paused_until = Some(d("2026-03-10"));
+    paused.state.paused_why = Some("customer on holiday".into());
+    paused.state.next_review_on = Some(d("2026-03-02"));
+    let mut ended = outcome(&ctx2, 2);
+    ended.state.ended = true;
+    ended.state.next_review_on = None;
+    f.db.record_batch(&acme, &[paused, ended]).await.unwrap();
+    assert!(due_ids(&f, &acme, "2026-03-09").await.is_empty());
+    assert_eq!(due_ids(&f, &acme, "2026-03-10").await, ["i1"]);
+    let state = f.db.dunning_state(&acme, "i1").await.unwrap().unwrap();
+    assert_eq!(state.paused_why.as_deref(), Some("customer on holiday"));
+}
+
+async fn due_for_review_pages_with_a_cursor(f: Fixture) {
+    let acme = tid("acme");
+    f.db.create_tenant(&acme, &settings()).await.unwrap();
+    f.db.upsert_customers(&acme, &[customer("c1")])
+        .await
+        .unwrap();
+    let invoices: Vec<NewInvoice> = (0..25)
+        .map(|n| invoice(&format!("inv-{n:03}"), "c1", "2026-01-31", 100 + n))
+        .collect();
+    f.db.upsert_invoices(&acme, &invoices).await.unwrap();
+    let mut query = DueQuery::new(d("2026-02-10"));
+    query.limit = 10;
+    let mut seen = Vec::new();
+    let mut pages = 0;
+    loop {
+        let page = f.db.due_for_review(&acme, &query).await.unwrap();
+        pages += 1;
+        for i in &page.invoices {
+            // Each invoice sees the other 24 as overdue.
+            assert_eq!(i.context.other_overdue.count, 24);
+            seen.push(i.context.invoice.id.clone());
+        }
+        match page.next {
+            Some(next) => query = query.after(next),
+            None => break,
+        }
+    }
+    let expected: Vec<String> = invoices.iter().map(|i| i.id.clone()).collect();
+    assert_eq!(seen, expected);
+    assert_eq!(pages, 3);
+}
+
+async fn record_batch_twice_writes_one_decision_and_no_duplicate_actions(f: Fixture) {
+    let acme = tid("acme");
+    seed(&f, &acme).await;
+    let page =
+        f.db.due_for_review(&acme, &DueQuery::new(d("2026-02-10")))
+            .await
+            .unwrap();
+    let mut outcomes: Vec<Outcome> = page
+        .invoices
+        .iter()
+        .map(|i| outcome(&i.context, 1))
+        .collect();
+    outcomes[0].actions.push(PlannedAction {
+        action: notice(2),
+        status: ActionStatus::Blocked,
+    });
+    let first = f.db.record_batch(&acme, &outcomes).await.unwrap();
+    assert_eq!(
+        first,
+        RecordSummary {
+            recorded: 2,
+            skipped: 0
+        }
+    );
+    // A crashed sweep resumed: the same outcomes, with a different decision for one.
+    let mut again = outcomes.clone();
+    again[0].state.level = 5;
+    again[0].reason = "changed its mind".into();
+    let second = f.db.record_batch(&acme, &again).await.unwrap();
+    assert_eq!(
+        second,
+        RecordSummary {
+            recorded: 0,
+            skipped: 2
+        }
+    );
+    // Duplicates inside one batch count once.
+    let dup =
+        f.db.record_batch(&acme, &[outcomes[1].clone(), outcomes[1].clone()])
+            .await
+            .unwrap();
+    assert_eq!(
+        dup,
+        RecordSummary {
+            recorded: 0,
+            skipped: 2
+        }
+    );
+
+    let log =
+        f.db.decisions(&acme, &DecisionQuery::default())
+            .await
+            .unwrap();
+    assert_eq!(log.len(), 2);
+    assert_eq!(log[0].reason, "first reminder");
+    let statuses: Vec<ActionStatus> = log[0].actions.iter().map(|a| a.status).collect();
+    assert_eq!(statuses, [ActionStatus::Pending, ActionStatus::Blocked]);
+    assert_eq!(log[1].actions.len(), 1);
+    let state = f.db.dunning_state(&acme, "i1").await.unwrap().unwrap();
+    assert_eq!(
+        state.level, 1,
+        "the skipped outcome did not touch the state"
+    );
+    // Blocked actions are history but not contacts.
+    assert_eq!(
+        f.db.recent_contacts(&acme, "c1", d("2026-02-01"))
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+
+    // The next day is a new decision.
+    let next =
+        f.db.due_for_review(&acme, &DueQuery::new(d("2026-02-17")))
+            .await
+            .unwrap();
+    let outcomes: Vec<Outcome> = next
+        .invoices
+        .iter()
+        .map(|i| outcome(&i.context, 2))
+        .collect();
+    let third = f.db.record_batch(&acme, &outcomes).await.unwrap();
+    assert_eq!(third.recorded, 2);
+    let ladder =
+        f.db.decisions(&acme, &DecisionQuery::invoice("i1"))
+            .await
+            .unwrap();
+    let days: Vec<Date> = ladder.iter().map(|r| r.as_of).collect();
+    assert_eq!(days, [d("2026-02-10"), d("2026-02-17")]);
+    // Paging through the log.
+    let rest =
+        f.db.decisions(
+            &acme,
+            &DecisionQuery {
+                after_id: Some(ladder[0].id),
+                limit: 1,
+                ..DecisionQuery::invoice("i1")
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(rest.len(), 1);
+    assert_eq!(rest[0].id, ladder[1].id);
+}
+
+async fn stored_context_decodes_to_the_same_context(f: Fixture) {
+    let acme = tid("acme");
+    seed(&f, &acme).await;
+    let page =
+        f.db.due_for_review(&acme, &DueQuery::new(d("2026-02-10")))
+            .await
+            .unwrap();
+    let mut o = outcome(&page.invoices[0].context, 1);
+    o.context.params.insert("ünïcode".into(), "€ ✓".into());
+    o.interventions = serde_json::json!([{"rule": "quiet-hours", "action": 0}]);
+    o.failure = Some(FailureRecord {
+        code: "out-of-fuel".into(),
+        message: "policy ran out of fuel".into(),
+    });
+    o.decision = None;
+    f.db.record_batch(&acme, std::slice::from_ref(&o))
+        .await
+        .unwrap();
+    let log =
+        f.db.decisions(&acme, &DecisionQuery::invoice("i1"))
+            .await
+            .unwrap();
+    let r = &log[0];
+    assert_eq!(r.context, o.context);
+    assert_eq!(r.interventions, o.interventions);
+    assert_eq!(r.failure, o.failure);
+    assert_eq!(r.decision, None);
+    assert_eq!(r.policy, o.policy);
+    assert_eq!((r.fuel_used, r.duration_us), (Some(6_000), Some(25)));
+    assert_eq!(r.actions[0].action, notice(1));
+    let direct = dunlin_store::decompress_context(&dunlin_store::compress_context(&o.context));
+    assert_eq!(direct.unwrap(), o.context);
+}
+
+async fn bad_input_is_rejected_and_nothing_is_half_written(f: Fixture) {
+    let acme = tid("acme");
+    seed(&f, &acme).await;
+    let expect_invalid = |r: Result<usize, StoreError>, needle: &str| {
+        let err = r.expect_err("bad input must fail");
+        let msg = err.to_string();
+        assert!(msg.contains(needle), "{msg:?} should mention {needle:?}");
+    };
+    // Each batch has a good row first: it must not be written either.
+    let good = invoice("new-1", "c1", "2026-02-01", 500);
+    let mut negative = invoice("neg", "c1", "2026-02-01", 0);
+    negative.amount = eur(-1);
+    expect_invalid(
+        f.db.upsert_invoices(&acme, &[good.clone(), negative]).await,
+        "zero or more",
+    );
+    let mut huge = invoice("huge", "c1", "2026-02-01", 0);
+    huge.amount = eur(i64::MAX);
+    expect_invalid(
+        f.db.upsert_invoices(&acme, &[good.clone(), huge]).await,
+        "at most",
+    );
+    let mut odd = invoice("odd", "c1", "2026-02-01", 100);
+    odd.amount = Money::new(100, Currency::new("XYZ").unwrap());
+    expect_invalid(
+        f.db.upsert_invoices(&acme, &[good.clone(), odd]).await,
+        "unknown currency XYZ",
+    );
+    let mut ancient = invoice("old", "c1", "2026-02-01", 100);
+    ancient.issued_on = d("0999-01-01");
+    expect_invalid(
+        f.db.upsert_invoices(&acme, &[good.clone(), ancient]).await,
+        "outside the years",
+    );
+    let orphan = invoice("orphan", "c-unknown", "2026-02-01", 100);
+    let err =
+        f.db.upsert_invoices(&acme, &[good.clone(), orphan])
+            .await
+            .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::UnknownCustomer { customer, .. } if customer == "c-unknown"),
+        "{err:?}"
+    );
+    assert!(f.db.invoice(&acme, "new-1").await.unwrap().is_none());
+    assert!(matches!(
+        f.db.upsert_invoices(&tid("nobody"), &[good]).await,
+        Err(StoreError::UnknownTenant(_))
+    ));
+
+    // Payments: a bad one rolls back the good one before it.
+    let pay = |id: &str, invoice: &str, amount: Money| NewPayment {
+        id: id.into(),
+        invoice_id: invoice.into(),
+        amount,
+        paid_on: d("2026-02-10"),
+    };
+    let good_pay = pay("p-good", "i1", eur(10_000));
+    let usd = Money::new(100, Currency::new("USD").unwrap());
+    expect_invalid(
+        f.db.upsert_payments(&acme, &[good_pay.clone(), pay("p-usd", "i2", usd)])
+            .await,
+        "invoice i2 is in EUR",
+    );
+    let err =
+        f.db.upsert_payments(&acme, &[good_pay.clone(), pay("p-x", "nope", eur(1))])
+            .await
+            .unwrap_err();
+    assert!(matches!(err, StoreError::UnknownInvoice { .. }), "{err:?}");
+    expect_invalid(
+        f.db.upsert_payments(&acme, &[good_pay, pay("p-0", "i1", eur(0))])
+            .await,
+        "positive",
+    );
+    let i1 = f.db.invoice(&acme, "i1").await.unwrap().unwrap();
+    assert_eq!(
+        (i1.status, i1.open_balance),
+        (InvoiceStatus::Open, eur(10_000))
+    );
+
+    // A batch of outcomes naming an invoice the tenant does not have writes nothing.
+    let page =
+        f.db.due_for_review(&acme, &DueQuery::new(d("2026-02-10")))
+            .await
+            .unwrap();
+    let good = outcome(&page.invoices[0].context, 1);
+    let mut stray = outcome(&page.invoices[1].context, 1);
+    stray.context.invoice.id = "not-there".into();
+    assert!(f.db.record_batch(&acme, &[good, stray]).await.is_err());
+    assert!(f
+        .db
+        .decisions(&acme, &DecisionQuery::default())
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(f.db.dunning_state(&acme, "i1").await.unwrap().is_none());
+}
+
+async fn tenant_b_never_sees_tenant_a(f: Fixture) {
+    let (a, b) = (tid("tenant-a"), tid("tenant-b"));
+    seed(&f, &a).await;
+    f.db.create_tenant(&b, &settings()).await.unwrap();
+    f.db.add_api_key(&a, "key-a", "a").await.unwrap();
+    f.db.add_policy_version(&a, b"policy of a").await.unwrap();
+    f.db.activate_policy_version(&a, 1).await.unwrap();
+    let page =
+        f.db.due_for_review(&a, &DueQuery::new(d("2026-02-10")))
+            .await
+            .unwrap();
+    let outcomes: Vec<Outcome> = page
+        .invoices
+        .iter()
+        .map(|i| outcome(&i.context, 1))
+        .collect();
+    f.db.record_batch(&a, &outcomes).await.unwrap();
+
+    // Every read, with B's id and A's row ids, finds nothing.
+    assert!(f.db.policy_versions(&b).await.unwrap().is_empty());
+    assert!(f.db.active_policy(&b).await.unwrap().is_none());
+    assert!(f.db.policy_blob(&b, 1).await.unwrap().is_none());
+    assert!(matches!(
+        f.db.activate_policy_version(&b, 1).await,
+        Err(StoreError::UnknownPolicyVersion { .. })
+    ));
+    assert!(f.db.customer(&b, "c1").await.unwrap().is_none());
+    assert!(f.db.invoice(&b, "i1").await.unwrap().is_none());
+    assert!(f.db.dunning_state(&b, "i1").await.unwrap().is_none());
+    assert!(f
+        .db
+        .due_for_review(&b, &DueQuery::new(d("2026-12-31")))
+        .await
+        .unwrap()
+        .invoices
+        .is_empty());
+    assert!(f
+        .db
+        .decisions(&b, &DecisionQuery::default())
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(f
+        .db
+        .decisions(&b, &DecisionQuery::invoice("i1"))
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(f
+        .db
+        .recent_contacts(&b, "c1", d("2020-01-01"))
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        f.db.tenant_for_api_key("key-a").await.unwrap(),
+        Some(a.clone())
+    );
+
+    // B writing with A's ids cannot touch A's rows.
+    let err =
+        f.db.upsert_payments(
+            &b,
+            &[NewPayment {
+                id: "p1".into(),
+                invoice_id: "i1".into(),
+                amount: eur(10_000),
+                paid_on: d("2026-02-10"),
+            }],
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::UnknownInvoice { .. }), "{err:?}");
+    assert!(f.db.record_batch(&b, &outcomes).await.is_err());
+    assert!(matches!(
+        f.db.upsert_invoices(&b, &[invoice("i1", "c1", "2026-01-31", 1)])
+            .await,
+        Err(StoreError::UnknownCustomer { .. })
+    ));
+
+    // B may use the same ids for its own rows, independently of A.
+    f.db.upsert_customers(&b, &[customer("c1")]).await.unwrap();
+    f.db.upsert_invoices(&b, &[invoice("i1", "c1", "2026-01-31", 77)])
+        .await
+        .unwrap();
+    let b_page =
+        f.db.due_for_review(&b, &DueQuery::new(d("2026-02-10")))
+            .await
+            .unwrap();
+    assert_eq!(b_page.invoices.len(), 1);
+    let ctx = &b_page.invoices[0].context;
+    assert_eq!(ctx.invoice.amount, eur(77));
+    assert!(ctx.history.is_empty(), "A's history stays A's");
+    assert_eq!(
+        ctx.other_overdue.count, 0,
+        "A's invoices are not B's customer's"
+    );
+    assert!(b_page.invoices[0].contacts.is_empty());
+    assert_eq!(
+        f.db.invoice(&a, "i1").await.unwrap().unwrap().amount,
+        eur(10_000)
+    );
+    assert_eq!(
+        f.db.decisions(&a, &DecisionQuery::default())
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+}
