@@ -216,6 +216,18 @@ fn main() {
             &sandbox(&loaded, Mode::Batch, &contexts, threads, 200_000),
         );
     }
+    // The sandbox's own cost per call: a policy that does almost nothing (tests/fixtures).
+    let trivial = runtime.load(&dunlin_tests::fixture("fx-good")).unwrap();
+    print(
+        "batch, trivial policy",
+        1,
+        &sandbox(&trivial, Mode::Batch, &contexts, 1, 200_000),
+    );
+    print(
+        "strict, trivial policy",
+        1,
+        &sandbox(&trivial, Mode::Strict, &contexts, 1, 40_000),
+    );
     for threads in [1, 2] {
         print(
             "strict (fresh instance)",

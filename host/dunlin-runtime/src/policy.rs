@@ -126,7 +126,6 @@ impl WasmPolicy {
             .map(|t| t.and_utc().timestamp().max(0) as u64)
             .unwrap_or(0);
         store.data_mut().prepare_call(as_of_secs, seed(ctx));
-        store.data_mut().limiter.hit = false;
         // Setting fuel cannot fail: fuel is enabled on the engine.
         let _ = store.set_fuel(limits.fuel);
         store.set_epoch_deadline(runtime.deadline_ticks);

@@ -63,6 +63,7 @@ impl Host {
         self.clock.store(unix_secs, Ordering::Relaxed);
         self.rng.store(seed, Ordering::Relaxed);
         self.log.clear();
+        self.limiter.hit = false;
     }
 }
 
