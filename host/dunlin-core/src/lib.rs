@@ -5,13 +5,16 @@
 //! This crate does no I/O and never reads the clock: every date arrives as a value.
 
 pub mod cases;
+pub mod clock;
 pub mod context;
 pub mod decision;
 pub mod failure;
+pub mod guardrails;
 pub mod money;
 pub mod simulate;
 
 pub use chrono::NaiveDate as Date;
+pub use clock::Clock;
 pub use context::{
     ActionKind, ActionOutcome, Channel, CollectionFailure, Context, Customer, DeclineKind, Invoice,
     OtherOverdue, PastAction, PaymentMethod, Tone,

@@ -1,0 +1,688 @@
+//! Guardrails: rules the host enforces on every decision, whatever the policy says.
+//!
+//! [`apply`] takes a validated [`Decision`] and removes (or, for opted-out channels, reroutes)
+//! the actions the host must not carry out, recording one [`Intervention`] per change for the
+//! decision log. It is a pure function: the caller supplies what the host knows about the
+//! invoice ([`InvoiceFacts`]) and the contacts already made ([`ContactCounts`]).
+//!
+//! The rules, in the order they are checked for each action:
+//!
+//! 1. **Invoice state** ([`Rule::InvoiceNotOpen`], [`Rule::InvoiceDisputed`],
+//!    [`Rule::PaymentPlan`]): no notice, payment retry or escalation on a paid, void,
+//!    written-off or disputed invoice, nor while a payment plan or promise to pay is in good
+//!    standing. Pauses and closures are not dunning and pass. These rules have no tenant
+//!    setting: they are the floor no tenant may lower. If they block *every* action of the
+//!    decision, the decision becomes a wait: no actions, the policy's review date kept, or the
+//!    day after as-of if the policy gave none (ending the ladder of an invoice that may come
+//!    back, e.g. a dispute resolved in the tenant's favour, would lose it).
+//! 2. **Opted-out channels** ([`Rule::OptedOutChannel`]): a notice on a channel the customer
+//!    opted out of is dropped, or with [`OptOutMode::FallBack`] moved to the first channel in
+//!    the customer's `reachable-on` list that is not opted out (dropped if there is none).
+//! 3. **Levels** ([`Rule::LevelBackwards`]): a notice below the highest level already sent on
+//!    this invoice (history entries neither blocked nor failed, plus notices kept earlier in
+//!    the same decision) is dropped unless `level-may-decrease` is set.
+//! 4. **Frequency caps** ([`Rule::InvoiceDailyCap`], [`Rule::CustomerWeeklyCap`]): a contact
+//!    is a notice. At most `max-contacts-per-invoice-per-day` for this invoice on the as-of
+//!    date and at most `max-contacts-per-customer-7-days` for the customer over the seven days
+//!    ending on the as-of date, counting the contacts already made ([`ContactCounts`]) and the
+//!    notices kept earlier in the same decision.
+//! 5. **Minimum age for collections** ([`Rule::EscalationTooEarly`]): an escalation to
+//!    collections or legal needs at least `min-days-overdue-for-collections` days overdue.
+//!
+//! **Contact window.** Decisions are made per as-of *date*, so the time of day is not known
+//! here. The guardrail only validates the tenant's window (within the operator's) and hands it
+//! on, with the customer's time zone, as [`Guarded::delivery_window`]; delivery must not send a
+//! notice outside it (the window is half-open: `08:00`–`21:00` allows 08:00 up to 20:59:59).
+//!
+//! [`GuardrailSettings`] are per tenant and are checked against the operator's
+//! [`OperatorLimits`] with [`GuardrailSettings::validate`] when they are set; [`apply`] trusts
+//! them.
+
+use chrono::{Days, NaiveTime};
+use serde::{Deserialize, Serialize};
+
+use crate::{Action, Channel, Context, Date, Decision, EscalationKind, Notice};
+
+/// A tenant's guardrail settings. The defaults are the documented product defaults and lie
+/// within [`OperatorLimits::default`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct GuardrailSettings {
+    /// Notices per invoice per as-of date (default 1).
+    pub max_contacts_per_invoice_per_day: u32,
+    /// Notices per customer over the seven days ending on the as-of date (default 7).
+    #[serde(rename = "max-contacts-per-customer-7-days")]
+    pub max_contacts_per_customer_7_days: u32,
+    /// What to do with a notice on an opted-out channel (default: drop it).
+    pub opted_out_channel: OptOutMode,
+    /// Days overdue an invoice must be before a collections or legal escalation (default 30).
+    pub min_days_overdue_for_collections: u32,
+    /// Allow notices below the highest level already sent (default false).
+    pub level_may_decrease: bool,
+    /// When notices may be delivered, in the customer's time zone (default 08:00–21:00).
+    pub contact_window: ContactWindow,
+}
+
+impl Default for GuardrailSettings {
+    fn default() -> Self {
+        GuardrailSettings {
+            max_contacts_per_invoice_per_day: 1,
+            max_contacts_per_customer_7_days: 7,
+            opted_out_channel: OptOutMode::Drop,
+            min_days_overdue_for_collections: 30,
+            level_may_decrease: false,
+            contact_window: ContactWindow::default(),
+        }
+    }
+}
+
+/// What to do with a notice on a channel the customer opted out of.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OptOutMode {
+    /// Drop the notice.
+    #[default]
+    Drop,
+    /// Send it on the first reachable channel that is not opted out; drop it if none is left.
+    FallBack,
+}
+
+/// A daily delivery window, local time, half-open: `start` inclusive, `end` exclusive.
+/// Windows across midnight are not supported. JSON form: `{"start": "08:00", "end": "21:00"}`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct ContactWindow {
+    /// First moment of the day a notice may go out.
+    #[serde(with = "hh_mm")]
+    pub start: NaiveTime,
+    /// The moment from which no notice may go out that day.
+    #[serde(with = "hh_mm")]
+    pub end: NaiveTime,
+}
+
+impl ContactWindow {
+    /// The window from `start` to `end` hours, e.g. `ContactWindow::hours(8, 21)`.
+    ///
+    /// # Panics
+    /// If an hour is above 23.
+    pub fn hours(start: u32, end: u32) -> Self {
+        let at = |h| NaiveTime::from_hms_opt(h, 0, 0).expect("hour is below 24");
+        ContactWindow {
+            start: at(start),
+            end: at(end),
+        }
+    }
+
+    /// Whether `other` lies entirely within this window.
+    pub fn contains(&self, other: &ContactWindow) -> bool {
+        self.start <= other.start && other.end <= self.end
+    }
+}
+
+impl Default for ContactWindow {
+    fn default() -> Self {
+        ContactWindow::hours(8, 21)
+    }
+}
+
+/// The bounds the platform operator sets on every tenant's [`GuardrailSettings`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct OperatorLimits {
+    /// Highest `max-contacts-per-invoice-per-day` a tenant may set (default 1).
+    pub max_contacts_per_invoice_per_day: u32,
+    /// Highest `max-contacts-per-customer-7-days` a tenant may set (default 7).
+    #[serde(rename = "max-contacts-per-customer-7-days")]
+    pub max_contacts_per_customer_7_days: u32,
+    /// Lowest `min-days-overdue-for-collections` a tenant may set (default 30).
+    pub min_days_overdue_for_collections: u32,
+    /// Whether a tenant may set `level-may-decrease` (default true).
+    pub level_may_decrease: bool,
+    /// The widest `contact-window` a tenant may set (default 08:00–21:00).
+    pub contact_window: ContactWindow,
+}
+
+impl Default for OperatorLimits {
+    fn default() -> Self {
+        OperatorLimits {
+            max_contacts_per_invoice_per_day: 1,
+            max_contacts_per_customer_7_days: 7,
+            min_days_overdue_for_collections: 30,
+            level_may_decrease: true,
+            contact_window: ContactWindow::default(),
+        }
+    }
+}
+
+/// Guardrail settings that the operator's limits do not allow.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum GuardrailError {
+    /// A number outside the range the operator allows.
+    #[error("{setting} is {value}; the operator allows {min} to {max}")]
+    OutOfRange {
+        /// The setting, as spelled in JSON.
+        setting: &'static str,
+        /// The value given.
+        value: u32,
+        /// The lowest allowed.
+        min: u32,
+        /// The highest allowed.
+        max: u32,
+    },
+    /// A switch the operator does not let tenants turn on.
+    #[error("{setting} is not allowed by the operator")]
+    NotAllowed {
+        /// The setting, as spelled in JSON.
+        setting: &'static str,
+    },
+    /// A contact window that is empty or runs across midnight.
+    #[error("contact-window {start}–{end} is empty: start must be before end, within one day")]
+    EmptyWindow {
+        /// The start given.
+        start: NaiveTime,
+        /// The end given.
+        end: NaiveTime,
+    },
+    /// A contact window wider than the operator's.
+    #[error("contact-window {start}–{end} is outside the operator's {limit_start}–{limit_end}")]
+    WindowOutsideLimits {
+        /// The start given.
+        start: NaiveTime,
+        /// The end given.
+        end: NaiveTime,
+        /// The operator's earliest start.
+        limit_start: NaiveTime,
+        /// The operator's latest end.
+        limit_end: NaiveTime,
+    },
+}
+
+impl GuardrailSettings {
+    /// Checks the settings against the operator's limits; call it whenever a tenant sets them.
+    pub fn validate(&self, limits: &OperatorLimits) -> Result<(), GuardrailError> {
+        in_range(
+            "max-contacts-per-invoice-per-day",
+            self.max_contacts_per_invoice_per_day,
+            1,
+            limits.max_contacts_per_invoice_per_day,
+        )?;
+        in_range(
+            "max-contacts-per-customer-7-days",
+            self.max_contacts_per_customer_7_days,
+            1,
+            limits.max_contacts_per_customer_7_days,
+        )?;
+        in_range(
+            "min-days-overdue-for-collections",
+            self.min_days_overdue_for_collections,
+            limits.min_days_overdue_for_collections,
+            u32::MAX,
+        )?;
+        if self.level_may_decrease && !limits.level_may_decrease {
+            return Err(GuardrailError::NotAllowed {
+                setting: "level-may-decrease",
+            });
+        }
+        let w = self.contact_window;
+        if w.start >= w.end {
+            return Err(GuardrailError::EmptyWindow {
+                start: w.start,
+                end: w.end,
+            });
+        }
+        if !limits.contact_window.contains(&w) {
+            return Err(GuardrailError::WindowOutsideLimits {
+                start: w.start,
+                end: w.end,
+                limit_start: limits.contact_window.start,
+                limit_end: limits.contact_window.end,
+            });
+        }
+        Ok(())
+    }
+}
+
+fn in_range(setting: &'static str, value: u32, min: u32, max: u32) -> Result<(), GuardrailError> {
+    if (min..=max).contains(&value) {
+        Ok(())
+    } else {
+        Err(GuardrailError::OutOfRange {
+            setting,
+            value,
+            min,
+            max,
+        })
+    }
+}
+
+/// Where an invoice stands, as the host's records say (payments, disputes, plans).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct InvoiceFacts {
+    /// The invoice's status.
+    pub status: InvoiceStatus,
+    /// An open dispute.
+    #[serde(default)]
+    pub disputed: bool,
+    /// The last day of a payment plan or promise to pay in good standing, if any; the plan
+    /// protects the invoice while this date is on or after the as-of date.
+    #[serde(default)]
+    pub plan_in_good_standing_until: Option<Date>,
+}
+
+impl InvoiceFacts {
+    /// An open invoice with no dispute and no plan.
+    pub fn open() -> Self {
+        InvoiceFacts {
+            status: InvoiceStatus::Open,
+            disputed: false,
+            plan_in_good_standing_until: None,
+        }
+    }
+}
+
+/// The status of an invoice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InvoiceStatus {
+    /// Something is still owed.
+    Open,
+    /// Paid in full.
+    Paid,
+    /// Cancelled.
+    Void,
+    /// Written off.
+    WrittenOff,
+}
+
+/// Contacts (notices) already made before this decision.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct ContactCounts {
+    /// Notices for this invoice with the same as-of date.
+    pub invoice_today: u32,
+    /// Notices to this customer, any invoice, with an as-of date in the seven days ending on
+    /// this as-of date (as-of − 6 days ..= as-of).
+    #[serde(rename = "customer-last-7-days")]
+    pub customer_last_7_days: u32,
+}
+
+/// A guardrail, by its stable code in the decision log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Rule {
+    /// The invoice is paid, void or written off.
+    InvoiceNotOpen,
+    /// The invoice is disputed.
+    InvoiceDisputed,
+    /// A payment plan or promise to pay is in good standing.
+    PaymentPlan,
+    /// The customer opted out of the notice's channel.
+    OptedOutChannel,
+    /// A notice below the highest level already sent.
+    LevelBackwards,
+    /// Too many notices for this invoice on this day.
+    InvoiceDailyCap,
+    /// Too many notices for this customer in seven days.
+    #[serde(rename = "customer-7-day-cap")]
+    CustomerWeeklyCap,
+    /// A collections or legal escalation before the minimum days overdue.
+    EscalationTooEarly,
+}
+
+impl Rule {
+    /// The stable code, as written in the decision log.
+    pub fn code(self) -> &'static str {
+        match self {
+            Rule::InvoiceNotOpen => "invoice-not-open",
+            Rule::InvoiceDisputed => "invoice-disputed",
+            Rule::PaymentPlan => "payment-plan",
+            Rule::OptedOutChannel => "opted-out-channel",
+            Rule::LevelBackwards => "level-backwards",
+            Rule::InvoiceDailyCap => "invoice-daily-cap",
+            Rule::CustomerWeeklyCap => "customer-7-day-cap",
+            Rule::EscalationTooEarly => "escalation-too-early",
+        }
+    }
+}
+
+impl std::fmt::Display for Rule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// What a guardrail did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Effect {
+    /// The action was removed.
+    Dropped,
+    /// The notice was moved to another channel.
+    Rerouted,
+    /// Every action was blocked; the decision became a wait (review date possibly moved).
+    Waiting,
+}
+
+/// One change a guardrail made to a decision, for the decision log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Intervention {
+    /// Which guardrail.
+    pub rule: Rule,
+    /// What it did.
+    pub effect: Effect,
+    /// The action's index in the policy's decision; `None` for the decision as a whole.
+    pub action_index: Option<usize>,
+    /// A human-readable account.
+    pub detail: String,
+}
+
+/// Where and when the notices of a guarded decision may be delivered.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct DeliveryWindow {
+    /// The customer's IANA time zone, as given in the context (not checked here).
+    pub time_zone: String,
+    /// The daily window in that zone.
+    pub window: ContactWindow,
+}
+
+/// A decision after the guardrails.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Guarded {
+    /// The decision with blocked actions removed and rerouted notices changed.
+    pub decision: Decision,
+    /// What the guardrails changed, in action order.
+    pub interventions: Vec<Intervention>,
+    /// Present when the decision still carries a notice: delivery must respect it.
+    pub delivery_window: Option<DeliveryWindow>,
+}
+
+/// Applies the guardrails to `decision`, a decision about `ctx` that passed
+/// [`Decision::validate`]. `settings` must have passed [`GuardrailSettings::validate`].
+///
+/// The invoice flags in `ctx` (`disputed`, `on-payment-plan`) are honoured as well as `facts`,
+/// so a context and facts that disagree err on the side of not dunning.
+pub fn apply(
+    settings: &GuardrailSettings,
+    ctx: &Context,
+    facts: &InvoiceFacts,
+    counts: &ContactCounts,
+    decision: Decision,
+) -> Guarded {
+    let Decision {
+        segment,
+        actions,
+        review_on,
+        reason,
+    } = decision;
+    let had_actions = !actions.is_empty();
+    let mut guard = Guard {
+        settings,
+        ctx,
+        stop: must_not_dun(ctx, facts),
+        highest_level: highest_level_sent(ctx),
+        invoice_contacts: counts.invoice_today,
+        customer_contacts: counts.customer_last_7_days,
+        interventions: Vec::new(),
+    };
+    let kept: Vec<Action> = actions
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, action)| match guard.check(i, action) {
+            Ok(action) => Some(action),
+            Err((rule, detail)) => {
+                guard.note(rule, Effect::Dropped, Some(i), detail);
+                None
+            }
+        })
+        .collect();
+
+    let mut review_on = review_on;
+    if let (true, true, Some((rule, why))) = (had_actions, kept.is_empty(), guard.stop.clone()) {
+        let detail = match review_on {
+            Some(d) => format!("every action was blocked ({why}); waiting until {d}"),
+            None => {
+                review_on = ctx.as_of.checked_add_days(Days::new(1));
+                format!(
+                    "every action was blocked ({why}); waiting a day instead of ending the ladder"
+                )
+            }
+        };
+        guard.note(rule, Effect::Waiting, None, detail);
+    }
+
+    let delivery_window = kept
+        .iter()
+        .any(|a| matches!(a, Action::Notify(_)))
+        .then(|| DeliveryWindow {
+            time_zone: ctx.customer.time_zone.clone(),
+            window: settings.contact_window,
+        });
+
+    Guarded {
+        decision: Decision {
+            segment,
+            actions: kept,
+            review_on,
+            reason,
+        },
+        interventions: guard.interventions,
+        delivery_window,
+    }
+}
+
+/// The state of one [`apply`] run: what is known and what has been let through so far.
+struct Guard<'a> {
+    settings: &'a GuardrailSettings,
+    ctx: &'a Context,
+    /// Set when the invoice must not be dunned at all.
+    stop: Option<(Rule, String)>,
+    /// Highest notice level sent, including notices kept earlier in this decision.
+    highest_level: Option<u8>,
+    /// Contacts for this invoice today, including notices kept earlier in this decision.
+    invoice_contacts: u32,
+    /// Contacts with this customer in 7 days, including notices kept earlier in this decision.
+    customer_contacts: u32,
+    interventions: Vec<Intervention>,
+}
+
+impl Guard<'_> {
+    fn note(&mut self, rule: Rule, effect: Effect, action_index: Option<usize>, detail: String) {
+        self.interventions.push(Intervention {
+            rule,
+            effect,
+            action_index,
+            detail,
+        });
+    }
+
+    /// The action to carry out (possibly changed), or the rule that blocks it and why.
+    fn check(&mut self, i: usize, action: Action) -> Result<Action, (Rule, String)> {
+        let dunning = matches!(
+            action,
+            Action::Notify(_) | Action::RetryPayment(_) | Action::Escalate(_)
+        );
+        if let (true, Some((rule, why))) = (dunning, &self.stop) {
+            return Err((
+                *rule,
+                format!("{} not carried out: {why}", describe(&action)),
+            ));
+        }
+        match action {
+            Action::Notify(notice) => self.check_notice(i, notice).map(Action::Notify),
+            Action::Escalate(e)
+                if matches!(e.kind, EscalationKind::Collections | EscalationKind::Legal) =>
+            {
+                let days = self.ctx.days_overdue();
+                let min = self.settings.min_days_overdue_for_collections;
+                if days < i64::from(min) {
+                    let what = describe(&Action::Escalate(e));
+                    return Err((
+                        Rule::EscalationTooEarly,
+                        format!(
+                            "{what} not carried out: the invoice is {days} day(s) overdue; \
+                             at least {min} needed"
+                        ),
+                    ));
+                }
+                Ok(Action::Escalate(e))
+            }
+            other => Ok(other),
+        }
+    }
+
+    fn check_notice(&mut self, i: usize, mut notice: Notice) -> Result<Notice, (Rule, String)> {
+        let customer = &self.ctx.customer;
+        let level = notice.level;
+        if customer.opted_out.contains(&notice.channel) {
+            let from = channel_name(notice.channel);
+            let fallback = match self.settings.opted_out_channel {
+                OptOutMode::Drop => None,
+                OptOutMode::FallBack => customer
+                    .reachable_on
+                    .iter()
+                    .copied()
+                    .find(|c| !customer.opted_out.contains(c)),
+            };
+            let Some(to) = fallback else {
+                return Err((
+                    Rule::OptedOutChannel,
+                    format!("level {level} notice dropped: the customer opted out of {from}"),
+                ));
+            };
+            notice.channel = to;
+            self.note(
+                Rule::OptedOutChannel,
+                Effect::Rerouted,
+                Some(i),
+                format!(
+                    "level {level} notice moved from {from} (opted out) to {}",
+                    channel_name(to)
+                ),
+            );
+        }
+        if let Some(highest) = self.highest_level {
+            if level < highest && !self.settings.level_may_decrease {
+                return Err((
+                    Rule::LevelBackwards,
+                    format!("level {level} notice dropped: level {highest} was already sent"),
+                ));
+            }
+        }
+        let per_invoice = self.settings.max_contacts_per_invoice_per_day;
+        if self.invoice_contacts >= per_invoice {
+            return Err((
+                Rule::InvoiceDailyCap,
+                format!(
+                    "level {level} notice dropped: {} contact(s) for this invoice on {} \
+                     already; at most {per_invoice} a day",
+                    self.invoice_contacts, self.ctx.as_of
+                ),
+            ));
+        }
+        let per_customer = self.settings.max_contacts_per_customer_7_days;
+        if self.customer_contacts >= per_customer {
+            return Err((
+                Rule::CustomerWeeklyCap,
+                format!(
+                    "level {level} notice dropped: {} contact(s) with this customer in the 7 \
+                     days to {} already; at most {per_customer}",
+                    self.customer_contacts, self.ctx.as_of
+                ),
+            ));
+        }
+        self.invoice_contacts += 1;
+        self.customer_contacts += 1;
+        self.highest_level = Some(self.highest_level.map_or(level, |h| h.max(level)));
+        Ok(notice)
+    }
+}
+
+/// Whether the invoice must not be dunned at all, and why.
+fn must_not_dun(ctx: &Context, facts: &InvoiceFacts) -> Option<(Rule, String)> {
+    let status = match facts.status {
+        InvoiceStatus::Open => None,
+        InvoiceStatus::Paid => Some("paid"),
+        InvoiceStatus::Void => Some("void"),
+        InvoiceStatus::WrittenOff => Some("written off"),
+    };
+    if let Some(status) = status {
+        return Some((Rule::InvoiceNotOpen, format!("the invoice is {status}")));
+    }
+    if facts.disputed || ctx.invoice.disputed {
+        return Some((Rule::InvoiceDisputed, "the invoice is disputed".into()));
+    }
+    match facts.plan_in_good_standing_until {
+        Some(until) if until >= ctx.as_of => Some((
+            Rule::PaymentPlan,
+            format!("a payment plan is in good standing until {until}"),
+        )),
+        _ if ctx.invoice.on_payment_plan => Some((
+            Rule::PaymentPlan,
+            "a payment plan is in good standing".into(),
+        )),
+        _ => None,
+    }
+}
+
+/// The highest notice level the customer was sent, or will be, for this invoice.
+fn highest_level_sent(ctx: &Context) -> Option<u8> {
+    use crate::{ActionKind, ActionOutcome};
+    ctx.history
+        .iter()
+        .filter(|a| a.kind == ActionKind::Notify)
+        .filter(|a| !matches!(a.outcome, ActionOutcome::Blocked | ActionOutcome::Failed))
+        .filter_map(|a| a.level)
+        .max()
+}
+
+fn describe(action: &Action) -> String {
+    match action {
+        Action::Notify(n) => format!("level {} notice by {}", n.level, channel_name(n.channel)),
+        Action::RetryPayment(_) => "payment retry".into(),
+        Action::Pause(_) => "pause".into(),
+        Action::Escalate(e) => format!(
+            "escalation to {}",
+            match e.kind {
+                EscalationKind::AccountManager => "the account manager",
+                EscalationKind::SuspendService => "service suspension",
+                EscalationKind::Collections => "collections",
+                EscalationKind::Legal => "legal",
+            }
+        ),
+        Action::Close(_) => "closure".into(),
+    }
+}
+
+fn channel_name(channel: Channel) -> &'static str {
+    match channel {
+        Channel::Email => "email",
+        Channel::Sms => "sms",
+        Channel::Letter => "letter",
+        Channel::Phone => "phone",
+        Channel::InApp => "in-app",
+    }
+}
+
+/// `HH:MM` (seconds accepted on input) for [`ContactWindow`] times.
+mod hh_mm {
+    use chrono::NaiveTime;
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(t: &NaiveTime, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&t.format("%H:%M"))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<NaiveTime, D::Error> {
+        let s = String::deserialize(d)?;
+        NaiveTime::parse_from_str(&s, "%H:%M")
+            .or_else(|_| NaiveTime::parse_from_str(&s, "%H:%M:%S"))
+            .map_err(|_| D::Error::custom(format!("{s:?} is not a time of day like \"08:00\"")))
+    }
+}
+
+#[cfg(test)]
+mod tests;
