@@ -1,0 +1,269 @@
+//! One tenant's sweep for one as-of date: select the invoices due for review (a page at a
+//! time), decide in the sandbox (batch mode, in parallel across cores, one tenant only),
+//! apply the guardrails, handle policy failures by the tenant's failure mode, and record
+//! decision + actions + new dunning state in one transaction per page.
+//!
+//! Idempotent: the store keys decisions by (tenant, invoice, as-of), so re-running a sweep or
+//! resuming a crashed one never writes a second decision or a second set of actions.
+#![deny(missing_docs)]
+
+mod decide;
+mod outcome;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use dunlin_core::guardrails::{GuardrailSettings, OperatorLimits};
+use dunlin_core::Date;
+use dunlin_runtime::{LoadError, LoadedPolicy, Runtime};
+use dunlin_store::{Db, DueQuery, PolicyStatus, StoreError, Tenant, TenantId};
+
+pub use outcome::safe_default;
+
+/// How to run a sweep.
+#[derive(Clone, Debug)]
+pub struct SweepOptions {
+    /// The day under review.
+    pub as_of: Date,
+    /// Decide and guard, but write nothing.
+    pub dry_run: bool,
+    /// Invoices per page (one select, one write transaction).
+    pub page_size: u32,
+    /// Threads deciding in parallel.
+    pub workers: usize,
+}
+
+impl SweepOptions {
+    /// A real sweep for `as_of` with one worker per core.
+    pub fn new(as_of: Date) -> Self {
+        SweepOptions {
+            as_of,
+            dry_run: false,
+            page_size: 2000,
+            workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        }
+    }
+}
+
+/// What a sweep did, and where its time went.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SweepReport {
+    /// Invoices reviewed.
+    pub reviewed: usize,
+    /// Decisions written (0 on a dry run).
+    pub recorded: usize,
+    /// Reviews skipped because that invoice already had a decision for this as-of date.
+    pub skipped: usize,
+    /// Reviews where the policy failed (whatever the failure mode then did).
+    pub failures: usize,
+    /// Actions put in the outbox.
+    pub actions: usize,
+    /// Actions the guardrails blocked.
+    pub blocked: usize,
+    /// Time spent selecting and building contexts.
+    pub select: Duration,
+    /// Time spent in the policy sandbox.
+    pub decide: Duration,
+    /// Time spent guarding and writing.
+    pub write: Duration,
+}
+
+/// Why a sweep could not run. Per-invoice policy failures are not errors: they are recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum SweepError {
+    /// The store failed (retry the sweep: it is idempotent).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The tenant does not exist.
+    #[error("no tenant {0:?}")]
+    UnknownTenant(String),
+    /// The tenant has never activated a policy.
+    #[error("tenant {0} has no active policy; upload one and activate it")]
+    NoActivePolicy(String),
+    /// A stored policy version no longer loads (e.g. its contract version was dropped).
+    #[error("tenant {tenant}'s policy version {version} does not load: {source}")]
+    Policy {
+        /// The tenant.
+        tenant: String,
+        /// The version.
+        version: u32,
+        /// Why.
+        #[source]
+        source: LoadError,
+    },
+    /// The tenant's guardrail settings are invalid.
+    #[error("tenant {tenant}'s guardrail settings are invalid: {message}")]
+    Guardrails {
+        /// The tenant.
+        tenant: String,
+        /// Why.
+        message: String,
+    },
+    /// A worker thread died (a bug, not a policy failure).
+    #[error("a sweep worker failed: {0}")]
+    Worker(String),
+}
+
+/// A loaded policy version of the tenant under sweep.
+#[derive(Clone)]
+pub(crate) struct Version {
+    pub(crate) policy: LoadedPolicy,
+}
+
+/// The policy versions a sweep may use: the active one, any version a ladder is pinned to,
+/// and the previously active one (for the `previous-version` failure mode).
+#[derive(Clone)]
+pub(crate) struct Versions {
+    pub(crate) active: u32,
+    pub(crate) previous: Option<u32>,
+    pub(crate) loaded: BTreeMap<u32, Version>,
+}
+
+/// Runs one sweep of `tenant` for `opts.as_of`.
+pub async fn sweep(
+    db: &dyn Db,
+    runtime: &Runtime,
+    tenant: &TenantId,
+    opts: &SweepOptions,
+) -> Result<SweepReport, SweepError> {
+    let t = db
+        .tenant(tenant)
+        .await?
+        .ok_or_else(|| SweepError::UnknownTenant(tenant.as_str().to_owned()))?;
+    let guardrails = guardrail_settings(&t)?;
+    let mut versions = versions(db, runtime, tenant).await?;
+    let span = tracing::info_span!("sweep", tenant_id = tenant.as_str(), as_of = %opts.as_of);
+    let _enter = span.enter();
+
+    let mut report = SweepReport::default();
+    let mut query = DueQuery::new(opts.as_of);
+    query.limit = opts.page_size;
+    loop {
+        let started = Instant::now();
+        let page = db.due_for_review(tenant, &query).await?;
+        report.select += started.elapsed();
+        if page.invoices.is_empty() {
+            break;
+        }
+        // Load any version a ladder on this page is pinned to.
+        for due in &page.invoices {
+            if let Some(v) = due.state.as_ref().and_then(|s| s.policy_version) {
+                ensure_loaded(db, runtime, tenant, &mut versions, v).await?;
+            }
+        }
+
+        let started = Instant::now();
+        let decided = decide::page(&versions, page.invoices, opts.workers).await?;
+        report.decide += started.elapsed();
+
+        let started = Instant::now();
+        let mut outcomes = Vec::with_capacity(decided.len());
+        let mut tally = outcome::Tally::default();
+        for d in decided {
+            let o = outcome::build(
+                &t.settings.failure_mode,
+                &guardrails,
+                &versions,
+                d,
+                &mut tally,
+            );
+            report.reviewed += 1;
+            report.failures += usize::from(o.failed);
+            report.blocked += o.blocked;
+            report.actions += o.outcome.actions.len() - o.blocked;
+            outcomes.push(o.outcome);
+        }
+        if !opts.dry_run {
+            let summary = db.record_batch(tenant, &outcomes).await?;
+            report.recorded += summary.recorded;
+            report.skipped += summary.skipped;
+        }
+        report.write += started.elapsed();
+        tracing::debug!(reviewed = report.reviewed, "page done");
+
+        match page.next {
+            Some(next) => query = query.after(next),
+            None => break,
+        }
+    }
+    if !opts.dry_run {
+        tracing::info!(
+            reviewed = report.reviewed,
+            recorded = report.recorded,
+            failures = report.failures,
+            "sweep done"
+        );
+    }
+    Ok(report)
+}
+
+fn guardrail_settings(t: &Tenant) -> Result<GuardrailSettings, SweepError> {
+    let invalid = |message: String| SweepError::Guardrails {
+        tenant: t.id.as_str().to_owned(),
+        message,
+    };
+    let settings: GuardrailSettings = serde_json::from_value(t.settings.guardrails.clone())
+        .map_err(|e| invalid(e.to_string()))?;
+    settings
+        .validate(&OperatorLimits::default())
+        .map_err(|e| invalid(e.to_string()))?;
+    Ok(settings)
+}
+
+async fn versions(
+    db: &dyn Db,
+    runtime: &Runtime,
+    tenant: &TenantId,
+) -> Result<Versions, SweepError> {
+    let listed = db.policy_versions(tenant).await?;
+    let active = listed
+        .iter()
+        .find(|v| v.status == PolicyStatus::Active)
+        .map(|v| v.version)
+        .ok_or_else(|| SweepError::NoActivePolicy(tenant.as_str().to_owned()))?;
+    // The previously active version: the retired one activated most recently.
+    let previous = listed
+        .iter()
+        .filter(|v| v.status == PolicyStatus::Retired && v.activated_at.is_some())
+        .max_by_key(|v| v.activated_at)
+        .map(|v| v.version);
+    let mut versions = Versions {
+        active,
+        previous,
+        loaded: BTreeMap::new(),
+    };
+    ensure_loaded(db, runtime, tenant, &mut versions, active).await?;
+    if let Some(p) = previous {
+        ensure_loaded(db, runtime, tenant, &mut versions, p).await?;
+    }
+    Ok(versions)
+}
+
+async fn ensure_loaded(
+    db: &dyn Db,
+    runtime: &Runtime,
+    tenant: &TenantId,
+    versions: &mut Versions,
+    version: u32,
+) -> Result<(), SweepError> {
+    if versions.loaded.contains_key(&version) {
+        return Ok(());
+    }
+    let blob = db
+        .policy_blob(tenant, version)
+        .await?
+        .ok_or_else(|| SweepError::Policy {
+            tenant: tenant.as_str().to_owned(),
+            version,
+            source: LoadError::Compile("the stored version is missing".into()),
+        })?;
+    let policy = runtime
+        .load(&blob.bytes)
+        .map_err(|source| SweepError::Policy {
+            tenant: tenant.as_str().to_owned(),
+            version,
+            source,
+        })?;
+    versions.loaded.insert(version, Version { policy });
+    Ok(())
+}

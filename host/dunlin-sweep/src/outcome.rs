@@ -1,0 +1,225 @@
+//! From a policy's answer to what is recorded: failure mode, guardrails, new ladder state.
+
+use std::collections::BTreeMap;
+
+use chrono::Days;
+use dunlin_core::guardrails::{self, ContactCounts, Effect, GuardrailSettings, InvoiceFacts};
+use dunlin_core::{Action, Context, Decision, Notice, PolicyFailure, Tone};
+use dunlin_store::{
+    ActionStatus, DunningState, FailureMode, FailureRecord, Outcome, PlannedAction, PolicyRef,
+};
+
+use crate::decide::{Attempt, Decided};
+use crate::Versions;
+
+/// Notices accepted earlier in the same page, per customer: the store's contact counts
+/// only know what was recorded before the page was selected.
+#[derive(Default)]
+pub(crate) struct Tally(BTreeMap<String, u32>);
+
+pub(crate) struct Built {
+    pub(crate) outcome: Outcome,
+    pub(crate) failed: bool,
+    pub(crate) blocked: usize,
+}
+
+/// The decision used when the policy failed and the tenant chose `safe-default`: one neutral
+/// reminder at the current level by e-mail if nothing went out in the last seven days,
+/// otherwise wait a week. The guardrails still apply to it.
+pub fn safe_default(ctx: &Context, level: u8) -> Decision {
+    let week = ctx.as_of.checked_add_days(Days::new(7));
+    let recent = ctx.history.iter().any(|h| {
+        h.kind == dunlin_core::ActionKind::Notify
+            && ctx.as_of.signed_duration_since(h.on).num_days() < 7
+    });
+    let actions = if recent || ctx.days_overdue() <= 0 {
+        vec![]
+    } else {
+        vec![Action::Notify(Notice {
+            level: level.clamp(1, dunlin_core::MAX_LEVEL),
+            channel: dunlin_core::Channel::Email,
+            tone: Tone::Neutral,
+            template: "reminder-neutral".into(),
+            vars: BTreeMap::new(),
+        })]
+    };
+    Decision {
+        segment: "safe-default".into(),
+        actions,
+        review_on: week,
+        reason: "the policy failed; the host's safe default applies".into(),
+    }
+}
+
+pub(crate) fn build(
+    mode: &FailureMode,
+    settings: &GuardrailSettings,
+    versions: &Versions,
+    d: Decided,
+    tally: &mut Tally,
+) -> Built {
+    let Decided {
+        due,
+        pinned,
+        first,
+        fallback,
+    } = d;
+    let ctx = due.context;
+    let prev = due.state.unwrap_or_default();
+    let policy_ref = |a: &Attempt| PolicyRef {
+        version: a.version,
+        sha256: versions.loaded[&a.version].policy.info().sha256.clone(),
+    };
+
+    // Which answer counts, by the failure mode.
+    let first_failure = first.report.outcome.as_ref().err().cloned();
+    let (used, decision, note) = match (&first.report.outcome, mode) {
+        (Ok(decision), _) => (&first, Some(decision.clone()), None),
+        (Err(_), FailureMode::PreviousVersion) => match &fallback {
+            Some(a) => match &a.report.outcome {
+                Ok(decision) => (
+                    a,
+                    Some(decision.clone()),
+                    Some(format!(
+                        "version {} failed; version {} decided",
+                        pinned, a.version
+                    )),
+                ),
+                Err(_) => (&first, None, None),
+            },
+            None => (&first, None, None),
+        },
+        (Err(_), FailureMode::SafeDefault) => (
+            &first,
+            Some(safe_default(&ctx, prev.level)),
+            Some("the host's safe default decided".to_owned()),
+        ),
+        (Err(_), FailureMode::RetryNextTick) => (&first, None, None),
+    };
+
+    let mut state = DunningState {
+        policy_version: Some(pinned),
+        ..prev.clone()
+    };
+    let failure = first_failure
+        .as_ref()
+        .map(|f: &PolicyFailure| FailureRecord {
+            code: f.code().to_owned(),
+            message: f.to_string(),
+        });
+
+    let Some(decision) = decision else {
+        // Record the failure; look again at the next tick.
+        state.next_review_on = ctx.as_of.succ_opt();
+        let reason = format!(
+            "policy failed ({}); retrying at the next tick",
+            failure.as_ref().map_or("unknown", |f| f.code.as_str())
+        );
+        return Built {
+            outcome: Outcome {
+                policy: Some(policy_ref(&first)),
+                decision: None,
+                reason,
+                interventions: serde_json::Value::Array(vec![]),
+                actions: vec![],
+                fuel_used: Some(first.report.fuel_used),
+                duration_us: Some(first.report.elapsed.as_micros() as u64),
+                failure,
+                state,
+                context: ctx,
+            },
+            failed: true,
+            blocked: 0,
+        };
+    };
+
+    let counts = counts(&due.contacts, &ctx, tally);
+    let facts = InvoiceFacts {
+        status: guardrails::InvoiceStatus::Open,
+        disputed: ctx.invoice.disputed,
+        plan_in_good_standing_until: ctx.invoice.on_payment_plan.then_some(ctx.as_of),
+    };
+    let original = decision.actions.clone();
+    let guarded = guardrails::apply(settings, &ctx, &facts, &counts, decision);
+
+    let mut actions: Vec<PlannedAction> = guarded
+        .decision
+        .actions
+        .iter()
+        .map(|a| PlannedAction {
+            action: a.clone(),
+            status: ActionStatus::Pending,
+        })
+        .collect();
+    let dropped: Vec<PlannedAction> = guarded
+        .interventions
+        .iter()
+        .filter(|i| i.effect == Effect::Dropped)
+        .filter_map(|i| original.get(i.action_index?))
+        .map(|a| PlannedAction {
+            action: a.clone(),
+            status: ActionStatus::Blocked,
+        })
+        .collect();
+    let blocked = dropped.len();
+    actions.extend(dropped);
+
+    let sent: Vec<&Notice> = guarded
+        .decision
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Notify(n) => Some(n),
+            _ => None,
+        })
+        .collect();
+    *tally.0.entry(ctx.customer.id.clone()).or_default() += sent.len() as u32;
+    state.level = sent.iter().map(|n| n.level).fold(prev.level, u8::max);
+    if !guarded.decision.actions.is_empty() {
+        state.last_action_on = Some(ctx.as_of);
+    }
+    state.next_review_on = guarded.decision.review_on;
+    state.ended = guarded.decision.review_on.is_none();
+    for a in &guarded.decision.actions {
+        if let Action::Pause(p) = a {
+            state.paused_until = Some(p.until);
+            state.paused_why = Some(p.reason.clone());
+            state.next_review_on = state.next_review_on.map(|r| r.max(p.until));
+        }
+    }
+
+    let reason = match note {
+        Some(note) => format!("{} ({note})", guarded.decision.reason),
+        None => guarded.decision.reason.clone(),
+    };
+    let policy = (used.report.outcome.is_ok()).then(|| policy_ref(used));
+    Built {
+        outcome: Outcome {
+            policy: policy.or_else(|| Some(policy_ref(&first))),
+            decision: Some(guarded.decision),
+            reason,
+            interventions: serde_json::to_value(&guarded.interventions)
+                .unwrap_or(serde_json::Value::Null),
+            actions,
+            fuel_used: Some(used.report.fuel_used),
+            duration_us: Some(used.report.elapsed.as_micros() as u64),
+            failure,
+            state,
+            context: ctx,
+        },
+        failed: first_failure.is_some(),
+        blocked,
+    }
+}
+
+fn counts(contacts: &[dunlin_store::Contact], ctx: &Context, tally: &Tally) -> ContactCounts {
+    let invoice_today = contacts
+        .iter()
+        .filter(|c| c.invoice_id == ctx.invoice.id && c.on == ctx.as_of)
+        .count() as u32;
+    let earlier_in_page = tally.0.get(&ctx.customer.id).copied().unwrap_or(0);
+    ContactCounts {
+        invoice_today,
+        customer_last_7_days: contacts.len() as u32 + earlier_in_page,
+    }
+}

@@ -1,0 +1,294 @@
+//! Sweeps on a real SQLite store with real policy components.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use dunlin_core::{Channel, Currency, Customer, Date, Money, PaymentMethod};
+use dunlin_runtime::{Runtime, RuntimeConfig};
+use dunlin_store::{
+    ActionStatus, CustomerRecord, Db, DecisionQuery, FailureMode, NewInvoice, TenantId,
+    TenantSettings,
+};
+use dunlin_sweep::{sweep, SweepError, SweepOptions};
+use dunlin_tests::{fixture, reference_policy};
+
+fn d(s: &str) -> Date {
+    s.parse().unwrap()
+}
+
+struct World {
+    _dir: tempfile::TempDir,
+    db: Arc<dyn Db>,
+    runtime: Runtime,
+}
+
+async fn world() -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("dunlin.db").display());
+    let db = dunlin_store::connect(&url).await.unwrap();
+    let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
+    World {
+        _dir: dir,
+        db,
+        runtime,
+    }
+}
+
+fn customer(id: &str, opted_out: Vec<Channel>) -> CustomerRecord {
+    CustomerRecord {
+        profile: Customer {
+            id: id.into(),
+            tags: vec![],
+            lifetime_value: Money::new(100_000, Currency::EUR),
+            customer_since: d("2023-01-01"),
+            on_time_payments_12m: 4,
+            late_payments_12m: 1,
+            locale: "en".into(),
+            time_zone: "Europe/Helsinki".into(),
+            reachable_on: vec![Channel::Email, Channel::Sms],
+            opted_out,
+        },
+        contact: BTreeMap::new(),
+    }
+}
+
+fn invoice(id: &str, customer: &str, due_on: &str) -> NewInvoice {
+    NewInvoice {
+        id: id.into(),
+        customer_id: customer.into(),
+        number: format!("N-{id}"),
+        issued_on: d("2026-01-01"),
+        due_on: d(due_on),
+        amount: Money::new(12_000, Currency::EUR),
+        open_balance_minor: None,
+        payment_method: PaymentMethod::BankTransfer,
+        failed_attempts: 0,
+        last_failure: None,
+        status: None,
+        metadata: BTreeMap::new(),
+    }
+}
+
+/// A tenant with `policies` uploaded in order (the last one active), two customers, two
+/// overdue invoices and one due far in the future.
+async fn tenant(
+    w: &World,
+    id: &str,
+    mode: FailureMode,
+    policies: &[Vec<u8>],
+    opted_out: Vec<Channel>,
+) -> TenantId {
+    let t = TenantId::new(id).unwrap();
+    let settings = TenantSettings {
+        name: id.into(),
+        failure_mode: mode,
+        ..TenantSettings::default()
+    };
+    w.db.create_tenant(&t, &settings).await.unwrap();
+    for bytes in policies {
+        let v = w.db.add_policy_version(&t, bytes).await.unwrap();
+        w.db.activate_policy_version(&t, v.version).await.unwrap();
+    }
+    w.db.upsert_customers(
+        &t,
+        &[customer("c1", opted_out.clone()), customer("c2", opted_out)],
+    )
+    .await
+    .unwrap();
+    w.db.upsert_invoices(
+        &t,
+        &[
+            invoice("i1", "c1", "2026-02-01"),
+            invoice("i2", "c2", "2026-02-01"),
+            invoice("i3", "c2", "2027-06-01"),
+        ],
+    )
+    .await
+    .unwrap();
+    t
+}
+
+async fn run(
+    w: &World,
+    t: &TenantId,
+    as_of: &str,
+) -> Result<dunlin_sweep::SweepReport, SweepError> {
+    sweep(w.db.as_ref(), &w.runtime, t, &SweepOptions::new(d(as_of))).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sweep_decides_each_due_invoice_once_and_a_rerun_adds_nothing() {
+    let w = world().await;
+    let t = tenant(
+        &w,
+        "acme",
+        FailureMode::RetryNextTick,
+        &[reference_policy("standard")],
+        vec![],
+    )
+    .await;
+    let report = run(&w, &t, "2026-02-10").await.unwrap();
+    assert_eq!(
+        (report.reviewed, report.recorded, report.failures),
+        (2, 2, 0)
+    );
+    assert!(report.actions >= 2, "{report:?}");
+
+    let again = run(&w, &t, "2026-02-10").await.unwrap();
+    assert_eq!(again.recorded, 0, "{again:?}");
+    let log = w.db.decisions(&t, &DecisionQuery::default()).await.unwrap();
+    assert_eq!(log.len(), 2);
+    assert!(log.iter().all(|r| r.policy.as_ref().unwrap().version == 1));
+    assert!(log
+        .iter()
+        .all(|r| r.actions.iter().all(|a| a.status == ActionStatus::Pending)));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dry_run_writes_nothing() {
+    let w = world().await;
+    let t = tenant(
+        &w,
+        "acme",
+        FailureMode::RetryNextTick,
+        &[reference_policy("standard")],
+        vec![],
+    )
+    .await;
+    let opts = SweepOptions {
+        dry_run: true,
+        ..SweepOptions::new(d("2026-02-10"))
+    };
+    let report = sweep(w.db.as_ref(), &w.runtime, &t, &opts).await.unwrap();
+    assert_eq!((report.reviewed, report.recorded), (2, 0));
+    assert!(w
+        .db
+        .decisions(&t, &DecisionQuery::default())
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn another_tenant_sees_nothing_of_this_sweep() {
+    let w = world().await;
+    let acme = tenant(
+        &w,
+        "acme",
+        FailureMode::RetryNextTick,
+        &[reference_policy("standard")],
+        vec![],
+    )
+    .await;
+    let globex = tenant(&w, "globex", FailureMode::RetryNextTick, &[], vec![]).await;
+    run(&w, &acme, "2026-02-10").await.unwrap();
+    assert!(w
+        .db
+        .decisions(&globex, &DecisionQuery::default())
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(w
+        .db
+        .decisions(&globex, &DecisionQuery::invoice("i1"))
+        .await
+        .unwrap()
+        .is_empty());
+    let err = run(&w, &globex, "2026-02-10").await.unwrap_err();
+    assert!(matches!(err, SweepError::NoActivePolicy(_)), "{err}");
+    let err = run(&w, &TenantId::new("nobody").unwrap(), "2026-02-10")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SweepError::UnknownTenant(_)), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_policy_is_recorded_and_retried_at_the_next_tick() {
+    let w = world().await;
+    let t = tenant(
+        &w,
+        "acme",
+        FailureMode::RetryNextTick,
+        &[fixture("fx-loop")],
+        vec![],
+    )
+    .await;
+    let report = run(&w, &t, "2026-02-10").await.unwrap();
+    assert_eq!(
+        (report.reviewed, report.failures, report.actions),
+        (2, 2, 0)
+    );
+    let log =
+        w.db.decisions(&t, &DecisionQuery::invoice("i1"))
+            .await
+            .unwrap();
+    assert_eq!(log[0].failure.as_ref().unwrap().code, "out-of-fuel");
+    // Due again the next day.
+    let next = run(&w, &t, "2026-02-11").await.unwrap();
+    assert_eq!(next.reviewed, 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_safe_default_sends_a_neutral_reminder_when_the_policy_fails() {
+    let w = world().await;
+    let t = tenant(
+        &w,
+        "acme",
+        FailureMode::SafeDefault,
+        &[fixture("fx-panic")],
+        vec![],
+    )
+    .await;
+    let report = run(&w, &t, "2026-02-10").await.unwrap();
+    assert_eq!((report.failures, report.actions), (2, 2));
+    let log =
+        w.db.decisions(&t, &DecisionQuery::invoice("i1"))
+            .await
+            .unwrap();
+    assert_eq!(log[0].failure.as_ref().unwrap().code, "trap");
+    assert_eq!(log[0].decision.as_ref().unwrap().segment, "safe-default");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn previous_version_decides_when_the_new_one_fails() {
+    let w = world().await;
+    let t = tenant(
+        &w,
+        "acme",
+        FailureMode::PreviousVersion,
+        &[reference_policy("standard"), fixture("fx-refuse")],
+        vec![],
+    )
+    .await;
+    let report = run(&w, &t, "2026-02-10").await.unwrap();
+    assert_eq!((report.reviewed, report.failures), (2, 2));
+    let log =
+        w.db.decisions(&t, &DecisionQuery::invoice("i1"))
+            .await
+            .unwrap();
+    assert_eq!(log[0].policy.as_ref().unwrap().version, 1, "{:?}", log[0]);
+    assert_eq!(log[0].failure.as_ref().unwrap().code, "refused");
+    assert!(log[0].decision.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn guardrails_block_an_opted_out_channel_and_the_log_says_so() {
+    let w = world().await;
+    // fx-good always e-mails; these customers opted out of e-mail.
+    let t = tenant(
+        &w,
+        "acme",
+        FailureMode::RetryNextTick,
+        &[fixture("fx-good")],
+        vec![Channel::Email],
+    )
+    .await;
+    let report = run(&w, &t, "2026-02-10").await.unwrap();
+    assert_eq!((report.actions, report.blocked), (0, 2), "{report:?}");
+    let log =
+        w.db.decisions(&t, &DecisionQuery::invoice("i1"))
+            .await
+            .unwrap();
+    assert_eq!(log[0].interventions[0]["rule"], "opted-out-channel");
+    assert_eq!(log[0].actions[0].status, ActionStatus::Blocked);
+}
