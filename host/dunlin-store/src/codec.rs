@@ -47,8 +47,25 @@ pub(crate) fn from_json<T: DeserializeOwned>(what: &'static str, s: &str) -> Res
 
 /// The context as zstd-compressed JSON: the exact bytes a replay will decode.
 pub fn compress_context(ctx: &Context) -> Vec<u8> {
+    thread_local! {
+        // A zstd compression context is large to set up; reusing one per thread makes
+        // compressing a context a matter of microseconds.
+        static COMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
+            const { std::cell::RefCell::new(None) };
+    }
     let json = serde_json::to_vec(ctx).expect("a context always serialises");
-    zstd::bulk::compress(&json, CONTEXT_LEVEL).expect("compressing into memory cannot fail")
+    COMPRESSOR
+        .with(|cell| {
+            let mut slot = cell.borrow_mut();
+            if slot.is_none() {
+                *slot = zstd::bulk::Compressor::new(CONTEXT_LEVEL).ok();
+            }
+            match slot.as_mut() {
+                Some(c) => c.compress(&json),
+                None => zstd::bulk::compress(&json, CONTEXT_LEVEL),
+            }
+        })
+        .expect("compressing into memory cannot fail")
 }
 
 /// Decodes a context written by [`compress_context`].

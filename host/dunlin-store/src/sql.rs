@@ -1169,25 +1169,31 @@ impl Db for This {
                     .push_bind(at);
             });
             qb.push(
-                " ON CONFLICT (tenant_id, invoice_id, as_of) DO NOTHING RETURNING id, invoice_id",
+                " ON CONFLICT (tenant_id, invoice_id, as_of) DO NOTHING \
+                 RETURNING id, invoice_id, as_of",
             );
             let rows = qb
                 .build()
                 .fetch_all(&mut *tx)
                 .await
                 .ctx("record decisions")?;
-            let by_invoice: HashMap<&str, &Outcome> = chunk
+            let by_key: HashMap<(&str, Date), &Outcome> = chunk
                 .iter()
-                .map(|e| (e.outcome.context.invoice.id.as_str(), e.outcome))
+                .map(|e| {
+                    let ctx = &e.outcome.context;
+                    ((ctx.invoice.id.as_str(), ctx.as_of), e.outcome)
+                })
                 .collect();
             for row in rows {
                 let invoice: String = get(&row, "invoice_id")?;
-                let outcome = by_invoice.get(invoice.as_str()).copied().ok_or_else(|| {
-                    StoreError::Corrupt {
+                let as_of: Date = get(&row, "as_of")?;
+                let outcome = by_key
+                    .get(&(invoice.as_str(), as_of))
+                    .copied()
+                    .ok_or_else(|| StoreError::Corrupt {
                         what: "decision insert",
-                        detail: format!("returned invoice {invoice:?} was not in the batch"),
-                    }
-                })?;
+                        detail: format!("returned ({invoice:?}, {as_of}) was not in the batch"),
+                    })?;
                 inserted.push((get(&row, "id")?, outcome));
             }
         }

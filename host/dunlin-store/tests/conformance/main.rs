@@ -27,6 +27,7 @@ conformance!(
     due_for_review_builds_complete_contexts,
     due_for_review_pages_with_a_cursor,
     record_batch_twice_writes_one_decision_and_no_duplicate_actions,
+    one_batch_may_hold_several_days_of_one_invoice,
     stored_context_decodes_to_the_same_context,
     bad_input_is_rejected_and_nothing_is_half_written,
     tenant_b_never_sees_tenant_a,
@@ -733,6 +734,44 @@ async fn record_batch_twice_writes_one_decision_and_no_duplicate_actions(f: Fixt
         .unwrap();
     assert_eq!(rest.len(), 1);
     assert_eq!(rest[0].id, ladder[1].id);
+}
+
+async fn one_batch_may_hold_several_days_of_one_invoice(f: Fixture) {
+    let acme = tid("acme");
+    seed(&f, &acme).await;
+    let page =
+        f.db.due_for_review(&acme, &DueQuery::new(d("2026-02-10")))
+            .await
+            .unwrap();
+    let day1 = outcome(&page.invoices[0].context, 1);
+    let mut ctx2 = page.invoices[0].context.clone();
+    ctx2.as_of = d("2026-02-17");
+    let day2 = outcome(&ctx2, 2);
+    // Later day first: the state must still end up as the later day's.
+    let summary = f.db.record_batch(&acme, &[day2, day1]).await.unwrap();
+    assert_eq!(summary.recorded, 2);
+    let log =
+        f.db.decisions(&acme, &DecisionQuery::invoice("i1"))
+            .await
+            .unwrap();
+    let levels: Vec<(Date, Option<u8>)> = log
+        .iter()
+        .map(|r| {
+            let level = match &r.actions[0].action {
+                Action::Notify(n) => Some(n.level),
+                _ => None,
+            };
+            (r.as_of, level)
+        })
+        .collect();
+    let mut levels = levels;
+    levels.sort();
+    assert_eq!(
+        levels,
+        [(d("2026-02-10"), Some(1)), (d("2026-02-17"), Some(2))]
+    );
+    let state = f.db.dunning_state(&acme, "i1").await.unwrap().unwrap();
+    assert_eq!(state.level, 2);
 }
 
 async fn stored_context_decodes_to_the_same_context(f: Fixture) {
