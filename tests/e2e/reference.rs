@@ -73,7 +73,7 @@ fn standard_ladder_reaches_collections_for_a_silent_customer() {
         .events
         .iter()
         .filter(|e| !e.what.contains("pre-due"))
-        .filter_map(|e| e.what.split("notify l").nth(1)?.chars().next())
+        .filter_map(|e| e.what.split("notify L").nth(1)?.chars().next())
         .collect();
     assert_eq!(levels, vec!['1', '2', '3'], "{cobalt:#?}");
 }

@@ -125,6 +125,19 @@ pub enum Channel {
     InApp,
 }
 
+impl Channel {
+    /// The contract's name, e.g. `in-app`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Email => "email",
+            Channel::Sms => "sms",
+            Channel::Letter => "letter",
+            Channel::Phone => "phone",
+            Channel::InApp => "in-app",
+        }
+    }
+}
+
 /// The tone of a notice.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -137,6 +150,18 @@ pub enum Tone {
     Firm,
     /// The last notice before escalation.
     Final,
+}
+
+impl Tone {
+    /// The contract's name, e.g. `firm`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tone::Friendly => "friendly",
+            Tone::Neutral => "neutral",
+            Tone::Firm => "firm",
+            Tone::Final => "final",
+        }
+    }
 }
 
 /// The customer who owes the invoice.

@@ -98,6 +98,18 @@ pub enum EscalationKind {
     Legal,
 }
 
+impl EscalationKind {
+    /// The contract's name, e.g. `suspend-service`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EscalationKind::AccountManager => "account-manager",
+            EscalationKind::SuspendService => "suspend-service",
+            EscalationKind::Collections => "collections",
+            EscalationKind::Legal => "legal",
+        }
+    }
+}
+
 /// Hand the invoice over outside dunning.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]

@@ -326,10 +326,12 @@ fn apply(
                 s.pays_on = day.checked_add_days(chrono::Days::new(behaviour.delay_days.into()));
             }
             format!(
-                "notify L{} {:?} {:?} ({})",
-                n.level, n.tone, n.channel, n.template
+                "notify L{} {} {} ({})",
+                n.level,
+                n.tone.as_str(),
+                n.channel.as_str(),
+                n.template
             )
-            .to_lowercase()
         }
         Action::RetryPayment(_) => {
             s.retries += 1;
@@ -361,7 +363,7 @@ fn apply(
             if matches!(e.kind, EscalationKind::Collections | EscalationKind::Legal) {
                 *done = Some(Status::Escalated(day));
             }
-            format!("escalate {:?}", e.kind).to_lowercase()
+            format!("escalate {}", e.kind.as_str())
         }
         Action::Close(c) => {
             past.kind = ActionKind::Close;

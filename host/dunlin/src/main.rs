@@ -1,7 +1,10 @@
 //! `dunlin`: the command line. Glue only: parses flags and calls the library crates.
 
+mod demo_cmd;
+mod ledger_cmd;
 mod policy_cmd;
 mod simulate_cmd;
+mod tenant_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,6 +19,15 @@ use dunlin_runtime::{Limits, Runtime, RuntimeConfig};
 struct Cli {
     #[command(flatten)]
     sandbox: SandboxArgs,
+    /// Where tenants, invoices and the decision log live: sqlite://FILE (created and
+    /// migrated on first use) or postgres://…
+    #[arg(
+        long,
+        global = true,
+        env = "DUNLIN_DATABASE",
+        default_value = "sqlite://dunlin.db"
+    )]
+    database: String,
     #[command(subcommand)]
     command: Command,
 }
@@ -48,6 +60,50 @@ enum Command {
     /// Play an example book of invoices through a policy day by day and print each
     /// customer's timeline (no database, no set-up).
     Simulate(simulate_cmd::SimulateArgs),
+    /// Create, list, show and change tenants.
+    #[command(subcommand)]
+    Tenant(tenant_cmd::TenantCommand),
+    /// Run one sweep of a tenant by hand.
+    Sweep(ledger_cmd::SweepArgs),
+    /// List a tenant's decisions (the audit log).
+    Decisions(ledger_cmd::DecisionsArgs),
+    /// Explain an invoice's ladder: every decision with its policy version, reason,
+    /// guardrail interventions and actions.
+    Explain(ledger_cmd::ExplainArgs),
+    /// The whole path on the embedded database with no set-up: tenants with the reference
+    /// policies, the example book imported, 90 days of scheduled sweeps, a summary.
+    Demo(demo_cmd::DemoArgs),
+}
+
+impl Cli {
+    fn needs_db(&self) -> bool {
+        match &self.command {
+            Command::Policy(cmd) => cmd.needs_db(),
+            Command::Simulate(_) | Command::Demo(_) => false,
+            Command::Tenant(_)
+            | Command::Sweep(_)
+            | Command::Decisions(_)
+            | Command::Explain(_) => true,
+        }
+    }
+}
+
+/// The commands that work on the database.
+async fn run_with_db(cli: &Cli) -> anyhow::Result<ExitCode> {
+    let db = dunlin_store::connect(&cli.database)
+        .await
+        .map_err(|e| anyhow::anyhow!("opening the database: {e}"))?;
+    let db = db.as_ref();
+    let result = match &cli.command {
+        Command::Policy(cmd) => policy_cmd::run_stored(cmd, &cli.sandbox, db).await,
+        Command::Tenant(cmd) => tenant_cmd::run(cmd, db).await,
+        Command::Sweep(args) => ledger_cmd::run_sweep(args, db, &cli.sandbox.runtime()?).await,
+        Command::Decisions(args) => ledger_cmd::run_decisions(args, db).await,
+        Command::Explain(args) => ledger_cmd::run_explain(args, db).await,
+        Command::Simulate(_) | Command::Demo(_) => unreachable!("no --database"),
+    };
+    db.close().await;
+    result
 }
 
 impl SandboxArgs {
@@ -83,9 +139,22 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let result = match &cli.command {
-        Command::Policy(cmd) => policy_cmd::run(cmd, &cli.sandbox),
-        Command::Simulate(args) => simulate_cmd::run(args, &cli.sandbox),
+    let tokio = || {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(anyhow::Error::from)
+    };
+    let result = if cli.needs_db() {
+        tokio().and_then(|rt| rt.block_on(run_with_db(&cli)))
+    } else if let Command::Demo(args) = &cli.command {
+        tokio().and_then(|rt| rt.block_on(demo_cmd::run(args, &cli.sandbox)))
+    } else {
+        match &cli.command {
+            Command::Policy(cmd) => policy_cmd::run(cmd, &cli.sandbox),
+            Command::Simulate(args) => simulate_cmd::run(args, &cli.sandbox),
+            _ => unreachable!("needs_db() covers the others"),
+        }
     };
     match result {
         Ok(code) => code,

@@ -38,6 +38,39 @@ pub enum PolicyCommand {
         #[arg(long, value_enum, default_value_t = ModeArg::Strict)]
         mode: ModeArg,
     },
+    /// Validate a component (or build a crate / reference policy) and store it as the
+    /// tenant's next policy version. An invalid component is rejected and nothing is stored.
+    Upload {
+        /// The tenant.
+        #[arg(long)]
+        tenant: String,
+        /// A .wasm component, a policy crate directory, or a reference policy name.
+        policy: String,
+        /// Make it the active version right away.
+        #[arg(long)]
+        activate: bool,
+    },
+    /// Make a stored version the tenant's active one (new ladders use it; ladders in
+    /// progress stay on the version that started them).
+    Activate {
+        /// The tenant.
+        #[arg(long)]
+        tenant: String,
+        /// The version number.
+        version: u32,
+    },
+    /// Go back to the previously active version.
+    Rollback {
+        /// The tenant.
+        #[arg(long)]
+        tenant: String,
+    },
+    /// List a tenant's policy versions.
+    List {
+        /// The tenant.
+        #[arg(long)]
+        tenant: String,
+    },
     /// Run a cases file against a component in the real sandbox; fails if any case fails.
     Test {
         /// The component.
@@ -53,8 +86,103 @@ pub enum ModeArg {
     Batch,
 }
 
+impl PolicyCommand {
+    /// Whether the command works on a tenant's stored versions.
+    pub fn needs_db(&self) -> bool {
+        matches!(
+            self,
+            PolicyCommand::Upload { .. }
+                | PolicyCommand::Activate { .. }
+                | PolicyCommand::Rollback { .. }
+                | PolicyCommand::List { .. }
+        )
+    }
+}
+
+/// The commands on a tenant's stored versions.
+pub async fn run_stored(
+    cmd: &PolicyCommand,
+    sandbox: &SandboxArgs,
+    db: &dyn dunlin_store::Db,
+) -> anyhow::Result<ExitCode> {
+    use crate::tenant_cmd::tenant_id;
+    use dunlin_store::PolicyStatus;
+    match cmd {
+        PolicyCommand::Upload {
+            tenant,
+            policy,
+            activate,
+        } => {
+            let tenant = tenant_id(tenant)?;
+            if db.tenant(&tenant).await?.is_none() {
+                bail!("no tenant {}", tenant.as_str());
+            }
+            let runtime = sandbox.runtime()?;
+            let (loaded, bytes) = resolve_bytes(&runtime, policy)?;
+            let v = db.add_policy_version(&tenant, &bytes).await?;
+            println!(
+                "stored {} as version {} of {} (contract {}, sha256 {})",
+                policy,
+                v.version,
+                tenant.as_str(),
+                loaded.info().version,
+                &v.sha256[..12]
+            );
+            if *activate {
+                db.activate_policy_version(&tenant, v.version).await?;
+                println!("version {} is now active", v.version);
+            }
+        }
+        PolicyCommand::Activate { tenant, version } => {
+            let tenant = tenant_id(tenant)?;
+            db.activate_policy_version(&tenant, *version).await?;
+            println!("version {version} of {} is now active", tenant.as_str());
+        }
+        PolicyCommand::Rollback { tenant } => {
+            let tenant = tenant_id(tenant)?;
+            let versions = db.policy_versions(&tenant).await?;
+            let previous = versions
+                .iter()
+                .filter(|v| v.status == PolicyStatus::Retired && v.activated_at.is_some())
+                .max_by_key(|v| v.activated_at)
+                .with_context(|| {
+                    format!(
+                        "tenant {} has no previously active version",
+                        tenant.as_str()
+                    )
+                })?;
+            db.activate_policy_version(&tenant, previous.version)
+                .await?;
+            println!(
+                "rolled back: version {} of {} is active again",
+                previous.version,
+                tenant.as_str()
+            );
+        }
+        PolicyCommand::List { tenant } => {
+            let tenant = tenant_id(tenant)?;
+            for v in db.policy_versions(&tenant).await? {
+                println!(
+                    "{:>4}  {:<9} {}  {:>9} bytes  uploaded {}",
+                    v.version,
+                    v.status.as_str(),
+                    &v.sha256[..12],
+                    v.size,
+                    v.created_at.format("%Y-%m-%d %H:%M")
+                );
+            }
+        }
+        _ => unreachable!("needs_db() is false for the other commands"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn run(cmd: &PolicyCommand, sandbox: &SandboxArgs) -> anyhow::Result<ExitCode> {
     match cmd {
+        PolicyCommand::Upload { .. }
+        | PolicyCommand::Activate { .. }
+        | PolicyCommand::Rollback { .. }
+        | PolicyCommand::List { .. } => unreachable!("dispatched to run_stored"),
         PolicyCommand::Build { crate_dir, out } => {
             let wasm = build(crate_dir)?;
             if let Some(out) = out {
@@ -168,17 +296,27 @@ pub fn repo_root() -> Option<PathBuf> {
 }
 
 pub fn load(runtime: &Runtime, wasm: &Path) -> anyhow::Result<LoadedPolicy> {
+    Ok(load_with_bytes(runtime, wasm)?.0)
+}
+
+fn load_with_bytes(runtime: &Runtime, wasm: &Path) -> anyhow::Result<(LoadedPolicy, Vec<u8>)> {
     let bytes = std::fs::read(wasm).with_context(|| format!("reading {}", wasm.display()))?;
-    runtime
+    let loaded = runtime
         .load(&bytes)
-        .with_context(|| format!("{} was rejected", wasm.display()))
+        .with_context(|| format!("{} was rejected", wasm.display()))?;
+    Ok((loaded, bytes))
 }
 
 /// A `.wasm` file, a policy crate directory, or the name of a reference policy.
 pub fn resolve(runtime: &Runtime, spec: &str) -> anyhow::Result<LoadedPolicy> {
+    Ok(resolve_bytes(runtime, spec)?.0)
+}
+
+/// Like [`resolve`], with the component's bytes.
+pub fn resolve_bytes(runtime: &Runtime, spec: &str) -> anyhow::Result<(LoadedPolicy, Vec<u8>)> {
     let path = PathBuf::from(spec);
     if path.is_file() {
-        return load(runtime, &path);
+        return load_with_bytes(runtime, &path);
     }
     let dir = if path.join("Cargo.toml").is_file() {
         path
@@ -194,7 +332,7 @@ pub fn resolve(runtime: &Runtime, spec: &str) -> anyhow::Result<LoadedPolicy> {
         }
     };
     let wasm = build(&dir)?;
-    load(runtime, &wasm)
+    load_with_bytes(runtime, &wasm)
 }
 
 fn print_info(loaded: &LoadedPolicy) {

@@ -207,3 +207,132 @@ fn simulate_prints_timelines_and_a_summary() {
         "{stdout}"
     );
 }
+
+fn dunlin_db(cache: &Path, db: &Path, args: &[&str]) -> Output {
+    let url = format!("sqlite://{}", db.display());
+    let mut all = vec!["--database", url.as_str()];
+    all.extend_from_slice(args);
+    dunlin(cache, &all)
+}
+
+#[test]
+fn tenants_are_created_checked_and_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cache, db) = (dir.path().join("cache"), dir.path().join("t.db"));
+    let ok = dunlin_db(
+        &cache,
+        &db,
+        &["tenant", "create", "acme", "--time-zone", "Europe/Helsinki"],
+    );
+    assert!(ok.status.success(), "{:?}", text(&ok));
+    let again = dunlin_db(&cache, &db, &["tenant", "create", "acme"]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(text(&again).1.contains("exists already"));
+    for (flag, value, says) in [
+        ("--time-zone", "Mars/Olympus", "unknown time zone"),
+        ("--schedule", "every day at nine", "cron"),
+        (
+            "--guardrails",
+            r#"{"max-contacts-per-customer-7-days": 99}"#,
+            "guardrail",
+        ),
+    ] {
+        let out = dunlin_db(&cache, &db, &["tenant", "create", "bad", flag, value]);
+        assert_eq!(out.status.code(), Some(2), "{flag}");
+        assert!(
+            text(&out).1.to_lowercase().contains(says),
+            "{flag}: {:?}",
+            text(&out)
+        );
+    }
+    let list = dunlin_db(&cache, &db, &["tenant", "list"]);
+    let (stdout, _) = text(&list);
+    assert!(
+        stdout.contains("acme") && !stdout.contains("bad"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn an_invalid_upload_is_rejected_and_nothing_is_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cache, db) = (dir.path().join("cache"), dir.path().join("t.db"));
+    assert!(dunlin_db(&cache, &db, &["tenant", "create", "acme"])
+        .status
+        .success());
+    let junk = dir.path().join("junk.wasm");
+    std::fs::write(&junk, b"\0asm\x01\0\0\0").unwrap();
+    let out = dunlin_db(
+        &cache,
+        &db,
+        &[
+            "policy",
+            "upload",
+            "--tenant",
+            "acme",
+            junk.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).1.contains("not a component"), "{:?}", text(&out));
+    let list = dunlin_db(&cache, &db, &["policy", "list", "--tenant", "acme"]);
+    assert_eq!(text(&list).0.trim(), "");
+}
+
+#[test]
+fn demo_then_explain_decisions_and_a_dry_run_sweep() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let db = dir.path().join("demo.db");
+    let out = dunlin(
+        &cache,
+        &["demo", "--days", "45", "--db-file", db.to_str().unwrap()],
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    for tenant in ["demo-standard", "demo-saas-card", "demo-b2b-segmented"] {
+        assert!(stdout.contains(tenant), "{stdout}");
+    }
+    assert!(stdout.contains("policy failures: 0"), "{stdout}");
+
+    let explain = dunlin_db(
+        &cache,
+        &db,
+        &[
+            "explain",
+            "--tenant",
+            "demo-standard",
+            "--invoice",
+            "inv-1003",
+        ],
+    );
+    let (stdout, stderr) = text(&explain);
+    assert!(explain.status.success(), "{stderr}");
+    for expected in ["policy v1", "notify L1 friendly email [pending]", "why:"] {
+        assert!(stdout.contains(expected), "{expected:?} missing:\n{stdout}");
+    }
+
+    // Another tenant's invoice of the same id has its own ladder; an unknown tenant has none.
+    let other = dunlin_db(&cache, &db, &["decisions", "--tenant", "nobody"]);
+    assert_eq!(text(&other).0.trim(), "");
+
+    let dry = dunlin_db(
+        &cache,
+        &db,
+        &[
+            "sweep",
+            "--tenant",
+            "demo-standard",
+            "--as-of",
+            "2026-03-02",
+            "--dry-run",
+        ],
+    );
+    let (stdout, stderr) = text(&dry);
+    assert!(dry.status.success(), "{stderr}");
+    assert!(
+        stdout.contains("dry-run sweep of demo-standard for 2026-03-02"),
+        "{stdout}"
+    );
+    assert!(stdout.contains(" 0 recorded"), "{stdout}");
+}

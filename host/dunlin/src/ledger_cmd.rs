@@ -1,0 +1,208 @@
+//! `dunlin sweep`, `dunlin decisions`, `dunlin explain`: run a sweep by hand and read the
+//! decision log.
+
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use dunlin_core::{Action, Date};
+use dunlin_runtime::Runtime;
+use dunlin_scheduler::Schedule;
+use dunlin_store::{Db, DecisionQuery, DecisionRecord};
+use dunlin_sweep::{sweep, SweepOptions, SweepReport};
+
+use crate::tenant_cmd::tenant_id;
+
+#[derive(clap::Args)]
+pub struct SweepArgs {
+    /// The tenant.
+    #[arg(long)]
+    tenant: String,
+    /// The day to sweep for [default: today in the tenant's time zone]. A date in the future
+    /// plays the ladder forward (a test clock).
+    #[arg(long)]
+    as_of: Option<Date>,
+    /// Decide and guard, but write nothing.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+#[derive(clap::Args)]
+pub struct DecisionsArgs {
+    /// The tenant.
+    #[arg(long)]
+    tenant: String,
+    /// Only this invoice's decisions.
+    #[arg(long)]
+    invoice: Option<String>,
+    /// At most this many, oldest first.
+    #[arg(long, default_value_t = 1000)]
+    limit: u32,
+}
+
+#[derive(clap::Args)]
+pub struct ExplainArgs {
+    /// The tenant.
+    #[arg(long)]
+    tenant: String,
+    /// The invoice.
+    #[arg(long)]
+    invoice: String,
+}
+
+/// Today in the tenant's time zone.
+pub async fn tenant_today(db: &dyn Db, tenant: &dunlin_store::TenantId) -> anyhow::Result<Date> {
+    let t = db
+        .tenant(tenant)
+        .await?
+        .with_context(|| format!("no tenant {}", tenant.as_str()))?;
+    let schedule = Schedule::parse(&t.settings.schedule, &t.settings.time_zone)?;
+    Ok(schedule.as_of_date(chrono::Utc::now()))
+}
+
+pub async fn run_sweep(
+    args: &SweepArgs,
+    db: &dyn Db,
+    runtime: &Runtime,
+) -> anyhow::Result<ExitCode> {
+    let tenant = tenant_id(&args.tenant)?;
+    let as_of = match args.as_of {
+        Some(d) => d,
+        None => tenant_today(db, &tenant).await?,
+    };
+    let opts = SweepOptions {
+        dry_run: args.dry_run,
+        ..SweepOptions::new(as_of)
+    };
+    let report = sweep(db, runtime, &tenant, &opts).await?;
+    print_report(&args.tenant, as_of, args.dry_run, &report);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn print_report(tenant: &str, as_of: Date, dry_run: bool, r: &SweepReport) {
+    println!(
+        "{}sweep of {tenant} for {as_of}: {} reviewed, {} recorded, {} already decided, \
+         {} policy failures, {} actions, {} blocked by guardrails",
+        if dry_run { "dry-run " } else { "" },
+        r.reviewed,
+        r.recorded,
+        r.skipped,
+        r.failures,
+        r.actions,
+        r.blocked
+    );
+    println!(
+        "time: select {:.1} ms, decide {:.1} ms, guard+write {:.1} ms",
+        r.select.as_secs_f64() * 1e3,
+        r.decide.as_secs_f64() * 1e3,
+        r.write.as_secs_f64() * 1e3
+    );
+}
+
+pub async fn run_decisions(args: &DecisionsArgs, db: &dyn Db) -> anyhow::Result<ExitCode> {
+    let tenant = tenant_id(&args.tenant)?;
+    let query = DecisionQuery {
+        invoice: args.invoice.clone(),
+        limit: args.limit,
+        ..DecisionQuery::default()
+    };
+    for r in db.decisions(&tenant, &query).await? {
+        println!(
+            "{}  {:<12} v{:<3} {:<40} {}",
+            r.as_of,
+            r.invoice_id,
+            r.policy
+                .as_ref()
+                .map_or("-".to_owned(), |p| p.version.to_string()),
+            actions(&r),
+            r.reason
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn actions(r: &DecisionRecord) -> String {
+    if let Some(f) = &r.failure {
+        if r.decision.is_none() {
+            return format!("FAILED {}", f.code);
+        }
+    }
+    let parts: Vec<String> = r
+        .actions
+        .iter()
+        .map(|a| {
+            let what = match &a.action {
+                Action::Notify(n) => {
+                    format!(
+                        "notify L{} {} {}",
+                        n.level,
+                        n.tone.as_str(),
+                        n.channel.as_str()
+                    )
+                }
+                Action::RetryPayment(_) => "retry-payment".into(),
+                Action::Pause(p) => format!("pause until {}", p.until),
+                Action::Escalate(e) => format!("escalate {}", e.kind.as_str()),
+                Action::Close(_) => "close".into(),
+            };
+            format!("{what} [{}]", a.status.as_str())
+        })
+        .collect();
+    if parts.is_empty() {
+        "wait".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
+pub async fn run_explain(args: &ExplainArgs, db: &dyn Db) -> anyhow::Result<ExitCode> {
+    let tenant = tenant_id(&args.tenant)?;
+    let log = db
+        .decisions(&tenant, &DecisionQuery::invoice(args.invoice.clone()))
+        .await?;
+    if log.is_empty() {
+        anyhow::bail!(
+            "no decisions for invoice {} of tenant {}",
+            args.invoice,
+            args.tenant
+        );
+    }
+    println!(
+        "invoice {} of tenant {}: {} decisions\n",
+        args.invoice,
+        args.tenant,
+        log.len()
+    );
+    for r in &log {
+        let policy = r.policy.as_ref().map_or("no policy".to_owned(), |p| {
+            format!("policy v{} ({})", p.version, &p.sha256[..12])
+        });
+        println!("{} — {}", r.as_of, policy);
+        if let Some(d) = &r.decision {
+            println!("  segment:  {}", d.segment);
+            println!(
+                "  review:   {}",
+                d.review_on
+                    .map_or("never (ladder over)".into(), |d| d.to_string())
+            );
+        }
+        println!("  why:      {}", r.reason);
+        println!("  actions:  {}", actions(r));
+        if let Some(f) = &r.failure {
+            println!("  failure:  [{}] {}", f.code, f.message);
+        }
+        if let Some(list) = r.interventions.as_array() {
+            for i in list {
+                println!(
+                    "  guardrail {}: {}",
+                    i["rule"].as_str().unwrap_or("?"),
+                    i["detail"].as_str().unwrap_or("")
+                );
+            }
+        }
+        if let (Some(fuel), Some(us)) = (r.fuel_used, r.duration_us) {
+            println!("  cost:     {fuel} fuel, {us} µs");
+        }
+        println!();
+    }
+    Ok(ExitCode::SUCCESS)
+}

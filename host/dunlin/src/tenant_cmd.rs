@@ -1,0 +1,170 @@
+//! `dunlin tenant …`: create, list, show and change tenants.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context as _};
+use clap::Subcommand;
+use dunlin_core::guardrails::{GuardrailSettings, OperatorLimits};
+use dunlin_scheduler::Schedule;
+use dunlin_store::{Db, FailureMode, TenantId, TenantSettings};
+
+#[derive(Subcommand)]
+pub enum TenantCommand {
+    /// Create a tenant.
+    Create {
+        /// The tenant's id: lower-case letters, digits, '-' and '_'.
+        id: String,
+        #[command(flatten)]
+        settings: SettingsArgs,
+    },
+    /// List tenants.
+    List,
+    /// Show one tenant's settings and policy versions.
+    Show {
+        /// The tenant's id.
+        id: String,
+    },
+    /// Change a tenant's settings (only those given).
+    Set {
+        /// The tenant's id.
+        id: String,
+        #[command(flatten)]
+        settings: SettingsArgs,
+    },
+}
+
+#[derive(clap::Args)]
+pub struct SettingsArgs {
+    /// Display name.
+    #[arg(long)]
+    name: Option<String>,
+    /// IANA time zone of the schedule, e.g. Europe/Helsinki.
+    #[arg(long)]
+    time_zone: Option<String>,
+    /// Cron expression of the sweep (seconds first), e.g. "0 0 9 * * Mon-Fri".
+    #[arg(long)]
+    schedule: Option<String>,
+    /// What to do when the policy fails: retry-next-tick, previous-version, safe-default.
+    #[arg(long)]
+    failure_mode: Option<FailureMode>,
+    /// Guardrail settings as JSON, e.g. '{"max-contacts-per-customer-7-days": 5}'.
+    #[arg(long)]
+    guardrails: Option<String>,
+    /// A policy parameter, key=value (repeatable).
+    #[arg(long = "param", value_parser = key_value)]
+    params: Vec<(String, String)>,
+    /// Days before the due date an invoice is first reviewed.
+    #[arg(long)]
+    lead_days: Option<u32>,
+}
+
+fn key_value(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("{s:?} is not key=value"))
+}
+
+impl SettingsArgs {
+    /// Applies the given options to `settings` and checks the result.
+    fn apply(&self, mut settings: TenantSettings) -> anyhow::Result<TenantSettings> {
+        if let Some(v) = &self.name {
+            settings.name = v.clone();
+        }
+        if let Some(v) = &self.time_zone {
+            settings.time_zone = v.clone();
+        }
+        if let Some(v) = &self.schedule {
+            settings.schedule = v.clone();
+        }
+        if let Some(v) = self.failure_mode {
+            settings.failure_mode = v;
+        }
+        if let Some(v) = &self.guardrails {
+            settings.guardrails =
+                serde_json::from_str(v).context("--guardrails is not valid JSON")?;
+        }
+        let params: BTreeMap<_, _> = self.params.iter().cloned().collect();
+        settings.params.extend(params);
+        if let Some(v) = self.lead_days {
+            settings.lead_days = v;
+        }
+        check(&settings)?;
+        Ok(settings)
+    }
+}
+
+/// The checks the store leaves to us: schedule, time zone, guardrails.
+pub fn check(settings: &TenantSettings) -> anyhow::Result<()> {
+    Schedule::parse(&settings.schedule, &settings.time_zone)?;
+    let guardrails: GuardrailSettings = serde_json::from_value(settings.guardrails.clone())
+        .context("invalid guardrail settings")?;
+    guardrails
+        .validate(&OperatorLimits::default())
+        .context("invalid guardrail settings")?;
+    Ok(())
+}
+
+pub fn tenant_id(id: &str) -> anyhow::Result<TenantId> {
+    Ok(TenantId::new(id)?)
+}
+
+pub async fn run(cmd: &TenantCommand, db: &dyn Db) -> anyhow::Result<ExitCode> {
+    match cmd {
+        TenantCommand::Create { id, settings } => {
+            let id = tenant_id(id)?;
+            if db.tenant(&id).await?.is_some() {
+                bail!(
+                    "tenant {} exists already; use `dunlin tenant set`",
+                    id.as_str()
+                );
+            }
+            let defaults = TenantSettings {
+                name: id.as_str().to_owned(),
+                ..TenantSettings::default()
+            };
+            let settings = settings.apply(defaults)?;
+            db.create_tenant(&id, &settings).await?;
+            println!("created tenant {}", id.as_str());
+        }
+        TenantCommand::List => {
+            for t in db.tenants().await? {
+                println!(
+                    "{:<20} {:<24} {:<18} {}",
+                    t.id.as_str(),
+                    t.settings.name,
+                    t.settings.time_zone,
+                    t.settings.schedule
+                );
+            }
+        }
+        TenantCommand::Show { id } => {
+            let id = tenant_id(id)?;
+            let t = db
+                .tenant(&id)
+                .await?
+                .with_context(|| format!("no tenant {}", id.as_str()))?;
+            println!("{}", serde_json::to_string_pretty(&t)?);
+            for v in db.policy_versions(&id).await? {
+                println!(
+                    "policy version {:>3}  {:<9} {}  {} bytes",
+                    v.version,
+                    v.status.as_str(),
+                    &v.sha256[..12],
+                    v.size
+                );
+            }
+        }
+        TenantCommand::Set { id, settings } => {
+            let id = tenant_id(id)?;
+            let t = db
+                .tenant(&id)
+                .await?
+                .with_context(|| format!("no tenant {}", id.as_str()))?;
+            let settings = settings.apply(t.settings)?;
+            db.update_tenant(&id, &settings).await?;
+            println!("updated tenant {}", id.as_str());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
