@@ -7,10 +7,13 @@
 //! resuming a crashed one never writes a second decision or a second set of actions.
 #![deny(missing_docs)]
 
+mod daemon;
 mod decide;
 mod outcome;
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dunlin_core::guardrails::{GuardrailSettings, OperatorLimits};
@@ -18,6 +21,7 @@ use dunlin_core::Date;
 use dunlin_runtime::{LoadError, LoadedPolicy, Runtime};
 use dunlin_store::{Db, DueQuery, PolicyStatus, StoreError, Tenant, TenantId};
 
+pub use daemon::serve;
 pub use outcome::safe_default;
 
 /// How to run a sweep.
@@ -31,6 +35,9 @@ pub struct SweepOptions {
     pub page_size: u32,
     /// Threads deciding in parallel.
     pub workers: usize,
+    /// Set to stop after the page being written (graceful shutdown); the rest of the
+    /// sweep runs at the next start, since nothing of it was recorded.
+    pub stop: Option<Arc<AtomicBool>>,
 }
 
 impl SweepOptions {
@@ -41,6 +48,7 @@ impl SweepOptions {
             dry_run: false,
             page_size: 2000,
             workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            stop: None,
         }
     }
 }
@@ -66,6 +74,8 @@ pub struct SweepReport {
     pub decide: Duration,
     /// Time spent guarding and writing.
     pub write: Duration,
+    /// The sweep stopped early because `stop` was set.
+    pub interrupted: bool,
 }
 
 /// Why a sweep could not run. Per-invoice policy failures are not errors: they are recorded.
@@ -181,6 +191,15 @@ pub async fn sweep(
         report.write += started.elapsed();
         tracing::debug!(reviewed = report.reviewed, "page done");
 
+        if opts
+            .stop
+            .as_ref()
+            .is_some_and(|s| s.load(Ordering::Relaxed))
+            && page.next.is_some()
+        {
+            report.interrupted = true;
+            break;
+        }
         match page.next {
             Some(next) => query = query.after(next),
             None => break,

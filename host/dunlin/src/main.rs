@@ -1,6 +1,7 @@
 //! `dunlin`: the command line. Glue only: parses flags and calls the library crates.
 
 mod demo_cmd;
+mod import_cmd;
 mod ledger_cmd;
 mod policy_cmd;
 mod simulate_cmd;
@@ -70,6 +71,11 @@ enum Command {
     /// Explain an invoice's ladder: every decision with its policy version, reason,
     /// guardrail interventions and actions.
     Explain(ledger_cmd::ExplainArgs),
+    /// Load customers, invoices, payments, disputes or payment plans from CSV or JSON Lines.
+    Import(import_cmd::ImportArgs),
+    /// Run the daemon: each tenant's sweep on its schedule, in its time zone, until SIGINT or
+    /// SIGTERM (then the page being written is finished and the daemon exits).
+    Serve,
     /// The whole path on the embedded database with no set-up: tenants with the reference
     /// policies, the example book imported, 90 days of scheduled sweeps, a summary.
     Demo(demo_cmd::DemoArgs),
@@ -83,9 +89,36 @@ impl Cli {
             Command::Tenant(_)
             | Command::Sweep(_)
             | Command::Decisions(_)
-            | Command::Explain(_) => true,
+            | Command::Explain(_)
+            | Command::Import(_)
+            | Command::Serve => true,
         }
     }
+}
+
+/// `dunlin serve`: the daemon until a signal.
+async fn serve(db: &dyn dunlin_store::Db, sandbox: &SandboxArgs) -> anyhow::Result<ExitCode> {
+    let runtime = sandbox.runtime()?;
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot listen for SIGTERM");
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        tracing::info!("shutting down after the current page");
+        let _ = tx.send(true);
+    });
+    tracing::info!("dunlin serve started");
+    dunlin_sweep::serve(db, &runtime, &dunlin_scheduler::SystemClock, rx).await?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The commands that work on the database.
@@ -100,6 +133,8 @@ async fn run_with_db(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Sweep(args) => ledger_cmd::run_sweep(args, db, &cli.sandbox.runtime()?).await,
         Command::Decisions(args) => ledger_cmd::run_decisions(args, db).await,
         Command::Explain(args) => ledger_cmd::run_explain(args, db).await,
+        Command::Serve => serve(db, &cli.sandbox).await,
+        Command::Import(args) => import_cmd::run(args, db).await,
         Command::Simulate(_) | Command::Demo(_) => unreachable!("no --database"),
     };
     db.close().await;

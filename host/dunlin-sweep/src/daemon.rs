@@ -1,0 +1,103 @@
+//! The daemon loop: sleep until the next tick of any tenant, sweep the tenants whose tick is
+//! due, repeat. Ticks missed while the daemon was down run once on start (the latest of
+//! them), never once per missed tick. One tenant's failure never stops another's sweep.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use dunlin_core::Clock;
+use dunlin_runtime::Runtime;
+use dunlin_scheduler::{next_wakeup, Schedule};
+use dunlin_store::{Db, TenantId};
+use tokio::sync::watch;
+
+use crate::{sweep, SweepError, SweepOptions};
+
+/// The longest the daemon sleeps before looking at the tenant list again (new tenants,
+/// changed schedules).
+const RESCAN: Duration = Duration::from_secs(60);
+
+/// Runs until `shutdown` turns true; then finishes the page being written and returns.
+pub async fn serve(
+    db: &dyn Db,
+    runtime: &Runtime,
+    clock: &dyn Clock,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), SweepError> {
+    // The sweep checks this flag between pages; a watcher sets it on shutdown.
+    let stop = Arc::new(AtomicBool::new(false));
+    let watcher = {
+        let (stop, mut shutdown) = (stop.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            wait_for(&mut shutdown).await;
+            stop.store(true, Ordering::Relaxed);
+        })
+    };
+    let result = run(db, runtime, clock, &mut shutdown, &stop).await;
+    watcher.abort();
+    result
+}
+
+async fn run(
+    db: &dyn Db,
+    runtime: &Runtime,
+    clock: &dyn Clock,
+    shutdown: &mut watch::Receiver<bool>,
+    stop: &Arc<AtomicBool>,
+) -> Result<(), SweepError> {
+    loop {
+        if *shutdown.borrow() {
+            return Ok(());
+        }
+        let mut schedules: Vec<(TenantId, Schedule)> = Vec::new();
+        for t in db.tenants().await? {
+            let schedule = match Schedule::parse(&t.settings.schedule, &t.settings.time_zone) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!(tenant_id = t.id.as_str(), error = %e, "bad schedule; tenant skipped");
+                    continue;
+                }
+            };
+            // A tenant that never ran starts from its creation, not from all of history.
+            let last = t.last_tick_at.unwrap_or(t.created_at);
+            if let Some(tick) = schedule.due_tick(Some(last), clock.now()) {
+                let as_of = schedule.as_of_date(tick);
+                let opts = SweepOptions {
+                    stop: Some(stop.clone()),
+                    ..SweepOptions::new(as_of)
+                };
+                match sweep(db, runtime, &t.id, &opts).await {
+                    Ok(report) if !report.interrupted => db.mark_tick(&t.id, tick).await?,
+                    Ok(_) => return Ok(()),
+                    // Not marked: the tick is retried at the next pass.
+                    Err(e) => {
+                        tracing::error!(tenant_id = t.id.as_str(), %as_of, error = %e, "sweep failed")
+                    }
+                }
+                if *shutdown.borrow() {
+                    return Ok(());
+                }
+            }
+            schedules.push((t.id, schedule));
+        }
+        let now = clock.now();
+        let next = next_wakeup(schedules.iter().map(|(k, s)| (k, s)), now)
+            .map(|(at, _)| (at - now).to_std().unwrap_or_default())
+            .unwrap_or(RESCAN)
+            .min(RESCAN);
+        tokio::select! {
+            _ = tokio::time::sleep(next) => {}
+            _ = wait_for(shutdown) => return Ok(()),
+        }
+    }
+}
+
+/// Resolves when the shutdown flag turns true (or its sender is gone).
+async fn wait_for(shutdown: &mut watch::Receiver<bool>) {
+    while !*shutdown.borrow_and_update() {
+        if shutdown.changed().await.is_err() {
+            return;
+        }
+    }
+}

@@ -1,0 +1,259 @@
+//! Crash safety and the daemon: `dunlin sweep` is killed with SIGKILL at random points over a
+//! few thousand invoices and restarted; every due invoice ends with exactly one decision per
+//! as-of date and every decision with all of its actions. And `dunlin serve` sweeps on its
+//! schedule and stops cleanly on SIGTERM.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use dunlin_core::{Channel, Currency, Customer, Date, Money, PaymentMethod};
+use dunlin_store::{CustomerRecord, Db, DecisionQuery, DueQuery, NewInvoice, TenantId};
+
+const INVOICES: usize = 3000;
+const KILLS: usize = 20;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn dunlin(dir: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dunlin"));
+    cmd.arg("--database")
+        .arg(format!("sqlite://{}", dir.join("crash.db").display()))
+        .arg("--cache-dir")
+        .arg(dir.join("cache"))
+        .args(args)
+        .current_dir(repo())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+fn ok(mut cmd: Command) -> String {
+    let out = cmd.output().expect("dunlin runs");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    stdout
+}
+
+fn d(s: &str) -> Date {
+    s.parse().unwrap()
+}
+
+async fn seed(dir: &Path, schedule: &str, policy: &str) -> std::sync::Arc<dyn Db> {
+    ok(dunlin(
+        dir,
+        &["tenant", "create", "crash", "--schedule", schedule],
+    ));
+    ok(dunlin(
+        dir,
+        &[
+            "policy",
+            "upload",
+            "--tenant",
+            "crash",
+            policy,
+            "--activate",
+        ],
+    ));
+    let db = dunlin_store::connect(&format!("sqlite://{}", dir.join("crash.db").display()))
+        .await
+        .unwrap();
+    let t = TenantId::new("crash").unwrap();
+    let customers: Vec<_> = (0..INVOICES / 10)
+        .map(|c| CustomerRecord {
+            profile: Customer {
+                id: format!("c{c:04}"),
+                tags: vec![],
+                lifetime_value: Money::new(50_000, Currency::EUR),
+                customer_since: d("2024-01-01"),
+                on_time_payments_12m: 3,
+                late_payments_12m: 1,
+                locale: "en".into(),
+                time_zone: "UTC".into(),
+                reachable_on: vec![Channel::Email],
+                opted_out: vec![],
+            },
+            contact: BTreeMap::new(),
+        })
+        .collect();
+    db.upsert_customers(&t, &customers).await.unwrap();
+    let invoices: Vec<_> = (0..INVOICES)
+        .map(|i| NewInvoice {
+            id: format!("i{i:05}"),
+            customer_id: format!("c{:04}", i / 10),
+            number: format!("N{i}"),
+            issued_on: d("2026-01-01"),
+            // Due dates spread over a month, so ladders are at different steps.
+            due_on: d("2026-01-15") + chrono::Days::new((i % 30) as u64),
+            amount: Money::new(10_000 + i as i64, Currency::EUR),
+            open_balance_minor: None,
+            payment_method: PaymentMethod::BankTransfer,
+            failed_attempts: 0,
+            last_failure: None,
+            status: None,
+            metadata: BTreeMap::new(),
+        })
+        .collect();
+    db.upsert_invoices(&t, &invoices).await.unwrap();
+    db
+}
+
+/// A pseudo-random delay from the clock's nanoseconds (no state to seed).
+fn random_delay(max_ms: u64) -> Duration {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as u64;
+    Duration::from_millis(nanos % max_ms.max(1))
+}
+
+fn kill(child: &mut Child) {
+    // SIGKILL: no chance to clean up, like a power cut.
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_during_sweeps_loses_and_duplicates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    // fx-good reviews every invoice again after 7 days: stepping the as-of date by 7 days
+    // makes all of them due in every sweep.
+    let db = seed(dir.path(), "0 0 9 * * *", "tests/fixtures/fx-good").await;
+    let t = TenantId::new("crash").unwrap();
+
+    // How long an uninterrupted sweep takes here, to aim the kills inside one.
+    let started = Instant::now();
+    ok(dunlin(
+        dir.path(),
+        &["sweep", "--tenant", "crash", "--as-of", "2026-02-01"],
+    ));
+    let full = started.elapsed().as_millis() as u64;
+
+    let mut killed_midway = 0;
+    for k in 0..KILLS {
+        let as_of = (d("2026-02-01") + chrono::Days::new(7 * (k as u64 + 1))).to_string();
+        let mut child = dunlin(
+            dir.path(),
+            &["sweep", "--tenant", "crash", "--as-of", &as_of],
+        )
+        .spawn()
+        .unwrap();
+        std::thread::sleep(random_delay(full));
+        let finished_first = child.try_wait().unwrap().is_some();
+        kill(&mut child);
+        killed_midway += usize::from(!finished_first);
+        // Restart: the same sweep again, to completion.
+        ok(dunlin(
+            dir.path(),
+            &["sweep", "--tenant", "crash", "--as-of", &as_of],
+        ));
+
+        // Nothing left due for that day: every due invoice got its decision.
+        let left = db
+            .due_for_review(&t, &DueQuery::new(d(&as_of)))
+            .await
+            .unwrap();
+        assert!(
+            left.invoices.is_empty(),
+            "{as_of}: {} still due",
+            left.invoices.len()
+        );
+    }
+    assert!(
+        killed_midway >= KILLS / 2,
+        "only {killed_midway} kills hit a running sweep"
+    );
+
+    // Exactly one decision per invoice and as-of date, each with all its actions.
+    let mut seen = std::collections::BTreeSet::new();
+    let mut after = None;
+    loop {
+        let page = db
+            .decisions(
+                &t,
+                &DecisionQuery {
+                    after_id: after,
+                    limit: 10_000,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let Some(last) = page.last() else { break };
+        after = Some(last.id);
+        for r in &page {
+            assert!(
+                seen.insert((r.invoice_id.clone(), r.as_of)),
+                "second decision: {} {}",
+                r.invoice_id,
+                r.as_of
+            );
+            if let Some(decision) = &r.decision {
+                assert!(
+                    r.actions.len() >= decision.actions.len(),
+                    "{} {}: actions lost",
+                    r.invoice_id,
+                    r.as_of
+                );
+                let ordinals: Vec<u32> = r.actions.iter().map(|a| a.ordinal).collect();
+                assert_eq!(ordinals, (0..r.actions.len() as u32).collect::<Vec<_>>());
+            }
+        }
+    }
+    assert!(seen.len() >= INVOICES, "{} decisions", seen.len());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_sweeps_on_schedule_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    // Every second: the first tick comes at once.
+    let db = seed(dir.path(), "* * * * * *", "standard").await;
+    let t = TenantId::new("crash").unwrap();
+    let mut child = dunlin(dir.path(), &["serve"]).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let n = db
+            .decisions(
+                &t,
+                &DecisionQuery {
+                    limit: 10,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap()
+            .len();
+        if n > 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "serve made no decision in 120 s");
+        assert!(child.try_wait().unwrap().is_none(), "serve exited early");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // SIGTERM: graceful.
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let stopped = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            stopped.elapsed() < Duration::from_secs(60),
+            "serve ignored SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "{status:?}");
+    assert!(db.tenant(&t).await.unwrap().unwrap().last_tick_at.is_some());
+}
