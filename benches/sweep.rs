@@ -1,0 +1,144 @@
+//! End-to-end sweep: N open overdue invoices across T tenants, the `standard` policy, on
+//! SQLite (and PostgreSQL when DUNLIN_BENCH_POSTGRES_URL is set). Prints invoices per second
+//! and how the time splits between selecting, deciding and writing.
+//!
+//! `cargo bench -p dunlin-benches --bench sweep` (defaults: 1,000,000 invoices, 100 tenants);
+//! `DUNLIN_BENCH_INVOICES=100000` for a quicker run.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use dunlin_core::{Channel, Currency, Customer, Date, Money, PaymentMethod};
+use dunlin_runtime::{Runtime, RuntimeConfig};
+use dunlin_store::{CustomerRecord, Db, NewInvoice, TenantId, TenantSettings};
+use dunlin_sweep::{sweep, SweepOptions, SweepReport};
+
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn d(s: &str) -> Date {
+    s.parse().expect("date")
+}
+
+async fn seed(db: &dyn Db, tenants: usize, per_tenant: usize, policy: &[u8]) -> Vec<TenantId> {
+    let started = Instant::now();
+    let mut ids = Vec::new();
+    for t in 0..tenants {
+        let id = TenantId::new(&format!("t{t:03}")).expect("id");
+        db.create_tenant(&id, &TenantSettings::default())
+            .await
+            .expect("tenant");
+        let v = db.add_policy_version(&id, policy).await.expect("upload");
+        db.activate_policy_version(&id, v.version)
+            .await
+            .expect("activate");
+        let customers: Vec<_> = (0..per_tenant.div_ceil(10))
+            .map(|c| CustomerRecord {
+                profile: Customer {
+                    id: format!("c{c:06}"),
+                    tags: vec!["smb".into()],
+                    lifetime_value: Money::new(80_000, Currency::EUR),
+                    customer_since: d("2023-01-01"),
+                    on_time_payments_12m: 6,
+                    late_payments_12m: 2,
+                    locale: "en".into(),
+                    time_zone: "Europe/Helsinki".into(),
+                    reachable_on: vec![Channel::Email, Channel::Sms],
+                    opted_out: vec![],
+                },
+                contact: BTreeMap::new(),
+            })
+            .collect();
+        for chunk in customers.chunks(5000) {
+            db.upsert_customers(&id, chunk).await.expect("customers");
+        }
+        let invoices: Vec<_> = (0..per_tenant)
+            .map(|i| NewInvoice {
+                id: format!("i{i:07}"),
+                customer_id: format!("c{:06}", i / 10),
+                number: format!("N{i}"),
+                issued_on: d("2026-01-01"),
+                due_on: d("2026-01-10") + chrono::Days::new((i % 40) as u64),
+                amount: Money::new(5_000 + (i % 1000) as i64 * 100, Currency::EUR),
+                open_balance_minor: None,
+                payment_method: PaymentMethod::BankTransfer,
+                failed_attempts: 0,
+                last_failure: None,
+                status: None,
+                metadata: BTreeMap::new(),
+            })
+            .collect();
+        for chunk in invoices.chunks(5000) {
+            db.upsert_invoices(&id, chunk).await.expect("invoices");
+        }
+        ids.push(id);
+    }
+    println!(
+        "  seeded {} invoices in {:.1} s",
+        tenants * per_tenant,
+        started.elapsed().as_secs_f64()
+    );
+    ids
+}
+
+async fn run(name: &str, db: &dyn Db, tenants: usize, total: usize, policy: &[u8]) {
+    println!("{name}: {total} invoices across {tenants} tenants");
+    let ids = seed(db, tenants, total / tenants, policy).await;
+    let runtime = Runtime::new(RuntimeConfig::default()).expect("runtime");
+    let as_of = d("2026-03-01");
+    let started = Instant::now();
+    let mut sum = SweepReport::default();
+    for id in &ids {
+        let r = sweep(db, &runtime, id, &SweepOptions::new(as_of))
+            .await
+            .expect("sweep");
+        sum.reviewed += r.reviewed;
+        sum.recorded += r.recorded;
+        sum.actions += r.actions;
+        sum.select += r.select;
+        sum.decide += r.decide;
+        sum.write += r.write;
+    }
+    let wall = started.elapsed();
+    let pct = |x: Duration| 100.0 * x.as_secs_f64() / wall.as_secs_f64();
+    println!(
+        "  sweep: {} reviewed, {} recorded, {} actions in {:.2} s = {:.0} invoices/s",
+        sum.reviewed,
+        sum.recorded,
+        sum.actions,
+        wall.as_secs_f64(),
+        sum.reviewed as f64 / wall.as_secs_f64()
+    );
+    println!(
+        "  split: select {:.2} s ({:.0}%), decide {:.2} s ({:.0}%), guard+write {:.2} s ({:.0}%)\n",
+        sum.select.as_secs_f64(),
+        pct(sum.select),
+        sum.decide.as_secs_f64(),
+        pct(sum.decide),
+        sum.write.as_secs_f64(),
+        pct(sum.write)
+    );
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    let total = env("DUNLIN_BENCH_INVOICES", 1_000_000);
+    let tenants = env("DUNLIN_BENCH_TENANTS", 100);
+    let policy = dunlin_tests::reference_policy("standard");
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("bench.db").display());
+    let db = dunlin_store::connect(&url).await.expect("sqlite");
+    run("SQLite", db.as_ref(), tenants, total, &policy).await;
+    db.close().await;
+
+    if let Ok(url) = std::env::var("DUNLIN_BENCH_POSTGRES_URL") {
+        let db = dunlin_store::connect(&url).await.expect("postgres");
+        run("PostgreSQL", db.as_ref(), tenants, total, &policy).await;
+        db.close().await;
+    }
+}
