@@ -36,7 +36,7 @@
 //! ([`Context::days_overdue`], [`Context::param_or`], [`Context::can_reach`], …) and builders
 //! for the answer ([`decision`], [`notice`], [`Action::retry`], …).
 //!
-//! With the `testing` feature (native targets only), [`testing`] offers a context builder, the
+//! With the `testing` feature (native targets only), `testing` offers a context builder, the
 //! host's JSON format and a runner for cases files, so policies are unit-tested with plain
 //! `cargo test`.
 
