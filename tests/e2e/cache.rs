@@ -47,3 +47,13 @@ fn corrupt_cache_entry_is_recompiled() {
             .from_cache
     );
 }
+
+#[test]
+fn a_second_load_in_the_same_process_reuses_the_compiled_component() {
+    let rt = Runtime::new(RuntimeConfig::default()).unwrap();
+    let bytes = fixture("fx-good");
+    assert!(!rt.load(&bytes).unwrap().info().from_cache);
+    let again = rt.load(&bytes).unwrap();
+    assert!(again.info().from_cache);
+    assert!(again.handle(Mode::Strict).decide(&ctx()).is_ok());
+}

@@ -2,9 +2,10 @@
 //! epoch interruption, the WASI linker, the compile cache, and component loading with
 //! validation.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::mpsc;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
@@ -42,7 +43,7 @@ pub struct ComponentInfo {
     pub imports: Vec<String>,
     /// Everything it exports.
     pub exports: Vec<String>,
-    /// Whether the machine code came from the compile cache.
+    /// Whether the machine code came from a cache (this process's or the disk's).
     pub from_cache: bool,
     /// How long compiling (or loading from the cache) took.
     pub load_time: Duration,
@@ -59,6 +60,9 @@ pub(crate) struct RuntimeInner {
     pub(crate) linker: Linker<Host>,
     pub(crate) limits: Limits,
     cache: Option<CompileCache>,
+    /// Components compiled or loaded by this process, by sha256: a daemon loads each policy
+    /// version once, however many sweeps use it. (One entry per distinct version seen.)
+    compiled: Mutex<HashMap<String, Component>>,
     /// Milliseconds per epoch tick, to turn the deadline into ticks.
     pub(crate) deadline_ticks: u64,
 }
@@ -118,6 +122,7 @@ impl Runtime {
                 linker,
                 limits,
                 cache,
+                compiled: Mutex::new(HashMap::new()),
                 deadline_ticks,
             }),
         })
@@ -146,10 +151,18 @@ impl Runtime {
         }
         let sha256 = hex::encode(Sha256::digest(bytes));
         let started = Instant::now();
-        let cached = inner
-            .cache
-            .as_ref()
-            .and_then(|c| c.load(&inner.engine, &sha256));
+        let in_memory = inner
+            .compiled
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&sha256)
+            .cloned();
+        let cached = in_memory.or_else(|| {
+            inner
+                .cache
+                .as_ref()
+                .and_then(|c| c.load(&inner.engine, &sha256))
+        });
         let from_cache = cached.is_some();
         let component = match cached {
             Some(component) => component,
@@ -162,6 +175,11 @@ impl Runtime {
             }
         };
         let load_time = started.elapsed();
+        inner
+            .compiled
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(sha256.clone(), component.clone());
 
         let version = wit::detect(&inner.engine, &component)?;
         wit::check_imports(&inner.engine, &component)?;

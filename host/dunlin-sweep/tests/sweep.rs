@@ -292,3 +292,52 @@ async fn guardrails_block_an_opted_out_channel_and_the_log_says_so() {
     assert_eq!(log[0].interventions[0]["rule"], "opted-out-channel");
     assert_eq!(log[0].actions[0].status, ActionStatus::Blocked);
 }
+
+/// `--as-of` as a test clock: every reference policy's ladder played forward day by day for
+/// a customer who never pays ends (collections, suspension and close, or write-off) with
+/// notices climbing on the way.
+#[tokio::test(flavor = "multi_thread")]
+async fn each_reference_policy_plays_a_full_ladder_forward() {
+    for name in dunlin_tests::REFERENCE_POLICIES {
+        let w = world().await;
+        let t = tenant(
+            &w,
+            "acme",
+            FailureMode::RetryNextTick,
+            &[reference_policy(name)],
+            vec![],
+        )
+        .await;
+        let mut day = d("2026-01-20");
+        for _ in 0..100 {
+            run(&w, &t, &day.to_string()).await.unwrap();
+            day = day.succ_opt().unwrap();
+        }
+        let state = w.db.dunning_state(&t, "i1").await.unwrap().unwrap();
+        assert!(state.ended, "{name}: ladder still open: {state:?}");
+        let log =
+            w.db.decisions(&t, &DecisionQuery::invoice("i1"))
+                .await
+                .unwrap();
+        assert!(log.iter().all(|r| r.failure.is_none()), "{name}");
+        let levels: Vec<u8> = log
+            .iter()
+            .flat_map(|r| r.actions.iter())
+            .filter_map(|a| match &a.action {
+                dunlin_core::Action::Notify(n) if a.status == ActionStatus::Pending => {
+                    Some(n.level)
+                }
+                _ => None,
+            })
+            .collect();
+        assert!(levels.len() >= 2, "{name}: {levels:?}");
+        assert!(
+            levels.windows(2).all(|w| w[0] <= w[1]),
+            "{name}: levels went back: {levels:?}"
+        );
+        // The guardrails' one-notice-per-invoice-per-day never had to intervene twice a day.
+        let mut days: Vec<_> = log.iter().map(|r| r.as_of).collect();
+        days.dedup();
+        assert_eq!(days.len(), log.len(), "{name}: two decisions on one day");
+    }
+}
