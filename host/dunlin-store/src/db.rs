@@ -59,6 +59,9 @@ pub trait Db: Send + Sync {
         tenant: &TenantId,
         version: u32,
     ) -> Result<PolicyVersion>;
+    /// Re-pins every ladder in progress (not ended) to `version`, for a tenant who chose to
+    /// migrate open ladders on activation. Returns how many were re-pinned.
+    async fn migrate_ladders(&self, tenant: &TenantId, version: u32) -> Result<u64>;
     /// The tenant's versions, oldest first, without their bytes.
     async fn policy_versions(&self, tenant: &TenantId) -> Result<Vec<PolicyVersion>>;
     /// The active version with its bytes.

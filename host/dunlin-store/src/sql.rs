@@ -418,6 +418,35 @@ impl Db for This {
         })
     }
 
+    async fn migrate_ladders(&self, tenant: &TenantId, version: u32) -> Result<u64> {
+        let mut tx = self.begin_write().await?;
+        let found =
+            sqlx::query("SELECT 1 FROM policy_versions WHERE tenant_id = $1 AND version = $2")
+                .bind(tenant.as_str())
+                .bind(i64::from(version))
+                .fetch_optional(&mut *tx)
+                .await
+                .ctx("look up policy version")?;
+        if found.is_none() {
+            return Err(StoreError::UnknownPolicyVersion {
+                tenant: tenant.clone(),
+                version,
+            });
+        }
+        let done = sqlx::query(
+            "UPDATE dunning_state SET policy_version = $2 \
+             WHERE tenant_id = $1 AND ended = $3 AND policy_version IS DISTINCT FROM $2",
+        )
+        .bind(tenant.as_str())
+        .bind(i64::from(version))
+        .bind(false)
+        .execute(&mut *tx)
+        .await
+        .ctx("migrate ladders")?;
+        tx.commit().await.ctx("commit ladder migration")?;
+        Ok(done.rows_affected())
+    }
+
     async fn activate_policy_version(
         &self,
         tenant: &TenantId,

@@ -49,6 +49,9 @@ pub enum PolicyCommand {
         /// Make it the active version right away.
         #[arg(long)]
         activate: bool,
+        /// With --activate: move ladders in progress to the new version too.
+        #[arg(long, requires = "activate")]
+        migrate_ladders: bool,
     },
     /// Make a stored version the tenant's active one (new ladders use it; ladders in
     /// progress stay on the version that started them).
@@ -58,6 +61,10 @@ pub enum PolicyCommand {
         tenant: String,
         /// The version number.
         version: u32,
+        /// Move ladders in progress to this version too (by default they stay on the
+        /// version that started them).
+        #[arg(long)]
+        migrate_ladders: bool,
     },
     /// Go back to the previously active version.
     Rollback {
@@ -112,6 +119,7 @@ pub async fn run_stored(
             tenant,
             policy,
             activate,
+            migrate_ladders,
         } => {
             let tenant = tenant_id(tenant)?;
             if db.tenant(&tenant).await?.is_none() {
@@ -129,14 +137,16 @@ pub async fn run_stored(
                 &v.sha256[..12]
             );
             if *activate {
-                db.activate_policy_version(&tenant, v.version).await?;
-                println!("version {} is now active", v.version);
+                activate_version(db, &tenant, v.version, *migrate_ladders).await?;
             }
         }
-        PolicyCommand::Activate { tenant, version } => {
+        PolicyCommand::Activate {
+            tenant,
+            version,
+            migrate_ladders,
+        } => {
             let tenant = tenant_id(tenant)?;
-            db.activate_policy_version(&tenant, *version).await?;
-            println!("version {version} of {} is now active", tenant.as_str());
+            activate_version(db, &tenant, *version, *migrate_ladders).await?;
         }
         PolicyCommand::Rollback { tenant } => {
             let tenant = tenant_id(tenant)?;
@@ -175,6 +185,21 @@ pub async fn run_stored(
         _ => unreachable!("needs_db() is false for the other commands"),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+async fn activate_version(
+    db: &dyn dunlin_store::Db,
+    tenant: &dunlin_store::TenantId,
+    version: u32,
+    migrate_ladders: bool,
+) -> anyhow::Result<()> {
+    db.activate_policy_version(tenant, version).await?;
+    println!("version {version} of {} is now active", tenant.as_str());
+    if migrate_ladders {
+        let moved = db.migrate_ladders(tenant, version).await?;
+        println!("{moved} ladders in progress moved to version {version}");
+    }
+    Ok(())
 }
 
 pub fn run(cmd: &PolicyCommand, sandbox: &SandboxArgs) -> anyhow::Result<ExitCode> {

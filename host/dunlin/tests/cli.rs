@@ -316,6 +316,27 @@ fn demo_then_explain_decisions_and_a_dry_run_sweep() {
     let other = dunlin_db(&cache, &db, &["decisions", "--tenant", "nobody"]);
     assert_eq!(text(&other).0.trim(), "");
 
+    // Re-activating with --migrate-ladders moves the ladders in progress (none end in 45 days
+    // for some invoices) and says how many.
+    let migrate = dunlin_db(
+        &cache,
+        &db,
+        &[
+            "policy",
+            "activate",
+            "--tenant",
+            "demo-standard",
+            "1",
+            "--migrate-ladders",
+        ],
+    );
+    let (stdout, stderr) = text(&migrate);
+    assert!(migrate.status.success(), "{stderr}");
+    assert!(
+        stdout.contains("ladders in progress moved to version 1"),
+        "{stdout}"
+    );
+
     let dry = dunlin_db(
         &cache,
         &db,

@@ -31,6 +31,7 @@ conformance!(
     stored_context_decodes_to_the_same_context,
     bad_input_is_rejected_and_nothing_is_half_written,
     tenant_b_never_sees_tenant_a,
+    migrating_ladders_repins_open_ones_only,
 );
 
 // ---- builders ----------------------------------------------------------------------------
@@ -1014,4 +1015,52 @@ async fn tenant_b_never_sees_tenant_a(f: Fixture) {
             .len(),
         2
     );
+}
+
+async fn migrating_ladders_repins_open_ones_only(f: Fixture) {
+    let acme = tid("acme");
+    let globex = tid("globex");
+    seed(&f, &acme).await;
+    seed(&f, &globex).await;
+    for t in [&acme, &globex] {
+        f.db.add_policy_version(t, b"component one").await.unwrap();
+        f.db.add_policy_version(t, b"component two").await.unwrap();
+        let page =
+            f.db.due_for_review(t, &DueQuery::new(d("2026-02-10")))
+                .await
+                .unwrap();
+        let mut outcomes: Vec<Outcome> = page
+            .invoices
+            .iter()
+            .map(|i| outcome(&i.context, 1))
+            .collect();
+        outcomes[1].state.ended = true;
+        f.db.record_batch(t, &outcomes).await.unwrap();
+    }
+    assert_eq!(f.db.migrate_ladders(&acme, 2).await.unwrap(), 1);
+    let pinned = |t: TenantId, id: &'static str| {
+        let db = f.db.clone();
+        async move {
+            db.dunning_state(&t, id)
+                .await
+                .unwrap()
+                .unwrap()
+                .policy_version
+        }
+    };
+    assert_eq!(pinned(acme.clone(), "i1").await, Some(2));
+    assert_eq!(
+        pinned(acme.clone(), "i2").await,
+        Some(1),
+        "an ended ladder stays"
+    );
+    assert_eq!(
+        pinned(globex.clone(), "i1").await,
+        Some(1),
+        "another tenant is untouched"
+    );
+    assert!(matches!(
+        f.db.migrate_ladders(&acme, 9).await,
+        Err(StoreError::UnknownPolicyVersion { .. })
+    ));
 }
