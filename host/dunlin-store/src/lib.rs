@@ -32,7 +32,8 @@ pub use review::{
 };
 pub use sqlite::SqliteDb;
 pub use tenant::{
-    FailureMode, PolicyBlob, PolicyStatus, PolicyVersion, Tenant, TenantId, TenantSettings,
+    previously_active, FailureMode, PolicyBlob, PolicyStatus, PolicyVersion, Tenant, TenantId,
+    TenantSettings,
 };
 
 /// Opens the database at `url` and migrates it: `sqlite://PATH` (the file is created if

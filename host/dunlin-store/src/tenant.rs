@@ -202,6 +202,15 @@ pub struct PolicyVersion {
     pub activated_at: Option<DateTime<Utc>>,
 }
 
+/// The version that was active before the current one: the retired version activated most
+/// recently (for rollback and the `previous-version` failure mode).
+pub fn previously_active(versions: &[PolicyVersion]) -> Option<&PolicyVersion> {
+    versions
+        .iter()
+        .filter(|v| v.status == PolicyStatus::Retired && v.activated_at.is_some())
+        .max_by_key(|v| v.activated_at)
+}
+
 /// A policy version with its component bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PolicyBlob {

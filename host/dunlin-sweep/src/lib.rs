@@ -240,12 +240,7 @@ async fn versions(
         .find(|v| v.status == PolicyStatus::Active)
         .map(|v| v.version)
         .ok_or_else(|| SweepError::NoActivePolicy(tenant.as_str().to_owned()))?;
-    // The previously active version: the retired one activated most recently.
-    let previous = listed
-        .iter()
-        .filter(|v| v.status == PolicyStatus::Retired && v.activated_at.is_some())
-        .max_by_key(|v| v.activated_at)
-        .map(|v| v.version);
+    let previous = dunlin_store::previously_active(&listed).map(|v| v.version);
     let mut versions = Versions {
         active,
         previous,

@@ -113,7 +113,6 @@ pub async fn run_stored(
     db: &dyn dunlin_store::Db,
 ) -> anyhow::Result<ExitCode> {
     use crate::tenant_cmd::tenant_id;
-    use dunlin_store::PolicyStatus;
     match cmd {
         PolicyCommand::Upload {
             tenant,
@@ -151,16 +150,12 @@ pub async fn run_stored(
         PolicyCommand::Rollback { tenant } => {
             let tenant = tenant_id(tenant)?;
             let versions = db.policy_versions(&tenant).await?;
-            let previous = versions
-                .iter()
-                .filter(|v| v.status == PolicyStatus::Retired && v.activated_at.is_some())
-                .max_by_key(|v| v.activated_at)
-                .with_context(|| {
-                    format!(
-                        "tenant {} has no previously active version",
-                        tenant.as_str()
-                    )
-                })?;
+            let previous = dunlin_store::previously_active(&versions).with_context(|| {
+                format!(
+                    "tenant {} has no previously active version",
+                    tenant.as_str()
+                )
+            })?;
             db.activate_policy_version(&tenant, previous.version)
                 .await?;
             println!(

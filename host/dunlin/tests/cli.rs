@@ -357,3 +357,45 @@ fn demo_then_explain_decisions_and_a_dry_run_sweep() {
     );
     assert!(stdout.contains(" 0 recorded"), "{stdout}");
 }
+
+#[test]
+fn rollback_returns_to_the_previously_active_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cache, db) = (dir.path().join("cache"), dir.path().join("t.db"));
+    assert!(dunlin_db(&cache, &db, &["tenant", "create", "acme"])
+        .status
+        .success());
+    let none = dunlin_db(&cache, &db, &["policy", "rollback", "--tenant", "acme"]);
+    assert_eq!(none.status.code(), Some(2));
+    assert!(text(&none).1.contains("no previously active version"));
+    for policy in ["standard", "tests/fixtures/fx-good"] {
+        let up = dunlin_db(
+            &cache,
+            &db,
+            &["policy", "upload", "--tenant", "acme", policy, "--activate"],
+        );
+        assert!(up.status.success(), "{:?}", text(&up));
+    }
+    let back = dunlin_db(&cache, &db, &["policy", "rollback", "--tenant", "acme"]);
+    assert!(
+        text(&back).0.contains("version 1 of acme is active again"),
+        "{:?}",
+        text(&back)
+    );
+    let list = text(&dunlin_db(
+        &cache,
+        &db,
+        &["policy", "list", "--tenant", "acme"],
+    ))
+    .0;
+    assert!(
+        list.lines()
+            .any(|l| l.trim_start().starts_with("1  active")),
+        "{list}"
+    );
+    assert!(
+        list.lines()
+            .any(|l| l.trim_start().starts_with("2  retired")),
+        "{list}"
+    );
+}
