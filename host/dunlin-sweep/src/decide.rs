@@ -21,7 +21,8 @@ pub(crate) struct Decided {
     pub(crate) pinned: u32,
     /// The pinned version's answer.
     pub(crate) first: Attempt,
-    /// The previously active version's answer, asked only when the first one failed.
+    /// The previously active version's answer, asked only when the first one failed and the
+    /// tenant's failure mode is `previous-version`.
     pub(crate) fallback: Option<Attempt>,
 }
 

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use dunlin_core::guardrails::{GuardrailSettings, OperatorLimits};
 use dunlin_core::Date;
 use dunlin_runtime::{LoadError, LoadedPolicy, Runtime};
-use dunlin_store::{Db, DueQuery, PolicyStatus, StoreError, Tenant, TenantId};
+use dunlin_store::{Db, DueQuery, FailureMode, PolicyStatus, StoreError, Tenant, TenantId};
 
 pub use daemon::serve;
 pub use outcome::safe_default;
@@ -141,7 +141,7 @@ pub async fn sweep(
         .await?
         .ok_or_else(|| SweepError::UnknownTenant(tenant.as_str().to_owned()))?;
     let guardrails = guardrail_settings(&t)?;
-    let mut versions = versions(db, runtime, tenant).await?;
+    let mut versions = versions(db, runtime, tenant, t.settings.failure_mode).await?;
     let span = tracing::info_span!("sweep", tenant_id = tenant.as_str(), as_of = %opts.as_of);
     let _enter = span.enter();
 
@@ -233,6 +233,7 @@ async fn versions(
     db: &dyn Db,
     runtime: &Runtime,
     tenant: &TenantId,
+    mode: FailureMode,
 ) -> Result<Versions, SweepError> {
     let listed = db.policy_versions(tenant).await?;
     let active = listed
@@ -240,7 +241,12 @@ async fn versions(
         .find(|v| v.status == PolicyStatus::Active)
         .map(|v| v.version)
         .ok_or_else(|| SweepError::NoActivePolicy(tenant.as_str().to_owned()))?;
-    let previous = dunlin_store::previously_active(&listed).map(|v| v.version);
+    // Only the `previous-version` failure mode asks the previous version; other tenants
+    // neither load it nor call it for their failed invoices.
+    let previous = match mode {
+        FailureMode::PreviousVersion => dunlin_store::previously_active(&listed).map(|v| v.version),
+        FailureMode::RetryNextTick | FailureMode::SafeDefault => None,
+    };
     let mut versions = Versions {
         active,
         previous,

@@ -199,7 +199,7 @@ pub(crate) fn build(
             decision: Some(guarded.decision),
             reason,
             interventions: serde_json::to_value(&guarded.interventions)
-                .unwrap_or(serde_json::Value::Null),
+                .expect("interventions are plain data with string keys"),
             actions,
             fuel_used: Some(used.report.fuel_used),
             duration_us: Some(used.report.elapsed.as_micros() as u64),
