@@ -3,7 +3,8 @@
 //! and how the time splits between selecting, deciding and writing.
 //!
 //! `cargo bench -p dunlin-benches --bench sweep` (defaults: 1,000,000 invoices, 100 tenants);
-//! `DUNLIN_BENCH_INVOICES=100000` for a quicker run.
+//! `DUNLIN_BENCH_INVOICES=100000` for a quicker run. `DUNLIN_BENCH_SQLITE_SEED=PATH` keeps the
+//! seeded SQLite file at PATH and starts later runs from a copy of it (seeding 1M takes a minute).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -28,7 +29,7 @@ async fn seed(db: &dyn Db, tenants: usize, per_tenant: usize, policy: &[u8]) -> 
     let started = Instant::now();
     let mut ids = Vec::new();
     for t in 0..tenants {
-        let id = TenantId::new(&format!("t{t:03}")).expect("id");
+        let id = tenant_id(t);
         db.create_tenant(&id, &TenantSettings::default())
             .await
             .expect("tenant");
@@ -85,9 +86,21 @@ async fn seed(db: &dyn Db, tenants: usize, per_tenant: usize, policy: &[u8]) -> 
     ids
 }
 
+fn tenant_id(t: usize) -> TenantId {
+    TenantId::new(&format!("t{t:03}")).expect("id")
+}
+
+fn tenant_ids(tenants: usize) -> Vec<TenantId> {
+    (0..tenants).map(tenant_id).collect()
+}
+
 async fn run(name: &str, db: &dyn Db, tenants: usize, total: usize, policy: &[u8]) {
-    println!("{name}: {total} invoices across {tenants} tenants");
     let ids = seed(db, tenants, total / tenants, policy).await;
+    run_seeded(name, db, ids, total, tenants).await;
+}
+
+async fn run_seeded(name: &str, db: &dyn Db, ids: Vec<TenantId>, total: usize, tenants: usize) {
+    println!("{name}: {total} invoices across {tenants} tenants");
     let runtime = Runtime::new(RuntimeConfig::default()).expect("runtime");
     let as_of = d("2026-03-01");
     let started = Instant::now();
@@ -131,9 +144,31 @@ async fn main() {
     let policy = dunlin_tests::reference_policy("standard");
 
     let dir = tempfile::tempdir().expect("temp dir");
-    let url = format!("sqlite://{}", dir.path().join("bench.db").display());
+    let file = dir.path().join("bench.db");
+    let url = format!("sqlite://{}", file.display());
+    let seed_copy = std::env::var_os("DUNLIN_BENCH_SQLITE_SEED").map(std::path::PathBuf::from);
+    let seeded = match &seed_copy {
+        Some(saved) if saved.exists() => {
+            std::fs::copy(saved, &file).expect("copy the saved seed");
+            true
+        }
+        _ => false,
+    };
     let db = dunlin_store::connect(&url).await.expect("sqlite");
-    run("SQLite", db.as_ref(), tenants, total, &policy).await;
+    if seeded {
+        run_seeded("SQLite", db.as_ref(), tenant_ids(tenants), total, tenants).await;
+    } else {
+        let ids = seed(db.as_ref(), tenants, total / tenants, &policy).await;
+        if let Some(saved) = &seed_copy {
+            db.close().await;
+            std::fs::copy(&file, saved).expect("save the seed");
+            let db = dunlin_store::connect(&url).await.expect("sqlite");
+            run_seeded("SQLite", db.as_ref(), ids, total, tenants).await;
+            db.close().await;
+        } else {
+            run_seeded("SQLite", db.as_ref(), ids, total, tenants).await;
+        }
+    }
     db.close().await;
 
     if let Ok(url) = std::env::var("DUNLIN_BENCH_POSTGRES_URL") {

@@ -6,7 +6,8 @@ use dunlin_core::Date;
 
 use crate::ledger::{InvoiceRecord, NewDispute, NewInvoice, NewPayment, NewPaymentPlan};
 use crate::review::{
-    Contact, DecisionQuery, DecisionRecord, DuePage, DueQuery, DunningState, Outcome, RecordSummary,
+    Contact, DecisionQuery, DecisionRecord, DuePage, DueQuery, DunningState, EncodedOutcome,
+    Outcome, RecordSummary,
 };
 use crate::tenant::{PolicyBlob, PolicyVersion, Tenant, TenantId, TenantSettings};
 use crate::{CustomerRecord, Result};
@@ -96,13 +97,24 @@ pub trait Db: Send + Sync {
 
     /// One page of the tenant's invoices due for review on `query.as_of`: open, with a
     /// balance, and either never reviewed (due within the tenant's lead days) or with a next
-    /// review on or before as-of, not paused past it and not ended. A handful of set-based
+    /// review on or before as-of, not paused past it and not ended; and not decided on as-of
+    /// already (a re-run or resumed sweep picks up only what is left). A handful of set-based
     /// queries per page, whatever its size.
     async fn due_for_review(&self, tenant: &TenantId, query: &DueQuery) -> Result<DuePage>;
     /// Writes decisions, their actions and the new ladder states in one transaction. An
     /// outcome whose (invoice, as-of) already has a decision is skipped whole, so a repeated
     /// or resumed sweep writes nothing twice.
-    async fn record_batch(&self, tenant: &TenantId, outcomes: &[Outcome]) -> Result<RecordSummary>;
+    async fn record_batch(&self, tenant: &TenantId, outcomes: &[Outcome]) -> Result<RecordSummary> {
+        let encoded: Vec<EncodedOutcome> =
+            outcomes.iter().cloned().map(EncodedOutcome::new).collect();
+        self.record_encoded(tenant, &encoded).await
+    }
+    /// [`Db::record_batch`] for outcomes encoded beforehand (on the caller's threads).
+    async fn record_encoded(
+        &self,
+        tenant: &TenantId,
+        outcomes: &[EncodedOutcome],
+    ) -> Result<RecordSummary>;
     /// The decision log, oldest first, with each decision's actions.
     async fn decisions(
         &self,

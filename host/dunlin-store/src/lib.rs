@@ -28,7 +28,8 @@ pub use ledger::{
 pub use postgres::PgDb;
 pub use review::{
     ActionRecord, ActionStatus, Contact, DecisionQuery, DecisionRecord, DueInvoice, DuePage,
-    DueQuery, DunningState, FailureRecord, Outcome, PlannedAction, PolicyRef, RecordSummary,
+    DueQuery, DunningState, EncodedOutcome, FailureRecord, Outcome, PlannedAction, PolicyRef,
+    RecordSummary,
 };
 pub use sqlite::SqliteDb;
 pub use tenant::{

@@ -229,6 +229,37 @@ pub struct Outcome {
     pub state: DunningState,
 }
 
+/// An [`Outcome`] with its columns already encoded: the compressed context and the JSON texts.
+/// Encoding is the CPU-heavy part of recording, so a sweep does it on its worker threads and
+/// hands the store only what it must bind ([`crate::Db::record_encoded`]).
+#[derive(Clone, Debug)]
+pub struct EncodedOutcome {
+    /// The outcome.
+    pub outcome: Outcome,
+    pub(crate) context: Vec<u8>,
+    pub(crate) decision: Option<String>,
+    pub(crate) interventions: String,
+    /// One JSON payload per action, in order.
+    pub(crate) payloads: Vec<String>,
+}
+
+impl EncodedOutcome {
+    /// Encodes `outcome` for the store.
+    pub fn new(outcome: Outcome) -> Self {
+        EncodedOutcome {
+            context: crate::codec::compress_context(&outcome.context),
+            decision: outcome.decision.as_ref().map(crate::codec::json),
+            interventions: crate::codec::json(&outcome.interventions),
+            payloads: outcome
+                .actions
+                .iter()
+                .map(|a| crate::codec::json(&a.action))
+                .collect(),
+            outcome,
+        }
+    }
+}
+
 /// What [`crate::Db::record_batch`] did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RecordSummary {

@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 use sqlx::{QueryBuilder, Row as _};
 
 use super::{Driver, This, BACKEND};
-use crate::codec::{self, compress_context, decompress_context, from_json, json, narrow};
+use crate::codec::{self, decompress_context, from_json, json, narrow};
 use crate::error::QueryContext;
 use crate::ledger::{
     CustomerRecord, DisputeStatus, InvoiceRecord, InvoiceStatus, NewDispute, NewInvoice,
@@ -26,7 +26,8 @@ use crate::ledger::{
 };
 use crate::review::{
     action_kind, ActionRecord, ActionStatus, Contact, DecisionQuery, DecisionRecord, DueInvoice,
-    DuePage, DueQuery, DunningState, FailureRecord, Outcome, PolicyRef, RecordSummary,
+    DuePage, DueQuery, DunningState, EncodedOutcome, FailureRecord, Outcome, PolicyRef,
+    RecordSummary,
 };
 use crate::tenant::{
     FailureMode, PolicyBlob, PolicyStatus, PolicyVersion, Tenant, TenantId, TenantSettings,
@@ -218,15 +219,9 @@ LEFT JOIN dunning_state s ON s.tenant_id = i.tenant_id AND s.invoice_id = i.id
 WHERE i.tenant_id = $1 AND i.status = 'open' AND i.open_balance_minor > 0
   AND ((s.invoice_id IS NULL AND i.due_on <= $3)
        OR (NOT s.ended AND s.next_review_on <= $2
-           AND (s.paused_until IS NULL OR s.paused_until <= $2)))";
-
-/// Values of one outcome encoded for binding, computed before the statement is built.
-struct EncodedOutcome<'a> {
-    outcome: &'a Outcome,
-    context: Vec<u8>,
-    decision: Option<String>,
-    interventions: String,
-}
+           AND (s.paused_until IS NULL OR s.paused_until <= $2)))
+  AND NOT EXISTS (SELECT 1 FROM decisions d
+                  WHERE d.tenant_id = i.tenant_id AND d.invoice_id = i.id AND d.as_of = $2)";
 
 #[async_trait]
 impl Db for This {
@@ -1151,20 +1146,18 @@ impl Db for This {
         })
     }
 
-    async fn record_batch(&self, tenant: &TenantId, outcomes: &[Outcome]) -> Result<RecordSummary> {
+    async fn record_encoded(
+        &self,
+        tenant: &TenantId,
+        outcomes: &[EncodedOutcome],
+    ) -> Result<RecordSummary> {
         // One decision per (invoice, as-of): a batch that repeats one keeps the first.
         let mut seen = HashSet::new();
-        let unique: Vec<&Outcome> = outcomes
+        let encoded: Vec<&EncodedOutcome> = outcomes
             .iter()
-            .filter(|o| seen.insert((o.context.invoice.id.as_str(), o.context.as_of)))
-            .collect();
-        let encoded: Vec<EncodedOutcome> = unique
-            .iter()
-            .map(|o| EncodedOutcome {
-                outcome: o,
-                context: compress_context(&o.context),
-                decision: o.decision.as_ref().map(json),
-                interventions: json(&o.interventions),
+            .filter(|e| {
+                let ctx = &e.outcome.context;
+                seen.insert((ctx.invoice.id.as_str(), ctx.as_of))
             })
             .collect();
         let at = now();
@@ -1173,7 +1166,7 @@ impl Db for This {
 
         // Decisions first; RETURNING names only the rows actually inserted, so outcomes
         // recorded before (a repeated or resumed sweep) get neither actions nor a state.
-        let mut inserted: Vec<(i64, &Outcome)> = Vec::with_capacity(encoded.len());
+        let mut inserted: Vec<(i64, &EncodedOutcome)> = Vec::with_capacity(encoded.len());
         for chunk in encoded.chunks(CHUNK) {
             let mut qb = QueryBuilder::<Driver>::new(
                 "INSERT INTO decisions (tenant_id, invoice_id, as_of, policy_version, \
@@ -1181,7 +1174,7 @@ impl Db for This {
                  duration_us, failure_code, failure_message, created_at) ",
             );
             qb.push_values(chunk, |mut b, e| {
-                let o = e.outcome;
+                let o = &e.outcome;
                 b.push_bind(tenant.as_str())
                     .push_bind(o.context.invoice.id.as_str())
                     .push_bind(o.context.as_of)
@@ -1206,11 +1199,11 @@ impl Db for This {
                 .fetch_all(&mut *tx)
                 .await
                 .ctx("record decisions")?;
-            let by_key: HashMap<(&str, Date), &Outcome> = chunk
+            let by_key: HashMap<(&str, Date), &EncodedOutcome> = chunk
                 .iter()
                 .map(|e| {
                     let ctx = &e.outcome.context;
-                    ((ctx.invoice.id.as_str(), ctx.as_of), e.outcome)
+                    ((ctx.invoice.id.as_str(), ctx.as_of), *e)
                 })
                 .collect();
             for row in rows {
@@ -1234,19 +1227,24 @@ impl Db for This {
             outcome: &'a Outcome,
             action: &'a Action,
             status: ActionStatus,
-            payload: String,
+            payload: &'a str,
         }
         let actions: Vec<NewAction> = inserted
             .iter()
-            .flat_map(|(decision_id, o)| {
-                o.actions.iter().enumerate().map(|(i, a)| NewAction {
-                    decision_id: *decision_id,
-                    ordinal: i as i64,
-                    outcome: o,
-                    action: &a.action,
-                    status: a.status,
-                    payload: json(&a.action),
-                })
+            .flat_map(|(decision_id, e)| {
+                let o = &e.outcome;
+                o.actions
+                    .iter()
+                    .zip(&e.payloads)
+                    .enumerate()
+                    .map(|(i, (a, payload))| NewAction {
+                        decision_id: *decision_id,
+                        ordinal: i as i64,
+                        outcome: o,
+                        action: &a.action,
+                        status: a.status,
+                        payload,
+                    })
             })
             .collect();
         for chunk in actions.chunks(CHUNK) {
@@ -1270,7 +1268,7 @@ impl Db for This {
                     .push_bind(notice.map(|n| codec::name(&n.channel)))
                     .push_bind(notice.map(|n| i64::from(n.level)))
                     .push_bind(notice.map(|n| codec::name(&n.tone)))
-                    .push_bind(a.payload.as_str())
+                    .push_bind(a.payload)
                     .push_bind(a.status.as_str())
                     .push_bind(0_i64)
                     .push_bind(at)
@@ -1281,7 +1279,8 @@ impl Db for This {
 
         // The new ladder states; with several days of one invoice in a batch, the latest wins.
         let mut states: BTreeMap<&str, &Outcome> = BTreeMap::new();
-        for (_, o) in &inserted {
+        for (_, e) in &inserted {
+            let o = &e.outcome;
             let slot = states.entry(o.context.invoice.id.as_str()).or_insert(o);
             if o.context.as_of > slot.context.as_of {
                 *slot = o;

@@ -1,11 +1,14 @@
-//! The decide phase of a page: the policy calls, in batch mode, spread over worker threads.
-//! Every worker keeps its own instances (one per policy version) of this one tenant.
+//! The decide stage of a page: the policy calls, in batch mode, spread over worker threads
+//! (every worker keeps its own instances, one per policy version, of this one tenant), then
+//! the guardrails and the encoding of what the store will write.
 
 use std::collections::BTreeMap;
 
+use dunlin_core::guardrails::GuardrailSettings;
 use dunlin_runtime::{Mode, Report, WasmPolicy};
-use dunlin_store::DueInvoice;
+use dunlin_store::{DueInvoice, EncodedOutcome, FailureMode};
 
+use crate::outcome::{self, Tally};
 use crate::{SweepError, Versions};
 
 /// One policy call.
@@ -26,45 +29,93 @@ pub(crate) struct Decided {
     pub(crate) fallback: Option<Attempt>,
 }
 
-/// Decides every invoice of a page, keeping the page's order.
+/// What the decide stage carries from page to page: the loaded versions, the tenant's rules
+/// and the contacts made so far in this sweep.
+pub(crate) struct Stage {
+    pub(crate) versions: Versions,
+    pub(crate) mode: FailureMode,
+    pub(crate) guardrails: GuardrailSettings,
+    pub(crate) tally: Tally,
+    pub(crate) workers: usize,
+}
+
+/// A page decided, guarded and encoded, ready for the store.
+#[derive(Default)]
+pub(crate) struct PageDone {
+    pub(crate) outcomes: Vec<EncodedOutcome>,
+    pub(crate) reviewed: usize,
+    pub(crate) failures: usize,
+    pub(crate) blocked: usize,
+    pub(crate) actions: usize,
+}
+
+/// Decides every invoice of a page on the worker threads, applies the guardrails in page
+/// order (they count contacts across the sweep), and encodes the outcomes on the worker
+/// threads again, so the writer only binds.
 pub(crate) async fn page(
-    versions: &Versions,
+    mut stage: Stage,
     invoices: Vec<DueInvoice>,
-    workers: usize,
-) -> Result<Vec<Decided>, SweepError> {
-    let versions = versions.clone();
-    let workers = workers.max(1);
+) -> Result<(Stage, PageDone), SweepError> {
     tokio::task::spawn_blocking(move || {
-        let chunk = invoices.len().div_ceil(workers).max(1);
-        let mut chunks: Vec<Vec<DueInvoice>> = Vec::new();
-        let mut rest = invoices.into_iter();
-        loop {
-            let part: Vec<_> = rest.by_ref().take(chunk).collect();
-            if part.is_empty() {
-                break;
-            }
-            chunks.push(part);
+        let workers = stage.workers.max(1);
+        let decided = in_parallel(workers, invoices, |part| decide_all(&stage.versions, part))?;
+        let mut done = PageDone::default();
+        let mut built = Vec::with_capacity(decided.len());
+        for d in decided {
+            let b = outcome::build(
+                &stage.mode,
+                &stage.guardrails,
+                &stage.versions,
+                d,
+                &mut stage.tally,
+            );
+            done.reviewed += 1;
+            done.failures += usize::from(b.failed);
+            done.blocked += b.blocked;
+            done.actions += b.outcome.actions.len() - b.blocked;
+            built.push(b.outcome);
         }
-        std::thread::scope(|s| {
-            let handles: Vec<_> = chunks
-                .into_iter()
-                .map(|part| {
-                    let versions = &versions;
-                    s.spawn(move || decide_all(versions, part))
-                })
-                .collect();
-            let mut out = Vec::new();
-            for h in handles {
-                out.extend(
-                    h.join()
-                        .map_err(|_| SweepError::Worker("panicked".into()))?,
-                );
-            }
-            Ok(out)
-        })
+        done.outcomes = in_parallel(workers, built, |part| {
+            part.into_iter().map(EncodedOutcome::new).collect()
+        })?;
+        Ok((stage, done))
     })
     .await
     .map_err(|e| SweepError::Worker(e.to_string()))?
+}
+
+/// Splits `items` into one run per worker, maps each run on its own thread and joins the
+/// results in the original order.
+fn in_parallel<T: Send, U: Send>(
+    workers: usize,
+    items: Vec<T>,
+    f: impl Fn(Vec<T>) -> Vec<U> + Sync,
+) -> Result<Vec<U>, SweepError> {
+    let chunk = items.len().div_ceil(workers).max(1);
+    let mut runs: Vec<Vec<T>> = Vec::with_capacity(workers);
+    let mut rest = items.into_iter();
+    loop {
+        let run: Vec<T> = rest.by_ref().take(chunk).collect();
+        if run.is_empty() {
+            break;
+        }
+        runs.push(run);
+    }
+    std::thread::scope(|s| {
+        let f = &f;
+        let handles: Vec<_> = runs
+            .into_iter()
+            .map(|run| s.spawn(move || f(run)))
+            .collect();
+        let mut out = Vec::new();
+        for h in handles {
+            out.extend(
+                h.join()
+                    .map_err(|_| SweepError::Worker("panicked".into()))?,
+            );
+        }
+        Ok(out)
+    })
 }
 
 fn decide_all(versions: &Versions, part: Vec<DueInvoice>) -> Vec<Decided> {

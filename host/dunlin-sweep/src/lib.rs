@@ -1,7 +1,8 @@
 //! One tenant's sweep for one as-of date: select the invoices due for review (a page at a
 //! time), decide in the sandbox (batch mode, in parallel across cores, one tenant only),
 //! apply the guardrails, handle policy failures by the tenant's failure mode, and record
-//! decision + actions + new dunning state in one transaction per page.
+//! decision + actions + new dunning state in one transaction per page. The three stages run
+//! as a pipeline: while page n is decided, page n+1 is selected and page n-1 written.
 //!
 //! Idempotent: the store keys decisions by (tenant, invoice, as-of), so re-running a sweep or
 //! resuming a crashed one never writes a second decision or a second set of actions.
@@ -19,7 +20,10 @@ use std::time::{Duration, Instant};
 use dunlin_core::guardrails::{GuardrailSettings, OperatorLimits};
 use dunlin_core::Date;
 use dunlin_runtime::{LoadError, LoadedPolicy, Runtime};
-use dunlin_store::{Db, DueQuery, FailureMode, PolicyStatus, StoreError, Tenant, TenantId};
+use dunlin_store::{
+    Db, DueInvoice, DueQuery, FailureMode, PolicyStatus, StoreError, Tenant, TenantId,
+};
+use tokio::sync::mpsc;
 
 pub use daemon::serve;
 pub use outcome::safe_default;
@@ -35,8 +39,8 @@ pub struct SweepOptions {
     pub page_size: u32,
     /// Threads deciding in parallel.
     pub workers: usize,
-    /// Set to stop after the page being written (graceful shutdown); the rest of the
-    /// sweep runs at the next start, since nothing of it was recorded.
+    /// Set to stop after the pages being decided and written (graceful shutdown); the rest
+    /// of the sweep runs at the next start, since nothing of it was recorded.
     pub stop: Option<Arc<AtomicBool>>,
 }
 
@@ -68,11 +72,12 @@ pub struct SweepReport {
     pub actions: usize,
     /// Actions the guardrails blocked.
     pub blocked: usize,
-    /// Time spent selecting and building contexts.
+    /// Time the select stage spent selecting pages and building contexts.
     pub select: Duration,
-    /// Time spent in the policy sandbox.
+    /// Time the decide stage spent in the policy sandbox, the guardrails and encoding.
     pub decide: Duration,
-    /// Time spent guarding and writing.
+    /// Time the write stage spent writing. The three stages overlap (a page apart), so the
+    /// three figures add up to more than the sweep's wall time.
     pub write: Duration,
     /// The sweep stopped early because `stop` was set.
     pub interrupted: bool,
@@ -141,70 +146,110 @@ pub async fn sweep(
         .await?
         .ok_or_else(|| SweepError::UnknownTenant(tenant.as_str().to_owned()))?;
     let guardrails = guardrail_settings(&t)?;
-    let mut versions = versions(db, runtime, tenant, t.settings.failure_mode).await?;
     let span = tracing::info_span!("sweep", tenant_id = tenant.as_str(), as_of = %opts.as_of);
     let _enter = span.enter();
 
-    let mut report = SweepReport::default();
-    let mut query = DueQuery::new(opts.as_of);
-    query.limit = opts.page_size;
-    loop {
-        let started = Instant::now();
-        let page = db.due_for_review(tenant, &query).await?;
-        report.select += started.elapsed();
-        if page.invoices.is_empty() {
-            break;
-        }
-        // Load any version a ladder on this page is pinned to.
-        for due in &page.invoices {
-            if let Some(v) = due.state.as_ref().and_then(|s| s.policy_version) {
-                ensure_loaded(db, runtime, tenant, &mut versions, v).await?;
-            }
-        }
-
-        let started = Instant::now();
-        let decided = decide::page(&versions, page.invoices, opts.workers).await?;
-        report.decide += started.elapsed();
-
-        let started = Instant::now();
-        let mut outcomes = Vec::with_capacity(decided.len());
-        let mut tally = outcome::Tally::default();
-        for d in decided {
-            let o = outcome::build(
-                &t.settings.failure_mode,
-                &guardrails,
-                &versions,
-                d,
-                &mut tally,
-            );
-            report.reviewed += 1;
-            report.failures += usize::from(o.failed);
-            report.blocked += o.blocked;
-            report.actions += o.outcome.actions.len() - o.blocked;
-            outcomes.push(o.outcome);
-        }
-        if !opts.dry_run {
-            let summary = db.record_batch(tenant, &outcomes).await?;
-            report.recorded += summary.recorded;
-            report.skipped += summary.skipped;
-        }
-        report.write += started.elapsed();
-        tracing::debug!(reviewed = report.reviewed, "page done");
-
-        if opts
-            .stop
+    // Three stages run at once, a page apart: select page n+1 while page n is decided and
+    // page n-1 written. Each page is still written in one transaction of its own.
+    let (to_decide, mut selected) = mpsc::channel::<Vec<DueInvoice>>(1);
+    let (to_write, mut decided) = mpsc::channel::<decide::PageDone>(1);
+    let stopping = || {
+        opts.stop
             .as_ref()
             .is_some_and(|s| s.load(Ordering::Relaxed))
-            && page.next.is_some()
-        {
-            report.interrupted = true;
-            break;
+    };
+
+    let select = async {
+        let mut busy = Duration::ZERO;
+        let mut interrupted = false;
+        let mut query = DueQuery::new(opts.as_of);
+        query.limit = opts.page_size;
+        let mut first = true;
+        loop {
+            if !first && stopping() {
+                interrupted = true;
+                break;
+            }
+            first = false;
+            let started = Instant::now();
+            let page = db.due_for_review(tenant, &query).await?;
+            busy += started.elapsed();
+            if page.invoices.is_empty() {
+                break;
+            }
+            if to_decide.send(page.invoices).await.is_err() {
+                break; // the decide stage failed; its error is the one to report
+            }
+            match page.next {
+                Some(next) => query = query.after(next),
+                None => break,
+            }
         }
-        match page.next {
-            Some(next) => query = query.after(next),
-            None => break,
+        drop(to_decide);
+        Ok::<_, SweepError>((busy, interrupted))
+    };
+
+    let decide = async {
+        let mut busy = Duration::ZERO;
+        let mut interrupted = false;
+        let mut stage = decide::Stage {
+            versions: versions(db, runtime, tenant, t.settings.failure_mode).await?,
+            mode: t.settings.failure_mode,
+            guardrails,
+            tally: Default::default(),
+            workers: opts.workers,
+        };
+        let mut first = true;
+        while let Some(invoices) = selected.recv().await {
+            // On a stop, pages selected but not yet decided are dropped: nothing of them
+            // was recorded, so the next sweep picks them up.
+            if !first && stopping() {
+                interrupted = true;
+                break;
+            }
+            first = false;
+            let started = Instant::now();
+            // Load any version a ladder on this page is pinned to.
+            for due in &invoices {
+                if let Some(v) = due.state.as_ref().and_then(|s| s.policy_version) {
+                    ensure_loaded(db, runtime, tenant, &mut stage.versions, v).await?;
+                }
+            }
+            let (next, done) = decide::page(stage, invoices).await?;
+            stage = next;
+            busy += started.elapsed();
+            if to_write.send(done).await.is_err() {
+                break; // the writer failed; its error is the one to report
+            }
         }
-    }
+        drop(to_write);
+        Ok::<_, SweepError>((busy, interrupted))
+    };
+
+    let write = async {
+        let mut report = SweepReport::default();
+        while let Some(done) = decided.recv().await {
+            let started = Instant::now();
+            report.reviewed += done.reviewed;
+            report.failures += done.failures;
+            report.blocked += done.blocked;
+            report.actions += done.actions;
+            if !opts.dry_run {
+                let summary = db.record_encoded(tenant, &done.outcomes).await?;
+                report.recorded += summary.recorded;
+                report.skipped += summary.skipped;
+            }
+            report.write += started.elapsed();
+            tracing::debug!(reviewed = report.reviewed, "page done");
+        }
+        Ok::<_, SweepError>(report)
+    };
+
+    let ((select, select_stopped), (decide, decide_stopped), mut report) =
+        tokio::try_join!(select, decide, write)?;
+    report.select = select;
+    report.decide = decide;
+    report.interrupted = select_stopped || decide_stopped;
     if !opts.dry_run {
         tracing::info!(
             reviewed = report.reviewed,

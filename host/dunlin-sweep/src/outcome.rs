@@ -1,6 +1,6 @@
 //! From a policy's answer to what is recorded: failure mode, guardrails, new ladder state.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::Days;
 use dunlin_core::guardrails::{self, ContactCounts, Effect, GuardrailSettings, InvoiceFacts};
@@ -12,10 +12,19 @@ use dunlin_store::{
 use crate::decide::{Attempt, Decided};
 use crate::Versions;
 
-/// Notices accepted earlier in the same page, per customer: the store's contact counts
-/// only know what was recorded before the page was selected.
+/// Notices this sweep has let through so far, per customer. Pages are selected while earlier
+/// pages are still being written, so the contacts a page was selected with may or may not
+/// include this sweep's own: the tally counts those, and [`counts`] leaves them out of the
+/// stored ones, so each is counted once either way.
 #[derive(Default)]
-pub(crate) struct Tally(BTreeMap<String, u32>);
+pub(crate) struct Tally(HashMap<String, Sent>);
+
+/// One customer's notices in this sweep.
+#[derive(Default)]
+struct Sent {
+    notices: u32,
+    invoices: HashSet<String>,
+}
 
 pub(crate) struct Built {
     pub(crate) outcome: Outcome,
@@ -173,7 +182,11 @@ pub(crate) fn build(
             _ => None,
         })
         .collect();
-    *tally.0.entry(ctx.customer.id.clone()).or_default() += sent.len() as u32;
+    if !sent.is_empty() {
+        let mine = tally.0.entry(ctx.customer.id.clone()).or_default();
+        mine.notices += sent.len() as u32;
+        mine.invoices.insert(ctx.invoice.id.clone());
+    }
     state.level = sent.iter().map(|n| n.level).fold(prev.level, u8::max);
     if !guarded.decision.actions.is_empty() {
         state.last_action_on = Some(ctx.as_of);
@@ -217,9 +230,15 @@ fn counts(contacts: &[dunlin_store::Contact], ctx: &Context, tally: &Tally) -> C
         .iter()
         .filter(|c| c.invoice_id == ctx.invoice.id && c.on == ctx.as_of)
         .count() as u32;
-    let earlier_in_page = tally.0.get(&ctx.customer.id).copied().unwrap_or(0);
+    let mine = tally.0.get(&ctx.customer.id);
+    let stored = contacts
+        .iter()
+        .filter(|c| {
+            !(c.on == ctx.as_of && mine.is_some_and(|m| m.invoices.contains(&c.invoice_id)))
+        })
+        .count() as u32;
     ContactCounts {
         invoice_today,
-        customer_last_7_days: contacts.len() as u32 + earlier_in_page,
+        customer_last_7_days: stored + mine.map_or(0, |m| m.notices),
     }
 }

@@ -135,13 +135,64 @@ async fn a_sweep_decides_each_due_invoice_once_and_a_rerun_adds_nothing() {
     assert!(report.actions >= 2, "{report:?}");
 
     let again = run(&w, &t, "2026-02-10").await.unwrap();
-    assert_eq!(again.recorded, 0, "{again:?}");
+    assert_eq!(
+        (again.reviewed, again.recorded),
+        (0, 0),
+        "an invoice decided today is not reviewed again today: {again:?}"
+    );
     let log = w.db.decisions(&t, &DecisionQuery::default()).await.unwrap();
     assert_eq!(log.len(), 2);
     assert!(log.iter().all(|r| r.policy.as_ref().unwrap().version == 1));
     assert!(log
         .iter()
         .all(|r| r.actions.iter().all(|a| a.status == ActionStatus::Pending)));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_customer_contact_cap_holds_across_pages_in_flight() {
+    // Twelve overdue invoices of one customer, two per page: pages are selected while earlier
+    // ones are still being written, and the cap of seven notices a week must still hold.
+    let w = world().await;
+    let t = tenant(
+        &w,
+        "acme",
+        FailureMode::RetryNextTick,
+        &[reference_policy("standard")],
+        vec![],
+    )
+    .await;
+    let many: Vec<NewInvoice> = (0..12)
+        .map(|i| invoice(&format!("m{i:02}"), "c1", "2026-02-01"))
+        .collect();
+    w.db.upsert_invoices(&t, &many).await.unwrap();
+    let opts = SweepOptions {
+        page_size: 2,
+        workers: 2,
+        ..SweepOptions::new(d("2026-02-10"))
+    };
+    let report = sweep(w.db.as_ref(), &w.runtime, &t, &opts).await.unwrap();
+    assert_eq!(report.reviewed, 14, "{report:?}");
+
+    let contacts =
+        w.db.recent_contacts(&t, "c1", d("2026-02-04"))
+            .await
+            .unwrap();
+    assert_eq!(
+        contacts.len(),
+        7,
+        "c1 is contacted at most 7 times: {contacts:?}"
+    );
+    let log = w.db.decisions(&t, &DecisionQuery::default()).await.unwrap();
+    let blocked = log
+        .iter()
+        .flat_map(|r| &r.actions)
+        .filter(|a| a.status == ActionStatus::Blocked)
+        .count();
+    assert_eq!(
+        blocked,
+        13 - 7,
+        "the rest of c1's notices are blocked and logged"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
