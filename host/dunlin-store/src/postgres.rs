@@ -13,6 +13,14 @@ type Driver = sqlx::Postgres;
 type This = PgDb;
 const BACKEND: crate::Backend = crate::Backend::Postgres;
 
+/// The aggregate that turns a query's rows into one JSON array of arrays, ordered by
+/// `order_by`, in a column named `rows` (`[]` when there are none).
+fn json_rows(fields: &str, order_by: &str) -> String {
+    format!(
+        "COALESCE(json_agg(json_build_array({fields}) ORDER BY {order_by})::text, '[]') AS rows"
+    )
+}
+
 // Deliberately compiled once per backend: see the top of sql.rs.
 #[allow(clippy::duplicate_mod)]
 #[path = "sql.rs"]

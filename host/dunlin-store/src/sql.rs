@@ -196,8 +196,9 @@ fn state_from_row(row: &Row) -> Result<Option<DunningState>> {
     }))
 }
 
-/// What the page query of `due_for_review` selects. `level` is NULL exactly when the invoice
-/// has no dunning state yet (the column is NOT NULL in the table).
+/// The page query of `due_for_review`, one row per invoice. `level` is NULL exactly when the
+/// invoice has no dunning state yet (the column is NOT NULL in the table); the flags are
+/// 0/1 on both backends. [`DUE_FIELDS`] lists its columns in [`DueRow`]'s order.
 const DUE_SELECT: &str = "\
 SELECT i.id, i.customer_id, i.number, i.issued_on, i.due_on, i.amount_minor, i.currency,
        i.open_balance_minor, i.payment_method, i.failed_attempts, i.last_failure_on,
@@ -205,14 +206,14 @@ SELECT i.id, i.customer_id, i.number, i.issued_on, i.due_on, i.amount_minor, i.c
        c.tags, c.lifetime_value_minor, c.lifetime_currency, c.customer_since, c.on_time_12m,
        c.late_12m, c.locale, c.time_zone, c.reachable_on, c.opted_out,
        s.level, s.last_action_on, s.next_review_on, s.policy_version, s.paused_until,
-       s.paused_why, s.ended,
-       EXISTS (SELECT 1 FROM disputes d
+       s.paused_why, CASE WHEN s.ended THEN 1 ELSE 0 END AS ended,
+       CASE WHEN EXISTS (SELECT 1 FROM disputes d
                WHERE d.tenant_id = i.tenant_id AND d.invoice_id = i.id AND d.status = 'open')
-           AS disputed,
-       EXISTS (SELECT 1 FROM payment_plans p
+           THEN 1 ELSE 0 END AS disputed,
+       CASE WHEN EXISTS (SELECT 1 FROM payment_plans p
                WHERE p.tenant_id = i.tenant_id AND p.invoice_id = i.id AND p.status = 'active'
                  AND p.expires_on >= $2)
-           AS on_plan
+           THEN 1 ELSE 0 END AS on_plan
 FROM invoices i
 JOIN customers c ON c.tenant_id = i.tenant_id AND c.id = i.customer_id
 LEFT JOIN dunning_state s ON s.tenant_id = i.tenant_id AND s.invoice_id = i.id
@@ -222,6 +223,144 @@ WHERE i.tenant_id = $1 AND i.status = 'open' AND i.open_balance_minor > 0
            AND (s.paused_until IS NULL OR s.paused_until <= $2)))
   AND NOT EXISTS (SELECT 1 FROM decisions d
                   WHERE d.tenant_id = i.tenant_id AND d.invoice_id = i.id AND d.as_of = $2)";
+
+/// The columns of [`DUE_SELECT`], in [`DueRow`]'s order.
+const DUE_FIELDS: &str = "id, customer_id, number, issued_on, due_on, amount_minor, currency, \
+    open_balance_minor, payment_method, failed_attempts, last_failure_on, last_failure_code, \
+    last_failure_kind, metadata, tags, lifetime_value_minor, lifetime_currency, customer_since, \
+    on_time_12m, late_12m, locale, time_zone, reachable_on, opted_out, level, last_action_on, \
+    next_review_on, policy_version, paused_until, paused_why, ended, disputed, on_plan";
+
+/// One invoice of a page, as the page query returns it. A page comes back as one JSON array
+/// of these (see [`super::json_rows`]): one value per page instead of one row per invoice,
+/// which on SQLite saves a round trip to the driver's thread and a copy of every column.
+#[derive(serde::Deserialize)]
+struct DueRow {
+    id: String,
+    customer_id: String,
+    number: String,
+    issued_on: Date,
+    due_on: Date,
+    amount_minor: i64,
+    currency: String,
+    open_balance_minor: i64,
+    payment_method: String,
+    failed_attempts: i64,
+    last_failure_on: Option<Date>,
+    last_failure_code: Option<String>,
+    last_failure_kind: Option<String>,
+    metadata: String,
+    tags: String,
+    lifetime_value_minor: i64,
+    lifetime_currency: String,
+    customer_since: Date,
+    on_time_12m: i64,
+    late_12m: i64,
+    locale: String,
+    time_zone: String,
+    reachable_on: String,
+    opted_out: String,
+    level: Option<i64>,
+    last_action_on: Option<Date>,
+    next_review_on: Option<Date>,
+    policy_version: Option<i64>,
+    paused_until: Option<Date>,
+    paused_why: Option<String>,
+    ended: i64,
+    disputed: i64,
+    on_plan: i64,
+}
+
+impl DueRow {
+    fn into_due(self, as_of: Date, params: &BTreeMap<String, String>) -> Result<DueInvoice> {
+        let currency = codec::parse_name("currency", &self.currency)?;
+        let last_failure = match (
+            self.last_failure_on,
+            self.last_failure_code,
+            self.last_failure_kind,
+        ) {
+            (Some(on), Some(code), Some(kind)) => Some(CollectionFailure {
+                on,
+                code,
+                kind: codec::parse_name::<DeclineKind>("decline kind", &kind)?,
+            }),
+            _ => None,
+        };
+        let invoice = Invoice {
+            id: self.id,
+            number: self.number,
+            issued_on: self.issued_on,
+            due_on: self.due_on,
+            amount: Money::new(self.amount_minor, currency),
+            open_balance: Money::new(self.open_balance_minor, currency),
+            payment_method: codec::parse_name::<PaymentMethod>(
+                "payment method",
+                &self.payment_method,
+            )?,
+            failed_attempts: narrow("failed attempts", self.failed_attempts)?,
+            last_failure,
+            disputed: self.disputed != 0,
+            on_payment_plan: self.on_plan != 0,
+            metadata: from_json("invoice metadata", &self.metadata)?,
+        };
+        let customer = Customer {
+            id: self.customer_id,
+            tags: from_json("customer tags", &self.tags)?,
+            lifetime_value: Money::new(
+                self.lifetime_value_minor,
+                codec::parse_name("currency", &self.lifetime_currency)?,
+            ),
+            customer_since: self.customer_since,
+            on_time_payments_12m: narrow("on-time payments", self.on_time_12m)?,
+            late_payments_12m: narrow("late payments", self.late_12m)?,
+            locale: self.locale,
+            time_zone: self.time_zone,
+            reachable_on: from_json("reachable channels", &self.reachable_on)?,
+            opted_out: from_json("opted-out channels", &self.opted_out)?,
+        };
+        let state = match self.level {
+            None => None,
+            Some(level) => Some(DunningState {
+                level: narrow("dunning level", level)?,
+                last_action_on: self.last_action_on,
+                next_review_on: self.next_review_on,
+                policy_version: self
+                    .policy_version
+                    .map(|v| narrow("pinned policy version", v))
+                    .transpose()?,
+                paused_until: self.paused_until,
+                paused_why: self.paused_why,
+                ended: self.ended != 0,
+            }),
+        };
+        Ok(DueInvoice {
+            context: Context {
+                as_of,
+                invoice,
+                customer,
+                history: Vec::new(),
+                other_overdue: OtherOverdue::default(),
+                params: params.clone(),
+            },
+            state,
+            contacts: Vec::new(),
+        })
+    }
+}
+
+/// One past action of an invoice, as the history query returns it (one JSON array per page).
+#[derive(serde::Deserialize)]
+struct HistoryRow {
+    invoice_id: String,
+    as_of: Date,
+    kind: String,
+    level: Option<i64>,
+    channel: Option<String>,
+    tone: Option<String>,
+    status: String,
+}
+
+const HISTORY_FIELDS: &str = "invoice_id, as_of, kind, level, channel, tone, status";
 
 #[async_trait]
 impl Db for This {
@@ -951,11 +1090,15 @@ impl Db for This {
             .checked_add_days(Days::new(lead_days))
             .unwrap_or(as_of);
 
-        // 2. The page: invoices with their customer and state.
-        let sql = match query.after {
+        // 2. The page: invoices with their customer and state, as one JSON array.
+        let page_sql = match query.after {
             Some(_) => format!("{DUE_SELECT}\n  AND i.id > $5\nORDER BY i.id\nLIMIT $4"),
             None => format!("{DUE_SELECT}\nORDER BY i.id\nLIMIT $4"),
         };
+        let sql = format!(
+            "SELECT {} FROM ({page_sql}) AS page",
+            super::json_rows(DUE_FIELDS, "id")
+        );
         let mut page = sqlx::query(&sql)
             .bind(tenant.as_str())
             .bind(as_of)
@@ -964,49 +1107,20 @@ impl Db for This {
         if let Some(after) = &query.after {
             page = page.bind(after.as_str());
         }
-        let rows = page
-            .fetch_all(&self.pool)
+        let row = page
+            .fetch_one(&self.pool)
             .await
             .ctx("select invoices due for review")?;
+        let rows: Vec<DueRow> = from_json("page of due invoices", &get::<String>(&row, "rows")?)?;
         if rows.is_empty() {
             return Ok(DuePage {
                 invoices: Vec::new(),
                 next: None,
             });
         }
-
         let mut due = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let currency = codec::parse_name("currency", &get::<String>(row, "currency")?)?;
-            let invoice = Invoice {
-                id: get(row, "id")?,
-                number: get(row, "number")?,
-                issued_on: get(row, "issued_on")?,
-                due_on: get(row, "due_on")?,
-                amount: Money::new(get(row, "amount_minor")?, currency),
-                open_balance: Money::new(get(row, "open_balance_minor")?, currency),
-                payment_method: codec::parse_name::<PaymentMethod>(
-                    "payment method",
-                    &get::<String>(row, "payment_method")?,
-                )?,
-                failed_attempts: narrow("failed attempts", get::<i64>(row, "failed_attempts")?)?,
-                last_failure: last_failure_from_row(row)?,
-                disputed: get(row, "disputed")?,
-                on_payment_plan: get(row, "on_plan")?,
-                metadata: from_json("invoice metadata", &get::<String>(row, "metadata")?)?,
-            };
-            due.push(DueInvoice {
-                context: Context {
-                    as_of,
-                    invoice,
-                    customer: customer_from_row(row, "customer_id")?,
-                    history: Vec::new(),
-                    other_overdue: OtherOverdue::default(),
-                    params: params.clone(),
-                },
-                state: state_from_row(row)?,
-                contacts: Vec::new(),
-            });
+        for row in rows {
+            due.push(row.into_due(as_of, &params)?);
         }
         let invoice_ids: Vec<&str> = due.iter().map(|d| d.context.invoice.id.as_str()).collect();
         let mut customer_ids: Vec<&str> =
@@ -1014,45 +1128,40 @@ impl Db for This {
         customer_ids.sort_unstable();
         customer_ids.dedup();
 
-        // 3. The history of these invoices, oldest first.
-        let mut qb = QueryBuilder::<Driver>::new(
-            "SELECT invoice_id, as_of, kind, level, channel, tone, status FROM actions \
-             WHERE tenant_id = ",
-        );
+        // 3. The history of these invoices, oldest first, as one JSON array.
+        let mut qb = QueryBuilder::<Driver>::new(format!(
+            "SELECT {} FROM actions WHERE tenant_id = ",
+            super::json_rows(HISTORY_FIELDS, "id")
+        ));
         qb.push_bind(tenant.as_str()).push(" AND invoice_id IN (");
         let mut list = qb.separated(", ");
         for id in &invoice_ids {
             list.push_bind(*id);
         }
-        qb.push(") ORDER BY id");
-        let mut history: HashMap<String, Vec<PastAction>> = HashMap::new();
-        for row in qb
+        qb.push(")");
+        let row = qb
             .build()
-            .fetch_all(&self.pool)
+            .fetch_one(&self.pool)
             .await
-            .ctx("read action history")?
-        {
-            let status = ActionStatus::parse(&get::<String>(&row, "status")?)?;
-            history
-                .entry(get(&row, "invoice_id")?)
-                .or_default()
-                .push(PastAction {
-                    on: get(&row, "as_of")?,
-                    kind: codec::parse_name::<ActionKind>(
-                        "action kind",
-                        &get::<String>(&row, "kind")?,
-                    )?,
-                    level: get::<Option<i64>>(&row, "level")?
-                        .map(|l| narrow("action level", l))
-                        .transpose()?,
-                    channel: get::<Option<String>>(&row, "channel")?
-                        .map(|c| codec::parse_name::<Channel>("channel", &c))
-                        .transpose()?,
-                    tone: get::<Option<String>>(&row, "tone")?
-                        .map(|t| codec::parse_name::<Tone>("tone", &t))
-                        .transpose()?,
-                    outcome: status.outcome(),
-                });
+            .ctx("read action history")?;
+        let rows: Vec<HistoryRow> = from_json("action history", &get::<String>(&row, "rows")?)?;
+        let mut history: HashMap<String, Vec<PastAction>> = HashMap::new();
+        for row in rows {
+            let status = ActionStatus::parse(&row.status)?;
+            history.entry(row.invoice_id).or_default().push(PastAction {
+                on: row.as_of,
+                kind: codec::parse_name::<ActionKind>("action kind", &row.kind)?,
+                level: row.level.map(|l| narrow("action level", l)).transpose()?,
+                channel: row
+                    .channel
+                    .map(|c| codec::parse_name::<Channel>("channel", &c))
+                    .transpose()?,
+                tone: row
+                    .tone
+                    .map(|t| codec::parse_name::<Tone>("tone", &t))
+                    .transpose()?,
+                outcome: status.outcome(),
+            });
         }
 
         // 4. The customers' open overdue invoices, per currency.
@@ -1162,12 +1271,55 @@ impl Db for This {
             .collect();
         let at = now();
         let mut tx = self.begin_write().await?;
-        require_tenant(&mut tx, tenant).await?;
+        // Writing to the tenant's row serialises this tenant's batches on PostgreSQL (SQLite's
+        // `BEGIN IMMEDIATE` already does), so the check below and the inserts after it see
+        // the same decisions.
+        let locked = sqlx::query("UPDATE tenants SET id = id WHERE id = $1")
+            .bind(tenant.as_str())
+            .execute(&mut *tx)
+            .await
+            .ctx("lock tenant")?;
+        if locked.rows_affected() == 0 {
+            return Err(StoreError::UnknownTenant(tenant.clone()));
+        }
 
-        // Decisions first; RETURNING names only the rows actually inserted, so outcomes
-        // recorded before (a repeated or resumed sweep) get neither actions nor a state.
-        let mut inserted: Vec<(i64, &EncodedOutcome)> = Vec::with_capacity(encoded.len());
-        for chunk in encoded.chunks(CHUNK) {
+        // Outcomes recorded before (a repeated or resumed sweep) get no decision, no actions
+        // and no state: find them first, as one JSON value.
+        let mut qb = QueryBuilder::<Driver>::new(format!(
+            "SELECT {} FROM decisions WHERE tenant_id = ",
+            super::json_rows("invoice_id, as_of", "invoice_id")
+        ));
+        qb.push_bind(tenant.as_str()).push(" AND as_of IN (");
+        let mut days: Vec<Date> = encoded.iter().map(|e| e.outcome.context.as_of).collect();
+        days.sort_unstable();
+        days.dedup();
+        let mut list = qb.separated(", ");
+        for day in &days {
+            list.push_bind(*day);
+        }
+        qb.push(") AND invoice_id IN (");
+        let mut list = qb.separated(", ");
+        for e in &encoded {
+            list.push_bind(e.outcome.context.invoice.id.as_str());
+        }
+        qb.push(")");
+        let row = qb
+            .build()
+            .fetch_one(&mut *tx)
+            .await
+            .ctx("find decisions recorded before")?;
+        let before: HashSet<(String, Date)> =
+            from_json("decisions recorded before", &get::<String>(&row, "rows")?)?;
+        let inserted: Vec<&EncodedOutcome> = encoded
+            .into_iter()
+            .filter(|e| {
+                let ctx = &e.outcome.context;
+                !before.contains(&(ctx.invoice.id.clone(), ctx.as_of))
+            })
+            .collect();
+
+        // Decisions, then their actions, named by the decision's key.
+        for chunk in inserted.chunks(CHUNK) {
             let mut qb = QueryBuilder::<Driver>::new(
                 "INSERT INTO decisions (tenant_id, invoice_id, as_of, policy_version, \
                  policy_sha256, context, decision, reason, interventions, fuel_used, \
@@ -1190,39 +1342,11 @@ impl Db for This {
                     .push_bind(o.failure.as_ref().map(|f| f.message.as_str()))
                     .push_bind(at);
             });
-            qb.push(
-                " ON CONFLICT (tenant_id, invoice_id, as_of) DO NOTHING \
-                 RETURNING id, invoice_id, as_of",
-            );
-            let rows = qb
-                .build()
-                .fetch_all(&mut *tx)
-                .await
-                .ctx("record decisions")?;
-            let by_key: HashMap<(&str, Date), &EncodedOutcome> = chunk
-                .iter()
-                .map(|e| {
-                    let ctx = &e.outcome.context;
-                    ((ctx.invoice.id.as_str(), ctx.as_of), *e)
-                })
-                .collect();
-            for row in rows {
-                let invoice: String = get(&row, "invoice_id")?;
-                let as_of: Date = get(&row, "as_of")?;
-                let outcome = by_key
-                    .get(&(invoice.as_str(), as_of))
-                    .copied()
-                    .ok_or_else(|| StoreError::Corrupt {
-                        what: "decision insert",
-                        detail: format!("returned ({invoice:?}, {as_of}) was not in the batch"),
-                    })?;
-                inserted.push((get(&row, "id")?, outcome));
-            }
+            qb.build().execute(&mut *tx).await.ctx("record decisions")?;
         }
 
         // The outbox.
         struct NewAction<'a> {
-            decision_id: i64,
             ordinal: i64,
             outcome: &'a Outcome,
             action: &'a Action,
@@ -1231,14 +1355,13 @@ impl Db for This {
         }
         let actions: Vec<NewAction> = inserted
             .iter()
-            .flat_map(|(decision_id, e)| {
+            .flat_map(|e| {
                 let o = &e.outcome;
                 o.actions
                     .iter()
                     .zip(&e.payloads)
                     .enumerate()
                     .map(|(i, (a, payload))| NewAction {
-                        decision_id: *decision_id,
                         ordinal: i as i64,
                         outcome: o,
                         action: &a.action,
@@ -1249,8 +1372,8 @@ impl Db for This {
             .collect();
         for chunk in actions.chunks(CHUNK) {
             let mut qb = QueryBuilder::<Driver>::new(
-                "INSERT INTO actions (tenant_id, decision_id, ordinal, invoice_id, customer_id, \
-                 as_of, kind, channel, level, tone, payload, status, attempts, created_at, \
+                "INSERT INTO actions (tenant_id, invoice_id, as_of, ordinal, customer_id, \
+                 kind, channel, level, tone, payload, status, attempts, created_at, \
                  updated_at) ",
             );
             qb.push_values(chunk, |mut b, a| {
@@ -1259,11 +1382,10 @@ impl Db for This {
                     _ => None,
                 };
                 b.push_bind(tenant.as_str())
-                    .push_bind(a.decision_id)
-                    .push_bind(a.ordinal)
                     .push_bind(a.outcome.context.invoice.id.as_str())
-                    .push_bind(a.outcome.context.customer.id.as_str())
                     .push_bind(a.outcome.context.as_of)
+                    .push_bind(a.ordinal)
+                    .push_bind(a.outcome.context.customer.id.as_str())
                     .push_bind(codec::name(&action_kind(a.action)))
                     .push_bind(notice.map(|n| codec::name(&n.channel)))
                     .push_bind(notice.map(|n| i64::from(n.level)))
@@ -1279,7 +1401,7 @@ impl Db for This {
 
         // The new ladder states; with several days of one invoice in a batch, the latest wins.
         let mut states: BTreeMap<&str, &Outcome> = BTreeMap::new();
-        for (_, e) in &inserted {
+        for e in &inserted {
             let o = &e.outcome;
             let slot = states.entry(o.context.invoice.id.as_str()).or_insert(o);
             if o.context.as_of > slot.context.as_of {
@@ -1394,16 +1516,25 @@ impl Db for This {
         if records.is_empty() {
             return Ok(records);
         }
+        // The actions of these decisions, found through the invoices' key prefix and matched
+        // to their decision by (invoice, as-of).
+        let ids: HashMap<(&str, Date), i64> = records
+            .iter()
+            .map(|r| ((r.invoice_id.as_str(), r.as_of), r.id))
+            .collect();
+        let mut invoices: Vec<&str> = records.iter().map(|r| r.invoice_id.as_str()).collect();
+        invoices.sort_unstable();
+        invoices.dedup();
         let mut qb = QueryBuilder::<Driver>::new(
-            "SELECT id, decision_id, ordinal, payload, status, attempts FROM actions \
+            "SELECT id, invoice_id, as_of, ordinal, payload, status, attempts FROM actions \
              WHERE tenant_id = ",
         );
-        qb.push_bind(tenant.as_str()).push(" AND decision_id IN (");
+        qb.push_bind(tenant.as_str()).push(" AND invoice_id IN (");
         let mut list = qb.separated(", ");
-        for r in &records {
-            list.push_bind(r.id);
+        for id in &invoices {
+            list.push_bind(*id);
         }
-        qb.push(") ORDER BY decision_id, ordinal");
+        qb.push(") ORDER BY invoice_id, as_of, ordinal");
         let mut actions: HashMap<i64, Vec<ActionRecord>> = HashMap::new();
         for row in qb
             .build()
@@ -1411,16 +1542,17 @@ impl Db for This {
             .await
             .ctx("read decision actions")?
         {
-            actions
-                .entry(get(&row, "decision_id")?)
-                .or_default()
-                .push(ActionRecord {
-                    id: get(&row, "id")?,
-                    ordinal: narrow("action ordinal", get::<i64>(&row, "ordinal")?)?,
-                    action: from_json("action", &get::<String>(&row, "payload")?)?,
-                    status: ActionStatus::parse(&get::<String>(&row, "status")?)?,
-                    attempts: narrow("action attempts", get::<i64>(&row, "attempts")?)?,
-                });
+            let invoice: String = get(&row, "invoice_id")?;
+            let Some(decision) = ids.get(&(invoice.as_str(), get(&row, "as_of")?)) else {
+                continue; // another day's decision of the same invoice, not on this page
+            };
+            actions.entry(*decision).or_default().push(ActionRecord {
+                id: get(&row, "id")?,
+                ordinal: narrow("action ordinal", get::<i64>(&row, "ordinal")?)?,
+                action: from_json("action", &get::<String>(&row, "payload")?)?,
+                status: ActionStatus::parse(&get::<String>(&row, "status")?)?,
+                attempts: narrow("action attempts", get::<i64>(&row, "attempts")?)?,
+            });
         }
         for r in &mut records {
             r.actions = actions.remove(&r.id).unwrap_or_default();

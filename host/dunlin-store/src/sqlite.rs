@@ -16,6 +16,12 @@ type Driver = sqlx::Sqlite;
 type This = SqliteDb;
 const BACKEND: crate::Backend = crate::Backend::Sqlite;
 
+/// The aggregate that turns a query's rows into one JSON array of arrays, ordered by
+/// `order_by`, in a column named `rows` (`[]` when there are none).
+fn json_rows(fields: &str, order_by: &str) -> String {
+    format!("json_group_array(json_array({fields}) ORDER BY {order_by}) AS rows")
+}
+
 // Deliberately compiled once per backend: see the top of sql.rs.
 #[allow(clippy::duplicate_mod)]
 #[path = "sql.rs"]
@@ -49,6 +55,7 @@ impl SqliteDb {
             options
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
+                .pragma("wal_autocheckpoint", "10000")
         };
         // An in-memory database lives as long as its one connection: never let it go.
         let pool = if in_memory {
