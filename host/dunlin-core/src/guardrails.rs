@@ -10,9 +10,14 @@
 //! 1. **Invoice state** ([`Rule::InvoiceNotOpen`], [`Rule::InvoiceDisputed`],
 //!    [`Rule::PaymentPlan`]): no notice, payment retry or escalation on a paid, void,
 //!    written-off or disputed invoice, nor while a payment plan or promise to pay is in good
-//!    standing. Pauses and closures are not dunning and pass. These rules have no tenant
-//!    setting: they are the floor no tenant may lower. If they block *every* action of the
-//!    decision, the decision becomes a wait: no actions, the policy's review date kept, or the
+//!    standing. Pauses and closures are not dunning and pass. Paid, void and written-off have
+//!    no setting: nothing is owed, so nothing may be asked. The dispute and plan rules are on
+//!    by default; a tenant may turn one off (`hold-while-disputed`,
+//!    `hold-during-payment-plan`) only where the operator allows it
+//!    ([`OperatorLimits::may_release_disputed`], off by default, since collecting a disputed
+//!    debt is what consumer-credit rules forbid; [`OperatorLimits::may_release_payment_plan`],
+//!    on by default, e.g. for a courtesy reminder before a promised date). If these rules
+//!    block *every* action of the decision, the decision becomes a wait: no actions, the policy's review date kept, or the
 //!    day after as-of if the policy gave none (ending the ladder of an invoice that may come
 //!    back, e.g. a dispute resolved in the tenant's favour, would lose it).
 //! 2. **Opted-out channels** ([`Rule::OptedOutChannel`]): a notice on a channel the customer
@@ -61,6 +66,11 @@ pub struct GuardrailSettings {
     pub level_may_decrease: bool,
     /// When notices may be delivered, in the customer's time zone (default 08:00–21:00).
     pub contact_window: ContactWindow,
+    /// Hold all dunning of a disputed invoice (default true).
+    pub hold_while_disputed: bool,
+    /// Hold all dunning while a payment plan or promise to pay is in good standing
+    /// (default true).
+    pub hold_during_payment_plan: bool,
 }
 
 impl Default for GuardrailSettings {
@@ -72,6 +82,8 @@ impl Default for GuardrailSettings {
             min_days_overdue_for_collections: 30,
             level_may_decrease: false,
             contact_window: ContactWindow::default(),
+            hold_while_disputed: true,
+            hold_during_payment_plan: true,
         }
     }
 }
@@ -140,6 +152,10 @@ pub struct OperatorLimits {
     pub level_may_decrease: bool,
     /// The widest `contact-window` a tenant may set (default 08:00–21:00).
     pub contact_window: ContactWindow,
+    /// Whether a tenant may turn `hold-while-disputed` off (default false).
+    pub may_release_disputed: bool,
+    /// Whether a tenant may turn `hold-during-payment-plan` off (default true).
+    pub may_release_payment_plan: bool,
 }
 
 impl Default for OperatorLimits {
@@ -150,6 +166,8 @@ impl Default for OperatorLimits {
             min_days_overdue_for_collections: 30,
             level_may_decrease: true,
             contact_window: ContactWindow::default(),
+            may_release_disputed: false,
+            may_release_payment_plan: true,
         }
     }
 }
@@ -221,6 +239,16 @@ impl GuardrailSettings {
         if self.level_may_decrease && !limits.level_may_decrease {
             return Err(GuardrailError::NotAllowed {
                 setting: "level-may-decrease",
+            });
+        }
+        if !self.hold_while_disputed && !limits.may_release_disputed {
+            return Err(GuardrailError::NotAllowed {
+                setting: "hold-while-disputed: false",
+            });
+        }
+        if !self.hold_during_payment_plan && !limits.may_release_payment_plan {
+            return Err(GuardrailError::NotAllowed {
+                setting: "hold-during-payment-plan: false",
             });
         }
         let w = self.contact_window;
@@ -422,7 +450,7 @@ pub fn apply(
     let mut guard = Guard {
         settings,
         ctx,
-        stop: must_not_dun(ctx, facts),
+        stop: must_not_dun(settings, ctx, facts),
         highest_level: highest_level_sent(ctx),
         invoice_contacts: counts.invoice_today,
         customer_contacts: counts.customer_last_7_days,
@@ -602,7 +630,11 @@ impl Guard<'_> {
 }
 
 /// Whether the invoice must not be dunned at all, and why.
-fn must_not_dun(ctx: &Context, facts: &InvoiceFacts) -> Option<(Rule, String)> {
+fn must_not_dun(
+    settings: &GuardrailSettings,
+    ctx: &Context,
+    facts: &InvoiceFacts,
+) -> Option<(Rule, String)> {
     let status = match facts.status {
         InvoiceStatus::Open => None,
         InvoiceStatus::Paid => Some("paid"),
@@ -612,8 +644,11 @@ fn must_not_dun(ctx: &Context, facts: &InvoiceFacts) -> Option<(Rule, String)> {
     if let Some(status) = status {
         return Some((Rule::InvoiceNotOpen, format!("the invoice is {status}")));
     }
-    if facts.disputed || ctx.invoice.disputed {
+    if settings.hold_while_disputed && (facts.disputed || ctx.invoice.disputed) {
         return Some((Rule::InvoiceDisputed, "the invoice is disputed".into()));
+    }
+    if !settings.hold_during_payment_plan {
+        return None;
     }
     match facts.plan_in_good_standing_until {
         Some(until) if until >= ctx.as_of => Some((

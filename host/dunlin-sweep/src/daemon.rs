@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use dunlin_core::guardrails::OperatorLimits;
 use dunlin_core::Clock;
 use dunlin_runtime::Runtime;
 use dunlin_scheduler::{next_wakeup, Schedule};
@@ -18,11 +19,13 @@ use crate::{sweep, SweepError, SweepOptions};
 /// changed schedules).
 const RESCAN: Duration = Duration::from_secs(60);
 
-/// Runs until `shutdown` turns true; then finishes the page being written and returns.
+/// Runs until `shutdown` turns true; then finishes the pages being decided and written and
+/// returns. Every tenant's guardrail settings are checked against the operator's `limits`.
 pub async fn serve(
     db: &dyn Db,
     runtime: &Runtime,
     clock: &dyn Clock,
+    limits: &OperatorLimits,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), SweepError> {
     // The sweep checks this flag between pages; a watcher sets it on shutdown.
@@ -34,7 +37,7 @@ pub async fn serve(
             stop.store(true, Ordering::Relaxed);
         })
     };
-    let result = run(db, runtime, clock, &mut shutdown, &stop).await;
+    let result = run(db, runtime, clock, limits, &mut shutdown, &stop).await;
     watcher.abort();
     result
 }
@@ -43,6 +46,7 @@ async fn run(
     db: &dyn Db,
     runtime: &Runtime,
     clock: &dyn Clock,
+    limits: &OperatorLimits,
     shutdown: &mut watch::Receiver<bool>,
     stop: &Arc<AtomicBool>,
 ) -> Result<(), SweepError> {
@@ -65,6 +69,7 @@ async fn run(
                 let as_of = schedule.as_of_date(tick);
                 let opts = SweepOptions {
                     stop: Some(stop.clone()),
+                    limits: limits.clone(),
                     ..SweepOptions::new(as_of)
                 };
                 match sweep(db, runtime, &t.id, &opts).await {

@@ -42,6 +42,8 @@ pub struct SweepOptions {
     /// Set to stop after the pages being decided and written (graceful shutdown); the rest
     /// of the sweep runs at the next start, since nothing of it was recorded.
     pub stop: Option<Arc<AtomicBool>>,
+    /// The operator's bounds; the tenant's guardrail settings are checked against them.
+    pub limits: OperatorLimits,
 }
 
 impl SweepOptions {
@@ -53,6 +55,7 @@ impl SweepOptions {
             page_size: 2000,
             workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
             stop: None,
+            limits: OperatorLimits::default(),
         }
     }
 }
@@ -145,7 +148,7 @@ pub async fn sweep(
         .tenant(tenant)
         .await?
         .ok_or_else(|| SweepError::UnknownTenant(tenant.as_str().to_owned()))?;
-    let guardrails = guardrail_settings(&t)?;
+    let guardrails = guardrail_settings(&t, &opts.limits)?;
     let span = tracing::info_span!("sweep", tenant_id = tenant.as_str(), as_of = %opts.as_of);
     let _enter = span.enter();
 
@@ -261,7 +264,10 @@ pub async fn sweep(
     Ok(report)
 }
 
-fn guardrail_settings(t: &Tenant) -> Result<GuardrailSettings, SweepError> {
+fn guardrail_settings(
+    t: &Tenant,
+    limits: &OperatorLimits,
+) -> Result<GuardrailSettings, SweepError> {
     let invalid = |message: String| SweepError::Guardrails {
         tenant: t.id.as_str().to_owned(),
         message,
@@ -269,7 +275,7 @@ fn guardrail_settings(t: &Tenant) -> Result<GuardrailSettings, SweepError> {
     let settings: GuardrailSettings = serde_json::from_value(t.settings.guardrails.clone())
         .map_err(|e| invalid(e.to_string()))?;
     settings
-        .validate(&OperatorLimits::default())
+        .validate(limits)
         .map_err(|e| invalid(e.to_string()))?;
     Ok(settings)
 }

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use dunlin_core::{Channel, Currency, Customer, Date, Money, PaymentMethod};
 use dunlin_runtime::{Runtime, RuntimeConfig};
 use dunlin_store::{
-    ActionStatus, CustomerRecord, Db, DecisionQuery, FailureMode, NewInvoice, TenantId,
-    TenantSettings,
+    ActionStatus, CustomerRecord, Db, DecisionQuery, FailureMode, NewInvoice, NewPaymentPlan,
+    PlanKind, PlanStatus, TenantId, TenantSettings,
 };
 use dunlin_sweep::{sweep, SweepError, SweepOptions};
 use dunlin_tests::{fixture, reference_policy};
@@ -192,6 +192,68 @@ async fn the_customer_contact_cap_holds_across_pages_in_flight() {
         blocked,
         13 - 7,
         "the rest of c1's notices are blocked and logged"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_payment_plan_holds_dunning_unless_the_tenant_releases_it() {
+    let w = world().await;
+    let t = tenant(
+        &w,
+        "acme",
+        FailureMode::RetryNextTick,
+        &[fixture("fx-good")], // always sends a reminder: only the guardrail can hold it
+        vec![],
+    )
+    .await;
+    w.db.upsert_payment_plans(
+        &t,
+        &[NewPaymentPlan {
+            id: "p1".into(),
+            invoice_id: "i1".into(),
+            kind: PlanKind::Promise,
+            agreed_on: d("2026-02-05"),
+            expires_on: d("2026-03-01"),
+            status: PlanStatus::Active,
+        }],
+    )
+    .await
+    .unwrap();
+    let notices = |log: &[dunlin_store::DecisionRecord], day: &str| {
+        log.iter()
+            .filter(|r| r.invoice_id == "i1" && r.as_of == d(day))
+            .flat_map(|r| &r.actions)
+            .filter(|a| a.status == ActionStatus::Pending)
+            .count()
+    };
+
+    // Held by default: the decision log shows the intervention, nothing is sent.
+    run(&w, &t, "2026-02-10").await.unwrap();
+    let log =
+        w.db.decisions(&t, &DecisionQuery::invoice("i1"))
+            .await
+            .unwrap();
+    assert_eq!(notices(&log, "2026-02-10"), 0, "{log:?}");
+    assert!(
+        log[0].interventions.to_string().contains("payment-plan"),
+        "{:?}",
+        log[0].interventions
+    );
+
+    // The tenant releases the hold: the next review may remind during the promise.
+    let mut settings = w.db.tenant(&t).await.unwrap().unwrap().settings;
+    settings.guardrails = serde_json::json!({"hold-during-payment-plan": false});
+    w.db.update_tenant(&t, &settings).await.unwrap();
+    let next = log[0].decision.as_ref().unwrap().review_on.unwrap();
+    run(&w, &t, &next.to_string()).await.unwrap();
+    let log =
+        w.db.decisions(&t, &DecisionQuery::invoice("i1"))
+            .await
+            .unwrap();
+    assert!(
+        notices(&log, &next.to_string()) >= 1,
+        "released: {:?}",
+        log.last()
     );
 }
 

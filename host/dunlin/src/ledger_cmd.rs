@@ -4,6 +4,7 @@
 use std::process::ExitCode;
 
 use anyhow::Context as _;
+use dunlin_core::guardrails::OperatorLimits;
 use dunlin_core::{Action, Date};
 use dunlin_runtime::Runtime;
 use dunlin_scheduler::Schedule;
@@ -63,6 +64,7 @@ pub async fn run_sweep(
     args: &SweepArgs,
     db: &dyn Db,
     runtime: &Runtime,
+    limits: &OperatorLimits,
 ) -> anyhow::Result<ExitCode> {
     let tenant = tenant_id(&args.tenant)?;
     let as_of = match args.as_of {
@@ -71,6 +73,7 @@ pub async fn run_sweep(
     };
     let opts = SweepOptions {
         dry_run: args.dry_run,
+        limits: limits.clone(),
         ..SweepOptions::new(as_of)
     };
     let report = sweep(db, runtime, &tenant, &opts).await?;

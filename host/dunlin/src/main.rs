@@ -10,7 +10,9 @@ mod tenant_cmd;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use dunlin_core::guardrails::OperatorLimits;
 use dunlin_runtime::{Limits, Runtime, RuntimeConfig};
 
 /// Dunlin runs overdue-invoice schedules and asks each tenant's WebAssembly policy what to
@@ -29,6 +31,11 @@ struct Cli {
         default_value = "sqlite://dunlin.db"
     )]
     database: String,
+    /// The operator's bounds on every tenant's guardrail settings, as JSON, e.g.
+    /// '{"max-contacts-per-customer-7-days": 14, "may-release-disputed": true}'
+    /// [default: the product defaults]
+    #[arg(long, global = true, env = "DUNLIN_OPERATOR_LIMITS")]
+    operator_limits: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -82,6 +89,15 @@ enum Command {
 }
 
 impl Cli {
+    fn operator_limits(&self) -> anyhow::Result<OperatorLimits> {
+        match &self.operator_limits {
+            None => Ok(OperatorLimits::default()),
+            Some(json) => {
+                serde_json::from_str(json).context("--operator-limits is not valid limits JSON")
+            }
+        }
+    }
+
     fn needs_db(&self) -> bool {
         match &self.command {
             Command::Policy(cmd) => cmd.needs_db(),
@@ -97,7 +113,11 @@ impl Cli {
 }
 
 /// `dunlin serve`: the daemon until a signal.
-async fn serve(db: &dyn dunlin_store::Db, sandbox: &SandboxArgs) -> anyhow::Result<ExitCode> {
+async fn serve(
+    db: &dyn dunlin_store::Db,
+    sandbox: &SandboxArgs,
+    limits: &OperatorLimits,
+) -> anyhow::Result<ExitCode> {
     let runtime = sandbox.runtime()?;
     let (tx, rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
@@ -117,23 +137,26 @@ async fn serve(db: &dyn dunlin_store::Db, sandbox: &SandboxArgs) -> anyhow::Resu
         let _ = tx.send(true);
     });
     tracing::info!("dunlin serve started");
-    dunlin_sweep::serve(db, &runtime, &dunlin_scheduler::SystemClock, rx).await?;
+    dunlin_sweep::serve(db, &runtime, &dunlin_scheduler::SystemClock, limits, rx).await?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// The commands that work on the database.
 async fn run_with_db(cli: &Cli) -> anyhow::Result<ExitCode> {
+    let limits = cli.operator_limits()?;
     let db = dunlin_store::connect(&cli.database)
         .await
         .map_err(|e| anyhow::anyhow!("opening the database: {e}"))?;
     let db = db.as_ref();
     let result = match &cli.command {
         Command::Policy(cmd) => policy_cmd::run_stored(cmd, &cli.sandbox, db).await,
-        Command::Tenant(cmd) => tenant_cmd::run(cmd, db).await,
-        Command::Sweep(args) => ledger_cmd::run_sweep(args, db, &cli.sandbox.runtime()?).await,
+        Command::Tenant(cmd) => tenant_cmd::run(cmd, db, &limits).await,
+        Command::Sweep(args) => {
+            ledger_cmd::run_sweep(args, db, &cli.sandbox.runtime()?, &limits).await
+        }
         Command::Decisions(args) => ledger_cmd::run_decisions(args, db).await,
         Command::Explain(args) => ledger_cmd::run_explain(args, db).await,
-        Command::Serve => serve(db, &cli.sandbox).await,
+        Command::Serve => serve(db, &cli.sandbox, &limits).await,
         Command::Import(args) => import_cmd::run(args, db).await,
         Command::Simulate(_) | Command::Demo(_) => unreachable!("no --database"),
     };

@@ -67,7 +67,11 @@ fn key_value(s: &str) -> Result<(String, String), String> {
 
 impl SettingsArgs {
     /// Applies the given options to `settings` and checks the result.
-    fn apply(&self, mut settings: TenantSettings) -> anyhow::Result<TenantSettings> {
+    fn apply(
+        &self,
+        mut settings: TenantSettings,
+        limits: &OperatorLimits,
+    ) -> anyhow::Result<TenantSettings> {
         if let Some(v) = &self.name {
             settings.name = v.clone();
         }
@@ -89,18 +93,19 @@ impl SettingsArgs {
         if let Some(v) = self.lead_days {
             settings.lead_days = v;
         }
-        check(&settings)?;
+        check(&settings, limits)?;
         Ok(settings)
     }
 }
 
-/// The checks the store leaves to us: schedule, time zone, guardrails.
-pub fn check(settings: &TenantSettings) -> anyhow::Result<()> {
+/// The checks the store leaves to us: schedule, time zone, guardrails (within the
+/// operator's limits).
+pub fn check(settings: &TenantSettings, limits: &OperatorLimits) -> anyhow::Result<()> {
     Schedule::parse(&settings.schedule, &settings.time_zone)?;
     let guardrails: GuardrailSettings = serde_json::from_value(settings.guardrails.clone())
         .context("invalid guardrail settings")?;
     guardrails
-        .validate(&OperatorLimits::default())
+        .validate(limits)
         .context("invalid guardrail settings")?;
     Ok(())
 }
@@ -109,7 +114,11 @@ pub fn tenant_id(id: &str) -> anyhow::Result<TenantId> {
     Ok(TenantId::new(id)?)
 }
 
-pub async fn run(cmd: &TenantCommand, db: &dyn Db) -> anyhow::Result<ExitCode> {
+pub async fn run(
+    cmd: &TenantCommand,
+    db: &dyn Db,
+    limits: &OperatorLimits,
+) -> anyhow::Result<ExitCode> {
     match cmd {
         TenantCommand::Create { id, settings } => {
             let id = tenant_id(id)?;
@@ -123,7 +132,7 @@ pub async fn run(cmd: &TenantCommand, db: &dyn Db) -> anyhow::Result<ExitCode> {
                 name: id.as_str().to_owned(),
                 ..TenantSettings::default()
             };
-            let settings = settings.apply(defaults)?;
+            let settings = settings.apply(defaults, limits)?;
             db.create_tenant(&id, &settings).await?;
             println!("created tenant {}", id.as_str());
         }
@@ -161,7 +170,7 @@ pub async fn run(cmd: &TenantCommand, db: &dyn Db) -> anyhow::Result<ExitCode> {
                 .tenant(&id)
                 .await?
                 .with_context(|| format!("no tenant {}", id.as_str()))?;
-            let settings = settings.apply(t.settings)?;
+            let settings = settings.apply(t.settings, limits)?;
             db.update_tenant(&id, &settings).await?;
             println!("updated tenant {}", id.as_str());
         }

@@ -254,6 +254,71 @@ fn tenants_are_created_checked_and_listed() {
 }
 
 #[test]
+fn the_operator_limits_bound_what_a_tenant_may_release() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cache, db) = (dir.path().join("cache"), dir.path().join("t.db"));
+    let created = dunlin_db(&cache, &db, &["tenant", "create", "acme"]);
+    assert!(created.status.success(), "{:?}", text(&created));
+    let release = r#"{"hold-while-disputed": false, "hold-during-payment-plan": false}"#;
+
+    // By default the operator does not let a tenant dun disputed invoices.
+    let refused = dunlin_db(
+        &cache,
+        &db,
+        &["tenant", "set", "acme", "--guardrails", release],
+    );
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        text(&refused)
+            .1
+            .contains("hold-while-disputed: false is not allowed by the operator"),
+        "{:?}",
+        text(&refused)
+    );
+
+    // An operator who allows it, through the flag or the environment.
+    let allow = r#"{"may-release-disputed": true}"#;
+    let allowed = dunlin_db(
+        &cache,
+        &db,
+        &[
+            "--operator-limits",
+            allow,
+            "tenant",
+            "set",
+            "acme",
+            "--guardrails",
+            release,
+        ],
+    );
+    assert!(allowed.status.success(), "{:?}", text(&allowed));
+    let shown = dunlin_db(&cache, &db, &["tenant", "show", "acme"]);
+    assert!(
+        text(&shown).0.contains(r#""hold-while-disputed": false"#),
+        "{:?}",
+        text(&shown)
+    );
+
+    // Malformed limits are an error, not the defaults.
+    let bad = dunlin_db(
+        &cache,
+        &db,
+        &[
+            "--operator-limits",
+            r#"{"may-release": 1}"#,
+            "tenant",
+            "list",
+        ],
+    );
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        text(&bad).1.contains("--operator-limits"),
+        "{:?}",
+        text(&bad)
+    );
+}
+
+#[test]
 fn an_invalid_upload_is_rejected_and_nothing_is_stored() {
     let dir = tempfile::tempdir().unwrap();
     let (cache, db) = (dir.path().join("cache"), dir.path().join("t.db"));

@@ -216,6 +216,59 @@ fn rows() -> Vec<Row> {
             review_on: Some("2026-03-22"),
         },
         Row {
+            name: "a tenant that releases disputes (where allowed) may dun a disputed invoice",
+            setup: |c| {
+                c.settings.hold_while_disputed = false;
+                c.facts.disputed = true;
+                c.decision.actions = vec![notify(1, Channel::Email)];
+            },
+            kept: &["notify 1 email"],
+            interventions: &[],
+            review_on: Some("2026-03-22"),
+        },
+        Row {
+            name: "releasing disputes leaves the payment plan rule on",
+            setup: |c| {
+                c.settings.hold_while_disputed = false;
+                c.facts.disputed = true;
+                c.ctx.invoice.on_payment_plan = true;
+                c.decision.actions = vec![notify(1, Channel::Email)];
+            },
+            kept: &[],
+            interventions: &[
+                (Rule::PaymentPlan, Dropped, Some(0)),
+                (Rule::PaymentPlan, Waiting, None),
+            ],
+            review_on: Some("2026-03-22"),
+        },
+        Row {
+            name: "a tenant that releases payment plans may remind during one",
+            setup: |c| {
+                c.settings.hold_during_payment_plan = false;
+                c.facts.plan_in_good_standing_until = Some(d("2026-04-30"));
+                c.ctx.invoice.on_payment_plan = true;
+                c.decision.actions = vec![notify(1, Channel::Email)];
+            },
+            kept: &["notify 1 email"],
+            interventions: &[],
+            review_on: Some("2026-03-22"),
+        },
+        Row {
+            name: "releasing payment plans never releases a paid invoice",
+            setup: |c| {
+                c.settings.hold_during_payment_plan = false;
+                c.settings.hold_while_disputed = false;
+                c.facts.status = InvoiceStatus::Paid;
+                c.decision.actions = vec![notify(1, Channel::Email)];
+            },
+            kept: &[],
+            interventions: &[
+                (Rule::InvoiceNotOpen, Dropped, Some(0)),
+                (Rule::InvoiceNotOpen, Waiting, None),
+            ],
+            review_on: Some("2026-03-22"),
+        },
+        Row {
             name: "payment plan in good standing through the as-of date blocks",
             setup: |c| {
                 c.facts.plan_in_good_standing_until = Some(d("2026-03-15"));
@@ -547,6 +600,7 @@ fn guardrail_table() {
         assert_eq!(
             case.settings.validate(&OperatorLimits {
                 max_contacts_per_invoice_per_day: 3,
+                may_release_disputed: true,
                 ..OperatorLimits::default()
             }),
             Ok(()),
@@ -746,6 +800,41 @@ fn settings_validation_table() {
         err.to_string(),
         "level-may-decrease is not allowed by the operator"
     );
+
+    // Releasing the dispute hold needs the operator's leave (off by default); releasing the
+    // payment-plan hold is allowed by default and can be forbidden.
+    let release_disputes = GuardrailSettings {
+        hold_while_disputed: false,
+        ..s()
+    };
+    assert_eq!(
+        release_disputes
+            .validate(&OperatorLimits::default())
+            .unwrap_err()
+            .to_string(),
+        "hold-while-disputed: false is not allowed by the operator"
+    );
+    let lenient = OperatorLimits {
+        may_release_disputed: true,
+        ..OperatorLimits::default()
+    };
+    assert_eq!(release_disputes.validate(&lenient), Ok(()));
+    let release_plans = GuardrailSettings {
+        hold_during_payment_plan: false,
+        ..s()
+    };
+    assert_eq!(release_plans.validate(&OperatorLimits::default()), Ok(()));
+    let no_plan_release = OperatorLimits {
+        may_release_payment_plan: false,
+        ..OperatorLimits::default()
+    };
+    assert_eq!(
+        release_plans
+            .validate(&no_plan_release)
+            .unwrap_err()
+            .to_string(),
+        "hold-during-payment-plan: false is not allowed by the operator"
+    );
 }
 
 #[test]
@@ -760,6 +849,8 @@ fn settings_json_is_kebab_case_with_hh_mm_times_and_defaults() {
             "min-days-overdue-for-collections": 30,
             "level-may-decrease": false,
             "contact-window": {"start": "08:00", "end": "21:00"},
+            "hold-while-disputed": true,
+            "hold-during-payment-plan": true,
         })
     );
     let empty: GuardrailSettings = serde_json::from_str("{}").expect("an empty object");
