@@ -37,10 +37,6 @@ use crate::{validate, Backend, Db, Result, StoreError};
 type Row = <Driver as sqlx::Database>::Row;
 type Tx = sqlx::Transaction<'static, Driver>;
 
-/// Rows per multi-row `INSERT` in [`Db::record_batch`]: well under both databases' limits on
-/// bound parameters (15 per row), large enough that a statement carries real work.
-const CHUNK: usize = 500;
-
 /// Timestamps are kept to the microsecond, which is what PostgreSQL stores; a value read
 /// back then equals the value written on both backends.
 fn now() -> DateTime<Utc> {
@@ -54,7 +50,7 @@ where
     row.try_get(column).ctx("decode a row")
 }
 
-fn to_i64(v: u64) -> i64 {
+pub(super) fn to_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
@@ -194,6 +190,35 @@ fn state_from_row(row: &Row) -> Result<Option<DunningState>> {
         paused_why: get(row, "paused_why")?,
         ended: get::<Option<bool>>(row, "ended")?.unwrap_or(false),
     }))
+}
+
+/// How a recorded state replaces the one before.
+pub(super) const STATE_CONFLICT: &str = " ON CONFLICT (tenant_id, invoice_id) DO UPDATE SET \
+    level = excluded.level, last_action_on = excluded.last_action_on, \
+    next_review_on = excluded.next_review_on, policy_version = excluded.policy_version, \
+    paused_until = excluded.paused_until, paused_why = excluded.paused_why, \
+    ended = excluded.ended, updated_at = excluded.updated_at";
+
+/// One row for the outbox, ready to bind.
+pub(super) struct NewAction<'a> {
+    pub(super) ordinal: i64,
+    pub(super) outcome: &'a Outcome,
+    pub(super) action: &'a Action,
+    pub(super) status: ActionStatus,
+    pub(super) payload: &'a str,
+}
+
+impl NewAction<'_> {
+    pub(super) fn notice(&self) -> Option<&dunlin_core::Notice> {
+        match self.action {
+            Action::Notify(n) => Some(n),
+            _ => None,
+        }
+    }
+
+    pub(super) fn kind(&self) -> String {
+        codec::name(&action_kind(self.action))
+    }
 }
 
 /// The page query of `due_for_review`, one row per invoice. `level` is NULL exactly when the
@@ -1318,41 +1343,9 @@ impl Db for This {
             })
             .collect();
 
-        // Decisions, then their actions, named by the decision's key.
-        for chunk in inserted.chunks(CHUNK) {
-            let mut qb = QueryBuilder::<Driver>::new(
-                "INSERT INTO decisions (tenant_id, invoice_id, as_of, policy_version, \
-                 policy_sha256, context, decision, reason, interventions, fuel_used, \
-                 duration_us, failure_code, failure_message, created_at) ",
-            );
-            qb.push_values(chunk, |mut b, e| {
-                let o = &e.outcome;
-                b.push_bind(tenant.as_str())
-                    .push_bind(o.context.invoice.id.as_str())
-                    .push_bind(o.context.as_of)
-                    .push_bind(o.policy.as_ref().map(|p| i64::from(p.version)))
-                    .push_bind(o.policy.as_ref().map(|p| p.sha256.as_str()))
-                    .push_bind(e.context.as_slice())
-                    .push_bind(e.decision.as_deref())
-                    .push_bind(o.reason.as_str())
-                    .push_bind(e.interventions.as_str())
-                    .push_bind(o.fuel_used.map(to_i64))
-                    .push_bind(o.duration_us.map(to_i64))
-                    .push_bind(o.failure.as_ref().map(|f| f.code.as_str()))
-                    .push_bind(o.failure.as_ref().map(|f| f.message.as_str()))
-                    .push_bind(at);
-            });
-            qb.build().execute(&mut *tx).await.ctx("record decisions")?;
-        }
-
-        // The outbox.
-        struct NewAction<'a> {
-            ordinal: i64,
-            outcome: &'a Outcome,
-            action: &'a Action,
-            status: ActionStatus,
-            payload: &'a str,
-        }
+        // Decisions, then their actions (named by the decision's key), then the new ladder
+        // states; each backend binds them its fastest way.
+        super::insert_decisions(&mut tx, tenant, &inserted, at).await?;
         let actions: Vec<NewAction> = inserted
             .iter()
             .flat_map(|e| {
@@ -1370,36 +1363,9 @@ impl Db for This {
                     })
             })
             .collect();
-        for chunk in actions.chunks(CHUNK) {
-            let mut qb = QueryBuilder::<Driver>::new(
-                "INSERT INTO actions (tenant_id, invoice_id, as_of, ordinal, customer_id, \
-                 kind, channel, level, tone, payload, status, attempts, created_at, \
-                 updated_at) ",
-            );
-            qb.push_values(chunk, |mut b, a| {
-                let notice = match a.action {
-                    Action::Notify(n) => Some(n),
-                    _ => None,
-                };
-                b.push_bind(tenant.as_str())
-                    .push_bind(a.outcome.context.invoice.id.as_str())
-                    .push_bind(a.outcome.context.as_of)
-                    .push_bind(a.ordinal)
-                    .push_bind(a.outcome.context.customer.id.as_str())
-                    .push_bind(codec::name(&action_kind(a.action)))
-                    .push_bind(notice.map(|n| codec::name(&n.channel)))
-                    .push_bind(notice.map(|n| i64::from(n.level)))
-                    .push_bind(notice.map(|n| codec::name(&n.tone)))
-                    .push_bind(a.payload)
-                    .push_bind(a.status.as_str())
-                    .push_bind(0_i64)
-                    .push_bind(at)
-                    .push_bind(at);
-            });
-            qb.build().execute(&mut *tx).await.ctx("record actions")?;
-        }
+        super::insert_actions(&mut tx, tenant, &actions, at).await?;
 
-        // The new ladder states; with several days of one invoice in a batch, the latest wins.
+        // With several days of one invoice in a batch, the latest state wins.
         let mut states: BTreeMap<&str, &Outcome> = BTreeMap::new();
         for e in &inserted {
             let o = &e.outcome;
@@ -1409,37 +1375,7 @@ impl Db for This {
             }
         }
         let states: Vec<&Outcome> = states.into_values().collect();
-        for chunk in states.chunks(CHUNK) {
-            let mut qb = QueryBuilder::<Driver>::new(
-                "INSERT INTO dunning_state (tenant_id, invoice_id, level, last_action_on, \
-                 next_review_on, policy_version, paused_until, paused_why, ended, updated_at) ",
-            );
-            qb.push_values(chunk, |mut b, o| {
-                let s = &o.state;
-                b.push_bind(tenant.as_str())
-                    .push_bind(o.context.invoice.id.as_str())
-                    .push_bind(i64::from(s.level))
-                    .push_bind(s.last_action_on)
-                    .push_bind(s.next_review_on)
-                    .push_bind(s.policy_version.map(i64::from))
-                    .push_bind(s.paused_until)
-                    .push_bind(s.paused_why.as_deref())
-                    .push_bind(s.ended)
-                    .push_bind(at);
-            });
-            qb.push(
-                " ON CONFLICT (tenant_id, invoice_id) DO UPDATE SET level = excluded.level, \
-                 last_action_on = excluded.last_action_on, \
-                 next_review_on = excluded.next_review_on, \
-                 policy_version = excluded.policy_version, paused_until = excluded.paused_until, \
-                 paused_why = excluded.paused_why, ended = excluded.ended, \
-                 updated_at = excluded.updated_at",
-            );
-            qb.build()
-                .execute(&mut *tx)
-                .await
-                .ctx("record dunning state")?;
-        }
+        super::upsert_states(&mut tx, tenant, &states, at).await?;
         tx.commit().await.ctx("commit decisions")?;
         Ok(RecordSummary {
             recorded: inserted.len(),

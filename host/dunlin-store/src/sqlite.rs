@@ -7,8 +7,12 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+use chrono::{DateTime, Utc};
+use sqlx::QueryBuilder;
+
+use crate::codec;
 use crate::error::{redact, QueryContext};
-use crate::{Result, StoreError};
+use crate::{EncodedOutcome, Outcome, Result, StoreError, TenantId};
 
 /// The sqlx database `sql.rs` is compiled for here.
 type Driver = sqlx::Sqlite;
@@ -20,6 +24,118 @@ const BACKEND: crate::Backend = crate::Backend::Sqlite;
 /// `order_by`, in a column named `rows` (`[]` when there are none).
 fn json_rows(fields: &str, order_by: &str) -> String {
     format!("json_group_array(json_array({fields}) ORDER BY {order_by}) AS rows")
+}
+
+/// Rows per multi-row `INSERT` when recording a batch: well under SQLite's limit on bound
+/// parameters (14 per row), large enough that a statement carries real work.
+const CHUNK: usize = 500;
+
+type Tx = sqlx::Transaction<'static, Driver>;
+
+/// Decisions of a batch as multi-row `INSERT`s.
+async fn insert_decisions(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    rows: &[&EncodedOutcome],
+    at: DateTime<Utc>,
+) -> Result<()> {
+    for chunk in rows.chunks(CHUNK) {
+        let mut qb = QueryBuilder::<Driver>::new(
+            "INSERT INTO decisions (tenant_id, invoice_id, as_of, policy_version, \
+             policy_sha256, context, decision, reason, interventions, fuel_used, duration_us, \
+             failure_code, failure_message, created_at) ",
+        );
+        qb.push_values(chunk, |mut b, e| {
+            let o = &e.outcome;
+            b.push_bind(tenant.as_str())
+                .push_bind(o.context.invoice.id.as_str())
+                .push_bind(o.context.as_of)
+                .push_bind(o.policy.as_ref().map(|p| i64::from(p.version)))
+                .push_bind(o.policy.as_ref().map(|p| p.sha256.as_str()))
+                .push_bind(e.context.as_slice())
+                .push_bind(e.decision.as_deref())
+                .push_bind(o.reason.as_str())
+                .push_bind(e.interventions.as_str())
+                .push_bind(o.fuel_used.map(sql::to_i64))
+                .push_bind(o.duration_us.map(sql::to_i64))
+                .push_bind(o.failure.as_ref().map(|f| f.code.as_str()))
+                .push_bind(o.failure.as_ref().map(|f| f.message.as_str()))
+                .push_bind(at);
+        });
+        qb.build()
+            .execute(&mut **tx)
+            .await
+            .ctx("record decisions")?;
+    }
+    Ok(())
+}
+
+/// Actions of a batch as multi-row `INSERT`s.
+async fn insert_actions(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    rows: &[sql::NewAction<'_>],
+    at: DateTime<Utc>,
+) -> Result<()> {
+    for chunk in rows.chunks(CHUNK) {
+        let mut qb = QueryBuilder::<Driver>::new(
+            "INSERT INTO actions (tenant_id, invoice_id, as_of, ordinal, customer_id, kind, \
+             channel, level, tone, payload, status, attempts, created_at, updated_at) ",
+        );
+        qb.push_values(chunk, |mut b, a| {
+            let notice = a.notice();
+            b.push_bind(tenant.as_str())
+                .push_bind(a.outcome.context.invoice.id.as_str())
+                .push_bind(a.outcome.context.as_of)
+                .push_bind(a.ordinal)
+                .push_bind(a.outcome.context.customer.id.as_str())
+                .push_bind(a.kind())
+                .push_bind(notice.map(|n| codec::name(&n.channel)))
+                .push_bind(notice.map(|n| i64::from(n.level)))
+                .push_bind(notice.map(|n| codec::name(&n.tone)))
+                .push_bind(a.payload)
+                .push_bind(a.status.as_str())
+                .push_bind(0_i64)
+                .push_bind(at)
+                .push_bind(at);
+        });
+        qb.build().execute(&mut **tx).await.ctx("record actions")?;
+    }
+    Ok(())
+}
+
+/// New ladder states of a batch as multi-row upserts.
+async fn upsert_states(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    rows: &[&Outcome],
+    at: DateTime<Utc>,
+) -> Result<()> {
+    for chunk in rows.chunks(CHUNK) {
+        let mut qb = QueryBuilder::<Driver>::new(
+            "INSERT INTO dunning_state (tenant_id, invoice_id, level, last_action_on, \
+             next_review_on, policy_version, paused_until, paused_why, ended, updated_at) ",
+        );
+        qb.push_values(chunk, |mut b, o| {
+            let s = &o.state;
+            b.push_bind(tenant.as_str())
+                .push_bind(o.context.invoice.id.as_str())
+                .push_bind(i64::from(s.level))
+                .push_bind(s.last_action_on)
+                .push_bind(s.next_review_on)
+                .push_bind(s.policy_version.map(i64::from))
+                .push_bind(s.paused_until)
+                .push_bind(s.paused_why.as_deref())
+                .push_bind(s.ended)
+                .push_bind(at);
+        });
+        qb.push(sql::STATE_CONFLICT);
+        qb.build()
+            .execute(&mut **tx)
+            .await
+            .ctx("record dunning state")?;
+    }
+    Ok(())
 }
 
 // Deliberately compiled once per backend: see the top of sql.rs.
