@@ -24,6 +24,7 @@ use dunlin_store::{
     Db, DueInvoice, DueQuery, FailureMode, PolicyStatus, StoreError, Tenant, TenantId,
 };
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 pub use daemon::serve;
 pub use outcome::safe_default;
@@ -144,13 +145,21 @@ pub async fn sweep(
     tenant: &TenantId,
     opts: &SweepOptions,
 ) -> Result<SweepReport, SweepError> {
+    let span = tracing::info_span!("sweep", tenant_id = tenant.as_str(), as_of = %opts.as_of);
+    run_sweep(db, runtime, tenant, opts).instrument(span).await
+}
+
+async fn run_sweep(
+    db: &dyn Db,
+    runtime: &Runtime,
+    tenant: &TenantId,
+    opts: &SweepOptions,
+) -> Result<SweepReport, SweepError> {
     let t = db
         .tenant(tenant)
         .await?
         .ok_or_else(|| SweepError::UnknownTenant(tenant.as_str().to_owned()))?;
     let guardrails = guardrail_settings(&t, &opts.limits)?;
-    let span = tracing::info_span!("sweep", tenant_id = tenant.as_str(), as_of = %opts.as_of);
-    let _enter = span.enter();
 
     // Three stages run at once, a page apart: select page n+1 while page n is decided and
     // page n-1 written. Each page is still written in one transaction of its own.

@@ -1,4 +1,8 @@
-//! Sweeps on a real SQLite store with real policy components.
+//! Sweeps on a real store with real policy components: every test runs on SQLite and on
+//! PostgreSQL, with the storage conformance suite's harness (`DUNLIN_TEST_POSTGRES_URL`).
+
+#[path = "../../dunlin-store/tests/conformance/harness.rs"]
+mod harness;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -11,26 +15,34 @@ use dunlin_store::{
 };
 use dunlin_sweep::{sweep, SweepError, SweepOptions};
 use dunlin_tests::{fixture, reference_policy};
+use harness::Fixture;
+
+conformance!(
+    a_sweep_decides_each_due_invoice_once_and_a_rerun_adds_nothing,
+    the_customer_contact_cap_holds_across_pages_in_flight,
+    a_payment_plan_holds_dunning_unless_the_tenant_releases_it,
+    a_dry_run_writes_nothing,
+    another_tenant_sees_nothing_of_this_sweep,
+    a_failing_policy_is_recorded_and_retried_at_the_next_tick,
+    the_safe_default_sends_a_neutral_reminder_when_the_policy_fails,
+    previous_version_decides_when_the_new_one_fails,
+    guardrails_block_an_opted_out_channel_and_the_log_says_so,
+    each_reference_policy_plays_a_full_ladder_forward,
+);
 
 fn d(s: &str) -> Date {
     s.parse().unwrap()
 }
 
 struct World {
-    _dir: tempfile::TempDir,
     db: Arc<dyn Db>,
     runtime: Runtime,
 }
 
-async fn world() -> World {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("dunlin.db").display());
-    let db = dunlin_store::connect(&url).await.unwrap();
-    let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
+fn world(f: Fixture) -> World {
     World {
-        _dir: dir,
-        db,
-        runtime,
+        db: f.db,
+        runtime: Runtime::new(RuntimeConfig::default()).unwrap(),
     }
 }
 
@@ -116,9 +128,8 @@ async fn run(
     sweep(w.db.as_ref(), &w.runtime, t, &SweepOptions::new(d(as_of))).await
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_sweep_decides_each_due_invoice_once_and_a_rerun_adds_nothing() {
-    let w = world().await;
+async fn a_sweep_decides_each_due_invoice_once_and_a_rerun_adds_nothing(f: Fixture) {
+    let w = world(f);
     let t = tenant(
         &w,
         "acme",
@@ -148,11 +159,10 @@ async fn a_sweep_decides_each_due_invoice_once_and_a_rerun_adds_nothing() {
         .all(|r| r.actions.iter().all(|a| a.status == ActionStatus::Pending)));
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_customer_contact_cap_holds_across_pages_in_flight() {
+async fn the_customer_contact_cap_holds_across_pages_in_flight(f: Fixture) {
     // Twelve overdue invoices of one customer, two per page: pages are selected while earlier
     // ones are still being written, and the cap of seven notices a week must still hold.
-    let w = world().await;
+    let w = world(f);
     let t = tenant(
         &w,
         "acme",
@@ -195,9 +205,8 @@ async fn the_customer_contact_cap_holds_across_pages_in_flight() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_payment_plan_holds_dunning_unless_the_tenant_releases_it() {
-    let w = world().await;
+async fn a_payment_plan_holds_dunning_unless_the_tenant_releases_it(f: Fixture) {
+    let w = world(f);
     let t = tenant(
         &w,
         "acme",
@@ -257,9 +266,8 @@ async fn a_payment_plan_holds_dunning_unless_the_tenant_releases_it() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_dry_run_writes_nothing() {
-    let w = world().await;
+async fn a_dry_run_writes_nothing(f: Fixture) {
+    let w = world(f);
     let t = tenant(
         &w,
         "acme",
@@ -282,9 +290,8 @@ async fn a_dry_run_writes_nothing() {
         .is_empty());
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn another_tenant_sees_nothing_of_this_sweep() {
-    let w = world().await;
+async fn another_tenant_sees_nothing_of_this_sweep(f: Fixture) {
+    let w = world(f);
     let acme = tenant(
         &w,
         "acme",
@@ -315,9 +322,8 @@ async fn another_tenant_sees_nothing_of_this_sweep() {
     assert!(matches!(err, SweepError::UnknownTenant(_)), "{err}");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_failing_policy_is_recorded_and_retried_at_the_next_tick() {
-    let w = world().await;
+async fn a_failing_policy_is_recorded_and_retried_at_the_next_tick(f: Fixture) {
+    let w = world(f);
     let t = tenant(
         &w,
         "acme",
@@ -341,9 +347,8 @@ async fn a_failing_policy_is_recorded_and_retried_at_the_next_tick() {
     assert_eq!(next.reviewed, 2);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_safe_default_sends_a_neutral_reminder_when_the_policy_fails() {
-    let w = world().await;
+async fn the_safe_default_sends_a_neutral_reminder_when_the_policy_fails(f: Fixture) {
+    let w = world(f);
     let t = tenant(
         &w,
         "acme",
@@ -362,9 +367,8 @@ async fn the_safe_default_sends_a_neutral_reminder_when_the_policy_fails() {
     assert_eq!(log[0].decision.as_ref().unwrap().segment, "safe-default");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn previous_version_decides_when_the_new_one_fails() {
-    let w = world().await;
+async fn previous_version_decides_when_the_new_one_fails(f: Fixture) {
+    let w = world(f);
     let t = tenant(
         &w,
         "acme",
@@ -384,9 +388,8 @@ async fn previous_version_decides_when_the_new_one_fails() {
     assert!(log[0].decision.is_some());
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn guardrails_block_an_opted_out_channel_and_the_log_says_so() {
-    let w = world().await;
+async fn guardrails_block_an_opted_out_channel_and_the_log_says_so(f: Fixture) {
+    let w = world(f);
     // fx-good always e-mails; these customers opted out of e-mail.
     let t = tenant(
         &w,
@@ -409,13 +412,12 @@ async fn guardrails_block_an_opted_out_channel_and_the_log_says_so() {
 /// `--as-of` as a test clock: every reference policy's ladder played forward day by day for
 /// a customer who never pays ends (collections, suspension and close, or write-off) with
 /// notices climbing on the way.
-#[tokio::test(flavor = "multi_thread")]
-async fn each_reference_policy_plays_a_full_ladder_forward() {
+async fn each_reference_policy_plays_a_full_ladder_forward(f: Fixture) {
+    let w = world(f);
     for name in dunlin_tests::REFERENCE_POLICIES {
-        let w = world().await;
         let t = tenant(
             &w,
-            "acme",
+            name,
             FailureMode::RetryNextTick,
             &[reference_policy(name)],
             vec![],

@@ -1,4 +1,5 @@
-//! Runs each conformance test against a fresh database of each backend.
+//! Runs each conformance test against a fresh database of each backend. The sweep tests
+//! (`host/dunlin-sweep/tests/sweep.rs`) include this file too.
 //!
 //! SQLite: a file in a temporary directory. PostgreSQL: a database with a random name on the
 //! server at `DUNLIN_TEST_POSTGRES_URL`, dropped afterwards. Without that variable the
@@ -16,6 +17,8 @@ use sqlx::{ConnectOptions, Connection, Executor};
 /// What a conformance test gets: an open, migrated, empty database and its URL.
 pub struct Fixture {
     pub db: Arc<dyn Db>,
+    /// The sweep tests share this harness (by `#[path]`) and need only the handle.
+    #[allow(dead_code)]
     pub url: String,
 }
 
