@@ -78,6 +78,7 @@ async fn seed(db: &dyn Db, tenants: usize, per_tenant: usize, policy: &[u8]) -> 
         }
         ids.push(id);
     }
+    db.refresh_statistics().await.expect("statistics");
     println!(
         "  seeded {} invoices in {:.1} s",
         tenants * per_tenant,

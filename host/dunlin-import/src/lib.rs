@@ -223,5 +223,10 @@ pub async fn import_reader<R: std::io::Read + Send>(
         return Err(ImportError::UnknownTenant(tenant.clone()));
     }
     let rows = read::Rows::new(format, kind, input)?;
-    load::run(db, tenant, kind, rows, options.batch_size.max(1), progress).await
+    let report = load::run(db, tenant, kind, rows, options.batch_size.max(1), progress).await?;
+    if report.loaded > 0 {
+        // A bulk load changes the tables' shape; fresh statistics keep the sweep's plans good.
+        db.refresh_statistics().await?;
+    }
+    Ok(report)
 }

@@ -34,6 +34,10 @@ pub trait Db: Send + Sync {
     fn backend(&self) -> Backend;
     /// Waits for running queries and closes all connections (graceful shutdown).
     async fn close(&self);
+    /// Refreshes the planner's statistics after a bulk load (SQLite `PRAGMA optimize`,
+    /// PostgreSQL `ANALYZE` of the ledger tables). Maintenance, not a query: it reads no
+    /// tenant's rows for anyone.
+    async fn refresh_statistics(&self) -> Result<()>;
 
     /// Creates a tenant; fails with `TenantExists` if the id is taken.
     async fn create_tenant(&self, id: &TenantId, settings: &TenantSettings) -> Result<Tenant>;

@@ -197,6 +197,10 @@ async fn upsert_states(
     Ok(())
 }
 
+/// Refreshes the planner's statistics after a bulk load.
+const REFRESH_STATISTICS: &str =
+    "ANALYZE customers, invoices, payments, disputes, payment_plans, dunning_state";
+
 // Deliberately compiled once per backend: see the top of sql.rs.
 #[allow(clippy::duplicate_mod)]
 #[path = "sql.rs"]

@@ -397,6 +397,14 @@ impl Db for This {
         self.pool.close().await;
     }
 
+    async fn refresh_statistics(&self) -> Result<()> {
+        sqlx::query(super::REFRESH_STATISTICS)
+            .execute(&self.pool)
+            .await
+            .ctx("refresh statistics")?;
+        Ok(())
+    }
+
     async fn create_tenant(&self, id: &TenantId, settings: &TenantSettings) -> Result<Tenant> {
         let created_at = now();
         let result = sqlx::query(

@@ -138,6 +138,9 @@ async fn upsert_states(
     Ok(())
 }
 
+/// Refreshes the planner's statistics after a bulk load.
+const REFRESH_STATISTICS: &str = "PRAGMA optimize";
+
 // Deliberately compiled once per backend: see the top of sql.rs.
 #[allow(clippy::duplicate_mod)]
 #[path = "sql.rs"]

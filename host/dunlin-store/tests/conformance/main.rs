@@ -17,8 +17,21 @@ use dunlin_store::{
 };
 use harness::Fixture;
 
+/// Bulk loads end with `refresh_statistics`; it must run on either backend, empty or not, and
+/// leave every row where it was.
+async fn statistics_refresh_on_an_empty_and_a_loaded_store(f: Fixture) {
+    f.db.refresh_statistics().await.expect("on an empty store");
+    let t = TenantId::new("acme").unwrap();
+    f.db.create_tenant(&t, &TenantSettings::default())
+        .await
+        .unwrap();
+    f.db.refresh_statistics().await.expect("with a tenant");
+    assert!(f.db.tenant(&t).await.unwrap().is_some());
+}
+
 conformance!(
     migrations_run_from_empty_and_again,
+    statistics_refresh_on_an_empty_and_a_loaded_store,
     tenants_are_created_read_listed_and_updated,
     api_keys_find_their_tenant,
     policy_versions_number_up_and_only_one_is_active,
