@@ -87,6 +87,13 @@ async fn seed(db: &dyn Db, tenants: usize, per_tenant: usize, policy: &[u8]) -> 
     ids
 }
 
+/// `path` with `suffix` after its file name (SQLite's `-wal` beside the database).
+fn with_suffix(path: &std::path::Path, suffix: &str) -> std::path::PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    name.into()
+}
+
 fn tenant_id(t: usize) -> TenantId {
     TenantId::new(&format!("t{t:03}")).expect("id")
 }
@@ -151,6 +158,10 @@ async fn main() {
     let seeded = match &seed_copy {
         Some(saved) if saved.exists() => {
             std::fs::copy(saved, &file).expect("copy the saved seed");
+            let wal = with_suffix(saved, "-wal");
+            if wal.exists() {
+                std::fs::copy(&wal, with_suffix(&file, "-wal")).expect("copy the saved WAL");
+            }
             true
         }
         _ => false,
@@ -163,6 +174,10 @@ async fn main() {
         if let Some(saved) = &seed_copy {
             db.close().await;
             std::fs::copy(&file, saved).expect("save the seed");
+            let wal = with_suffix(&file, "-wal");
+            if wal.exists() {
+                std::fs::copy(&wal, with_suffix(saved, "-wal")).expect("save the WAL");
+            }
             let db = dunlin_store::connect(&url).await.expect("sqlite");
             run_seeded("SQLite", db.as_ref(), ids, total, tenants).await;
             db.close().await;
