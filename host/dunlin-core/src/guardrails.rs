@@ -317,10 +317,22 @@ pub enum InvoiceStatus {
     Open,
     /// Paid in full.
     Paid,
-    /// Cancelled.
+    /// Cancelled by the tenant.
     Void,
-    /// Written off.
+    /// Given up on.
     WrittenOff,
+}
+
+impl InvoiceStatus {
+    /// The kebab-case name, as stored and as in JSON.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            InvoiceStatus::Open => "open",
+            InvoiceStatus::Paid => "paid",
+            InvoiceStatus::Void => "void",
+            InvoiceStatus::WrittenOff => "written-off",
+        }
+    }
 }
 
 /// Contacts (notices) already made before this decision.

@@ -19,42 +19,21 @@ pub struct CustomerRecord {
     pub contact: BTreeMap<String, String>,
 }
 
-/// Where an invoice stands. Only `open` invoices are dunned.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum InvoiceStatus {
-    /// Something is owed.
-    Open,
-    /// Paid in full.
-    Paid,
-    /// Cancelled by the tenant.
-    Void,
-    /// Given up on.
-    WrittenOff,
-}
+/// Where an invoice stands (the guardrails' type: one definition for the host). Only `open`
+/// invoices are dunned.
+pub use dunlin_core::guardrails::InvoiceStatus;
 
-impl InvoiceStatus {
-    /// The stored name.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            InvoiceStatus::Open => "open",
-            InvoiceStatus::Paid => "paid",
-            InvoiceStatus::Void => "void",
-            InvoiceStatus::WrittenOff => "written-off",
-        }
-    }
-
-    pub(crate) fn parse(s: &str) -> Result<Self, StoreError> {
-        match s {
-            "open" => Ok(InvoiceStatus::Open),
-            "paid" => Ok(InvoiceStatus::Paid),
-            "void" => Ok(InvoiceStatus::Void),
-            "written-off" => Ok(InvoiceStatus::WrittenOff),
-            other => Err(StoreError::Corrupt {
-                what: "invoice status",
-                detail: format!("{other:?}"),
-            }),
-        }
+/// Reads a stored invoice status back.
+pub(crate) fn parse_invoice_status(s: &str) -> Result<InvoiceStatus, StoreError> {
+    match s {
+        "open" => Ok(InvoiceStatus::Open),
+        "paid" => Ok(InvoiceStatus::Paid),
+        "void" => Ok(InvoiceStatus::Void),
+        "written-off" => Ok(InvoiceStatus::WrittenOff),
+        other => Err(StoreError::Corrupt {
+            what: "invoice status",
+            detail: format!("{other:?}"),
+        }),
     }
 }
 

@@ -1076,7 +1076,7 @@ impl Db for This {
                 )?,
                 failed_attempts: narrow("failed attempts", get::<i64>(&row, "failed_attempts")?)?,
                 last_failure: last_failure_from_row(&row)?,
-                status: InvoiceStatus::parse(&get::<String>(&row, "status")?)?,
+                status: crate::ledger::parse_invoice_status(&get::<String>(&row, "status")?)?,
                 disputed: get(&row, "disputed")?,
                 metadata: from_json("invoice metadata", &get::<String>(&row, "metadata")?)?,
             })

@@ -923,3 +923,17 @@ fn interventions_serialize_for_the_decision_log() {
     let back: Intervention = serde_json::from_value(json).expect("round trip");
     assert_eq!(back, intervention);
 }
+
+#[test]
+fn invoice_status_names_match_their_json() {
+    use InvoiceStatus::*;
+    for (status, name) in [
+        (Open, "open"),
+        (Paid, "paid"),
+        (Void, "void"),
+        (WrittenOff, "written-off"),
+    ] {
+        assert_eq!(status.as_str(), name);
+        assert_eq!(serde_json::to_value(status).expect("serializes"), name);
+    }
+}
