@@ -46,14 +46,18 @@ pub(crate) fn from_json<T: DeserializeOwned>(what: &'static str, s: &str) -> Res
 }
 
 /// The context as zstd-compressed JSON: the exact bytes a replay will decode.
-pub fn compress_context(ctx: &Context) -> Vec<u8> {
+pub fn compress_context(ctx: &Context) -> Result<Vec<u8>, StoreError> {
     thread_local! {
         // A zstd compression context is large to set up; reusing one per thread makes
         // compressing a context a matter of microseconds.
         static COMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
             const { std::cell::RefCell::new(None) };
     }
-    let json = serde_json::to_vec(ctx).expect("a context always serialises");
+    let encode = |detail: String| StoreError::Encode {
+        what: "decision context",
+        detail,
+    };
+    let json = serde_json::to_vec(ctx).map_err(|e| encode(e.to_string()))?;
     COMPRESSOR
         .with(|cell| {
             let mut slot = cell.borrow_mut();
@@ -65,7 +69,7 @@ pub fn compress_context(ctx: &Context) -> Vec<u8> {
                 None => zstd::bulk::compress(&json, CONTEXT_LEVEL),
             }
         })
-        .expect("compressing into memory cannot fail")
+        .map_err(|e| encode(e.to_string()))
 }
 
 /// Decodes a context written by [`compress_context`].

@@ -109,8 +109,11 @@ pub trait Db: Send + Sync {
     /// outcome whose (invoice, as-of) already has a decision is skipped whole, so a repeated
     /// or resumed sweep writes nothing twice.
     async fn record_batch(&self, tenant: &TenantId, outcomes: &[Outcome]) -> Result<RecordSummary> {
-        let encoded: Vec<EncodedOutcome> =
-            outcomes.iter().cloned().map(EncodedOutcome::new).collect();
+        let encoded = outcomes
+            .iter()
+            .cloned()
+            .map(EncodedOutcome::new)
+            .collect::<Result<Vec<_>>>()?;
         self.record_encoded(tenant, &encoded).await
     }
     /// [`Db::record_batch`] for outcomes encoded beforehand (on the caller's threads).

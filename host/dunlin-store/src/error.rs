@@ -86,6 +86,14 @@ pub enum StoreError {
         /// What is wrong, in words a tenant understands.
         problem: String,
     },
+    /// A value could not be encoded for storage (e.g. the compressor failed).
+    #[error("cannot encode {what} for storage: {detail}")]
+    Encode {
+        /// What was being encoded.
+        what: &'static str,
+        /// Why.
+        detail: String,
+    },
     /// Data read back from the database does not decode; someone wrote it behind our back.
     #[error("stored {what} does not decode: {detail}")]
     Corrupt {

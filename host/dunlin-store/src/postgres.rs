@@ -7,7 +7,6 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use chrono::{DateTime, Utc};
 use dunlin_core::Date;
 
-use crate::codec;
 use crate::error::{redact, QueryContext};
 use crate::{EncodedOutcome, Outcome, Result, StoreError, TenantId};
 
@@ -38,7 +37,7 @@ async fn insert_decisions(
     if rows.is_empty() {
         return Ok(());
     }
-    let col = |f: &dyn Fn(&EncodedOutcome) -> Option<String>| -> Vec<Option<String>> {
+    let col = |f: &dyn for<'e> Fn(&'e EncodedOutcome) -> Option<&'e str>| -> Vec<Option<&str>> {
         rows.iter().map(|e| f(e)).collect()
     };
     let invoice: Vec<&str> = rows
@@ -50,9 +49,9 @@ async fn insert_decisions(
         .iter()
         .map(|e| e.outcome.policy.as_ref().map(|p| i64::from(p.version)))
         .collect();
-    let sha = col(&|e| e.outcome.policy.as_ref().map(|p| p.sha256.clone()));
+    let sha = col(&|e| e.outcome.policy.as_ref().map(|p| p.sha256.as_str()));
     let context: Vec<&[u8]> = rows.iter().map(|e| e.context.as_slice()).collect();
-    let decision = col(&|e| e.decision.clone());
+    let decision = col(&|e| e.decision.as_deref());
     let reason: Vec<&str> = rows.iter().map(|e| e.outcome.reason.as_str()).collect();
     let interventions: Vec<&str> = rows.iter().map(|e| e.interventions.as_str()).collect();
     let fuel: Vec<Option<i64>> = rows
@@ -63,8 +62,8 @@ async fn insert_decisions(
         .iter()
         .map(|e| e.outcome.duration_us.map(sql::to_i64))
         .collect();
-    let code = col(&|e| e.outcome.failure.as_ref().map(|f| f.code.clone()));
-    let message = col(&|e| e.outcome.failure.as_ref().map(|f| f.message.clone()));
+    let code = col(&|e| e.outcome.failure.as_ref().map(|f| f.code.as_str()));
+    let message = col(&|e| e.outcome.failure.as_ref().map(|f| f.message.as_str()));
     sqlx::query(
         "INSERT INTO decisions (tenant_id, invoice_id, as_of, policy_version, policy_sha256, \
          context, decision, reason, interventions, fuel_used, duration_us, failure_code, \
@@ -114,17 +113,17 @@ async fn insert_actions(
         .map(|a| a.outcome.context.customer.id.as_str())
         .collect();
     let kind: Vec<String> = rows.iter().map(|a| a.kind()).collect();
-    let channel: Vec<Option<String>> = rows
+    let channel: Vec<Option<&str>> = rows
         .iter()
-        .map(|a| a.notice().map(|n| codec::name(&n.channel)))
+        .map(|a| a.notice().map(|n| n.channel.as_str()))
         .collect();
     let level: Vec<Option<i64>> = rows
         .iter()
         .map(|a| a.notice().map(|n| i64::from(n.level)))
         .collect();
-    let tone: Vec<Option<String>> = rows
+    let tone: Vec<Option<&str>> = rows
         .iter()
-        .map(|a| a.notice().map(|n| codec::name(&n.tone)))
+        .map(|a| a.notice().map(|n| n.tone.as_str()))
         .collect();
     let payload: Vec<&str> = rows.iter().map(|a| a.payload).collect();
     let status: Vec<&str> = rows.iter().map(|a| a.status.as_str()).collect();

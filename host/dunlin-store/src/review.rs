@@ -245,9 +245,9 @@ pub struct EncodedOutcome {
 
 impl EncodedOutcome {
     /// Encodes `outcome` for the store.
-    pub fn new(outcome: Outcome) -> Self {
-        EncodedOutcome {
-            context: crate::codec::compress_context(&outcome.context),
+    pub fn new(outcome: Outcome) -> Result<Self, crate::StoreError> {
+        Ok(EncodedOutcome {
+            context: crate::codec::compress_context(&outcome.context)?,
             decision: outcome.decision.as_ref().map(crate::codec::json),
             interventions: crate::codec::json(&outcome.interventions),
             payloads: outcome
@@ -256,7 +256,7 @@ impl EncodedOutcome {
                 .map(|a| crate::codec::json(&a.action))
                 .collect(),
             outcome,
-        }
+        })
     }
 }
 

@@ -1341,13 +1341,14 @@ impl Db for This {
             .fetch_one(&mut *tx)
             .await
             .ctx("find decisions recorded before")?;
-        let before: HashSet<(String, Date)> =
+        let before: Vec<(String, Date)> =
             from_json("decisions recorded before", &get::<String>(&row, "rows")?)?;
+        let before: HashSet<(&str, Date)> = before.iter().map(|(i, d)| (i.as_str(), *d)).collect();
         let inserted: Vec<&EncodedOutcome> = encoded
             .into_iter()
             .filter(|e| {
                 let ctx = &e.outcome.context;
-                !before.contains(&(ctx.invoice.id.clone(), ctx.as_of))
+                !before.contains(&(ctx.invoice.id.as_str(), ctx.as_of))
             })
             .collect();
 

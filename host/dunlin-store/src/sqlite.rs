@@ -10,7 +10,6 @@ use sqlx::sqlite::{
 use chrono::{DateTime, Utc};
 use sqlx::QueryBuilder;
 
-use crate::codec;
 use crate::error::{redact, QueryContext};
 use crate::{EncodedOutcome, Outcome, Result, StoreError, TenantId};
 
@@ -90,9 +89,9 @@ async fn insert_actions(
                 .push_bind(a.ordinal)
                 .push_bind(a.outcome.context.customer.id.as_str())
                 .push_bind(a.kind())
-                .push_bind(notice.map(|n| codec::name(&n.channel)))
+                .push_bind(notice.map(|n| n.channel.as_str()))
                 .push_bind(notice.map(|n| i64::from(n.level)))
-                .push_bind(notice.map(|n| codec::name(&n.tone)))
+                .push_bind(notice.map(|n| n.tone.as_str()))
                 .push_bind(a.payload)
                 .push_bind(a.status.as_str())
                 .push_bind(0_i64)

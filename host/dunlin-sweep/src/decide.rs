@@ -76,8 +76,12 @@ pub(crate) async fn page(
             built.push(b.outcome);
         }
         done.outcomes = in_parallel(workers, built, |part| {
-            part.into_iter().map(EncodedOutcome::new).collect()
-        })?;
+            part.into_iter()
+                .map(EncodedOutcome::new)
+                .collect::<Vec<_>>()
+        })?
+        .into_iter()
+        .collect::<Result<_, _>>()?;
         Ok((stage, done))
     })
     .await

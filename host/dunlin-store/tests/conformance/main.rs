@@ -818,7 +818,8 @@ async fn stored_context_decodes_to_the_same_context(f: Fixture) {
     assert_eq!(r.policy, o.policy);
     assert_eq!((r.fuel_used, r.duration_us), (Some(6_000), Some(25)));
     assert_eq!(r.actions[0].action, notice(1));
-    let direct = dunlin_store::decompress_context(&dunlin_store::compress_context(&o.context));
+    let direct =
+        dunlin_store::decompress_context(&dunlin_store::compress_context(&o.context).unwrap());
     assert_eq!(direct.unwrap(), o.context);
 }
 
