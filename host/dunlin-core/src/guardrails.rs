@@ -175,6 +175,9 @@ impl Default for OperatorLimits {
 /// Guardrail settings that the operator's limits do not allow.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum GuardrailError {
+    /// The settings are not valid JSON of the expected shape (unknown key, wrong type).
+    #[error("{0}")]
+    Malformed(String),
     /// A number outside the range the operator allows.
     #[error("{setting} is {value}; the operator allows {min} to {max}")]
     OutOfRange {
@@ -216,6 +219,19 @@ pub enum GuardrailError {
 }
 
 impl GuardrailSettings {
+    /// Reads a tenant's stored settings (a JSON object; absent keys take their defaults) and
+    /// checks them against the operator's limits: what a sweep uses and what `tenant
+    /// create/set` accepts.
+    pub fn from_json(
+        value: &serde_json::Value,
+        limits: &OperatorLimits,
+    ) -> Result<Self, GuardrailError> {
+        let settings = GuardrailSettings::deserialize(value)
+            .map_err(|e| GuardrailError::Malformed(e.to_string()))?;
+        settings.validate(limits)?;
+        Ok(settings)
+    }
+
     /// Checks the settings against the operator's limits; call it whenever a tenant sets them.
     pub fn validate(&self, limits: &OperatorLimits) -> Result<(), GuardrailError> {
         in_range(

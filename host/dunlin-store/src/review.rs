@@ -1,6 +1,7 @@
 //! The sweep's side of storage: what is due for review, and what a review produced.
 
 use chrono::{DateTime, Days, Utc};
+use dunlin_core::guardrails::Intervention;
 use dunlin_core::{Action, ActionKind, ActionOutcome, Channel, Context, Date, Decision};
 use serde::{Deserialize, Serialize};
 
@@ -215,8 +216,8 @@ pub struct Outcome {
     pub decision: Option<Decision>,
     /// Why, for the log: the decision's reason, or what was done about a failure.
     pub reason: String,
-    /// The guardrails' interventions, as they serialise them (a JSON array).
-    pub interventions: serde_json::Value,
+    /// What the guardrails changed, in action order.
+    pub interventions: Vec<Intervention>,
     /// The actions for the outbox, in order.
     pub actions: Vec<PlannedAction>,
     /// Fuel the policy used.
@@ -317,8 +318,8 @@ pub struct DecisionRecord {
     pub decision: Option<Decision>,
     /// Why.
     pub reason: String,
-    /// Guardrail interventions.
-    pub interventions: serde_json::Value,
+    /// What the guardrails changed, in action order.
+    pub interventions: Vec<Intervention>,
     /// The actions it put in the outbox.
     pub actions: Vec<ActionRecord>,
     /// Fuel the policy used.

@@ -277,16 +277,12 @@ fn guardrail_settings(
     t: &Tenant,
     limits: &OperatorLimits,
 ) -> Result<GuardrailSettings, SweepError> {
-    let invalid = |message: String| SweepError::Guardrails {
-        tenant: t.id.as_str().to_owned(),
-        message,
-    };
-    let settings: GuardrailSettings = serde_json::from_value(t.settings.guardrails.clone())
-        .map_err(|e| invalid(e.to_string()))?;
-    settings
-        .validate(limits)
-        .map_err(|e| invalid(e.to_string()))?;
-    Ok(settings)
+    GuardrailSettings::from_json(&t.settings.guardrails, limits).map_err(|e| {
+        SweepError::Guardrails {
+            tenant: t.id.as_str().to_owned(),
+            message: e.to_string(),
+        }
+    })
 }
 
 async fn versions(

@@ -129,7 +129,7 @@ pub(crate) fn build(
                 policy: Some(policy_ref(&first)),
                 decision: None,
                 reason,
-                interventions: serde_json::Value::Array(vec![]),
+                interventions: vec![],
                 actions: vec![],
                 fuel_used: Some(first.report.fuel_used),
                 duration_us: Some(first.report.elapsed.as_micros() as u64),
@@ -211,8 +211,7 @@ pub(crate) fn build(
             policy: policy.or_else(|| Some(policy_ref(&first))),
             decision: Some(guarded.decision),
             reason,
-            interventions: serde_json::to_value(&guarded.interventions)
-                .expect("interventions are plain data with string keys"),
+            interventions: guarded.interventions,
             actions,
             fuel_used: Some(used.report.fuel_used),
             duration_us: Some(used.report.elapsed.as_micros() as u64),

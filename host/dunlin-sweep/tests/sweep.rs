@@ -7,6 +7,7 @@ mod harness;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use dunlin_core::guardrails::Rule;
 use dunlin_core::{Channel, Currency, Customer, Date, Money, PaymentMethod};
 use dunlin_runtime::{Runtime, RuntimeConfig};
 use dunlin_store::{
@@ -244,7 +245,10 @@ async fn a_payment_plan_holds_dunning_unless_the_tenant_releases_it(f: Fixture) 
             .unwrap();
     assert_eq!(notices(&log, "2026-02-10"), 0, "{log:?}");
     assert!(
-        log[0].interventions.to_string().contains("payment-plan"),
+        log[0]
+            .interventions
+            .iter()
+            .any(|i| i.rule == Rule::PaymentPlan),
         "{:?}",
         log[0].interventions
     );
@@ -405,7 +409,7 @@ async fn guardrails_block_an_opted_out_channel_and_the_log_says_so(f: Fixture) {
         w.db.decisions(&t, &DecisionQuery::invoice("i1"))
             .await
             .unwrap();
-    assert_eq!(log[0].interventions[0]["rule"], "opted-out-channel");
+    assert_eq!(log[0].interventions[0].rule, Rule::OptedOutChannel);
     assert_eq!(log[0].actions[0].status, ActionStatus::Blocked);
 }
 

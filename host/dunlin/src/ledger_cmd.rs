@@ -193,14 +193,8 @@ pub async fn run_explain(args: &ExplainArgs, db: &dyn Db) -> anyhow::Result<Exit
         if let Some(f) = &r.failure {
             println!("  failure:  [{}] {}", f.code, f.message);
         }
-        if let Some(list) = r.interventions.as_array() {
-            for i in list {
-                println!(
-                    "  guardrail {}: {}",
-                    i["rule"].as_str().unwrap_or("?"),
-                    i["detail"].as_str().unwrap_or("")
-                );
-            }
+        for i in &r.interventions {
+            println!("  guardrail {}: {}", i.rule, i.detail);
         }
         if let (Some(fuel), Some(us)) = (r.fuel_used, r.duration_us) {
             println!("  cost:     {fuel} fuel, {us} µs");

@@ -102,10 +102,7 @@ impl SettingsArgs {
 /// operator's limits).
 pub fn check(settings: &TenantSettings, limits: &OperatorLimits) -> anyhow::Result<()> {
     Schedule::parse(&settings.schedule, &settings.time_zone)?;
-    let guardrails: GuardrailSettings = serde_json::from_value(settings.guardrails.clone())
-        .context("invalid guardrail settings")?;
-    guardrails
-        .validate(limits)
+    GuardrailSettings::from_json(&settings.guardrails, limits)
         .context("invalid guardrail settings")?;
     Ok(())
 }

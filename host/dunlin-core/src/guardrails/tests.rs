@@ -937,3 +937,29 @@ fn invoice_status_names_match_their_json() {
         assert_eq!(serde_json::to_value(status).expect("serializes"), name);
     }
 }
+
+#[test]
+fn stored_settings_are_read_with_defaults_and_checked_against_the_limits() {
+    let limits = OperatorLimits::default();
+    let read = |json: serde_json::Value| GuardrailSettings::from_json(&json, &limits);
+
+    assert_eq!(
+        read(serde_json::json!({})),
+        Ok(GuardrailSettings::default())
+    );
+    let lower = read(serde_json::json!({"max-contacts-per-customer-7-days": 3})).expect("valid");
+    assert_eq!(lower.max_contacts_per_customer_7_days, 3);
+
+    assert!(matches!(
+        read(serde_json::json!({"max-contacts-per-customer-7-day": 3})),
+        Err(GuardrailError::Malformed(m)) if m.contains("unknown field")
+    ));
+    assert!(matches!(
+        read(serde_json::json!({"max-contacts-per-customer-7-days": "3"})),
+        Err(GuardrailError::Malformed(_))
+    ));
+    assert!(matches!(
+        read(serde_json::json!({"hold-while-disputed": false})),
+        Err(GuardrailError::NotAllowed { .. })
+    ));
+}

@@ -5,6 +5,7 @@ mod harness;
 
 use std::collections::BTreeMap;
 
+use dunlin_core::guardrails::{Effect, Intervention, Rule};
 use dunlin_core::{
     Action, ActionOutcome, Channel, Context, Currency, Customer, Date, Decision, Money, Notice,
     PaymentMethod, Tone,
@@ -155,7 +156,7 @@ fn outcome(ctx: &Context, level: u8) -> Outcome {
             reason: "first reminder".into(),
         }),
         reason: "first reminder".into(),
-        interventions: serde_json::json!([]),
+        interventions: vec![],
         actions: vec![PlannedAction {
             action: notice(level),
             status: ActionStatus::Pending,
@@ -797,7 +798,12 @@ async fn stored_context_decodes_to_the_same_context(f: Fixture) {
             .unwrap();
     let mut o = outcome(&page.invoices[0].context, 1);
     o.context.params.insert("ünïcode".into(), "€ ✓".into());
-    o.interventions = serde_json::json!([{"rule": "quiet-hours", "action": 0}]);
+    o.interventions = vec![Intervention {
+        rule: Rule::OptedOutChannel,
+        effect: Effect::Rerouted,
+        action_index: Some(0),
+        detail: "sms is opted out: sent by email".into(),
+    }];
     o.failure = Some(FailureRecord {
         code: "out-of-fuel".into(),
         message: "policy ran out of fuel".into(),
