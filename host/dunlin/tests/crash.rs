@@ -1,7 +1,11 @@
 //! Crash safety and the daemon: `dunlin sweep` is killed with SIGKILL at random points over a
 //! few thousand invoices and restarted; every due invoice ends with exactly one decision per
 //! as-of date and every decision with all of its actions. And `dunlin serve` sweeps on its
-//! schedule and stops cleanly on SIGTERM.
+//! schedule and stops cleanly on SIGTERM. Both run on SQLite and on PostgreSQL, with the
+//! storage conformance suite's harness (`DUNLIN_TEST_POSTGRES_URL`).
+
+#[path = "../../dunlin-store/tests/conformance/harness.rs"]
+mod harness;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -9,7 +13,13 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use dunlin_core::{Channel, Currency, Customer, Date, Money, PaymentMethod};
-use dunlin_store::{CustomerRecord, Db, DecisionQuery, DueQuery, NewInvoice, TenantId};
+use dunlin_store::{CustomerRecord, DecisionQuery, DueQuery, NewInvoice, TenantId};
+use harness::Fixture;
+
+conformance!(
+    sigkill_during_sweeps_loses_and_duplicates_nothing,
+    serve_sweeps_on_schedule_and_stops_on_sigterm,
+);
 
 const INVOICES: usize = 3000;
 const KILLS: usize = 20;
@@ -18,17 +28,42 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-fn dunlin(dir: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dunlin"));
-    cmd.arg("--database")
-        .arg(format!("sqlite://{}", dir.join("crash.db").display()))
-        .arg("--cache-dir")
-        .arg(dir.join("cache"))
-        .args(args)
-        .current_dir(repo())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    cmd
+/// The binary as a user runs it, on one test database, with its own compile cache.
+struct Cli {
+    database: String,
+    cache: tempfile::TempDir,
+}
+
+impl Cli {
+    fn new(f: &Fixture) -> Self {
+        Self {
+            database: f.url.clone(),
+            cache: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn dunlin(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_dunlin"));
+        cmd.arg("--database")
+            .arg(&self.database)
+            .arg("--cache-dir")
+            .arg(self.cache.path())
+            .args(args)
+            .current_dir(repo())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        cmd
+    }
+}
+
+/// A spawned `dunlin` that a failing assertion must not leave running (on PostgreSQL it would
+/// outlive the dropped test database).
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        kill(&mut self.0);
+    }
 }
 
 fn ok(mut cmd: Command) -> String {
@@ -45,25 +80,16 @@ fn d(s: &str) -> Date {
     s.parse().unwrap()
 }
 
-async fn seed(dir: &Path, schedule: &str, policy: &str) -> std::sync::Arc<dyn Db> {
-    ok(dunlin(
-        dir,
-        &["tenant", "create", "crash", "--schedule", schedule],
-    ));
-    ok(dunlin(
-        dir,
-        &[
-            "policy",
-            "upload",
-            "--tenant",
-            "crash",
-            policy,
-            "--activate",
-        ],
-    ));
-    let db = dunlin_store::connect(&format!("sqlite://{}", dir.join("crash.db").display()))
-        .await
-        .unwrap();
+async fn seed(f: &Fixture, cli: &Cli, schedule: &str, policy: &str) {
+    ok(cli.dunlin(&["tenant", "create", "crash", "--schedule", schedule]));
+    ok(cli.dunlin(&[
+        "policy",
+        "upload",
+        "--tenant",
+        "crash",
+        policy,
+        "--activate",
+    ]));
     let t = TenantId::new("crash").unwrap();
     let customers: Vec<_> = (0..INVOICES / 10)
         .map(|c| CustomerRecord {
@@ -82,7 +108,7 @@ async fn seed(dir: &Path, schedule: &str, policy: &str) -> std::sync::Arc<dyn Db
             contact: BTreeMap::new(),
         })
         .collect();
-    db.upsert_customers(&t, &customers).await.unwrap();
+    f.db.upsert_customers(&t, &customers).await.unwrap();
     let invoices: Vec<_> = (0..INVOICES)
         .map(|i| NewInvoice {
             id: format!("i{i:05}"),
@@ -100,8 +126,7 @@ async fn seed(dir: &Path, schedule: &str, policy: &str) -> std::sync::Arc<dyn Db
             metadata: BTreeMap::new(),
         })
         .collect();
-    db.upsert_invoices(&t, &invoices).await.unwrap();
-    db
+    f.db.upsert_invoices(&t, &invoices).await.unwrap();
 }
 
 /// A pseudo-random delay from the clock's nanoseconds (no state to seed).
@@ -119,40 +144,33 @@ fn kill(child: &mut Child) {
     let _ = child.wait();
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn sigkill_during_sweeps_loses_and_duplicates_nothing() {
-    let dir = tempfile::tempdir().unwrap();
+async fn sigkill_during_sweeps_loses_and_duplicates_nothing(f: Fixture) {
+    let cli = Cli::new(&f);
+    let db = &f.db;
     // fx-good reviews every invoice again after 7 days: stepping the as-of date by 7 days
     // makes all of them due in every sweep.
-    let db = seed(dir.path(), "0 0 9 * * *", "tests/fixtures/fx-good").await;
+    seed(&f, &cli, "0 0 9 * * *", "tests/fixtures/fx-good").await;
     let t = TenantId::new("crash").unwrap();
 
     // How long an uninterrupted sweep takes here, to aim the kills inside one.
     let started = Instant::now();
-    ok(dunlin(
-        dir.path(),
-        &["sweep", "--tenant", "crash", "--as-of", "2026-02-01"],
-    ));
+    ok(cli.dunlin(&["sweep", "--tenant", "crash", "--as-of", "2026-02-01"]));
     let full = started.elapsed().as_millis() as u64;
 
     let mut killed_midway = 0;
     for k in 0..KILLS {
         let as_of = (d("2026-02-01") + chrono::Days::new(7 * (k as u64 + 1))).to_string();
-        let mut child = dunlin(
-            dir.path(),
-            &["sweep", "--tenant", "crash", "--as-of", &as_of],
-        )
-        .spawn()
-        .unwrap();
+        let mut sweep = Running(
+            cli.dunlin(&["sweep", "--tenant", "crash", "--as-of", &as_of])
+                .spawn()
+                .unwrap(),
+        );
         std::thread::sleep(random_delay(full));
-        let finished_first = child.try_wait().unwrap().is_some();
-        kill(&mut child);
+        let finished_first = sweep.0.try_wait().unwrap().is_some();
+        kill(&mut sweep.0);
         killed_midway += usize::from(!finished_first);
         // Restart: the same sweep again, to completion.
-        ok(dunlin(
-            dir.path(),
-            &["sweep", "--tenant", "crash", "--as-of", &as_of],
-        ));
+        ok(cli.dunlin(&["sweep", "--tenant", "crash", "--as-of", &as_of]));
 
         // Nothing left due for that day: every due invoice got its decision.
         let left = db
@@ -209,13 +227,14 @@ async fn sigkill_during_sweeps_loses_and_duplicates_nothing() {
     assert!(seen.len() >= INVOICES, "{} decisions", seen.len());
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn serve_sweeps_on_schedule_and_stops_on_sigterm() {
-    let dir = tempfile::tempdir().unwrap();
+async fn serve_sweeps_on_schedule_and_stops_on_sigterm(f: Fixture) {
+    let cli = Cli::new(&f);
+    let db = &f.db;
     // Every second: the first tick comes at once.
-    let db = seed(dir.path(), "* * * * * *", "standard").await;
+    seed(&f, &cli, "* * * * * *", "standard").await;
     let t = TenantId::new("crash").unwrap();
-    let mut child = dunlin(dir.path(), &["serve"]).spawn().unwrap();
+    let mut serve = Running(cli.dunlin(&["serve"]).spawn().unwrap());
+    let child = &mut serve.0;
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let n = db
