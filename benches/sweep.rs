@@ -5,6 +5,8 @@
 //! `cargo bench -p dunlin-benches --bench sweep` (defaults: 1,000,000 invoices, 100 tenants);
 //! `DUNLIN_BENCH_INVOICES=100000` for a quicker run. `DUNLIN_BENCH_SQLITE_SEED=PATH` keeps the
 //! seeded SQLite file at PATH and starts later runs from a copy of it (seeding 1M takes a minute).
+//! `DUNLIN_BENCH_PAGE` (invoices per page, default 2000) and `DUNLIN_BENCH_WORKERS` (deciding
+//! threads, default one per core) try other sweep settings.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -114,9 +116,10 @@ async fn run_seeded(name: &str, db: &dyn Db, ids: Vec<TenantId>, total: usize, t
     let started = Instant::now();
     let mut sum = SweepReport::default();
     for id in &ids {
-        let r = sweep(db, &runtime, id, &SweepOptions::new(as_of))
-            .await
-            .expect("sweep");
+        let mut opts = SweepOptions::new(as_of);
+        opts.page_size = env("DUNLIN_BENCH_PAGE", 2000) as u32;
+        opts.workers = env("DUNLIN_BENCH_WORKERS", opts.workers);
+        let r = sweep(db, &runtime, id, &opts).await.expect("sweep");
         sum.reviewed += r.reviewed;
         sum.recorded += r.recorded;
         sum.actions += r.actions;
@@ -158,33 +161,30 @@ async fn main() {
     let seeded = match &seed_copy {
         Some(saved) if saved.exists() => {
             std::fs::copy(saved, &file).expect("copy the saved seed");
-            let wal = with_suffix(saved, "-wal");
-            if wal.exists() {
-                std::fs::copy(&wal, with_suffix(&file, "-wal")).expect("copy the saved WAL");
-            }
             true
         }
         _ => false,
     };
-    let db = dunlin_store::connect(&url).await.expect("sqlite");
-    if seeded {
-        run_seeded("SQLite", db.as_ref(), tenant_ids(tenants), total, tenants).await;
+    let db = dunlin_store::SqliteDb::connect(&url).await.expect("sqlite");
+    let ids = if seeded {
+        tenant_ids(tenants)
     } else {
-        let ids = seed(db.as_ref(), tenants, total / tenants, &policy).await;
+        let ids = seed(&db, tenants, total / tenants, &policy).await;
         if let Some(saved) = &seed_copy {
-            db.close().await;
+            // Everything into the database file first: the copy is then the whole seed.
+            db.checkpoint().await.expect("checkpoint");
             std::fs::copy(&file, saved).expect("save the seed");
-            let wal = with_suffix(&file, "-wal");
-            if wal.exists() {
-                std::fs::copy(&wal, with_suffix(saved, "-wal")).expect("save the WAL");
-            }
-            let db = dunlin_store::connect(&url).await.expect("sqlite");
-            run_seeded("SQLite", db.as_ref(), ids, total, tenants).await;
-            db.close().await;
-        } else {
-            run_seeded("SQLite", db.as_ref(), ids, total, tenants).await;
         }
-    }
+        ids
+    };
+    run_seeded("SQLite", &db, ids, total, tenants).await;
+    let wal = with_suffix(&file, "-wal");
+    let size = |p: &std::path::Path| std::fs::metadata(p).map_or(0, |m| m.len()) as f64 / 1e6;
+    println!(
+        "  SQLite files after the sweep: database {:.0} MB, WAL {:.0} MB\n",
+        size(&file),
+        size(&wal)
+    );
     db.close().await;
 
     if let Ok(url) = std::env::var("DUNLIN_BENCH_POSTGRES_URL") {

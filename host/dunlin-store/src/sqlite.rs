@@ -195,6 +195,17 @@ impl SqliteDb {
         Ok(SqliteDb { pool })
     }
 
+    /// Copies everything in the WAL into the database file and empties the WAL, waiting for
+    /// readers and writers as needed: afterwards the database file alone holds all committed
+    /// data (e.g. to copy it).
+    pub async fn checkpoint(&self) -> Result<()> {
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&self.pool)
+            .await
+            .ctx("checkpoint")?;
+        Ok(())
+    }
+
     /// The connection pool, for tools and benchmarks that need raw access.
     pub fn pool(&self) -> &SqlitePool {
         &self.pool

@@ -722,13 +722,23 @@ async fn record_batch_twice_writes_one_decision_and_no_duplicate_actions(f: Fixt
         f.db.due_for_review(&acme, &DueQuery::new(d("2026-02-17")))
             .await
             .unwrap();
-    let outcomes: Vec<Outcome> = next
+    let mut outcomes: Vec<Outcome> = next
         .invoices
         .iter()
         .map(|i| outcome(&i.context, 2))
         .collect();
+    // A batch mixing an outcome recorded before with new ones writes only the new ones.
+    outcomes.insert(0, again[0].clone());
     let third = f.db.record_batch(&acme, &outcomes).await.unwrap();
-    assert_eq!(third.recorded, 2);
+    assert_eq!(
+        third,
+        RecordSummary {
+            recorded: 2,
+            skipped: 1
+        }
+    );
+    let state = f.db.dunning_state(&acme, "i1").await.unwrap().unwrap();
+    assert_eq!(state.level, 2, "the new day's state, not the skipped one's");
     let ladder =
         f.db.decisions(&acme, &DecisionQuery::invoice("i1"))
             .await
@@ -1083,4 +1093,32 @@ async fn migrating_ladders_repins_open_ones_only(f: Fixture) {
         f.db.migrate_ladders(&acme, 9).await,
         Err(StoreError::UnknownPolicyVersion { .. })
     ));
+}
+
+/// SQLite only: a checkpoint leaves every committed row in the database file and the WAL
+/// empty, so the file alone can be copied.
+#[tokio::test]
+async fn sqlite_checkpoint_empties_the_wal_into_the_database_file() {
+    use dunlin_store::Db as _;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("dunlin.db");
+    let db = dunlin_store::SqliteDb::connect(&format!("sqlite://{}", file.display()))
+        .await
+        .expect("open");
+    let acme = tid("acme");
+    db.create_tenant(&acme, &TenantSettings::default())
+        .await
+        .expect("tenant");
+    let wal = dir.path().join("dunlin.db-wal");
+    assert!(std::fs::metadata(&wal).expect("WAL").len() > 0);
+    db.checkpoint().await.expect("checkpoint");
+    assert_eq!(std::fs::metadata(&wal).expect("WAL").len(), 0);
+    db.close().await;
+
+    let copy = dir.path().join("copy.db");
+    std::fs::copy(&file, &copy).expect("copy the file alone");
+    let db = dunlin_store::SqliteDb::connect(&format!("sqlite://{}", copy.display()))
+        .await
+        .expect("open the copy");
+    assert!(db.tenant(&acme).await.expect("read").is_some());
 }
