@@ -49,6 +49,27 @@ pub enum Action {
     Close(Closure),
 }
 
+/// A short label for ledgers and logs: `notify L2 firm email`, `retry-payment`,
+/// `pause until 2026-03-01`, `escalate collections`, `close (write off)`.
+impl std::fmt::Display for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Action::Notify(n) => write!(
+                f,
+                "notify L{} {} {}",
+                n.level,
+                n.tone.as_str(),
+                n.channel.as_str()
+            ),
+            Action::RetryPayment(_) => f.write_str("retry-payment"),
+            Action::Pause(p) => write!(f, "pause until {}", p.until),
+            Action::Escalate(e) => write!(f, "escalate {}", e.kind.as_str()),
+            Action::Close(c) if c.write_off => f.write_str("close (write off)"),
+            Action::Close(_) => f.write_str("close"),
+        }
+    }
+}
+
 /// A notice to the customer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
@@ -414,6 +435,50 @@ mod tests {
                 err.contains(expected),
                 "{err:?} should mention {expected:?}"
             );
+        }
+    }
+
+    #[test]
+    fn actions_have_short_labels() {
+        let on = |s: &str| s.parse::<Date>().unwrap();
+        let reason = || "r".to_owned();
+        let cases = [
+            (notice(2, "t").actions[0].clone(), "notify L2 firm email"),
+            (
+                Action::RetryPayment(Retry { reason: reason() }),
+                "retry-payment",
+            ),
+            (
+                Action::Pause(Pause {
+                    until: on("2026-03-01"),
+                    reason: reason(),
+                }),
+                "pause until 2026-03-01",
+            ),
+            (
+                Action::Escalate(Escalation {
+                    kind: EscalationKind::AccountManager,
+                    reason: reason(),
+                }),
+                "escalate account-manager",
+            ),
+            (
+                Action::Close(Closure {
+                    write_off: true,
+                    reason: reason(),
+                }),
+                "close (write off)",
+            ),
+            (
+                Action::Close(Closure {
+                    write_off: false,
+                    reason: reason(),
+                }),
+                "close",
+            ),
+        ];
+        for (action, label) in cases {
+            assert_eq!(action.to_string(), label);
         }
     }
 

@@ -279,9 +279,12 @@ fn step(
                 .then_some(Status::LadderEnded(day));
             let mut said = Vec::new();
             for action in &decision.actions {
-                let (label, past) = apply(s, action, day, &mut done);
-                *outcome.action_counts.entry(label.clone()).or_default() += 1;
-                said.push(label);
+                let past = apply(s, action, day, &mut done);
+                *outcome.action_counts.entry(action.to_string()).or_default() += 1;
+                said.push(match action {
+                    Action::Notify(n) => format!("{action} ({})", n.template),
+                    _ => action.to_string(),
+                });
                 s.history.push(past);
             }
             let actions = if said.is_empty() {
@@ -300,13 +303,8 @@ fn step(
     }
 }
 
-/// Applies one action to the simulated world; returns its label and its history entry.
-fn apply(
-    s: &mut State<'_>,
-    action: &Action,
-    day: Date,
-    done: &mut Option<Status>,
-) -> (String, PastAction) {
+/// Applies one action to the simulated world; returns its history entry.
+fn apply(s: &mut State<'_>, action: &Action, day: Date, done: &mut Option<Status>) -> PastAction {
     let mut past = PastAction {
         on: day,
         kind: ActionKind::Notify,
@@ -315,7 +313,7 @@ fn apply(
         tone: None,
         outcome: ActionOutcome::Delivered,
     };
-    let label = match action {
+    match action {
         Action::Notify(n) => {
             s.notices += 1;
             past.level = Some(n.level);
@@ -325,13 +323,6 @@ fn apply(
             if behaviour.pays_after_notices == Some(s.notices) && s.pays_on.is_none() {
                 s.pays_on = day.checked_add_days(chrono::Days::new(behaviour.delay_days.into()));
             }
-            format!(
-                "notify L{} {} {} ({})",
-                n.level,
-                n.tone.as_str(),
-                n.channel.as_str(),
-                n.template
-            )
         }
         Action::RetryPayment(_) => {
             s.retries += 1;
@@ -351,31 +342,23 @@ fn apply(
                     f.on = day;
                 }
             }
-            "retry-payment".to_owned()
         }
         Action::Pause(p) => {
             past.kind = ActionKind::Pause;
             s.next_review = p.until;
-            format!("pause until {}", p.until)
         }
         Action::Escalate(e) => {
             past.kind = ActionKind::Escalate;
             if matches!(e.kind, EscalationKind::Collections | EscalationKind::Legal) {
                 *done = Some(Status::Escalated(day));
             }
-            format!("escalate {}", e.kind.as_str())
         }
-        Action::Close(c) => {
+        Action::Close(_) => {
             past.kind = ActionKind::Close;
             *done = Some(Status::Closed(day));
-            if c.write_off {
-                "close (write off)".to_owned()
-            } else {
-                "close".to_owned()
-            }
         }
-    };
-    (label, past)
+    }
+    past
 }
 
 fn settle(s: &mut State<'_>, status: Status) {

@@ -197,8 +197,12 @@ async fn upsert_states(
 }
 
 /// Refreshes the planner's statistics after a bulk load.
-const REFRESH_STATISTICS: &str =
-    "ANALYZE customers, invoices, payments, disputes, payment_plans, dunning_state";
+/// Every table of ours, the decision log included even when it is empty: a table that was
+/// never analysed gets the planner's default guesses, and with those the page query of the
+/// first sweeps after a load chose plans that scanned the growing `decisions` table for every
+/// page (1M invoices: 217 s instead of 77 s).
+const REFRESH_STATISTICS: &str = "ANALYZE tenants, policy_versions, customers, invoices, \
+     payments, disputes, payment_plans, dunning_state, decisions, actions";
 
 // Deliberately compiled once per backend: see the top of sql.rs.
 #[allow(clippy::duplicate_mod)]

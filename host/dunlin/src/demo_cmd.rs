@@ -307,17 +307,7 @@ async fn summary(db: &dyn Db, tenant: &TenantId, book: &Book) -> anyhow::Result<
             .iter()
             .filter(|r| r.invoice_id == id && !r.actions.is_empty())
             .map(|r| {
-                let what: Vec<String> = r
-                    .actions
-                    .iter()
-                    .map(|a| match &a.action {
-                        Action::Notify(n) => format!("L{} {}", n.level, n.template),
-                        Action::RetryPayment(_) => "retry".into(),
-                        Action::Pause(_) => "pause".into(),
-                        Action::Escalate(e) => format!("escalate {}", e.kind.as_str()),
-                        Action::Close(_) => "close".into(),
-                    })
-                    .collect();
+                let what: Vec<String> = r.actions.iter().map(|a| a.action.to_string()).collect();
                 format!("{} {}", r.as_of.format("%b %d"), what.join("+"))
             })
             .collect();

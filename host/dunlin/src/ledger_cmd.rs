@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use dunlin_core::guardrails::OperatorLimits;
-use dunlin_core::{Action, Date};
+use dunlin_core::Date;
 use dunlin_runtime::Runtime;
 use dunlin_scheduler::Schedule;
 use dunlin_store::{Db, DecisionQuery, DecisionRecord};
@@ -132,23 +132,7 @@ fn actions(r: &DecisionRecord) -> String {
     let parts: Vec<String> = r
         .actions
         .iter()
-        .map(|a| {
-            let what = match &a.action {
-                Action::Notify(n) => {
-                    format!(
-                        "notify L{} {} {}",
-                        n.level,
-                        n.tone.as_str(),
-                        n.channel.as_str()
-                    )
-                }
-                Action::RetryPayment(_) => "retry-payment".into(),
-                Action::Pause(p) => format!("pause until {}", p.until),
-                Action::Escalate(e) => format!("escalate {}", e.kind.as_str()),
-                Action::Close(_) => "close".into(),
-            };
-            format!("{what} [{}]", a.status.as_str())
-        })
+        .map(|a| format!("{} [{}]", a.action, a.status.as_str()))
         .collect();
     if parts.is_empty() {
         "wait".into()
