@@ -123,6 +123,70 @@ async fn require_tenant(tx: &mut Tx, tenant: &TenantId) -> Result<()> {
 }
 
 /// Withdraws the invoice's undelivered actions (it was paid, disputed or put on a plan).
+/// Rows per multi-row upsert of imported rows: 1,000 rows of at most 17 values stay well under
+/// both databases' limits on bound parameters (SQLite 32,766, PostgreSQL 65,535).
+const UPSERT_CHUNK: usize = 1000;
+
+/// Splits imported rows, in order, into runs that one multi-row upsert can write: at most
+/// [`UPSERT_CHUNK`] rows, no key twice (PostgreSQL cannot update one row twice in a statement,
+/// and two rows about one record must apply in file order) and one `variant` throughout.
+fn upsert_runs<'r, T, V: PartialEq>(
+    rows: &'r [T],
+    key: impl Fn(&T) -> &str,
+    variant: impl Fn(&T) -> V,
+) -> Vec<&'r [T]> {
+    let mut runs = Vec::new();
+    let mut start = 0;
+    let mut keys: HashSet<&str> = HashSet::new();
+    for (i, row) in rows.iter().enumerate() {
+        let full = i - start == UPSERT_CHUNK;
+        let repeated = keys.contains(key(row));
+        let other = i > start && variant(&rows[start]) != variant(row);
+        if full || repeated || other {
+            runs.push(&rows[start..i]);
+            start = i;
+            keys.clear();
+        }
+        keys.insert(key(row));
+    }
+    if start < rows.len() {
+        runs.push(&rows[start..]);
+    }
+    runs
+}
+
+/// Fails with [`StoreError::UnknownCustomer`] for the first invoice of `run` whose customer
+/// the tenant does not have (checked up front: a multi-row insert's foreign-key error would
+/// not say which row).
+async fn require_customers(tx: &mut Tx, tenant: &TenantId, run: &[NewInvoice]) -> Result<()> {
+    let mut wanted: Vec<&str> = run.iter().map(|i| i.customer_id.as_str()).collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let mut qb = QueryBuilder::<Driver>::new("SELECT id FROM customers WHERE tenant_id = ");
+    qb.push_bind(tenant.as_str()).push(" AND id IN (");
+    let mut list = qb.separated(", ");
+    for id in &wanted {
+        list.push_bind(*id);
+    }
+    qb.push(")");
+    let known: HashSet<String> = qb
+        .build_query_scalar::<String>()
+        .fetch_all(&mut **tx)
+        .await
+        .ctx("look up customers")?
+        .into_iter()
+        .collect();
+    match run.iter().find(|i| !known.contains(&i.customer_id)) {
+        Some(i) => Err(StoreError::UnknownCustomer {
+            tenant: tenant.clone(),
+            what: "invoice",
+            id: i.id.clone(),
+            customer: i.customer_id.clone(),
+        }),
+        None => Ok(()),
+    }
+}
+
 async fn cancel_pending(
     tx: &mut Tx,
     tenant: &TenantId,
@@ -723,14 +787,31 @@ impl Db for This {
         let at = now();
         let mut tx = self.begin_write().await?;
         require_tenant(&mut tx, tenant).await?;
-        for c in rows {
-            let p = &c.profile;
-            sqlx::query(
+        for run in upsert_runs(rows, |c| c.profile.id.as_str(), |_| ()) {
+            let mut qb = QueryBuilder::<Driver>::new(
                 "INSERT INTO customers (tenant_id, id, tags, lifetime_value_minor, \
                  lifetime_currency, customer_since, on_time_12m, late_12m, locale, time_zone, \
-                 reachable_on, opted_out, contact, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
-                 ON CONFLICT (tenant_id, id) DO UPDATE SET tags = excluded.tags, \
+                 reachable_on, opted_out, contact, updated_at) ",
+            );
+            qb.push_values(run, |mut b, c| {
+                let p = &c.profile;
+                b.push_bind(tenant.as_str())
+                    .push_bind(p.id.as_str())
+                    .push_bind(json(&p.tags))
+                    .push_bind(p.lifetime_value.minor)
+                    .push_bind(p.lifetime_value.currency.as_str())
+                    .push_bind(p.customer_since)
+                    .push_bind(i64::from(p.on_time_payments_12m))
+                    .push_bind(i64::from(p.late_payments_12m))
+                    .push_bind(p.locale.as_str())
+                    .push_bind(p.time_zone.as_str())
+                    .push_bind(json(&p.reachable_on))
+                    .push_bind(json(&p.opted_out))
+                    .push_bind(json(&c.contact))
+                    .push_bind(at);
+            });
+            qb.push(
+                " ON CONFLICT (tenant_id, id) DO UPDATE SET tags = excluded.tags, \
                  lifetime_value_minor = excluded.lifetime_value_minor, \
                  lifetime_currency = excluded.lifetime_currency, \
                  customer_since = excluded.customer_since, on_time_12m = excluded.on_time_12m, \
@@ -738,24 +819,8 @@ impl Db for This {
                  time_zone = excluded.time_zone, reachable_on = excluded.reachable_on, \
                  opted_out = excluded.opted_out, contact = excluded.contact, \
                  updated_at = excluded.updated_at",
-            )
-            .bind(tenant.as_str())
-            .bind(&p.id)
-            .bind(json(&p.tags))
-            .bind(p.lifetime_value.minor)
-            .bind(p.lifetime_value.currency.as_str())
-            .bind(p.customer_since)
-            .bind(i64::from(p.on_time_payments_12m))
-            .bind(i64::from(p.late_payments_12m))
-            .bind(&p.locale)
-            .bind(&p.time_zone)
-            .bind(json(&p.reachable_on))
-            .bind(json(&p.opted_out))
-            .bind(json(&c.contact))
-            .bind(at)
-            .execute(&mut *tx)
-            .await
-            .ctx("upsert customer")?;
+            );
+            qb.build().execute(&mut *tx).await.ctx("upsert customers")?;
         }
         tx.commit().await.ctx("commit customers")?;
         Ok(rows.len())
@@ -766,66 +831,72 @@ impl Db for This {
         let at = now();
         let mut tx = self.begin_write().await?;
         require_tenant(&mut tx, tenant).await?;
-        for i in rows {
-            // Without an explicit open balance, a known invoice owes its (new) amount less the
-            // payments recorded for it; a new one owes its amount.
-            let result = sqlx::query(
+        // A run shares whether the open balance and the status are given, which decides how
+        // a known invoice's columns are updated.
+        let variant = |i: &NewInvoice| (i.open_balance_minor.is_some(), i.status.is_some());
+        for run in upsert_runs(rows, |i| i.id.as_str(), variant) {
+            require_customers(&mut tx, tenant, run).await?;
+            let (balance_given, status_given) = variant(&run[0]);
+            let mut qb = QueryBuilder::<Driver>::new(
                 "INSERT INTO invoices (tenant_id, id, customer_id, number, issued_on, due_on, \
                  amount_minor, currency, open_balance_minor, payment_method, failed_attempts, \
                  last_failure_on, last_failure_code, last_failure_kind, status, metadata, \
-                 updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, COALESCE($9, $7), $10, $11, $12, $13, \
-                 $14, COALESCE($15, 'open'), $16, $17) \
-                 ON CONFLICT (tenant_id, id) DO UPDATE SET customer_id = excluded.customer_id, \
+                 updated_at) ",
+            );
+            qb.push_values(run, |mut b, i| {
+                let failure = i.last_failure.as_ref();
+                b.push_bind(tenant.as_str())
+                    .push_bind(i.id.as_str())
+                    .push_bind(i.customer_id.as_str())
+                    .push_bind(i.number.as_str())
+                    .push_bind(i.issued_on)
+                    .push_bind(i.due_on)
+                    .push_bind(i.amount.minor)
+                    .push_bind(i.amount.currency.as_str())
+                    // A new invoice without an explicit open balance owes its amount.
+                    .push_bind(i.open_balance_minor.unwrap_or(i.amount.minor))
+                    .push_bind(codec::name(&i.payment_method))
+                    .push_bind(i64::from(i.failed_attempts))
+                    .push_bind(failure.map(|f| f.on))
+                    .push_bind(failure.map(|f| f.code.as_str()))
+                    .push_bind(failure.map(|f| codec::name(&f.kind)))
+                    .push_bind(i.status.unwrap_or(InvoiceStatus::Open).as_str())
+                    .push_bind(json(&i.metadata))
+                    .push_bind(at);
+            });
+            qb.push(
+                " ON CONFLICT (tenant_id, id) DO UPDATE SET customer_id = excluded.customer_id, \
                  number = excluded.number, issued_on = excluded.issued_on, \
                  due_on = excluded.due_on, amount_minor = excluded.amount_minor, \
-                 currency = excluded.currency, \
-                 open_balance_minor = COALESCE($9, excluded.amount_minor - COALESCE(\
-                     (SELECT CAST(SUM(p.amount_minor) AS BIGINT) FROM payments p \
-                      WHERE p.tenant_id = $1 AND p.invoice_id = $2), 0)), \
-                 payment_method = excluded.payment_method, \
+                 currency = excluded.currency, payment_method = excluded.payment_method, \
                  failed_attempts = excluded.failed_attempts, \
                  last_failure_on = excluded.last_failure_on, \
                  last_failure_code = excluded.last_failure_code, \
                  last_failure_kind = excluded.last_failure_kind, \
-                 status = COALESCE($15, invoices.status), metadata = excluded.metadata, \
-                 updated_at = excluded.updated_at",
-            )
-            .bind(tenant.as_str())
-            .bind(&i.id)
-            .bind(&i.customer_id)
-            .bind(&i.number)
-            .bind(i.issued_on)
-            .bind(i.due_on)
-            .bind(i.amount.minor)
-            .bind(i.amount.currency.as_str())
-            .bind(i.open_balance_minor)
-            .bind(codec::name(&i.payment_method))
-            .bind(i64::from(i.failed_attempts))
-            .bind(i.last_failure.as_ref().map(|f| f.on))
-            .bind(i.last_failure.as_ref().map(|f| f.code.as_str()))
-            .bind(i.last_failure.as_ref().map(|f| codec::name(&f.kind)))
-            .bind(i.status.map(|s| s.as_str()))
-            .bind(json(&i.metadata))
-            .bind(at)
-            .execute(&mut *tx)
-            .await;
-            match result {
-                Err(e) if is_fk_violation(&e) => {
-                    return Err(StoreError::UnknownCustomer {
-                        tenant: tenant.clone(),
-                        what: "invoice",
-                        id: i.id.clone(),
-                        customer: i.customer_id.clone(),
-                    })
+                 metadata = excluded.metadata, updated_at = excluded.updated_at, ",
+            );
+            // Without an explicit open balance, a known invoice owes its (new) amount less the
+            // payments recorded for it; without a status it keeps its own.
+            qb.push(if balance_given {
+                "open_balance_minor = excluded.open_balance_minor, "
+            } else {
+                "open_balance_minor = excluded.amount_minor - COALESCE(\
+                     (SELECT CAST(SUM(p.amount_minor) AS BIGINT) FROM payments p \
+                      WHERE p.tenant_id = excluded.tenant_id AND p.invoice_id = excluded.id), 0), "
+            });
+            qb.push(if status_given {
+                "status = excluded.status"
+            } else {
+                "status = invoices.status"
+            });
+            qb.build().execute(&mut *tx).await.ctx("upsert invoices")?;
+            for i in run {
+                if matches!(
+                    i.status,
+                    Some(InvoiceStatus::Paid | InvoiceStatus::Void | InvoiceStatus::WrittenOff)
+                ) {
+                    cancel_pending(&mut tx, tenant, &i.id, at).await?;
                 }
-                other => other.ctx("upsert invoice")?,
-            };
-            if matches!(
-                i.status,
-                Some(InvoiceStatus::Paid | InvoiceStatus::Void | InvoiceStatus::WrittenOff)
-            ) {
-                cancel_pending(&mut tx, tenant, &i.id, at).await?;
             }
         }
         tx.commit().await.ctx("commit invoices")?;

@@ -37,6 +37,7 @@ conformance!(
     api_keys_find_their_tenant,
     policy_versions_number_up_and_only_one_is_active,
     importing_twice_leaves_the_same_rows,
+    large_import_batches_apply_in_order,
     a_payment_that_clears_an_invoice_stops_its_ladder,
     due_for_review_builds_complete_contexts,
     due_for_review_pages_with_a_cursor,
@@ -423,6 +424,99 @@ async fn importing_twice_leaves_the_same_rows(f: Fixture) {
     let i1 = f.db.invoice(&acme, "i1").await.unwrap().unwrap();
     assert_eq!((i1.number.as_str(), i1.due_on), ("N-i1-b", d("2026-02-15")));
     assert_eq!(i1.open_balance, eur(8_000), "new amount less the payment");
+}
+
+/// Imports are written many rows to a statement; a batch larger than one statement, with a
+/// record repeated, and with and without explicit balances and statuses, still applies row
+/// by row in order.
+async fn large_import_batches_apply_in_order(f: Fixture) {
+    let acme = tid("acme");
+    seed(&f, &acme).await;
+    let customers: Vec<CustomerRecord> = (0..2_500).map(|n| customer(&format!("k{n}"))).collect();
+    assert_eq!(
+        f.db.upsert_customers(&acme, &customers).await.unwrap(),
+        2_500
+    );
+    let mut rows: Vec<NewInvoice> = (0..2_500)
+        .map(|n| {
+            invoice(
+                &format!("b{n:04}"),
+                &format!("k{n}"),
+                "2026-01-31",
+                1_000 + n,
+            )
+        })
+        .collect();
+    // b0001 appears again later in the batch: the later row wins.
+    let mut again = invoice("b0001", "k7", "2026-01-31", 9_999);
+    again.number = "second".into();
+    rows.insert(1_500, again);
+    // An explicit open balance and a status, in the middle of the batch.
+    rows[10].open_balance_minor = Some(123);
+    rows[11].status = Some(InvoiceStatus::Void);
+    f.db.upsert_invoices(&acme, &rows).await.unwrap();
+
+    let b1 = f.db.invoice(&acme, "b0001").await.unwrap().unwrap();
+    assert_eq!(
+        (b1.number.as_str(), b1.customer_id.as_str(), b1.amount),
+        ("second", "k7", eur(9_999))
+    );
+    assert_eq!(b1.open_balance, eur(9_999));
+    let b10 = f.db.invoice(&acme, "b0010").await.unwrap().unwrap();
+    assert_eq!(b10.open_balance, eur(123));
+    let b11 = f.db.invoice(&acme, "b0011").await.unwrap().unwrap();
+    assert_eq!(b11.status, InvoiceStatus::Void);
+    let last = f.db.invoice(&acme, "b2499").await.unwrap().unwrap();
+    assert_eq!(last.amount, eur(3_499));
+    assert_eq!(
+        f.db.customer(&acme, "k2499")
+            .await
+            .unwrap()
+            .unwrap()
+            .profile
+            .id,
+        "k2499"
+    );
+
+    // Without a status the known invoice keeps its own; without a balance it owes its new
+    // amount less its payments.
+    f.db.upsert_payments(
+        &acme,
+        &[NewPayment {
+            id: "pb12".into(),
+            invoice_id: "b0012".into(),
+            amount: eur(12),
+            paid_on: d("2026-02-02"),
+        }],
+    )
+    .await
+    .unwrap();
+    let mut again = vec![
+        invoice("b0011", "k11", "2026-01-31", 1_011),
+        invoice("b0012", "k12", "2026-01-31", 2_000),
+    ];
+    again[0].number = "kept void".into();
+    f.db.upsert_invoices(&acme, &again).await.unwrap();
+    let b11 = f.db.invoice(&acme, "b0011").await.unwrap().unwrap();
+    assert_eq!(
+        (b11.number.as_str(), b11.status),
+        ("kept void", InvoiceStatus::Void)
+    );
+    let b12 = f.db.invoice(&acme, "b0012").await.unwrap().unwrap();
+    assert_eq!(b12.open_balance, eur(1_988));
+
+    // An unknown customer anywhere in a large batch names its row; nothing is written.
+    let mut bad: Vec<NewInvoice> = (0..1_200)
+        .map(|n| invoice(&format!("x{n:04}"), &format!("k{n}"), "2026-01-31", 500))
+        .collect();
+    bad[1_100].customer_id = "nobody".into();
+    match f.db.upsert_invoices(&acme, &bad).await {
+        Err(StoreError::UnknownCustomer { id, customer, .. }) => {
+            assert_eq!((id.as_str(), customer.as_str()), ("x1100", "nobody"));
+        }
+        other => panic!("expected an unknown customer, got {other:?}"),
+    }
+    assert!(f.db.invoice(&acme, "x0000").await.unwrap().is_none());
 }
 
 async fn a_payment_that_clears_an_invoice_stops_its_ladder(f: Fixture) {
