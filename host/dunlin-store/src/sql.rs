@@ -130,11 +130,11 @@ const UPSERT_CHUNK: usize = 1000;
 /// Splits imported rows, in order, into runs that one multi-row upsert can write: at most
 /// [`UPSERT_CHUNK`] rows, no key twice (PostgreSQL cannot update one row twice in a statement,
 /// and two rows about one record must apply in file order) and one `variant` throughout.
-fn upsert_runs<'r, T, V: PartialEq>(
-    rows: &'r [T],
+fn upsert_runs<T, V: PartialEq>(
+    rows: &[T],
     key: impl Fn(&T) -> &str,
     variant: impl Fn(&T) -> V,
-) -> Vec<&'r [T]> {
+) -> Vec<&[T]> {
     let mut runs = Vec::new();
     let mut start = 0;
     let mut keys: HashSet<&str> = HashSet::new();
