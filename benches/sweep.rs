@@ -4,11 +4,11 @@
 //!
 //! `cargo bench -p dunlin-benches --bench sweep` (defaults: 1,000,000 invoices, 100 tenants);
 //! `DUNLIN_BENCH_INVOICES=100000` for a quicker run. `DUNLIN_BENCH_SQLITE_SEED=PATH` keeps the
-//! seeded SQLite file at PATH and starts later runs from a copy of it (seeding 1M takes a minute).
+//! seeded SQLite file at PATH and starts later runs from a copy of it.
 //! `DUNLIN_BENCH_PAGE` (invoices per page, default 2000) and `DUNLIN_BENCH_WORKERS` (deciding
 //! threads, default one per core) try other sweep settings. `DUNLIN_BENCH_POSTGRES_SEEDED=1`
 //! sweeps a PostgreSQL database seeded by an earlier run (decisions, actions and dunning state
-//! emptied beforehand) instead of seeding it again (seeding 1M takes over three minutes).
+//! emptied beforehand) instead of seeding it again.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
