@@ -61,7 +61,8 @@ pub(crate) fn from_json<T: DeserializeOwned>(what: &'static str, s: &str) -> Res
 }
 
 /// The context as zstd-compressed JSON: the exact bytes a replay will decode. The frame is
-/// compressed against [`DICTIONARY_V1`] and tagged with [`TAG_DICTIONARY_V1`].
+/// compressed against the store's frozen context dictionary (`context-dictionary-v1.json`)
+/// and follows a one-byte tag naming that dictionary.
 pub fn compress_context(ctx: &Context) -> Result<Vec<u8>, StoreError> {
     thread_local! {
         // A compression context with the dictionary loaded is large to set up; reusing one
