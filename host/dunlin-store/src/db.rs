@@ -35,7 +35,7 @@ pub trait Db: Send + Sync {
     /// Waits for running queries and closes all connections (graceful shutdown).
     async fn close(&self);
     /// Refreshes the planner's statistics after a bulk load (SQLite `PRAGMA optimize`,
-    /// PostgreSQL `ANALYZE` of the ledger tables). Maintenance, not a query: it reads no
+    /// PostgreSQL `VACUUM (ANALYZE)` of our tables). Maintenance, not a query: it reads no
     /// tenant's rows for anyone.
     async fn refresh_statistics(&self) -> Result<()>;
 
