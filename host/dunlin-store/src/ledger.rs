@@ -6,8 +6,6 @@ use std::collections::BTreeMap;
 use dunlin_core::{CollectionFailure, Customer, Date, Money, PaymentMethod};
 use serde::{Deserialize, Serialize};
 
-use crate::StoreError;
-
 /// A customer: the profile a policy sees, plus the addresses delivery needs.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -22,20 +20,6 @@ pub struct CustomerRecord {
 /// Where an invoice stands (the guardrails' type: one definition for the host). Only `open`
 /// invoices are dunned.
 pub use dunlin_core::guardrails::InvoiceStatus;
-
-/// Reads a stored invoice status back.
-pub(crate) fn parse_invoice_status(s: &str) -> Result<InvoiceStatus, StoreError> {
-    match s {
-        "open" => Ok(InvoiceStatus::Open),
-        "paid" => Ok(InvoiceStatus::Paid),
-        "void" => Ok(InvoiceStatus::Void),
-        "written-off" => Ok(InvoiceStatus::WrittenOff),
-        other => Err(StoreError::Corrupt {
-            what: "invoice status",
-            detail: format!("{other:?}"),
-        }),
-    }
-}
 
 /// An invoice as imported.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

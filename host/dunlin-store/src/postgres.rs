@@ -196,13 +196,13 @@ async fn upsert_states(
     Ok(())
 }
 
-/// Refreshes the planner's statistics after a bulk load.
-/// Every table of ours, the decision log included even when it is empty: a table that was
-/// never analysed gets the planner's default guesses, and with those the first sweeps after a
-/// load chose plans that scanned the growing `decisions` table for every page (1M invoices:
-/// 217 s). `VACUUM` as well: a freshly loaded table's rows are not yet marked visible to all,
-/// and the first sweep then pays for that, beside autovacuum doing it (1M invoices right after
-/// a load: 98 and 102 s a sweep; 87 s with this; 64 s on a load vacuumed long before).
+/// Refreshes the planner's statistics after a bulk load, on every table of ours, the
+/// decision log included even when it is empty: a table that was never analysed gets the
+/// planner's default guesses, and with those the first sweeps after a load chose plans that
+/// scanned the growing `decisions` table for every page (1M invoices: 217 s). `VACUUM` as
+/// well: a freshly loaded table's rows are not yet marked visible to all, and the first sweep
+/// then pays for that, beside autovacuum doing it (1M invoices right after a load: 98 and
+/// 102 s a sweep; 87 s with this; 64 s on a load vacuumed long before).
 const REFRESH_STATISTICS: &str = "VACUUM (ANALYZE) tenants, policy_versions, customers, \
      invoices, payments, disputes, payment_plans, dunning_state, decisions, actions";
 

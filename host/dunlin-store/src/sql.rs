@@ -122,7 +122,6 @@ async fn require_tenant(tx: &mut Tx, tenant: &TenantId) -> Result<()> {
     }
 }
 
-/// Withdraws the invoice's undelivered actions (it was paid, disputed or put on a plan).
 /// Rows per multi-row upsert of imported rows: 1,000 rows of at most 17 values stay well under
 /// both databases' limits on bound parameters (SQLite 32,766, PostgreSQL 65,535).
 const UPSERT_CHUNK: usize = 1000;
@@ -187,6 +186,7 @@ async fn require_customers(tx: &mut Tx, tenant: &TenantId, run: &[NewInvoice]) -
     }
 }
 
+/// Withdraws the invoice's undelivered actions (it was paid, disputed or put on a plan).
 async fn cancel_pending(
     tx: &mut Tx,
     tenant: &TenantId,
@@ -1151,7 +1151,7 @@ impl Db for This {
                 )?,
                 failed_attempts: narrow("failed attempts", get::<i64>(&row, "failed_attempts")?)?,
                 last_failure: last_failure_from_row(&row)?,
-                status: crate::ledger::parse_invoice_status(&get::<String>(&row, "status")?)?,
+                status: codec::parse_name("invoice status", &get::<String>(&row, "status")?)?,
                 disputed: get(&row, "disputed")?,
                 metadata: from_json("invoice metadata", &get::<String>(&row, "metadata")?)?,
             })
