@@ -114,13 +114,13 @@ pub trait Db: Send + Sync {
             .cloned()
             .map(EncodedOutcome::new)
             .collect::<Result<Vec<_>>>()?;
-        self.record_encoded(tenant, &encoded).await
+        self.record_encoded(tenant, encoded).await
     }
     /// [`Db::record_batch`] for outcomes encoded beforehand (on the caller's threads).
     async fn record_encoded(
         &self,
         tenant: &TenantId,
-        outcomes: &[EncodedOutcome],
+        outcomes: Vec<EncodedOutcome>,
     ) -> Result<RecordSummary>;
     /// The decision log, oldest first, with each decision's actions.
     async fn decisions(

@@ -7,9 +7,7 @@ use crate::TenantId;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The URL names no backend we support.
-    #[error(
-        "unsupported database URL {url:?}: expected sqlite://PATH, sqlite::memory: or postgres://…"
-    )]
+    #[error("unsupported database URL {url:?}: expected sqlite://PATH or postgres://…")]
     UnsupportedUrl {
         /// The URL, with any password removed.
         url: String,
@@ -34,6 +32,22 @@ pub enum StoreError {
         /// The driver's error.
         #[source]
         source: sqlx::Error,
+    },
+    /// A statement on the sweep's own SQLite connections failed.
+    #[error("database operation {op:?} failed")]
+    Sqlite {
+        /// What we were doing, e.g. "record decisions".
+        op: &'static str,
+        /// The driver's error.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// The runtime shut down while a database call was running on its blocking thread; the
+    /// call's transaction, if any, was rolled back.
+    #[error("the runtime shut down during database operation {op:?}")]
+    Cancelled {
+        /// What we were doing.
+        op: &'static str,
     },
     /// A tenant id that is not 1 to 64 characters of `a-z`, `0-9`, `-` and `_`.
     #[error("tenant id {0:?} must be 1 to 64 characters of a-z, 0-9, '-' and '_', starting with a letter or digit")]
@@ -115,6 +129,12 @@ pub(crate) trait QueryContext<T> {
 impl<T> QueryContext<T> for std::result::Result<T, sqlx::Error> {
     fn ctx(self, op: &'static str) -> Result<T> {
         self.map_err(|source| StoreError::Query { op, source })
+    }
+}
+
+impl<T> QueryContext<T> for std::result::Result<T, rusqlite::Error> {
+    fn ctx(self, op: &'static str) -> Result<T> {
+        self.map_err(|source| StoreError::Sqlite { op, source })
     }
 }
 

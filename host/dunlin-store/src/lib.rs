@@ -38,7 +38,7 @@ pub use tenant::{
 };
 
 /// Opens the database at `url` and migrates it: `sqlite://PATH` (the file is created if
-/// missing), `sqlite::memory:` (tests only: one connection) or `postgres://…`.
+/// missing) or `postgres://…`.
 pub async fn connect(url: &str) -> Result<Arc<dyn Db>> {
     if url.starts_with("sqlite:") {
         Ok(Arc::new(SqliteDb::connect(url).await?))

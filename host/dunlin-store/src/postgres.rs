@@ -4,11 +4,18 @@ use std::str::FromStr;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Utc};
 use dunlin_core::Date;
+use sqlx::QueryBuilder;
 
+use crate::codec::{self, from_json};
 use crate::error::{redact, QueryContext};
-use crate::{EncodedOutcome, Outcome, Result, StoreError, TenantId};
+use crate::{
+    Contact, DuePage, DueQuery, EncodedOutcome, Outcome, RecordSummary, Result, StoreError,
+    TenantId,
+};
 
 /// The sqlx database `sql.rs` is compiled for here.
 type Driver = sqlx::Postgres;
@@ -25,6 +32,21 @@ fn json_rows(fields: &str, order_by: &str) -> String {
 }
 
 type Tx = sqlx::Transaction<'static, Driver>;
+
+/// The columns of [`sql::DUE_SELECT`], in [`sql::DueRow`]'s order.
+const DUE_FIELDS: &str = "id, customer_id, number, issued_on, due_on, amount_minor, currency, \
+    open_balance_minor, payment_method, failed_attempts, last_failure_on, last_failure_code, \
+    last_failure_kind, metadata, tags, lifetime_value_minor, lifetime_currency, customer_since, \
+    on_time_12m, late_12m, locale, time_zone, reachable_on, opted_out, level, last_action_on, \
+    next_review_on, policy_version, paused_until, paused_why, ended, disputed, on_plan";
+
+/// `$first, $first+1, …`: `n` numbered placeholders for an `IN` list.
+fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 /// Decisions of a batch as one `INSERT … SELECT FROM UNNEST`: one array per column, so the
 /// statement has 14 parameters whatever the batch size.
@@ -194,6 +216,183 @@ async fn upsert_states(
         .await
         .ctx("record dunning state")?;
     Ok(())
+}
+
+/// One page of invoices due for review: the page as one JSON value, then one query each for
+/// the page's history, its customers' overdue invoices and their recent contacts.
+async fn due_for_review(db: &PgDb, tenant: &TenantId, query: &DueQuery) -> Result<DuePage> {
+    let as_of = query.as_of;
+    let limit = query.limit.clamp(1, 5000);
+    let row = sqlx::query("SELECT params, lead_days FROM tenants WHERE id = $1")
+        .bind(tenant.as_str())
+        .fetch_optional(&db.pool)
+        .await
+        .ctx("read tenant")?
+        .ok_or_else(|| StoreError::UnknownTenant(tenant.clone()))?;
+    let (params, horizon) = sql::page_tenant(
+        &sql::get::<String>(&row, "params")?,
+        sql::get(&row, "lead_days")?,
+        as_of,
+    )?;
+
+    let page_sql = format!(
+        "SELECT {} FROM ({}) AS page",
+        json_rows(DUE_FIELDS, "id"),
+        sql::page_sql(query.after.is_some())
+    );
+    let mut page = sqlx::query(&page_sql)
+        .bind(tenant.as_str())
+        .bind(as_of)
+        .bind(horizon)
+        .bind(i64::from(limit));
+    if let Some(after) = &query.after {
+        page = page.bind(after.as_str());
+    }
+    let row = page
+        .fetch_one(&db.pool)
+        .await
+        .ctx("select invoices due for review")?;
+    let rows: Vec<sql::DueRow> =
+        from_json("page of due invoices", &sql::get::<String>(&row, "rows")?)?;
+    if rows.is_empty() {
+        return Ok(DuePage {
+            invoices: Vec::new(),
+            next: None,
+        });
+    }
+    let due = rows
+        .into_iter()
+        .map(|r| r.into_due(as_of, &params))
+        .collect::<Result<Vec<_>>>()?;
+    let mut extras = sql::PageExtras::default();
+
+    let history = sql::history_sql(
+        &json_rows(sql::HISTORY_FIELDS, "id"),
+        &placeholders(2, due.len()),
+    );
+    let mut q = sqlx::query(&history).bind(tenant.as_str());
+    for d in &due {
+        q = q.bind(d.context.invoice.id.as_str());
+    }
+    let row = q.fetch_one(&db.pool).await.ctx("read action history")?;
+    let rows: Vec<sql::HistoryRow> =
+        from_json("action history", &sql::get::<String>(&row, "rows")?)?;
+    for row in rows {
+        let (invoice, past) = row.into_past()?;
+        extras.history.entry(invoice).or_default().push(past);
+    }
+
+    let customers = sql::page_customers(&due);
+    let list = placeholders(3, customers.len());
+    let overdue = sql::overdue_sql(&list);
+    let mut q = sqlx::query(&overdue).bind(tenant.as_str()).bind(as_of);
+    for id in &customers {
+        q = q.bind(*id);
+    }
+    for row in q.fetch_all(&db.pool).await.ctx("sum overdue invoices")? {
+        extras.overdue.insert(
+            (sql::get(&row, "customer_id")?, sql::get(&row, "currency")?),
+            (sql::get(&row, "n")?, sql::get(&row, "total")?),
+        );
+    }
+
+    let contacts = sql::contacts_sql(&list);
+    let mut q = sqlx::query(&contacts)
+        .bind(tenant.as_str())
+        .bind(query.contacts_since);
+    for id in &customers {
+        q = q.bind(*id);
+    }
+    for row in q.fetch_all(&db.pool).await.ctx("read recent contacts")? {
+        extras
+            .contacts
+            .entry(sql::get(&row, "customer_id")?)
+            .or_default()
+            .push(Contact {
+                invoice_id: sql::get(&row, "invoice_id")?,
+                on: sql::get(&row, "as_of")?,
+                channel: codec::parse_name("channel", &sql::get::<String>(&row, "channel")?)?,
+            });
+    }
+    sql::complete_page(due, extras, as_of, limit)
+}
+
+/// Records a batch in one transaction: finds the outcomes recorded before with one query,
+/// then writes the rest with one statement per table.
+async fn record_encoded(
+    db: &PgDb,
+    tenant: &TenantId,
+    outcomes: Vec<EncodedOutcome>,
+) -> Result<RecordSummary> {
+    // One decision per (invoice, as-of): a batch that repeats one keeps the first.
+    let mut seen = HashSet::new();
+    let encoded: Vec<&EncodedOutcome> = outcomes
+        .iter()
+        .filter(|e| {
+            let ctx = &e.outcome.context;
+            seen.insert((ctx.invoice.id.as_str(), ctx.as_of))
+        })
+        .collect();
+    let at = sql::now();
+    let mut tx = db.begin_write().await?;
+    // Writing to the tenant's row serialises this tenant's batches, so the check below and
+    // the inserts after it see the same decisions.
+    let locked = sqlx::query("UPDATE tenants SET id = id WHERE id = $1")
+        .bind(tenant.as_str())
+        .execute(&mut *tx)
+        .await
+        .ctx("lock tenant")?;
+    if locked.rows_affected() == 0 {
+        return Err(StoreError::UnknownTenant(tenant.clone()));
+    }
+
+    // Outcomes recorded before (a repeated or resumed sweep) get no decision, no actions
+    // and no state: find them first, as one JSON value.
+    let mut qb = QueryBuilder::<Driver>::new(format!(
+        "SELECT {} FROM decisions WHERE tenant_id = ",
+        json_rows("invoice_id, as_of", "invoice_id")
+    ));
+    qb.push_bind(tenant.as_str()).push(" AND as_of IN (");
+    let mut days: Vec<Date> = encoded.iter().map(|e| e.outcome.context.as_of).collect();
+    days.sort_unstable();
+    days.dedup();
+    let mut list = qb.separated(", ");
+    for day in &days {
+        list.push_bind(*day);
+    }
+    qb.push(") AND invoice_id IN (");
+    let mut list = qb.separated(", ");
+    for e in &encoded {
+        list.push_bind(e.outcome.context.invoice.id.as_str());
+    }
+    qb.push(")");
+    let row = qb
+        .build()
+        .fetch_one(&mut *tx)
+        .await
+        .ctx("find decisions recorded before")?;
+    let before: Vec<(String, Date)> = from_json(
+        "decisions recorded before",
+        &sql::get::<String>(&row, "rows")?,
+    )?;
+    let before: HashSet<(&str, Date)> = before.iter().map(|(i, d)| (i.as_str(), *d)).collect();
+    let inserted: Vec<&EncodedOutcome> = encoded
+        .into_iter()
+        .filter(|e| {
+            let ctx = &e.outcome.context;
+            !before.contains(&(ctx.invoice.id.as_str(), ctx.as_of))
+        })
+        .collect();
+
+    // Decisions, then their actions (named by the decision's key), then the new states.
+    insert_decisions(&mut tx, tenant, &inserted, at).await?;
+    insert_actions(&mut tx, tenant, &sql::new_actions(&inserted), at).await?;
+    upsert_states(&mut tx, tenant, &sql::latest_states(&inserted), at).await?;
+    tx.commit().await.ctx("commit decisions")?;
+    Ok(RecordSummary {
+        recorded: inserted.len(),
+        skipped: outcomes.len() - inserted.len(),
+    })
 }
 
 /// Refreshes the planner's statistics after a bulk load, on every table of ours, the

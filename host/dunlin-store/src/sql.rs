@@ -39,11 +39,11 @@ type Tx = sqlx::Transaction<'static, Driver>;
 
 /// Timestamps are kept to the microsecond, which is what PostgreSQL stores; a value read
 /// back then equals the value written on both backends.
-fn now() -> DateTime<Utc> {
+pub(super) fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
 }
 
-fn get<'r, T>(row: &'r Row, column: &str) -> Result<T>
+pub(super) fn get<'r, T>(row: &'r Row, column: &str) -> Result<T>
 where
     T: sqlx::Decode<'r, Driver> + sqlx::Type<Driver>,
 {
@@ -285,16 +285,51 @@ impl NewAction<'_> {
     }
 }
 
+/// The outbox rows of the outcomes a batch records, in order.
+pub(super) fn new_actions<'a>(recorded: &[&'a EncodedOutcome]) -> Vec<NewAction<'a>> {
+    recorded
+        .iter()
+        .flat_map(|e| {
+            let o = &e.outcome;
+            o.actions
+                .iter()
+                .zip(&e.payloads)
+                .enumerate()
+                .map(move |(i, (a, payload))| NewAction {
+                    ordinal: i as i64,
+                    outcome: o,
+                    action: &a.action,
+                    status: a.status,
+                    payload,
+                })
+        })
+        .collect()
+}
+
+/// The ladder states a batch leaves behind: with several days of one invoice in a batch, the
+/// latest day's state wins.
+pub(super) fn latest_states<'a>(recorded: &[&'a EncodedOutcome]) -> Vec<&'a Outcome> {
+    let mut states: BTreeMap<&str, &Outcome> = BTreeMap::new();
+    for e in recorded {
+        let o = &e.outcome;
+        let slot = states.entry(o.context.invoice.id.as_str()).or_insert(o);
+        if o.context.as_of > slot.context.as_of {
+            *slot = o;
+        }
+    }
+    states.into_values().collect()
+}
+
 /// The page query of `due_for_review`, one row per invoice. `level` is NULL exactly when the
 /// invoice has no dunning state yet (the column is NOT NULL in the table); the flags are
-/// 0/1 on both backends. [`DUE_FIELDS`] lists its columns in [`DueRow`]'s order.
+/// 0/1 on both backends. Its columns are [`DueRow`]'s fields, in order.
 ///
 /// An invoice decided on `$2` already is left out by its state alone: every recorded decision
 /// writes the invoice's state in the same transaction, with a next review after its day (or
 /// an ended ladder). The query does not look at `decisions`: on PostgreSQL an anti-join
 /// against that table, planned on the statistics of a still empty log, scanned all of the
 /// tenant's decisions for every invoice (2 s a page at 1M invoices).
-const DUE_SELECT: &str = "\
+pub(super) const DUE_SELECT: &str = "\
 SELECT i.id, i.customer_id, i.number, i.issued_on, i.due_on, i.amount_minor, i.currency,
        i.open_balance_minor, i.payment_method, i.failed_attempts, i.last_failure_on,
        i.last_failure_code, i.last_failure_kind, i.metadata,
@@ -317,55 +352,52 @@ WHERE i.tenant_id = $1 AND i.status = 'open' AND i.open_balance_minor > 0
        OR (NOT s.ended AND s.next_review_on <= $2
            AND (s.paused_until IS NULL OR s.paused_until <= $2)))";
 
-/// The columns of [`DUE_SELECT`], in [`DueRow`]'s order.
-const DUE_FIELDS: &str = "id, customer_id, number, issued_on, due_on, amount_minor, currency, \
-    open_balance_minor, payment_method, failed_attempts, last_failure_on, last_failure_code, \
-    last_failure_kind, metadata, tags, lifetime_value_minor, lifetime_currency, customer_since, \
-    on_time_12m, late_12m, locale, time_zone, reachable_on, opted_out, level, last_action_on, \
-    next_review_on, policy_version, paused_until, paused_why, ended, disputed, on_plan";
-
-/// One invoice of a page, as the page query returns it. A page comes back as one JSON array
-/// of these (see [`super::json_rows`]): one value per page instead of one row per invoice,
-/// which on SQLite saves a round trip to the driver's thread and a copy of every column.
+/// One invoice of a page, as the page query returns it: SQLite reads it column by column,
+/// PostgreSQL as one element of a JSON array (one value per page instead of one row per
+/// invoice).
 #[derive(serde::Deserialize)]
-struct DueRow {
-    id: String,
-    customer_id: String,
-    number: String,
-    issued_on: Date,
-    due_on: Date,
-    amount_minor: i64,
-    currency: String,
-    open_balance_minor: i64,
-    payment_method: String,
-    failed_attempts: i64,
-    last_failure_on: Option<Date>,
-    last_failure_code: Option<String>,
-    last_failure_kind: Option<String>,
-    metadata: String,
-    tags: String,
-    lifetime_value_minor: i64,
-    lifetime_currency: String,
-    customer_since: Date,
-    on_time_12m: i64,
-    late_12m: i64,
-    locale: String,
-    time_zone: String,
-    reachable_on: String,
-    opted_out: String,
-    level: Option<i64>,
-    last_action_on: Option<Date>,
-    next_review_on: Option<Date>,
-    policy_version: Option<i64>,
-    paused_until: Option<Date>,
-    paused_why: Option<String>,
-    ended: i64,
-    disputed: i64,
-    on_plan: i64,
+pub(super) struct DueRow {
+    pub(super) id: String,
+    pub(super) customer_id: String,
+    pub(super) number: String,
+    pub(super) issued_on: Date,
+    pub(super) due_on: Date,
+    pub(super) amount_minor: i64,
+    pub(super) currency: String,
+    pub(super) open_balance_minor: i64,
+    pub(super) payment_method: String,
+    pub(super) failed_attempts: i64,
+    pub(super) last_failure_on: Option<Date>,
+    pub(super) last_failure_code: Option<String>,
+    pub(super) last_failure_kind: Option<String>,
+    pub(super) metadata: String,
+    pub(super) tags: String,
+    pub(super) lifetime_value_minor: i64,
+    pub(super) lifetime_currency: String,
+    pub(super) customer_since: Date,
+    pub(super) on_time_12m: i64,
+    pub(super) late_12m: i64,
+    pub(super) locale: String,
+    pub(super) time_zone: String,
+    pub(super) reachable_on: String,
+    pub(super) opted_out: String,
+    pub(super) level: Option<i64>,
+    pub(super) last_action_on: Option<Date>,
+    pub(super) next_review_on: Option<Date>,
+    pub(super) policy_version: Option<i64>,
+    pub(super) paused_until: Option<Date>,
+    pub(super) paused_why: Option<String>,
+    pub(super) ended: i64,
+    pub(super) disputed: i64,
+    pub(super) on_plan: i64,
 }
 
 impl DueRow {
-    fn into_due(self, as_of: Date, params: &BTreeMap<String, String>) -> Result<DueInvoice> {
+    pub(super) fn into_due(
+        self,
+        as_of: Date,
+        params: &BTreeMap<String, String>,
+    ) -> Result<DueInvoice> {
         let currency = codec::parse_name("currency", &self.currency)?;
         let last_failure = match (
             self.last_failure_on,
@@ -443,17 +475,151 @@ impl DueRow {
 
 /// One past action of an invoice, as the history query returns it (one JSON array per page).
 #[derive(serde::Deserialize)]
-struct HistoryRow {
-    invoice_id: String,
-    as_of: Date,
-    kind: String,
-    level: Option<i64>,
-    channel: Option<String>,
-    tone: Option<String>,
-    status: String,
+pub(super) struct HistoryRow {
+    pub(super) invoice_id: String,
+    pub(super) as_of: Date,
+    pub(super) kind: String,
+    pub(super) level: Option<i64>,
+    pub(super) channel: Option<String>,
+    pub(super) tone: Option<String>,
+    pub(super) status: String,
 }
 
-const HISTORY_FIELDS: &str = "invoice_id, as_of, kind, level, channel, tone, status";
+pub(super) const HISTORY_FIELDS: &str = "invoice_id, as_of, kind, level, channel, tone, status";
+
+impl HistoryRow {
+    /// The invoice this past action belongs to, and the action as a policy sees it.
+    pub(super) fn into_past(self) -> Result<(String, PastAction)> {
+        let status = ActionStatus::parse(&self.status)?;
+        let past = PastAction {
+            on: self.as_of,
+            kind: codec::parse_name::<ActionKind>("action kind", &self.kind)?,
+            level: self.level.map(|l| narrow("action level", l)).transpose()?,
+            channel: self
+                .channel
+                .map(|c| codec::parse_name::<Channel>("channel", &c))
+                .transpose()?,
+            tone: self
+                .tone
+                .map(|t| codec::parse_name::<Tone>("tone", &t))
+                .transpose()?,
+            outcome: status.outcome(),
+        };
+        Ok((self.invoice_id, past))
+    }
+}
+
+/// The page query: [`DUE_SELECT`] from the cursor on, in invoice order, at most `$4` rows.
+pub(super) fn page_sql(after_cursor: bool) -> String {
+    match after_cursor {
+        true => format!("{DUE_SELECT}\n  AND i.id > $5\nORDER BY i.id\nLIMIT $4"),
+        false => format!("{DUE_SELECT}\nORDER BY i.id\nLIMIT $4"),
+    }
+}
+
+/// The tenant's row as a page needs it: its params (given to every context) and the day up
+/// to which never-reviewed invoices count (its lead days widen the window).
+pub(super) fn page_tenant(
+    params: &str,
+    lead_days: i64,
+    as_of: Date,
+) -> Result<(BTreeMap<String, String>, Date)> {
+    let params: BTreeMap<String, String> = from_json("tenant params", params)?;
+    let lead_days: u64 = narrow("tenant lead days", lead_days)?;
+    let horizon = as_of
+        .checked_add_days(Days::new(lead_days))
+        .unwrap_or(as_of);
+    Ok((params, horizon))
+}
+
+/// The page's history: its invoices' past actions, oldest first. `columns` is
+/// [`HISTORY_FIELDS`] or an aggregate of them; `invoices` lists the page's invoices after
+/// `$1` (the tenant), in the backend's way.
+pub(super) fn history_sql(columns: &str, invoices: &str) -> String {
+    format!("SELECT {columns} FROM actions WHERE tenant_id = $1 AND invoice_id IN ({invoices})")
+}
+
+/// The page's customers' open overdue invoices, counted and summed per currency; `$1` is
+/// the tenant, `$2` the as-of day, `customers` lists the customers after them.
+pub(super) fn overdue_sql(customers: &str) -> String {
+    format!(
+        "SELECT customer_id, currency, CAST(COUNT(*) AS BIGINT) AS n, \
+         CAST(SUM(open_balance_minor) AS BIGINT) AS total FROM invoices WHERE tenant_id = $1 \
+         AND status = 'open' AND open_balance_minor > 0 AND due_on < $2 \
+         AND customer_id IN ({customers}) GROUP BY customer_id, currency"
+    )
+}
+
+/// The page's customers' contacts (notices not blocked or cancelled) since `$2`, oldest
+/// first; `$1` is the tenant, `customers` lists the customers after them.
+pub(super) fn contacts_sql(customers: &str) -> String {
+    format!(
+        "SELECT customer_id, invoice_id, as_of, channel FROM actions WHERE tenant_id = $1 \
+         AND kind = 'notify' AND status NOT IN ('blocked', 'cancelled') \
+         AND channel IS NOT NULL AND as_of >= $2 AND customer_id IN ({customers}) ORDER BY id"
+    )
+}
+
+/// What a page's side queries found, keyed for [`complete_page`].
+#[derive(Default)]
+pub(super) struct PageExtras {
+    /// Past actions per invoice, oldest first.
+    pub(super) history: HashMap<String, Vec<PastAction>>,
+    /// (count, total) of open overdue invoices per (customer, currency).
+    pub(super) overdue: HashMap<(String, String), (i64, i64)>,
+    /// Recent contacts per customer, oldest first.
+    pub(super) contacts: HashMap<String, Vec<Contact>>,
+}
+
+/// The distinct customers of a page, sorted.
+pub(super) fn page_customers(due: &[DueInvoice]) -> Vec<&str> {
+    let mut ids: Vec<&str> = due.iter().map(|d| d.context.customer.id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+/// Puts a page together: each context gets its invoice's history, its customer's other
+/// overdue invoices and recent contacts; the cursor is the last invoice of a full page.
+pub(super) fn complete_page(
+    mut due: Vec<DueInvoice>,
+    mut extras: PageExtras,
+    as_of: Date,
+    limit: u32,
+) -> Result<DuePage> {
+    for d in &mut due {
+        let ctx = &mut d.context;
+        ctx.history = extras.history.remove(&ctx.invoice.id).unwrap_or_default();
+        let key = (
+            ctx.customer.id.clone(),
+            ctx.invoice.amount.currency.as_str().to_owned(),
+        );
+        let (mut count, mut total) = extras.overdue.get(&key).copied().unwrap_or((0, 0));
+        // The group counts this invoice too when it is itself overdue.
+        if ctx.invoice.due_on < as_of {
+            count -= 1;
+            total -= ctx.invoice.open_balance.minor;
+        }
+        ctx.other_overdue = OtherOverdue {
+            count: narrow("overdue count", count.max(0))?,
+            total_minor: total.max(0),
+        };
+        d.contacts = extras
+            .contacts
+            .get(&ctx.customer.id)
+            .cloned()
+            .unwrap_or_default();
+    }
+    let next = (due.len() == limit as usize).then(|| {
+        due.last()
+            .map(|d| d.context.invoice.id.clone())
+            .unwrap_or_default()
+    });
+    Ok(DuePage {
+        invoices: due,
+        next,
+    })
+}
 
 #[async_trait]
 impl Db for This {
@@ -1180,291 +1346,17 @@ impl Db for This {
     }
 
     async fn due_for_review(&self, tenant: &TenantId, query: &DueQuery) -> Result<DuePage> {
-        let as_of = query.as_of;
-        let limit = query.limit.clamp(1, 5000);
-
-        // 1. The tenant: its params go into every context, its lead days widen the window for
-        //    invoices never reviewed.
-        let row = sqlx::query("SELECT params, lead_days FROM tenants WHERE id = $1")
-            .bind(tenant.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .ctx("read tenant")?
-            .ok_or_else(|| StoreError::UnknownTenant(tenant.clone()))?;
-        let params: BTreeMap<String, String> =
-            from_json("tenant params", &get::<String>(&row, "params")?)?;
-        let lead_days: u64 = narrow("tenant lead days", get::<i64>(&row, "lead_days")?)?;
-        let horizon = as_of
-            .checked_add_days(Days::new(lead_days))
-            .unwrap_or(as_of);
-
-        // 2. The page: invoices with their customer and state, as one JSON array.
-        let page_sql = match query.after {
-            Some(_) => format!("{DUE_SELECT}\n  AND i.id > $5\nORDER BY i.id\nLIMIT $4"),
-            None => format!("{DUE_SELECT}\nORDER BY i.id\nLIMIT $4"),
-        };
-        let sql = format!(
-            "SELECT {} FROM ({page_sql}) AS page",
-            super::json_rows(DUE_FIELDS, "id")
-        );
-        let mut page = sqlx::query(&sql)
-            .bind(tenant.as_str())
-            .bind(as_of)
-            .bind(horizon)
-            .bind(i64::from(limit));
-        if let Some(after) = &query.after {
-            page = page.bind(after.as_str());
-        }
-        let row = page
-            .fetch_one(&self.pool)
-            .await
-            .ctx("select invoices due for review")?;
-        let rows: Vec<DueRow> = from_json("page of due invoices", &get::<String>(&row, "rows")?)?;
-        if rows.is_empty() {
-            return Ok(DuePage {
-                invoices: Vec::new(),
-                next: None,
-            });
-        }
-        let mut due = Vec::with_capacity(rows.len());
-        for row in rows {
-            due.push(row.into_due(as_of, &params)?);
-        }
-        let invoice_ids: Vec<&str> = due.iter().map(|d| d.context.invoice.id.as_str()).collect();
-        let mut customer_ids: Vec<&str> =
-            due.iter().map(|d| d.context.customer.id.as_str()).collect();
-        customer_ids.sort_unstable();
-        customer_ids.dedup();
-
-        // 3. The history of these invoices, oldest first, as one JSON array.
-        let mut qb = QueryBuilder::<Driver>::new(format!(
-            "SELECT {} FROM actions WHERE tenant_id = ",
-            super::json_rows(HISTORY_FIELDS, "id")
-        ));
-        qb.push_bind(tenant.as_str()).push(" AND invoice_id IN (");
-        let mut list = qb.separated(", ");
-        for id in &invoice_ids {
-            list.push_bind(*id);
-        }
-        qb.push(")");
-        let row = qb
-            .build()
-            .fetch_one(&self.pool)
-            .await
-            .ctx("read action history")?;
-        let rows: Vec<HistoryRow> = from_json("action history", &get::<String>(&row, "rows")?)?;
-        let mut history: HashMap<String, Vec<PastAction>> = HashMap::new();
-        for row in rows {
-            let status = ActionStatus::parse(&row.status)?;
-            history.entry(row.invoice_id).or_default().push(PastAction {
-                on: row.as_of,
-                kind: codec::parse_name::<ActionKind>("action kind", &row.kind)?,
-                level: row.level.map(|l| narrow("action level", l)).transpose()?,
-                channel: row
-                    .channel
-                    .map(|c| codec::parse_name::<Channel>("channel", &c))
-                    .transpose()?,
-                tone: row
-                    .tone
-                    .map(|t| codec::parse_name::<Tone>("tone", &t))
-                    .transpose()?,
-                outcome: status.outcome(),
-            });
-        }
-
-        // 4. The customers' open overdue invoices, per currency.
-        let mut qb = QueryBuilder::<Driver>::new(
-            "SELECT customer_id, currency, CAST(COUNT(*) AS BIGINT) AS n, \
-             CAST(SUM(open_balance_minor) AS BIGINT) AS total FROM invoices WHERE tenant_id = ",
-        );
-        qb.push_bind(tenant.as_str())
-            .push(" AND status = 'open' AND open_balance_minor > 0 AND due_on < ")
-            .push_bind(as_of)
-            .push(" AND customer_id IN (");
-        let mut list = qb.separated(", ");
-        for id in &customer_ids {
-            list.push_bind(*id);
-        }
-        qb.push(") GROUP BY customer_id, currency");
-        let mut overdue: HashMap<(String, String), (i64, i64)> = HashMap::new();
-        for row in qb
-            .build()
-            .fetch_all(&self.pool)
-            .await
-            .ctx("sum overdue invoices")?
-        {
-            overdue.insert(
-                (get(&row, "customer_id")?, get(&row, "currency")?),
-                (get(&row, "n")?, get(&row, "total")?),
-            );
-        }
-
-        // 5. The customers' recent contacts.
-        let mut qb = QueryBuilder::<Driver>::new(
-            "SELECT customer_id, invoice_id, as_of, channel FROM actions WHERE tenant_id = ",
-        );
-        qb.push_bind(tenant.as_str())
-            .push(
-                " AND kind = 'notify' AND status NOT IN ('blocked', 'cancelled') \
-                 AND channel IS NOT NULL AND as_of >= ",
-            )
-            .push_bind(query.contacts_since)
-            .push(" AND customer_id IN (");
-        let mut list = qb.separated(", ");
-        for id in &customer_ids {
-            list.push_bind(*id);
-        }
-        qb.push(") ORDER BY id");
-        let mut contacts: HashMap<String, Vec<Contact>> = HashMap::new();
-        for row in qb
-            .build()
-            .fetch_all(&self.pool)
-            .await
-            .ctx("read recent contacts")?
-        {
-            contacts
-                .entry(get(&row, "customer_id")?)
-                .or_default()
-                .push(Contact {
-                    invoice_id: get(&row, "invoice_id")?,
-                    on: get(&row, "as_of")?,
-                    channel: codec::parse_name("channel", &get::<String>(&row, "channel")?)?,
-                });
-        }
-
-        for d in &mut due {
-            let ctx = &mut d.context;
-            ctx.history = history.remove(&ctx.invoice.id).unwrap_or_default();
-            let key = (
-                ctx.customer.id.clone(),
-                ctx.invoice.amount.currency.as_str().to_owned(),
-            );
-            let (mut count, mut total) = overdue.get(&key).copied().unwrap_or((0, 0));
-            // The group counts this invoice too when it is itself overdue.
-            if ctx.invoice.due_on < as_of {
-                count -= 1;
-                total -= ctx.invoice.open_balance.minor;
-            }
-            ctx.other_overdue = OtherOverdue {
-                count: narrow("overdue count", count.max(0))?,
-                total_minor: total.max(0),
-            };
-            d.contacts = contacts.get(&ctx.customer.id).cloned().unwrap_or_default();
-        }
-
-        let next = (due.len() == limit as usize).then(|| {
-            due.last()
-                .map(|d| d.context.invoice.id.clone())
-                .unwrap_or_default()
-        });
-        Ok(DuePage {
-            invoices: due,
-            next,
-        })
+        // Each backend reads a page its fastest way; both share the queries and rules below.
+        super::due_for_review(self, tenant, query).await
     }
 
     async fn record_encoded(
         &self,
         tenant: &TenantId,
-        outcomes: &[EncodedOutcome],
+        outcomes: Vec<EncodedOutcome>,
     ) -> Result<RecordSummary> {
-        // One decision per (invoice, as-of): a batch that repeats one keeps the first.
-        let mut seen = HashSet::new();
-        let encoded: Vec<&EncodedOutcome> = outcomes
-            .iter()
-            .filter(|e| {
-                let ctx = &e.outcome.context;
-                seen.insert((ctx.invoice.id.as_str(), ctx.as_of))
-            })
-            .collect();
-        let at = now();
-        let mut tx = self.begin_write().await?;
-        // Writing to the tenant's row serialises this tenant's batches on PostgreSQL (SQLite's
-        // `BEGIN IMMEDIATE` already does), so the check below and the inserts after it see
-        // the same decisions.
-        let locked = sqlx::query("UPDATE tenants SET id = id WHERE id = $1")
-            .bind(tenant.as_str())
-            .execute(&mut *tx)
-            .await
-            .ctx("lock tenant")?;
-        if locked.rows_affected() == 0 {
-            return Err(StoreError::UnknownTenant(tenant.clone()));
-        }
-
-        // Outcomes recorded before (a repeated or resumed sweep) get no decision, no actions
-        // and no state: find them first, as one JSON value.
-        let mut qb = QueryBuilder::<Driver>::new(format!(
-            "SELECT {} FROM decisions WHERE tenant_id = ",
-            super::json_rows("invoice_id, as_of", "invoice_id")
-        ));
-        qb.push_bind(tenant.as_str()).push(" AND as_of IN (");
-        let mut days: Vec<Date> = encoded.iter().map(|e| e.outcome.context.as_of).collect();
-        days.sort_unstable();
-        days.dedup();
-        let mut list = qb.separated(", ");
-        for day in &days {
-            list.push_bind(*day);
-        }
-        qb.push(") AND invoice_id IN (");
-        let mut list = qb.separated(", ");
-        for e in &encoded {
-            list.push_bind(e.outcome.context.invoice.id.as_str());
-        }
-        qb.push(")");
-        let row = qb
-            .build()
-            .fetch_one(&mut *tx)
-            .await
-            .ctx("find decisions recorded before")?;
-        let before: Vec<(String, Date)> =
-            from_json("decisions recorded before", &get::<String>(&row, "rows")?)?;
-        let before: HashSet<(&str, Date)> = before.iter().map(|(i, d)| (i.as_str(), *d)).collect();
-        let inserted: Vec<&EncodedOutcome> = encoded
-            .into_iter()
-            .filter(|e| {
-                let ctx = &e.outcome.context;
-                !before.contains(&(ctx.invoice.id.as_str(), ctx.as_of))
-            })
-            .collect();
-
-        // Decisions, then their actions (named by the decision's key), then the new ladder
-        // states; each backend binds them its fastest way.
-        super::insert_decisions(&mut tx, tenant, &inserted, at).await?;
-        let actions: Vec<NewAction> = inserted
-            .iter()
-            .flat_map(|e| {
-                let o = &e.outcome;
-                o.actions
-                    .iter()
-                    .zip(&e.payloads)
-                    .enumerate()
-                    .map(|(i, (a, payload))| NewAction {
-                        ordinal: i as i64,
-                        outcome: o,
-                        action: &a.action,
-                        status: a.status,
-                        payload,
-                    })
-            })
-            .collect();
-        super::insert_actions(&mut tx, tenant, &actions, at).await?;
-
-        // With several days of one invoice in a batch, the latest state wins.
-        let mut states: BTreeMap<&str, &Outcome> = BTreeMap::new();
-        for e in &inserted {
-            let o = &e.outcome;
-            let slot = states.entry(o.context.invoice.id.as_str()).or_insert(o);
-            if o.context.as_of > slot.context.as_of {
-                *slot = o;
-            }
-        }
-        let states: Vec<&Outcome> = states.into_values().collect();
-        super::upsert_states(&mut tx, tenant, &states, at).await?;
-        tx.commit().await.ctx("commit decisions")?;
-        Ok(RecordSummary {
-            recorded: inserted.len(),
-            skipped: outcomes.len() - inserted.len(),
-        })
+        // Each backend writes a batch its fastest way; both share the rules below.
+        super::record_encoded(self, tenant, outcomes).await
     }
 
     async fn decisions(

@@ -247,7 +247,7 @@ async fn run_sweep(
             report.blocked += done.blocked;
             report.actions += done.actions;
             if !opts.dry_run {
-                let summary = db.record_encoded(tenant, &done.outcomes).await?;
+                let summary = db.record_encoded(tenant, done.outcomes).await?;
                 report.recorded += summary.recorded;
                 report.skipped += summary.skipped;
             }

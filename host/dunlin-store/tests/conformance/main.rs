@@ -1216,3 +1216,144 @@ async fn sqlite_checkpoint_empties_the_wal_into_the_database_file() {
         .expect("open the copy");
     assert!(db.tenant(&acme).await.expect("read").is_some());
 }
+
+/// SQLite only: migration 3 rebuilds the decision log and the outbox (dropping
+/// AUTOINCREMENT) and drops an unused index. A database written under migration 2 keeps every
+/// decision and action with its id, new ids continue after the largest, and actions still
+/// need their decision.
+#[tokio::test]
+async fn sqlite_migration_3_keeps_the_log_its_ids_and_its_references() {
+    use dunlin_store::Db as _;
+    use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+    use std::str::FromStr as _;
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (written, old) = (dir.path().join("written.db"), dir.path().join("old.db"));
+
+    // A ladder recorded through the store (latest schema): three decisions, four actions.
+    let db = dunlin_store::SqliteDb::connect(&format!("sqlite://{}", written.display()))
+        .await
+        .expect("open");
+    let acme = tid("acme");
+    let f = Fixture {
+        db: std::sync::Arc::new(db.clone()),
+        url: String::new(),
+    };
+    seed(&f, &acme).await;
+    let page = db
+        .due_for_review(&acme, &DueQuery::new(d("2026-02-10")))
+        .await
+        .expect("due");
+    let mut outcomes: Vec<Outcome> = page
+        .invoices
+        .iter()
+        .map(|i| outcome(&i.context, 1))
+        .collect();
+    outcomes[0].actions.push(PlannedAction {
+        action: notice(2),
+        status: ActionStatus::Blocked,
+    });
+    db.record_batch(&acme, &outcomes).await.expect("record");
+    let a_week_on = |ctx: &Context| {
+        let mut later = ctx.clone();
+        later.as_of = d("2026-02-17");
+        [outcome(&later, 2)]
+    };
+    db.record_batch(&acme, &a_week_on(&page.invoices[0].context))
+        .await
+        .expect("record a later day");
+    let before = db
+        .decisions(&acme, &DecisionQuery::default())
+        .await
+        .expect("log");
+    assert_eq!(before.len(), 3);
+    db.close().await;
+
+    // The same rows in a database that has only the first two migrations (same columns).
+    let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", old.display()))
+        .expect("url")
+        .create_if_missing(true)
+        .foreign_keys(true);
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await
+        .expect("open old");
+    let mut first_two = sqlx::migrate!("migrations/sqlite");
+    first_two.migrations = first_two.migrations[..2].to_vec().into();
+    first_two.run(&pool).await.expect("migrations 1 and 2");
+    sqlx::query("ATTACH DATABASE ? AS src")
+        .bind(written.display().to_string())
+        .execute(&pool)
+        .await
+        .expect("attach");
+    for table in [
+        "tenants",
+        "customers",
+        "invoices",
+        "dunning_state",
+        "decisions",
+        "actions",
+    ] {
+        sqlx::query(&format!(
+            "INSERT INTO main.{table} SELECT * FROM src.{table}"
+        ))
+        .execute(&pool)
+        .await
+        .expect(table);
+    }
+    sqlx::query("DETACH DATABASE src")
+        .execute(&pool)
+        .await
+        .expect("detach");
+    pool.close().await;
+
+    // Migrated to the latest schema: the same log, ids and all.
+    let db = dunlin_store::SqliteDb::connect(&format!("sqlite://{}", old.display()))
+        .await
+        .expect("migrate");
+    let after = db
+        .decisions(&acme, &DecisionQuery::default())
+        .await
+        .expect("log");
+    assert_eq!(after, before);
+    let (indexes,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM sqlite_master WHERE name = 'dunning_state_review' \
+         OR sql LIKE '%AUTOINCREMENT%'",
+    )
+    .fetch_one(db.pool())
+    .await
+    .expect("schema");
+    assert_eq!(indexes, 0, "the index and AUTOINCREMENT are gone");
+
+    // New rows continue after the largest ids.
+    db.record_batch(&acme, &a_week_on(&page.invoices[1].context))
+        .await
+        .expect("record after the migration");
+    let log = db
+        .decisions(&acme, &DecisionQuery::default())
+        .await
+        .expect("log");
+    let newest = log.last().expect("a decision");
+    let largest_decision = before.iter().map(|r| r.id).max().expect("ids");
+    let largest_action = before
+        .iter()
+        .flat_map(|r| r.actions.iter().map(|a| a.id))
+        .max()
+        .expect("ids");
+    assert_eq!(newest.id, largest_decision + 1);
+    assert_eq!(newest.actions[0].id, largest_action + 1);
+
+    // An action still needs its decision.
+    let orphan = sqlx::query(
+        "INSERT INTO actions (tenant_id, invoice_id, as_of, ordinal, customer_id, kind, \
+         payload, status, created_at, updated_at) \
+         VALUES ('acme', 'i1', '2030-01-01', 0, 'c1', 'wait', '{}', 'pending', 'now', 'now')",
+    )
+    .execute(db.pool())
+    .await;
+    assert!(
+        orphan.is_err(),
+        "an action without its decision: {orphan:?}"
+    );
+}

@@ -1,0 +1,393 @@
+//! The sweep's hot path on SQLite: its own rusqlite connections to the same file.
+//!
+//! sqlx's SQLite driver runs every statement on a worker thread and copies every bound value
+//! on the way there, which at one decision, its actions and a state per invoice cost more
+//! than SQLite's own work. Here a batch runs on one blocking thread, as single-row statements
+//! prepared once per connection, the way SQLite is fastest. The schema and its migrations
+//! stay sqlx's; these connections open the file only after it is migrated.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use rusqlite::{params, Connection, OpenFlags, TransactionBehavior};
+
+use super::sql;
+use crate::codec;
+use crate::error::QueryContext;
+use crate::{
+    Contact, DueInvoice, DuePage, DueQuery, EncodedOutcome, RecordSummary, Result, StoreError,
+    TenantId,
+};
+
+/// Connections kept open between calls; more are opened when calls overlap.
+const KEEP_IDLE: usize = 4;
+
+/// A small pool of rusqlite connections to one database file.
+#[derive(Debug)]
+pub(super) struct Direct {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl Direct {
+    pub(super) fn new(path: PathBuf) -> Self {
+        Direct {
+            path,
+            idle: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// A connection set up as the sqlx pool's are: foreign keys on, the same busy timeout,
+    /// NORMAL sync and checkpoint interval (the file is in WAL mode already).
+    fn open(&self) -> rusqlite::Result<Connection> {
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        conn.pragma_update(None, "foreign_keys", true)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "wal_autocheckpoint", 10_000)?;
+        Ok(conn)
+    }
+
+    /// Runs `f` on a connection on a blocking thread, so the async side never waits on
+    /// SQLite. A panic in `f` is resumed here, as if `f` had run inline.
+    pub(super) async fn run<T, F>(self: &Arc<Self>, op: &'static str, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    {
+        let this = Arc::clone(self);
+        let joined = tokio::task::spawn_blocking(move || {
+            let idle = this
+                .idle
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .pop();
+            let mut conn = match idle {
+                Some(conn) => conn,
+                None => this.open().ctx("open a connection")?,
+            };
+            let out = f(&mut conn);
+            // A failed call rolled its transaction back when it dropped it: the connection
+            // is clean either way.
+            let mut idle = this.idle.lock().unwrap_or_else(PoisonError::into_inner);
+            if idle.len() < KEEP_IDLE {
+                idle.push(conn);
+            }
+            out
+        })
+        .await;
+        match joined {
+            Ok(out) => out,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => Err(StoreError::Cancelled { op }),
+        }
+    }
+}
+
+/// One invoice of the page query, column by column ([`sql::DUE_SELECT`] selects
+/// [`sql::DueRow`]'s fields in order).
+fn due_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<sql::DueRow> {
+    Ok(sql::DueRow {
+        id: r.get(0)?,
+        customer_id: r.get(1)?,
+        number: r.get(2)?,
+        issued_on: r.get(3)?,
+        due_on: r.get(4)?,
+        amount_minor: r.get(5)?,
+        currency: r.get(6)?,
+        open_balance_minor: r.get(7)?,
+        payment_method: r.get(8)?,
+        failed_attempts: r.get(9)?,
+        last_failure_on: r.get(10)?,
+        last_failure_code: r.get(11)?,
+        last_failure_kind: r.get(12)?,
+        metadata: r.get(13)?,
+        tags: r.get(14)?,
+        lifetime_value_minor: r.get(15)?,
+        lifetime_currency: r.get(16)?,
+        customer_since: r.get(17)?,
+        on_time_12m: r.get(18)?,
+        late_12m: r.get(19)?,
+        locale: r.get(20)?,
+        time_zone: r.get(21)?,
+        reachable_on: r.get(22)?,
+        opted_out: r.get(23)?,
+        level: r.get(24)?,
+        last_action_on: r.get(25)?,
+        next_review_on: r.get(26)?,
+        policy_version: r.get(27)?,
+        paused_until: r.get(28)?,
+        paused_why: r.get(29)?,
+        ended: r.get(30)?,
+        disputed: r.get(31)?,
+        on_plan: r.get(32)?,
+    })
+}
+
+/// A page's list of ids, bound as one JSON array and read back with `json_each`, so each
+/// statement keeps one text whatever the page holds and is prepared once per connection.
+const JSON_LIST_2: &str = "SELECT value FROM json_each($2)";
+/// [`JSON_LIST_2`] as the third parameter.
+const JSON_LIST_3: &str = "SELECT value FROM json_each($3)";
+
+/// One page of invoices due for review, in one read transaction (one snapshot): the page,
+/// then its history, its customers' overdue invoices and their recent contacts.
+pub(super) fn due_page(
+    conn: &mut Connection,
+    tenant: &TenantId,
+    query: &DueQuery,
+) -> Result<DuePage> {
+    let as_of = query.as_of;
+    let limit = query.limit.clamp(1, 5000);
+    let tx = conn.transaction().ctx("begin")?;
+    let (due, extras) = read_page(&tx, tenant, query, limit)?;
+    tx.commit().ctx("end the read")?;
+    sql::complete_page(due, extras, as_of, limit)
+}
+
+/// The queries of [`due_page`], inside its transaction.
+fn read_page(
+    tx: &rusqlite::Transaction<'_>,
+    tenant: &TenantId,
+    query: &DueQuery,
+    limit: u32,
+) -> Result<(Vec<DueInvoice>, sql::PageExtras)> {
+    let as_of = query.as_of;
+    let tenant_id = tenant.as_str();
+    let (params, lead_days): (String, i64) = tx
+        .prepare_cached("SELECT params, lead_days FROM tenants WHERE id = $1")
+        .and_then(|mut s| s.query_row([tenant_id], |r| Ok((r.get(0)?, r.get(1)?))))
+        .map_err(|e| match e {
+            rusqlite::Error::QueryReturnedNoRows => StoreError::UnknownTenant(tenant.clone()),
+            e => StoreError::Sqlite {
+                op: "read tenant",
+                source: e,
+            },
+        })?;
+    let (params, horizon) = sql::page_tenant(&params, lead_days, as_of)?;
+
+    let mut page = tx
+        .prepare_cached(&sql::page_sql(query.after.is_some()))
+        .ctx("select invoices due for review")?;
+    let limit_param = i64::from(limit);
+    let mut bound: Vec<(&str, &dyn rusqlite::ToSql)> = vec![
+        ("$1", &tenant_id),
+        ("$2", &as_of),
+        ("$3", &horizon),
+        ("$4", &limit_param),
+    ];
+    if let Some(after) = &query.after {
+        bound.push(("$5", after));
+    }
+    let rows = page
+        .query_map(bound.as_slice(), due_row)
+        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+        .ctx("select invoices due for review")?;
+    let due = rows
+        .into_iter()
+        .map(|r| r.into_due(as_of, &params))
+        .collect::<Result<Vec<DueInvoice>>>()?;
+    let mut extras = sql::PageExtras::default();
+
+    let invoices = codec::json(
+        &due.iter()
+            .map(|d| d.context.invoice.id.as_str())
+            .collect::<Vec<_>>(),
+    );
+    let history = format!(
+        "{} ORDER BY id",
+        sql::history_sql(sql::HISTORY_FIELDS, JSON_LIST_2)
+    );
+    let mut stmt = tx.prepare_cached(&history).ctx("read action history")?;
+    let rows = stmt
+        .query_map(
+            &[
+                ("$1", &tenant_id as &dyn rusqlite::ToSql),
+                ("$2", &invoices),
+            ],
+            |r| {
+                Ok(sql::HistoryRow {
+                    invoice_id: r.get(0)?,
+                    as_of: r.get(1)?,
+                    kind: r.get(2)?,
+                    level: r.get(3)?,
+                    channel: r.get(4)?,
+                    tone: r.get(5)?,
+                    status: r.get(6)?,
+                })
+            },
+        )
+        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+        .ctx("read action history")?;
+    for row in rows {
+        let (invoice, past) = row.into_past()?;
+        extras.history.entry(invoice).or_default().push(past);
+    }
+
+    let customers = codec::json(&sql::page_customers(&due));
+    let by_customer: [(&str, &dyn rusqlite::ToSql); 3] =
+        [("$1", &tenant_id), ("$2", &as_of), ("$3", &customers)];
+    let mut stmt = tx
+        .prepare_cached(&sql::overdue_sql(JSON_LIST_3))
+        .ctx("sum overdue invoices")?;
+    let rows = stmt
+        .query_map(&by_customer, |r| {
+            Ok(((r.get(0)?, r.get(1)?), (r.get(2)?, r.get(3)?)))
+        })
+        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+        .ctx("sum overdue invoices")?;
+    extras.overdue.extend(rows);
+
+    let since: [(&str, &dyn rusqlite::ToSql); 3] = [
+        ("$1", &tenant_id),
+        ("$2", &query.contacts_since),
+        ("$3", &customers),
+    ];
+    let mut stmt = tx
+        .prepare_cached(&sql::contacts_sql(JSON_LIST_3))
+        .ctx("read recent contacts")?;
+    let rows = stmt
+        .query_map(&since, |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get::<_, String>(3)?,
+            ))
+        })
+        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+        .ctx("read recent contacts")?;
+    for (customer, invoice_id, on, channel) in rows {
+        extras.contacts.entry(customer).or_default().push(Contact {
+            invoice_id,
+            on,
+            channel: codec::parse_name("channel", &channel)?,
+        });
+    }
+    Ok((due, extras))
+}
+
+const INSERT_DECISION: &str = "INSERT INTO decisions (tenant_id, invoice_id, as_of, \
+    policy_version, policy_sha256, context, decision, reason, interventions, fuel_used, \
+    duration_us, failure_code, failure_message, created_at) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) \
+    ON CONFLICT (tenant_id, invoice_id, as_of) DO NOTHING";
+
+const INSERT_ACTION: &str = "INSERT INTO actions (tenant_id, invoice_id, as_of, ordinal, \
+    customer_id, kind, channel, level, tone, payload, status, attempts, created_at, \
+    updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 0, ?12, ?12)";
+
+/// Timestamps as sqlx writes them (RFC 3339 with `T` and an offset), so rows written here
+/// and there read back alike.
+fn timestamp(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::AutoSi, false)
+}
+
+/// Records a batch in one transaction. Each decision is inserted first: one that exists
+/// already (a repeated or resumed sweep, or a day repeated within the batch) inserts nothing,
+/// and its outcome then writes no actions and no state either.
+pub(super) fn record(
+    conn: &mut Connection,
+    tenant: &TenantId,
+    outcomes: &[EncodedOutcome],
+    at: DateTime<Utc>,
+) -> Result<RecordSummary> {
+    let at = timestamp(at);
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .ctx("begin")?;
+    let locked = tx
+        .prepare_cached("UPDATE tenants SET id = id WHERE id = ?1")
+        .and_then(|mut s| s.execute([tenant.as_str()]))
+        .ctx("lock tenant")?;
+    if locked == 0 {
+        return Err(StoreError::UnknownTenant(tenant.clone()));
+    }
+
+    let mut recorded: Vec<&EncodedOutcome> = Vec::with_capacity(outcomes.len());
+    {
+        let mut decision = tx.prepare_cached(INSERT_DECISION).ctx("record decisions")?;
+        let mut action = tx.prepare_cached(INSERT_ACTION).ctx("record actions")?;
+        for e in outcomes {
+            let o = &e.outcome;
+            let ctx = &o.context;
+            let as_of = ctx.as_of.to_string();
+            let inserted = decision
+                .execute(params![
+                    tenant.as_str(),
+                    ctx.invoice.id,
+                    as_of,
+                    o.policy.as_ref().map(|p| p.version),
+                    o.policy.as_ref().map(|p| p.sha256.as_str()),
+                    e.context,
+                    e.decision,
+                    o.reason,
+                    e.interventions,
+                    o.fuel_used.map(sql::to_i64),
+                    o.duration_us.map(sql::to_i64),
+                    o.failure.as_ref().map(|f| f.code.as_str()),
+                    o.failure.as_ref().map(|f| f.message.as_str()),
+                    at,
+                ])
+                .ctx("record decisions")?;
+            if inserted == 0 {
+                continue;
+            }
+            recorded.push(e);
+        }
+        for a in sql::new_actions(&recorded) {
+            let ctx = &a.outcome.context;
+            let notice = a.notice();
+            action
+                .execute(params![
+                    tenant.as_str(),
+                    ctx.invoice.id,
+                    ctx.as_of.to_string(),
+                    a.ordinal,
+                    ctx.customer.id,
+                    a.kind(),
+                    notice.map(|n| n.channel.as_str()),
+                    notice.map(|n| n.level),
+                    notice.map(|n| n.tone.as_str()),
+                    a.payload,
+                    a.status.as_str(),
+                    at,
+                ])
+                .ctx("record actions")?;
+        }
+        let upsert = format!(
+            "INSERT INTO dunning_state (tenant_id, invoice_id, level, last_action_on, \
+             next_review_on, policy_version, paused_until, paused_why, ended, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10){}",
+            sql::STATE_CONFLICT
+        );
+        let mut state = tx.prepare_cached(&upsert).ctx("record dunning state")?;
+        for o in sql::latest_states(&recorded) {
+            let s = &o.state;
+            state
+                .execute(params![
+                    tenant.as_str(),
+                    o.context.invoice.id,
+                    s.level,
+                    s.last_action_on.map(|d| d.to_string()),
+                    s.next_review_on.map(|d| d.to_string()),
+                    s.policy_version,
+                    s.paused_until.map(|d| d.to_string()),
+                    s.paused_why,
+                    s.ended,
+                    at,
+                ])
+                .ctx("record dunning state")?;
+        }
+    }
+    tx.commit().ctx("commit decisions")?;
+    Ok(RecordSummary {
+        recorded: recorded.len(),
+        skipped: outcomes.len() - recorded.len(),
+    })
+}
