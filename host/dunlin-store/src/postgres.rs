@@ -452,4 +452,9 @@ impl PgDb {
     async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Driver>> {
         self.pool.begin().await.ctx("begin")
     }
+
+    /// [`crate::Db::close`].
+    async fn close_connections(&self) {
+        self.pool.close().await;
+    }
 }

@@ -628,7 +628,7 @@ impl Db for This {
     }
 
     async fn close(&self) {
-        self.pool.close().await;
+        self.close_connections().await;
     }
 
     async fn refresh_statistics(&self) -> Result<()> {

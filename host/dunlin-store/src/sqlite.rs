@@ -120,4 +120,10 @@ impl SqliteDb {
     async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Driver>> {
         self.pool.begin_with("BEGIN IMMEDIATE").await.ctx("begin")
     }
+
+    /// [`crate::Db::close`]: the sqlx pool and the sweep's own connections.
+    async fn close_connections(&self) {
+        self.pool.close().await;
+        self.direct.close();
+    }
 }

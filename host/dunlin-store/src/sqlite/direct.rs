@@ -28,15 +28,29 @@ const KEEP_IDLE: usize = 4;
 #[derive(Debug)]
 pub(super) struct Direct {
     path: PathBuf,
-    idle: Mutex<Vec<Connection>>,
+    idle: Mutex<Idle>,
+}
+
+/// The connections not in use; none are kept once the handle is closed.
+#[derive(Debug, Default)]
+struct Idle {
+    connections: Vec<Connection>,
+    closed: bool,
 }
 
 impl Direct {
     pub(super) fn new(path: PathBuf) -> Self {
         Direct {
             path,
-            idle: Mutex::new(Vec::new()),
+            idle: Mutex::new(Idle::default()),
         }
+    }
+
+    /// Closes the idle connections; one in use closes when its call ends.
+    pub(super) fn close(&self) {
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        idle.closed = true;
+        idle.connections.clear();
     }
 
     /// A connection set up as the sqlx pool's are: foreign keys on, the same busy timeout,
@@ -66,6 +80,7 @@ impl Direct {
                 .idle
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
+                .connections
                 .pop();
             let mut conn = match idle {
                 Some(conn) => conn,
@@ -75,8 +90,8 @@ impl Direct {
             // A failed call rolled its transaction back when it dropped it: the connection
             // is clean either way.
             let mut idle = this.idle.lock().unwrap_or_else(PoisonError::into_inner);
-            if idle.len() < KEEP_IDLE {
-                idle.push(conn);
+            if !idle.closed && idle.connections.len() < KEEP_IDLE {
+                idle.connections.push(conn);
             }
             out
         })

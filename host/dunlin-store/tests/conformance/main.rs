@@ -1357,3 +1357,38 @@ async fn sqlite_migration_3_keeps_the_log_its_ids_and_its_references() {
         "an action without its decision: {orphan:?}"
     );
 }
+
+/// SQLite only: closing the handle closes every connection, the sweep's own included, so
+/// SQLite folds the WAL back into the file and removes it.
+#[tokio::test]
+async fn sqlite_close_leaves_the_database_file_complete() {
+    use dunlin_store::Db as _;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("dunlin.db");
+    let db = dunlin_store::SqliteDb::connect(&format!("sqlite://{}", file.display()))
+        .await
+        .expect("open");
+    let acme = tid("acme");
+    let f = Fixture {
+        db: std::sync::Arc::new(db.clone()),
+        url: String::new(),
+    };
+    seed(&f, &acme).await;
+    let page = db
+        .due_for_review(&acme, &DueQuery::new(d("2026-02-10")))
+        .await
+        .expect("due");
+    let outcomes: Vec<Outcome> = page
+        .invoices
+        .iter()
+        .map(|i| outcome(&i.context, 1))
+        .collect();
+    db.record_batch(&acme, &outcomes).await.expect("record");
+    let wal = dir.path().join("dunlin.db-wal");
+    assert!(wal.exists(), "a WAL while open");
+    db.close().await;
+    assert!(
+        !wal.exists(),
+        "the last connection to close removes the WAL"
+    );
+}
