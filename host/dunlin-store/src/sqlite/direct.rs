@@ -208,6 +208,9 @@ fn read_page(
         .map(|r| r.into_due(as_of, &params))
         .collect::<Result<Vec<DueInvoice>>>()?;
     let mut extras = sql::PageExtras::default();
+    if due.is_empty() {
+        return Ok((due, extras));
+    }
 
     let invoices = codec::json(
         &due.iter()
