@@ -1217,6 +1217,26 @@ async fn sqlite_checkpoint_empties_the_wal_into_the_database_file() {
     assert!(db.tenant(&acme).await.expect("read").is_some());
 }
 
+/// SQLite only: a seeded store in the file at `path` and its first due page (2026-02-10).
+async fn sqlite_with_a_due_page(
+    path: &std::path::Path,
+) -> (dunlin_store::SqliteDb, dunlin_store::DuePage) {
+    use dunlin_store::Db as _;
+    let db = dunlin_store::SqliteDb::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .expect("open");
+    let f = Fixture {
+        db: std::sync::Arc::new(db.clone()),
+        url: String::new(),
+    };
+    seed(&f, &tid("acme")).await;
+    let page = db
+        .due_for_review(&tid("acme"), &DueQuery::new(d("2026-02-10")))
+        .await
+        .expect("due");
+    (db, page)
+}
+
 /// SQLite only: migration 3 rebuilds the decision log and the outbox (dropping
 /// AUTOINCREMENT) and drops an unused index. A database written under migration 2 keeps every
 /// decision and action with its id, new ids continue after the largest, and actions still
@@ -1231,19 +1251,8 @@ async fn sqlite_migration_3_keeps_the_log_its_ids_and_its_references() {
     let (written, old) = (dir.path().join("written.db"), dir.path().join("old.db"));
 
     // A ladder recorded through the store (latest schema): three decisions, four actions.
-    let db = dunlin_store::SqliteDb::connect(&format!("sqlite://{}", written.display()))
-        .await
-        .expect("open");
+    let (db, page) = sqlite_with_a_due_page(&written).await;
     let acme = tid("acme");
-    let f = Fixture {
-        db: std::sync::Arc::new(db.clone()),
-        url: String::new(),
-    };
-    seed(&f, &acme).await;
-    let page = db
-        .due_for_review(&acme, &DueQuery::new(d("2026-02-10")))
-        .await
-        .expect("due");
     let mut outcomes: Vec<Outcome> = page
         .invoices
         .iter()
@@ -1364,20 +1373,8 @@ async fn sqlite_migration_3_keeps_the_log_its_ids_and_its_references() {
 async fn sqlite_close_leaves_the_database_file_complete() {
     use dunlin_store::Db as _;
     let dir = tempfile::tempdir().expect("temp dir");
-    let file = dir.path().join("dunlin.db");
-    let db = dunlin_store::SqliteDb::connect(&format!("sqlite://{}", file.display()))
-        .await
-        .expect("open");
+    let (db, page) = sqlite_with_a_due_page(&dir.path().join("dunlin.db")).await;
     let acme = tid("acme");
-    let f = Fixture {
-        db: std::sync::Arc::new(db.clone()),
-        url: String::new(),
-    };
-    seed(&f, &acme).await;
-    let page = db
-        .due_for_review(&acme, &DueQuery::new(d("2026-02-10")))
-        .await
-        .expect("due");
     let outcomes: Vec<Outcome> = page
         .invoices
         .iter()
