@@ -2,7 +2,7 @@
 
 use crate::TenantId;
 
-/// A storage failure. Input errors name the row at fault; database errors keep the sqlx cause
+/// A storage failure. Input errors name the row at fault; database errors keep the driver's cause
 /// and say which operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

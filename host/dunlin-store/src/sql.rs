@@ -5,6 +5,12 @@
 //! keep sqlx's generic trait bounds out of sight, and the statements use only what both
 //! databases understand: `$N` placeholders, `ON CONFLICT`, `RETURNING`, `CAST(… AS BIGINT)`,
 //! dates and timestamps bound as chrono values. Every statement names `tenant_id`.
+//!
+//! The sweep's two hot calls, `due_for_review` and `record_encoded`, are each backend's own
+//! (`super::due_for_review`, `super::record_encoded`: on SQLite over rusqlite, see
+//! `sqlite/direct.rs`), built from the statements and rules kept here ([`DUE_SELECT`],
+//! [`history_sql`], [`overdue_sql`], [`contacts_sql`], [`complete_page`], [`new_actions`],
+//! [`latest_states`]).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
