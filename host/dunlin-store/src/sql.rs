@@ -108,7 +108,7 @@ fn policy_from_row(row: &Row) -> Result<PolicyVersion> {
         version: narrow("policy version", get::<i64>(row, "version")?)?,
         sha256: get(row, "sha256")?,
         size: narrow("policy size", get::<i64>(row, "size")?)?,
-        status: PolicyStatus::parse(&get::<String>(row, "status")?)?,
+        status: codec::parse_name("policy status", &get::<String>(row, "status")?)?,
         created_at: get(row, "created_at")?,
         activated_at: get(row, "activated_at")?,
     })

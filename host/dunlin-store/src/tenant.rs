@@ -170,18 +170,6 @@ impl PolicyStatus {
             PolicyStatus::Retired => "retired",
         }
     }
-
-    pub(crate) fn parse(s: &str) -> Result<Self, StoreError> {
-        match s {
-            "uploaded" => Ok(PolicyStatus::Uploaded),
-            "active" => Ok(PolicyStatus::Active),
-            "retired" => Ok(PolicyStatus::Retired),
-            other => Err(StoreError::Corrupt {
-                what: "policy status",
-                detail: format!("{other:?}"),
-            }),
-        }
-    }
 }
 
 /// A policy version's metadata.
