@@ -1,10 +1,9 @@
 //! The PostgreSQL backend, for shared deployments with several `dunlin serve` replicas.
 
+use std::collections::HashSet;
 use std::str::FromStr;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-
-use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 use dunlin_core::Date;

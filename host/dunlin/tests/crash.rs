@@ -189,41 +189,7 @@ async fn sigkill_during_sweeps_loses_and_duplicates_nothing(f: Fixture) {
     );
 
     // Exactly one decision per invoice and as-of date, each with all its actions.
-    let mut seen = std::collections::BTreeSet::new();
-    let mut after = None;
-    loop {
-        let page = db
-            .decisions(
-                &t,
-                &DecisionQuery {
-                    after_id: after,
-                    limit: 10_000,
-                    ..Default::default()
-                },
-            )
-            .await
-            .unwrap();
-        let Some(last) = page.last() else { break };
-        after = Some(last.id);
-        for r in &page {
-            assert!(
-                seen.insert((r.invoice_id.clone(), r.as_of)),
-                "second decision: {} {}",
-                r.invoice_id,
-                r.as_of
-            );
-            if let Some(decision) = &r.decision {
-                assert!(
-                    r.actions.len() >= decision.actions.len(),
-                    "{} {}: actions lost",
-                    r.invoice_id,
-                    r.as_of
-                );
-                let ordinals: Vec<u32> = r.actions.iter().map(|a| a.ordinal).collect();
-                assert_eq!(ordinals, (0..r.actions.len() as u32).collect::<Vec<_>>());
-            }
-        }
-    }
+    let seen = whole_decisions(db.as_ref(), &t).await;
     assert!(seen.len() >= INVOICES, "{} decisions", seen.len());
 }
 
@@ -273,31 +239,53 @@ async fn serve_sweeps_on_schedule_and_stops_on_sigterm(f: Fixture) {
     terminate(child);
 
     // Between them, the two runs decided every invoice, once a day, each decision whole.
-    let log = db
-        .decisions(
-            &t,
-            &DecisionQuery {
-                limit: 10_000,
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-    let mut days = std::collections::HashSet::new();
-    for r in &log {
-        assert!(
-            days.insert((r.invoice_id.clone(), r.as_of)),
-            "{} has two decisions on {}",
-            r.invoice_id,
-            r.as_of
-        );
-        if let Some(decision) = &r.decision {
-            assert!(r.actions.len() >= decision.actions.len(), "actions lost");
+    let seen = whole_decisions(db.as_ref(), &t).await;
+    let decided: std::collections::BTreeSet<&str> = seen.iter().map(|(i, _)| i.as_str()).collect();
+    assert_eq!(decided.len(), INVOICES, "every due invoice decided");
+}
+
+/// Reads the tenant's whole decision log, asserting one decision per invoice and as-of date,
+/// each with all its actions in ordinal order; returns the (invoice, as-of) pairs.
+async fn whole_decisions(
+    db: &dyn dunlin_store::Db,
+    t: &TenantId,
+) -> std::collections::BTreeSet<(String, Date)> {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut after = None;
+    loop {
+        let page = db
+            .decisions(
+                t,
+                &DecisionQuery {
+                    after_id: after,
+                    limit: 10_000,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let Some(last) = page.last() else { break };
+        after = Some(last.id);
+        for r in &page {
+            assert!(
+                seen.insert((r.invoice_id.clone(), r.as_of)),
+                "second decision: {} {}",
+                r.invoice_id,
+                r.as_of
+            );
+            if let Some(decision) = &r.decision {
+                assert!(
+                    r.actions.len() >= decision.actions.len(),
+                    "{} {}: actions lost",
+                    r.invoice_id,
+                    r.as_of
+                );
+                let ordinals: Vec<u32> = r.actions.iter().map(|a| a.ordinal).collect();
+                assert_eq!(ordinals, (0..r.actions.len() as u32).collect::<Vec<_>>());
+            }
         }
     }
-    let decided: std::collections::HashSet<&str> =
-        log.iter().map(|r| r.invoice_id.as_str()).collect();
-    assert_eq!(decided.len(), INVOICES, "every due invoice decided");
+    seen
 }
 
 /// Sends SIGTERM and waits for a clean exit.

@@ -177,6 +177,14 @@ fn outcome(ctx: &Context, level: u8) -> Outcome {
     }
 }
 
+/// What a sweep would record for every invoice of `page`: a first reminder each.
+fn first_reminders(page: &dunlin_store::DuePage) -> Vec<Outcome> {
+    page.invoices
+        .iter()
+        .map(|i| outcome(&i.context, 1))
+        .collect()
+}
+
 async fn due_ids(f: &Fixture, tenant: &TenantId, as_of: &str) -> Vec<String> {
     f.db.due_for_review(tenant, &DueQuery::new(d(as_of)))
         .await
@@ -603,11 +611,7 @@ async fn due_for_review_builds_complete_contexts(f: Fixture) {
     );
 
     // Record a reminder for both; they are not due again until their review date.
-    let outcomes: Vec<Outcome> = page
-        .invoices
-        .iter()
-        .map(|i| outcome(&i.context, 1))
-        .collect();
+    let outcomes: Vec<Outcome> = first_reminders(&page);
     f.db.record_batch(&acme, &outcomes).await.unwrap();
     assert!(due_ids(&f, &acme, "2026-02-16").await.is_empty());
     let again =
@@ -746,11 +750,7 @@ async fn record_batch_twice_writes_one_decision_and_no_duplicate_actions(f: Fixt
         f.db.due_for_review(&acme, &DueQuery::new(d("2026-02-10")))
             .await
             .unwrap();
-    let mut outcomes: Vec<Outcome> = page
-        .invoices
-        .iter()
-        .map(|i| outcome(&i.context, 1))
-        .collect();
+    let mut outcomes: Vec<Outcome> = first_reminders(&page);
     outcomes[0].actions.push(PlannedAction {
         action: notice(2),
         status: ActionStatus::Blocked,
@@ -1041,11 +1041,7 @@ async fn tenant_b_never_sees_tenant_a(f: Fixture) {
         f.db.due_for_review(&a, &DueQuery::new(d("2026-02-10")))
             .await
             .unwrap();
-    let outcomes: Vec<Outcome> = page
-        .invoices
-        .iter()
-        .map(|i| outcome(&i.context, 1))
-        .collect();
+    let outcomes: Vec<Outcome> = first_reminders(&page);
     f.db.record_batch(&a, &outcomes).await.unwrap();
 
     // Every read, with B's id and A's row ids, finds nothing.
@@ -1153,11 +1149,7 @@ async fn migrating_ladders_repins_open_ones_only(f: Fixture) {
             f.db.due_for_review(t, &DueQuery::new(d("2026-02-10")))
                 .await
                 .unwrap();
-        let mut outcomes: Vec<Outcome> = page
-            .invoices
-            .iter()
-            .map(|i| outcome(&i.context, 1))
-            .collect();
+        let mut outcomes: Vec<Outcome> = first_reminders(&page);
         outcomes[1].state.ended = true;
         f.db.record_batch(t, &outcomes).await.unwrap();
     }
@@ -1253,11 +1245,7 @@ async fn sqlite_migration_3_keeps_the_log_its_ids_and_its_references() {
     // A ladder recorded through the store (latest schema): three decisions, four actions.
     let (db, page) = sqlite_with_a_due_page(&written).await;
     let acme = tid("acme");
-    let mut outcomes: Vec<Outcome> = page
-        .invoices
-        .iter()
-        .map(|i| outcome(&i.context, 1))
-        .collect();
+    let mut outcomes: Vec<Outcome> = first_reminders(&page);
     outcomes[0].actions.push(PlannedAction {
         action: notice(2),
         status: ActionStatus::Blocked,
@@ -1375,11 +1363,7 @@ async fn sqlite_close_leaves_the_database_file_complete() {
     let dir = tempfile::tempdir().expect("temp dir");
     let (db, page) = sqlite_with_a_due_page(&dir.path().join("dunlin.db")).await;
     let acme = tid("acme");
-    let outcomes: Vec<Outcome> = page
-        .invoices
-        .iter()
-        .map(|i| outcome(&i.context, 1))
-        .collect();
+    let outcomes: Vec<Outcome> = first_reminders(&page);
     db.record_batch(&acme, &outcomes).await.expect("record");
     let wal = dir.path().join("dunlin.db-wal");
     assert!(wal.exists(), "a WAL while open");
