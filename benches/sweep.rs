@@ -98,6 +98,22 @@ fn with_suffix(path: &std::path::Path, suffix: &str) -> std::path::PathBuf {
     name.into()
 }
 
+/// The process's CPU time so far, user and system, from `/proc/self/stat` (Linux; its
+/// clock ticks are USER_HZ, 100 a second on every Linux platform). `None` elsewhere.
+fn cpu_time() -> Option<(Duration, Duration)> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name may hold spaces; the fields after its closing parenthesis do not.
+    let mut fields = stat.rsplit_once(')')?.1.split_whitespace().skip(11);
+    let mut ticks = || {
+        fields
+            .next()?
+            .parse::<u64>()
+            .ok()
+            .map(|t| Duration::from_millis(t * 10))
+    };
+    Some((ticks()?, ticks()?))
+}
+
 fn tenant_id(t: usize) -> TenantId {
     TenantId::new(&format!("t{t:03}")).expect("id")
 }
@@ -111,6 +127,7 @@ async fn run_seeded(name: &str, db: &dyn Db, ids: Vec<TenantId>, total: usize, t
     let runtime = Runtime::new(RuntimeConfig::default()).expect("runtime");
     let as_of = d("2026-03-01");
     let started = Instant::now();
+    let cpu_before = cpu_time();
     let mut sum = SweepReport::default();
     for id in &ids {
         let mut opts = SweepOptions::new(as_of);
@@ -125,6 +142,7 @@ async fn run_seeded(name: &str, db: &dyn Db, ids: Vec<TenantId>, total: usize, t
         sum.write += r.write;
     }
     let wall = started.elapsed();
+    let cpu = cpu_before.zip(cpu_time());
     let pct = |x: Duration| 100.0 * x.as_secs_f64() / wall.as_secs_f64();
     println!(
         "  sweep: {} reviewed, {} recorded, {} actions in {:.2} s = {:.0} invoices/s",
@@ -135,7 +153,7 @@ async fn run_seeded(name: &str, db: &dyn Db, ids: Vec<TenantId>, total: usize, t
         sum.reviewed as f64 / wall.as_secs_f64()
     );
     println!(
-        "  split: select {:.2} s ({:.0}%), decide {:.2} s ({:.0}%), guard+write {:.2} s ({:.0}%)\n",
+        "  split: select {:.2} s ({:.0}%), decide {:.2} s ({:.0}%), guard+write {:.2} s ({:.0}%)",
         sum.select.as_secs_f64(),
         pct(sum.select),
         sum.decide.as_secs_f64(),
@@ -143,6 +161,13 @@ async fn run_seeded(name: &str, db: &dyn Db, ids: Vec<TenantId>, total: usize, t
         sum.write.as_secs_f64(),
         pct(sum.write)
     );
+    if let Some(((user0, sys0), (user1, sys1))) = cpu {
+        let (user, sys) = ((user1 - user0).as_secs_f64(), (sys1 - sys0).as_secs_f64());
+        println!(
+            "  cpu: user {user:.2} s + system {sys:.2} s = {:.2} cores busy on average\n",
+            (user + sys) / wall.as_secs_f64()
+        );
+    }
 }
 
 #[tokio::main(flavor = "multi_thread")]

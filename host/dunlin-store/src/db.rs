@@ -116,6 +116,13 @@ pub trait Db: Send + Sync {
             .collect::<Result<Vec<_>>>()?;
         self.record_encoded(tenant, encoded).await
     }
+    /// How many [`Db::record_encoded`] calls for one tenant may usefully run at once: one
+    /// where the database has a single writer (SQLite), more where writers of disjoint rows
+    /// proceed side by side (PostgreSQL). Concurrent calls stay correct on every backend;
+    /// this only says whether they gain anything.
+    fn write_lanes(&self) -> usize {
+        1
+    }
     /// [`Db::record_batch`] for outcomes encoded beforehand (on the caller's threads).
     async fn record_encoded(
         &self,

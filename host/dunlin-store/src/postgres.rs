@@ -7,7 +7,6 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 use chrono::{DateTime, Utc};
 use dunlin_core::Date;
-use sqlx::QueryBuilder;
 
 use crate::codec::{self, from_json};
 use crate::error::{redact, QueryContext};
@@ -21,6 +20,10 @@ type Driver = sqlx::Postgres;
 /// The handle `sql.rs` implements [`crate::Db`] for here.
 type This = PgDb;
 const BACKEND: crate::Backend = crate::Backend::Postgres;
+/// [`crate::Db::write_lanes`]: two batches of one sweep are written at once. One server
+/// process inserting a batch used one core while the other stood partly idle (200,000
+/// invoices: the write stage busy 96 % of the sweep, the machine 40 % idle).
+const WRITE_LANES: usize = 2;
 
 /// The aggregate that turns a query's rows into one JSON array of arrays, ordered by
 /// `order_by`, in a column named `rows` (`[]` when there are none).
@@ -48,15 +51,17 @@ fn placeholders(first: usize, n: usize) -> String {
 }
 
 /// Decisions of a batch as one `INSERT … SELECT FROM UNNEST`: one array per column, so the
-/// statement has 14 parameters whatever the batch size.
+/// statement has 14 parameters whatever the batch size. A decision whose key is taken (by a
+/// sweep before, or one committing beside this one) is not inserted; the keys that were come
+/// back.
 async fn insert_decisions(
     tx: &mut Tx,
     tenant: &TenantId,
     rows: &[&EncodedOutcome],
     at: DateTime<Utc>,
-) -> Result<()> {
+) -> Result<HashSet<(String, Date)>> {
     if rows.is_empty() {
-        return Ok(());
+        return Ok(HashSet::new());
     }
     let col = |f: &dyn for<'e> Fn(&'e EncodedOutcome) -> Option<&'e str>| -> Vec<Option<&str>> {
         rows.iter().map(|e| f(e)).collect()
@@ -91,7 +96,8 @@ async fn insert_decisions(
          failure_message, created_at) \
          SELECT $1, * , $14 FROM UNNEST($2::text[], $3::date[], $4::int8[], $5::text[], \
          $6::bytea[], $7::text[], $8::text[], $9::text[], $10::int8[], $11::int8[], $12::text[], \
-         $13::text[])",
+         $13::text[]) \
+         ON CONFLICT (tenant_id, invoice_id, as_of) DO NOTHING RETURNING invoice_id, as_of",
     )
     .bind(tenant.as_str())
     .bind(invoice)
@@ -107,10 +113,12 @@ async fn insert_decisions(
     .bind(code)
     .bind(message)
     .bind(at)
-    .execute(&mut **tx)
+    .fetch_all(&mut **tx)
     .await
-    .ctx("record decisions")?;
-    Ok(())
+    .ctx("record decisions")?
+    .iter()
+    .map(|row| Ok((sql::get(row, "invoice_id")?, sql::get(row, "as_of")?)))
+    .collect()
 }
 
 /// Actions of a batch as one `INSERT … SELECT FROM UNNEST`.
@@ -316,8 +324,12 @@ async fn due_for_review(db: &PgDb, tenant: &TenantId, query: &DueQuery) -> Resul
     sql::complete_page(due, extras, as_of, limit)
 }
 
-/// Records a batch in one transaction: finds the outcomes recorded before with one query,
-/// then writes the rest with one statement per table.
+/// Records a batch in one transaction. The decisions go first, each inserted only if its
+/// (invoice, as-of) is free; only those inserted then write their actions and states, so a
+/// repeated or resumed sweep writes nothing twice. Batches of one tenant may run at once
+/// ([`WRITE_LANES`]): PostgreSQL makes an insert wait for a concurrent transaction holding the
+/// same key and skips it once that one commits. The batch is written in key order, so two
+/// batches that share keys wait on each other in one order and cannot deadlock.
 async fn record_encoded(
     db: &PgDb,
     tenant: &TenantId,
@@ -325,66 +337,39 @@ async fn record_encoded(
 ) -> Result<RecordSummary> {
     // One decision per (invoice, as-of): a batch that repeats one keeps the first.
     let mut seen = HashSet::new();
-    let encoded: Vec<&EncodedOutcome> = outcomes
+    let mut encoded: Vec<&EncodedOutcome> = outcomes
         .iter()
         .filter(|e| {
             let ctx = &e.outcome.context;
             seen.insert((ctx.invoice.id.as_str(), ctx.as_of))
         })
         .collect();
+    encoded.sort_by(|a, b| {
+        let (a, b) = (&a.outcome.context, &b.outcome.context);
+        (a.invoice.id.as_str(), a.as_of).cmp(&(b.invoice.id.as_str(), b.as_of))
+    });
     let at = sql::now();
     let mut tx = db.begin_write().await?;
-    // Writing to the tenant's row serialises this tenant's batches, so the check below and
-    // the inserts after it see the same decisions.
-    let locked = sqlx::query("UPDATE tenants SET id = id WHERE id = $1")
+    let known = sqlx::query("SELECT 1 FROM tenants WHERE id = $1")
         .bind(tenant.as_str())
-        .execute(&mut *tx)
+        .fetch_optional(&mut *tx)
         .await
-        .ctx("lock tenant")?;
-    if locked.rows_affected() == 0 {
+        .ctx("read tenant")?;
+    if known.is_none() {
         return Err(StoreError::UnknownTenant(tenant.clone()));
     }
 
-    // Outcomes recorded before (a repeated or resumed sweep) get no decision, no actions
-    // and no state: find them first, as one JSON value.
-    let mut qb = QueryBuilder::<Driver>::new(format!(
-        "SELECT {} FROM decisions WHERE tenant_id = ",
-        json_rows("invoice_id, as_of", "invoice_id")
-    ));
-    qb.push_bind(tenant.as_str()).push(" AND as_of IN (");
-    let mut days: Vec<Date> = encoded.iter().map(|e| e.outcome.context.as_of).collect();
-    days.sort_unstable();
-    days.dedup();
-    let mut list = qb.separated(", ");
-    for day in &days {
-        list.push_bind(*day);
-    }
-    qb.push(") AND invoice_id IN (");
-    let mut list = qb.separated(", ");
-    for e in &encoded {
-        list.push_bind(e.outcome.context.invoice.id.as_str());
-    }
-    qb.push(")");
-    let row = qb
-        .build()
-        .fetch_one(&mut *tx)
-        .await
-        .ctx("find decisions recorded before")?;
-    let before: Vec<(String, Date)> = from_json(
-        "decisions recorded before",
-        &sql::get::<String>(&row, "rows")?,
-    )?;
-    let before: HashSet<(&str, Date)> = before.iter().map(|(i, d)| (i.as_str(), *d)).collect();
+    // Decisions, then the actions of those inserted (named by the decision's key), then
+    // their new states.
+    let keys = insert_decisions(&mut tx, tenant, &encoded, at).await?;
+    let keys: HashSet<(&str, Date)> = keys.iter().map(|(i, d)| (i.as_str(), *d)).collect();
     let inserted: Vec<&EncodedOutcome> = encoded
         .into_iter()
         .filter(|e| {
             let ctx = &e.outcome.context;
-            !before.contains(&(ctx.invoice.id.as_str(), ctx.as_of))
+            keys.contains(&(ctx.invoice.id.as_str(), ctx.as_of))
         })
         .collect();
-
-    // Decisions, then their actions (named by the decision's key), then the new states.
-    insert_decisions(&mut tx, tenant, &inserted, at).await?;
     insert_actions(&mut tx, tenant, &sql::new_actions(&inserted), at).await?;
     upsert_states(&mut tx, tenant, &sql::latest_states(&inserted), at).await?;
     tx.commit().await.ctx("commit decisions")?;

@@ -1356,6 +1356,10 @@ impl Db for This {
         super::due_for_review(self, tenant, query).await
     }
 
+    fn write_lanes(&self) -> usize {
+        super::WRITE_LANES
+    }
+
     async fn record_encoded(
         &self,
         tenant: &TenantId,

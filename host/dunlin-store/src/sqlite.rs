@@ -19,6 +19,9 @@ type Driver = sqlx::Sqlite;
 /// The handle `sql.rs` implements [`crate::Db`] for here.
 type This = SqliteDb;
 const BACKEND: crate::Backend = crate::Backend::Sqlite;
+/// [`crate::Db::write_lanes`]: SQLite has one writer at a time, so a second batch would only
+/// wait for the lock.
+const WRITE_LANES: usize = 1;
 
 /// Reads a page on the sweep's own connections (see [`direct`]).
 async fn due_for_review(db: &SqliteDb, tenant: &TenantId, query: &DueQuery) -> Result<DuePage> {

@@ -42,6 +42,7 @@ conformance!(
     due_for_review_builds_complete_contexts,
     due_for_review_pages_with_a_cursor,
     record_batch_twice_writes_one_decision_and_no_duplicate_actions,
+    overlapping_batches_written_at_once_record_each_decision_once,
     one_batch_may_hold_several_days_of_one_invoice,
     stored_context_decodes_to_the_same_context,
     bad_input_is_rejected_and_nothing_is_half_written,
@@ -855,6 +856,75 @@ async fn record_batch_twice_writes_one_decision_and_no_duplicate_actions(f: Fixt
     assert_eq!(rest[0].id, ladder[1].id);
 }
 
+/// A sweep writes up to [`dunlin_store::Db::write_lanes`] pages of one tenant at once, and a
+/// second sweep of the same tenant and day may run beside it. Two batches of 2,000 invoices
+/// that share 1,000, one in the opposite order, written at the same time: each decision once,
+/// with its action and its state, and neither batch fails (on PostgreSQL the second insert of
+/// a key waits for the first transaction and then skips it; inserted in mixed orders, the two
+/// would deadlock).
+async fn overlapping_batches_written_at_once_record_each_decision_once(f: Fixture) {
+    let acme = tid("acme");
+    f.db.create_tenant(&acme, &settings()).await.unwrap();
+    f.db.upsert_customers(&acme, &[customer("c1"), customer("c2")])
+        .await
+        .unwrap();
+    let invoices: Vec<NewInvoice> = (0..3_000)
+        .map(|n| {
+            invoice(
+                &format!("inv-{n:04}"),
+                ["c1", "c2"][n % 2],
+                "2026-01-31",
+                1_000,
+            )
+        })
+        .collect();
+    f.db.upsert_invoices(&acme, &invoices).await.unwrap();
+    let mut query = DueQuery::new(d("2026-02-10"));
+    query.limit = 5_000;
+    let page = f.db.due_for_review(&acme, &query).await.unwrap();
+    assert_eq!(page.invoices.len(), 3_000);
+    let outcomes = first_reminders(&page);
+    let first: Vec<Outcome> = outcomes[..2_000].to_vec();
+    let second: Vec<Outcome> = outcomes[1_000..].iter().rev().cloned().collect();
+
+    let (a, b) = tokio::join!(
+        f.db.record_batch(&acme, &first),
+        f.db.record_batch(&acme, &second)
+    );
+    let (a, b) = (a.expect("first batch"), b.expect("second batch"));
+    assert_eq!(a.recorded + b.recorded, 3_000, "{a:?} {b:?}");
+    assert_eq!(a.skipped + b.skipped, 1_000, "{a:?} {b:?}");
+
+    let log =
+        f.db.decisions(
+            &acme,
+            &DecisionQuery {
+                limit: 10_000,
+                ..DecisionQuery::default()
+            },
+        )
+        .await
+        .unwrap();
+    let mut decided: Vec<&str> = log.iter().map(|r| r.invoice_id.as_str()).collect();
+    decided.sort_unstable();
+    decided.dedup();
+    assert_eq!(log.len(), 3_000, "one decision per invoice");
+    assert_eq!(decided.len(), 3_000);
+    assert!(log.iter().all(|r| r.actions.len() == 1), "one action each");
+    for id in ["inv-0000", "inv-1500", "inv-2999"] {
+        let state = f.db.dunning_state(&acme, id).await.unwrap().unwrap();
+        assert_eq!(state.level, 1, "{id}");
+    }
+    assert!(
+        f.db.due_for_review(&acme, &DueQuery::new(d("2026-02-10")))
+            .await
+            .unwrap()
+            .invoices
+            .is_empty(),
+        "nothing left to decide that day"
+    );
+}
+
 async fn one_batch_may_hold_several_days_of_one_invoice(f: Fixture) {
     let acme = tid("acme");
     seed(&f, &acme).await;
@@ -1372,4 +1442,115 @@ async fn sqlite_close_leaves_the_database_file_complete() {
         !wal.exists(),
         "the last connection to close removes the WAL"
     );
+}
+
+/// PostgreSQL only (SQLite has one writer, so its batches never meet mid-write). Another
+/// writer, inserting in key order as a batch does, holds `inv-1000` uncommitted when a batch
+/// of all 3,000 invoices, handed over in descending order, starts: the batch waits for that
+/// key, the other writer then inserts `inv-1500`, commits, and the batch goes on, skipping
+/// both. Had the batch been written in the order given, it would have held `inv-1500` by then
+/// and the two would have deadlocked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_batches_wait_for_a_concurrent_writer_in_key_order() {
+    use sqlx::{ConnectOptions, Connection, Executor};
+    harness::on_postgres(|f: Fixture| async move {
+        let acme = tid("acme");
+        f.db.create_tenant(&acme, &settings()).await.unwrap();
+        f.db.upsert_customers(&acme, &[customer("c1")])
+            .await
+            .unwrap();
+        let invoices: Vec<NewInvoice> = (0..3_000)
+            .map(|n| invoice(&format!("inv-{n:04}"), "c1", "2026-01-31", 1_000))
+            .collect();
+        f.db.upsert_invoices(&acme, &invoices).await.unwrap();
+        let mut query = DueQuery::new(d("2026-02-10"));
+        query.limit = 5_000;
+        let page = f.db.due_for_review(&acme, &query).await.unwrap();
+        let mut outcomes = first_reminders(&page);
+        outcomes.reverse();
+
+        let options =
+            <sqlx::postgres::PgConnectOptions as std::str::FromStr>::from_str(&f.url).unwrap();
+        let mut other = options.connect().await.unwrap();
+        let insert = |invoice: &str| {
+            format!(
+                "INSERT INTO decisions (tenant_id, invoice_id, as_of, context, reason, \
+                 interventions, created_at) VALUES ('acme', '{invoice}', '2026-02-10', \
+                 '\\x00', 'the other writer', '[]', now())"
+            )
+        };
+        other.execute("BEGIN").await.unwrap();
+        other.execute(insert("inv-1000").as_str()).await.unwrap();
+
+        let db = f.db.clone();
+        let batch = tokio::spawn(async move { db.record_batch(&acme, &outcomes).await });
+        // Wait until the batch is blocked on the other writer's key.
+        let mut watcher = options.connect().await.unwrap();
+        let mut waited = 0;
+        loop {
+            let waiting: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            )
+            .fetch_one(&mut watcher)
+            .await
+            .unwrap();
+            if waiting > 0 {
+                break;
+            }
+            assert!(waited < 200, "the batch never waited for inv-1000");
+            waited += 1;
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        other.execute(insert("inv-1500").as_str()).await.unwrap();
+        other.execute("COMMIT").await.unwrap();
+        other.close().await.unwrap();
+        watcher.close().await.unwrap();
+
+        let summary = batch
+            .await
+            .unwrap()
+            .expect("the batch finishes without a deadlock");
+        assert_eq!(
+            summary,
+            RecordSummary {
+                recorded: 2_998,
+                skipped: 2
+            }
+        );
+        // The other writer's rows hold no real context: read them with SQL, not `decisions`.
+        let acme = tid("acme");
+        let mut check = options.connect().await.unwrap();
+        let reasons: Vec<String> = sqlx::query_scalar(
+            "SELECT reason FROM decisions WHERE invoice_id IN ('inv-1000', 'inv-1500')",
+        )
+        .fetch_all(&mut check)
+        .await
+        .unwrap();
+        assert_eq!(reasons, ["the other writer", "the other writer"]);
+        let (decisions, actions): (i64, i64) = sqlx::query_as(
+            "SELECT (SELECT count(*) FROM decisions), (SELECT count(*) FROM actions)",
+        )
+        .fetch_one(&mut check)
+        .await
+        .unwrap();
+        assert_eq!((decisions, actions), (3_000, 2_998));
+        check.close().await.unwrap();
+        assert!(
+            f.db.dunning_state(&acme, "inv-1500")
+                .await
+                .unwrap()
+                .is_none(),
+            "nor its state"
+        );
+        assert_eq!(
+            f.db.dunning_state(&acme, "inv-1499")
+                .await
+                .unwrap()
+                .unwrap()
+                .level,
+            1
+        );
+    })
+    .await;
 }
