@@ -34,6 +34,10 @@ async fn due_for_review(db: &SqliteDb, tenant: &TenantId, query: &DueQuery) -> R
 }
 
 /// Records a batch on the sweep's own connections (see [`direct`]).
+///
+/// The batch is freed on a thread of its own: freeing 2,000 outcomes (each with its whole
+/// context: history, maps, strings) took 0.46 to 0.50 s of the single writer's 3.5 s per
+/// 200,000 invoices, time in which it could have started on the next batch.
 async fn record_encoded(
     db: &SqliteDb,
     tenant: &TenantId,
@@ -41,11 +45,14 @@ async fn record_encoded(
 ) -> Result<RecordSummary> {
     let tenant = tenant.clone();
     let at = sql::now();
-    db.direct
+    let (summary, outcomes) = db
+        .direct
         .run("record decisions", move |conn| {
-            direct::record(conn, &tenant, &outcomes, at)
+            direct::record(conn, &tenant, &outcomes, at).map(|summary| (summary, outcomes))
         })
-        .await
+        .await?;
+    drop(tokio::task::spawn_blocking(move || drop(outcomes)));
+    Ok(summary)
 }
 
 /// Refreshes the planner's statistics after a bulk load.
