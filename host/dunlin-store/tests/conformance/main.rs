@@ -186,6 +186,27 @@ fn first_reminders(page: &dunlin_store::DuePage) -> Vec<Outcome> {
         .collect()
 }
 
+/// A tenant `acme` with `n` invoices (`inv-0000` …, all overdue on 2026-02-10, shared out
+/// over `customers`), and a first reminder for each, in invoice order.
+async fn many_first_reminders(f: &Fixture, n: usize, customers: &[&str]) -> Vec<Outcome> {
+    let acme = tid("acme");
+    f.db.create_tenant(&acme, &settings()).await.unwrap();
+    let records: Vec<CustomerRecord> = customers.iter().map(|c| customer(c)).collect();
+    f.db.upsert_customers(&acme, &records).await.unwrap();
+    let invoices: Vec<NewInvoice> = (0..n)
+        .map(|i| {
+            let owner = customers[i % customers.len()];
+            invoice(&format!("inv-{i:04}"), owner, "2026-01-31", 1_000)
+        })
+        .collect();
+    f.db.upsert_invoices(&acme, &invoices).await.unwrap();
+    let mut query = DueQuery::new(d("2026-02-10"));
+    query.limit = 5_000;
+    let page = f.db.due_for_review(&acme, &query).await.unwrap();
+    assert_eq!(page.invoices.len(), n);
+    first_reminders(&page)
+}
+
 async fn due_ids(f: &Fixture, tenant: &TenantId, as_of: &str) -> Vec<String> {
     f.db.due_for_review(tenant, &DueQuery::new(d(as_of)))
         .await
@@ -864,26 +885,7 @@ async fn record_batch_twice_writes_one_decision_and_no_duplicate_actions(f: Fixt
 /// would deadlock).
 async fn overlapping_batches_written_at_once_record_each_decision_once(f: Fixture) {
     let acme = tid("acme");
-    f.db.create_tenant(&acme, &settings()).await.unwrap();
-    f.db.upsert_customers(&acme, &[customer("c1"), customer("c2")])
-        .await
-        .unwrap();
-    let invoices: Vec<NewInvoice> = (0..3_000)
-        .map(|n| {
-            invoice(
-                &format!("inv-{n:04}"),
-                ["c1", "c2"][n % 2],
-                "2026-01-31",
-                1_000,
-            )
-        })
-        .collect();
-    f.db.upsert_invoices(&acme, &invoices).await.unwrap();
-    let mut query = DueQuery::new(d("2026-02-10"));
-    query.limit = 5_000;
-    let page = f.db.due_for_review(&acme, &query).await.unwrap();
-    assert_eq!(page.invoices.len(), 3_000);
-    let outcomes = first_reminders(&page);
+    let outcomes = many_first_reminders(&f, 3_000, &["c1", "c2"]).await;
     let first: Vec<Outcome> = outcomes[..2_000].to_vec();
     let second: Vec<Outcome> = outcomes[1_000..].iter().rev().cloned().collect();
 
@@ -1455,18 +1457,7 @@ async fn postgres_batches_wait_for_a_concurrent_writer_in_key_order() {
     use sqlx::{ConnectOptions, Connection, Executor};
     harness::on_postgres(|f: Fixture| async move {
         let acme = tid("acme");
-        f.db.create_tenant(&acme, &settings()).await.unwrap();
-        f.db.upsert_customers(&acme, &[customer("c1")])
-            .await
-            .unwrap();
-        let invoices: Vec<NewInvoice> = (0..3_000)
-            .map(|n| invoice(&format!("inv-{n:04}"), "c1", "2026-01-31", 1_000))
-            .collect();
-        f.db.upsert_invoices(&acme, &invoices).await.unwrap();
-        let mut query = DueQuery::new(d("2026-02-10"));
-        query.limit = 5_000;
-        let page = f.db.due_for_review(&acme, &query).await.unwrap();
-        let mut outcomes = first_reminders(&page);
+        let mut outcomes = many_first_reminders(&f, 3_000, &["c1"]).await;
         outcomes.reverse();
 
         let options =
