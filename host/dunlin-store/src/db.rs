@@ -78,9 +78,9 @@ pub trait Db: Send + Sync {
     async fn upsert_customers(&self, tenant: &TenantId, rows: &[CustomerRecord]) -> Result<usize>;
     /// Inserts or updates invoices by their id; each customer must exist.
     async fn upsert_invoices(&self, tenant: &TenantId, rows: &[NewInvoice]) -> Result<usize>;
-    /// Records payments (by id; re-recording one changes nothing). Each lowers its invoice's
-    /// open balance; an invoice paid in full becomes `paid` and its pending actions are
-    /// cancelled.
+    /// Records payments (by id; re-recording one changes nothing), in the order given. Each
+    /// lowers its invoice's open balance; an invoice paid in full becomes `paid` and its
+    /// pending actions are cancelled. All or nothing: the first bad row is the error.
     async fn upsert_payments(&self, tenant: &TenantId, rows: &[NewPayment]) -> Result<usize>;
     /// Inserts or updates disputes by id; opening one cancels the invoice's pending actions.
     async fn upsert_disputes(&self, tenant: &TenantId, rows: &[NewDispute]) -> Result<usize>;

@@ -199,17 +199,189 @@ async fn cancel_pending(
     invoice: &str,
     at: DateTime<Utc>,
 ) -> Result<()> {
-    sqlx::query(
-        "UPDATE actions SET status = 'cancelled', updated_at = $3 \
-         WHERE tenant_id = $1 AND invoice_id = $2 AND status = 'pending'",
-    )
-    .bind(tenant.as_str())
-    .bind(invoice)
-    .bind(at)
-    .execute(&mut **tx)
-    .await
-    .ctx("cancel pending actions")?;
+    cancel_pending_of(tx, tenant, &[invoice], at).await
+}
+
+/// [`cancel_pending`] for several invoices at once.
+async fn cancel_pending_of(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    invoices: &[&str],
+    at: DateTime<Utc>,
+) -> Result<()> {
+    if invoices.is_empty() {
+        return Ok(());
+    }
+    let mut qb =
+        QueryBuilder::<Driver>::new("UPDATE actions SET status = 'cancelled', updated_at = ");
+    qb.push_bind(at)
+        .push(" WHERE status = 'pending' AND tenant_id = ")
+        .push_bind(tenant.as_str())
+        .push(" AND invoice_id IN (");
+    let mut list = qb.separated(", ");
+    for invoice in invoices {
+        list.push_bind(*invoice);
+    }
+    qb.push(")");
+    qb.build()
+        .execute(&mut **tx)
+        .await
+        .ctx("cancel pending actions")?;
     Ok(())
+}
+
+/// One run of payments (no id twice), in a handful of statements whatever its size: the
+/// invoices and the payments recorded before are read first, every row is checked in order
+/// (the first bad one is the error, and nothing of the run is written), then the payments are
+/// upserted, each invoice's balance lowered by its net change, and the invoices this run paid
+/// in full marked `paid` with their pending actions cancelled. Paid in full is judged on the
+/// balance after the whole run.
+async fn record_payments(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    run: &[NewPayment],
+    at: DateTime<Utc>,
+) -> Result<()> {
+    let invoice_ids = distinct(run.iter().map(|p| p.invoice_id.as_str()));
+    let currencies: HashMap<String, String> = select_by_ids(
+        tx,
+        "SELECT id, currency FROM invoices",
+        tenant,
+        &invoice_ids,
+    )
+    .await
+    .ctx("look up invoices")?
+    .iter()
+    .map(|row| Ok((get(row, "id")?, get(row, "currency")?)))
+    .collect::<Result<_>>()?;
+    let payment_ids = distinct(run.iter().map(|p| p.id.as_str()));
+    let before: HashMap<String, (String, i64)> = select_by_ids(
+        tx,
+        "SELECT id, invoice_id, amount_minor FROM payments",
+        tenant,
+        &payment_ids,
+    )
+    .await
+    .ctx("look up payments")?
+    .iter()
+    .map(|row| {
+        let recorded = (get(row, "invoice_id")?, get(row, "amount_minor")?);
+        Ok((get(row, "id")?, recorded))
+    })
+    .collect::<Result<_>>()?;
+
+    let mut change: BTreeMap<&str, i64> = BTreeMap::new();
+    for p in run {
+        let currency = currencies
+            .get(&p.invoice_id)
+            .ok_or_else(|| StoreError::UnknownInvoice {
+                tenant: tenant.clone(),
+                what: "payment",
+                id: p.id.clone(),
+                invoice: p.invoice_id.clone(),
+            })?;
+        let invalid = |problem: String| StoreError::Invalid {
+            what: "payment",
+            id: p.id.clone(),
+            problem,
+        };
+        if currency != p.amount.currency.as_str() {
+            return Err(invalid(format!(
+                "paid in {} but invoice {} is in {currency}",
+                p.amount.currency, p.invoice_id
+            )));
+        }
+        let previous = match before.get(&p.id) {
+            Some((invoice, _)) if *invoice != p.invoice_id => {
+                return Err(invalid(format!(
+                    "was recorded for invoice {invoice}; it cannot move to {}",
+                    p.invoice_id
+                )));
+            }
+            Some((_, amount)) => *amount,
+            None => 0,
+        };
+        *change.entry(p.invoice_id.as_str()).or_default() += p.amount.minor - previous;
+    }
+
+    let mut qb = QueryBuilder::<Driver>::new(
+        "INSERT INTO payments (tenant_id, id, invoice_id, amount_minor, currency, paid_on, \
+         created_at) ",
+    );
+    qb.push_values(run, |mut b, p| {
+        b.push_bind(tenant.as_str())
+            .push_bind(p.id.as_str())
+            .push_bind(p.invoice_id.as_str())
+            .push_bind(p.amount.minor)
+            .push_bind(p.amount.currency.as_str())
+            .push_bind(p.paid_on)
+            .push_bind(at);
+    });
+    qb.push(
+        " ON CONFLICT (tenant_id, id) DO UPDATE SET amount_minor = excluded.amount_minor, \
+         currency = excluded.currency, paid_on = excluded.paid_on",
+    );
+    qb.build().execute(&mut **tx).await.ctx("record payments")?;
+
+    change.retain(|_, delta| *delta != 0);
+    if change.is_empty() {
+        return Ok(());
+    }
+    // A VALUES list names its columns column1, column2 on both databases.
+    let mut qb = QueryBuilder::<Driver>::new(
+        "UPDATE invoices SET open_balance_minor = open_balance_minor - d.column2, updated_at = ",
+    );
+    qb.push_bind(at).push(" FROM (");
+    qb.push_values(&change, |mut b, (invoice, delta)| {
+        b.push_bind(*invoice).push_bind(*delta);
+    });
+    qb.push(") AS d WHERE invoices.tenant_id = ")
+        .push_bind(tenant.as_str())
+        .push(" AND invoices.id = d.column1");
+    qb.build().execute(&mut **tx).await.ctx("apply payments")?;
+
+    let mut qb = QueryBuilder::<Driver>::new(
+        "UPDATE invoices SET status = 'paid' WHERE status = 'open' AND open_balance_minor <= 0 \
+         AND tenant_id = ",
+    );
+    qb.push_bind(tenant.as_str()).push(" AND id IN (");
+    let mut list = qb.separated(", ");
+    for invoice in change.keys() {
+        list.push_bind(*invoice);
+    }
+    qb.push(") RETURNING id");
+    let cleared: Vec<String> = qb
+        .build_query_scalar()
+        .fetch_all(&mut **tx)
+        .await
+        .ctx("mark invoices paid")?;
+    let cleared: Vec<&str> = cleared.iter().map(String::as_str).collect();
+    cancel_pending_of(tx, tenant, &cleared, at).await
+}
+
+/// `ids` once each, in order of first appearance.
+fn distinct<'a>(ids: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut seen = HashSet::new();
+    ids.filter(|id| seen.insert(*id)).collect()
+}
+
+/// `select` (`SELECT … FROM table`) of the tenant's rows whose `id` is one of `ids`.
+async fn select_by_ids(
+    tx: &mut Tx,
+    select: &str,
+    tenant: &TenantId,
+    ids: &[&str],
+) -> sqlx::Result<Vec<Row>> {
+    let mut qb = QueryBuilder::<Driver>::new(select);
+    qb.push(" WHERE tenant_id = ")
+        .push_bind(tenant.as_str())
+        .push(" AND id IN (");
+    let mut list = qb.separated(", ");
+    for id in ids {
+        list.push_bind(*id);
+    }
+    qb.push(")");
+    qb.build().fetch_all(&mut **tx).await
 }
 
 fn customer_from_row(row: &Row, id_column: &str) -> Result<Customer> {
@@ -1084,100 +1256,10 @@ impl Db for This {
         let at = now();
         let mut tx = self.begin_write().await?;
         require_tenant(&mut tx, tenant).await?;
-        for p in rows {
-            let unknown_invoice = || StoreError::UnknownInvoice {
-                tenant: tenant.clone(),
-                what: "payment",
-                id: p.id.clone(),
-                invoice: p.invoice_id.clone(),
-            };
-            let currency: String = sqlx::query_scalar(
-                "SELECT currency FROM invoices WHERE tenant_id = $1 AND id = $2",
-            )
-            .bind(tenant.as_str())
-            .bind(&p.invoice_id)
-            .fetch_optional(&mut *tx)
-            .await
-            .ctx("look up invoice")?
-            .ok_or_else(unknown_invoice)?;
-            if currency != p.amount.currency.as_str() {
-                return Err(StoreError::Invalid {
-                    what: "payment",
-                    id: p.id.clone(),
-                    problem: format!(
-                        "paid in {} but invoice {} is in {currency}",
-                        p.amount.currency, p.invoice_id
-                    ),
-                });
-            }
-            let before = sqlx::query(
-                "SELECT invoice_id, amount_minor FROM payments WHERE tenant_id = $1 AND id = $2",
-            )
-            .bind(tenant.as_str())
-            .bind(&p.id)
-            .fetch_optional(&mut *tx)
-            .await
-            .ctx("look up payment")?;
-            let previous = match before {
-                Some(row) => {
-                    let invoice: String = get(&row, "invoice_id")?;
-                    if invoice != p.invoice_id {
-                        return Err(StoreError::Invalid {
-                            what: "payment",
-                            id: p.id.clone(),
-                            problem: format!(
-                                "was recorded for invoice {invoice}; it cannot move to {}",
-                                p.invoice_id
-                            ),
-                        });
-                    }
-                    get::<i64>(&row, "amount_minor")?
-                }
-                None => 0,
-            };
-            sqlx::query(
-                "INSERT INTO payments (tenant_id, id, invoice_id, amount_minor, currency, paid_on, \
-                 created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
-                 ON CONFLICT (tenant_id, id) DO UPDATE SET amount_minor = excluded.amount_minor, \
-                 currency = excluded.currency, paid_on = excluded.paid_on",
-            )
-            .bind(tenant.as_str())
-            .bind(&p.id)
-            .bind(&p.invoice_id)
-            .bind(p.amount.minor)
-            .bind(p.amount.currency.as_str())
-            .bind(p.paid_on)
-            .bind(at)
-            .execute(&mut *tx)
-            .await
-            .ctx("record payment")?;
-            let delta = p.amount.minor - previous;
-            if delta == 0 {
-                continue;
-            }
-            sqlx::query(
-                "UPDATE invoices SET open_balance_minor = open_balance_minor - $3, updated_at = $4 \
-                 WHERE tenant_id = $1 AND id = $2",
-            )
-            .bind(tenant.as_str())
-            .bind(&p.invoice_id)
-            .bind(delta)
-            .bind(at)
-            .execute(&mut *tx)
-            .await
-            .ctx("apply payment")?;
-            let cleared = sqlx::query(
-                "UPDATE invoices SET status = 'paid' \
-                 WHERE tenant_id = $1 AND id = $2 AND status = 'open' AND open_balance_minor <= 0",
-            )
-            .bind(tenant.as_str())
-            .bind(&p.invoice_id)
-            .execute(&mut *tx)
-            .await
-            .ctx("mark invoice paid")?;
-            if cleared.rows_affected() > 0 {
-                cancel_pending(&mut tx, tenant, &p.invoice_id, at).await?;
-            }
+        // Runs of at most UPSERT_CHUNK payments, no id twice, in file order: a payment
+        // recorded again later in the batch sees the run before it.
+        for run in upsert_runs(rows, |p| p.id.as_str(), |_| ()) {
+            record_payments(&mut tx, tenant, run, at).await?;
         }
         tx.commit().await.ctx("commit payments")?;
         Ok(rows.len())

@@ -39,6 +39,8 @@ conformance!(
     importing_twice_leaves_the_same_rows,
     large_import_batches_apply_in_order,
     a_payment_that_clears_an_invoice_stops_its_ladder,
+    payments_of_one_batch_apply_in_file_order,
+    a_batch_of_payments_larger_than_a_statement_clears_every_invoice,
     due_for_review_builds_complete_contexts,
     due_for_review_pages_with_a_cursor,
     record_batch_twice_writes_one_decision_and_no_duplicate_actions,
@@ -547,6 +549,134 @@ async fn large_import_batches_apply_in_order(f: Fixture) {
         other => panic!("expected an unknown customer, got {other:?}"),
     }
     assert!(f.db.invoice(&acme, "x0000").await.unwrap().is_none());
+}
+
+/// Payments are written a run of rows at a time; what a batch does must still be what its
+/// rows do one after another: two payments that together clear an invoice, a payment
+/// recorded twice in one batch with a new amount, and a bad row that leaves nothing written.
+async fn payments_of_one_batch_apply_in_file_order(f: Fixture) {
+    let acme = tid("acme");
+    seed(&f, &acme).await;
+    let page =
+        f.db.due_for_review(&acme, &DueQuery::new(d("2026-02-10")))
+            .await
+            .unwrap();
+    f.db.record_batch(&acme, &first_reminders(&page))
+        .await
+        .unwrap();
+    let pay = |id: &str, invoice: &str, minor| NewPayment {
+        id: id.into(),
+        invoice_id: invoice.into(),
+        amount: eur(minor),
+        paid_on: d("2026-02-12"),
+    };
+    let balance = |invoice: &'static str| {
+        let db = f.db.clone();
+        let acme = acme.clone();
+        async move {
+            let i = db.invoice(&acme, invoice).await.unwrap().unwrap();
+            (i.status, i.open_balance)
+        }
+    };
+
+    // A bad row (the 4th) leaves the whole batch unwritten, and names itself.
+    let err =
+        f.db.upsert_payments(
+            &acme,
+            &[
+                pay("p1", "i1", 4_000),
+                pay("p2", "i1", 6_000),
+                pay("p3", "i2", 1_000),
+                pay("p-x", "nope", 1),
+            ],
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::UnknownInvoice { id, .. } if id == "p-x"),
+        "{err:?}"
+    );
+    assert_eq!(balance("i1").await, (InvoiceStatus::Open, eur(10_000)));
+
+    f.db.upsert_payments(
+        &acme,
+        &[
+            pay("p1", "i1", 4_000),
+            pay("p2", "i1", 6_000),
+            pay("p3", "i2", 1_000),
+            // p3 again, for its full amount: a second run of the batch sees the first.
+            pay("p3", "i2", 2_500),
+            pay("p4", "i3", 1_000),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(balance("i1").await, (InvoiceStatus::Paid, eur(0)));
+    assert_eq!(balance("i2").await, (InvoiceStatus::Paid, eur(0)));
+    assert_eq!(balance("i3").await, (InvoiceStatus::Open, eur(3_000)));
+    let log =
+        f.db.decisions(&acme, &DecisionQuery::default())
+            .await
+            .unwrap();
+    let statuses: Vec<ActionStatus> = log.iter().map(|r| r.actions[0].status).collect();
+    assert_eq!(statuses, [ActionStatus::Cancelled, ActionStatus::Cancelled]);
+
+    // The same file again changes nothing; a payment cannot move to another invoice.
+    f.db.upsert_payments(&acme, &[pay("p4", "i3", 1_000)])
+        .await
+        .unwrap();
+    assert_eq!(balance("i3").await, (InvoiceStatus::Open, eur(3_000)));
+    let err =
+        f.db.upsert_payments(&acme, &[pay("p5", "i3", 500), pay("p4", "i2", 1_000)])
+            .await
+            .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Invalid { id, problem, .. }
+            if id == "p4" && problem.contains("cannot move")),
+        "{err:?}"
+    );
+    assert_eq!(balance("i3").await, (InvoiceStatus::Open, eur(3_000)));
+}
+
+/// 2,500 payments in one call (three statements' worth), each clearing its invoice: every
+/// invoice is paid, every pending reminder withdrawn, nothing is due any more.
+async fn a_batch_of_payments_larger_than_a_statement_clears_every_invoice(f: Fixture) {
+    let acme = tid("acme");
+    let outcomes = many_first_reminders(&f, 2_500, &["c1", "c2"]).await;
+    f.db.record_batch(&acme, &outcomes).await.unwrap();
+    let payments: Vec<NewPayment> = outcomes
+        .iter()
+        .map(|o| NewPayment {
+            id: format!("pay-{}", o.context.invoice.id),
+            invoice_id: o.context.invoice.id.clone(),
+            amount: eur(1_000),
+            paid_on: d("2026-02-12"),
+        })
+        .collect();
+    assert_eq!(f.db.upsert_payments(&acme, &payments).await.unwrap(), 2_500);
+    for id in ["inv-0000", "inv-0999", "inv-1000", "inv-2499"] {
+        let i = f.db.invoice(&acme, id).await.unwrap().unwrap();
+        assert_eq!(
+            (i.status, i.open_balance),
+            (InvoiceStatus::Paid, eur(0)),
+            "{id}"
+        );
+    }
+    let log =
+        f.db.decisions(
+            &acme,
+            &DecisionQuery {
+                limit: 10_000,
+                ..DecisionQuery::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(log.len(), 2_500);
+    assert!(log
+        .iter()
+        .all(|r| r.actions[0].status == ActionStatus::Cancelled));
+    assert!(due_ids(&f, &acme, "2026-03-10").await.is_empty());
 }
 
 async fn a_payment_that_clears_an_invoice_stops_its_ladder(f: Fixture) {
