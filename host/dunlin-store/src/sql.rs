@@ -160,6 +160,16 @@ fn upsert_runs<T, V: PartialEq>(
     runs
 }
 
+/// Appends ` IN ($n, …)` binding `ids`, for a `WHERE … IN` list.
+fn push_in<'a>(qb: &mut QueryBuilder<'a, Driver>, ids: impl IntoIterator<Item = &'a str>) {
+    qb.push(" IN (");
+    let mut list = qb.separated(", ");
+    for id in ids {
+        list.push_bind(id);
+    }
+    qb.push(")");
+}
+
 /// Fails with [`StoreError::UnknownCustomer`] for the first invoice of `run` whose customer
 /// the tenant does not have (checked up front: a multi-row insert's foreign-key error would
 /// not say which row).
@@ -168,12 +178,8 @@ async fn require_customers(tx: &mut Tx, tenant: &TenantId, run: &[NewInvoice]) -
     wanted.sort_unstable();
     wanted.dedup();
     let mut qb = QueryBuilder::<Driver>::new("SELECT id FROM customers WHERE tenant_id = ");
-    qb.push_bind(tenant.as_str()).push(" AND id IN (");
-    let mut list = qb.separated(", ");
-    for id in &wanted {
-        list.push_bind(*id);
-    }
-    qb.push(")");
+    qb.push_bind(tenant.as_str()).push(" AND id");
+    push_in(&mut qb, wanted.iter().copied());
     let known: HashSet<String> = qb
         .build_query_scalar::<String>()
         .fetch_all(&mut **tx)
@@ -217,12 +223,8 @@ async fn cancel_pending_of(
     qb.push_bind(at)
         .push(" WHERE status = 'pending' AND tenant_id = ")
         .push_bind(tenant.as_str())
-        .push(" AND invoice_id IN (");
-    let mut list = qb.separated(", ");
-    for invoice in invoices {
-        list.push_bind(*invoice);
-    }
-    qb.push(")");
+        .push(" AND invoice_id");
+    push_in(&mut qb, invoices.iter().copied());
     qb.build()
         .execute(&mut **tx)
         .await
@@ -344,12 +346,9 @@ async fn record_payments(
         "UPDATE invoices SET status = 'paid' WHERE status = 'open' AND open_balance_minor <= 0 \
          AND tenant_id = ",
     );
-    qb.push_bind(tenant.as_str()).push(" AND id IN (");
-    let mut list = qb.separated(", ");
-    for invoice in change.keys() {
-        list.push_bind(*invoice);
-    }
-    qb.push(") RETURNING id");
+    qb.push_bind(tenant.as_str()).push(" AND id");
+    push_in(&mut qb, change.keys().copied());
+    qb.push(" RETURNING id");
     let cleared: Vec<String> = qb
         .build_query_scalar()
         .fetch_all(&mut **tx)
@@ -375,12 +374,8 @@ async fn select_by_ids(
     let mut qb = QueryBuilder::<Driver>::new(select);
     qb.push(" WHERE tenant_id = ")
         .push_bind(tenant.as_str())
-        .push(" AND id IN (");
-    let mut list = qb.separated(", ");
-    for id in ids {
-        list.push_bind(*id);
-    }
-    qb.push(")");
+        .push(" AND id");
+    push_in(&mut qb, ids.iter().copied());
     qb.build().fetch_all(&mut **tx).await
 }
 

@@ -209,6 +209,23 @@ async fn many_first_reminders(f: &Fixture, n: usize, customers: &[&str]) -> Vec<
     first_reminders(&page)
 }
 
+/// The tenant's decision log, up to 10,000 decisions (one page of `decisions`).
+async fn whole_log(f: &Fixture, tenant: &TenantId) -> Vec<dunlin_store::DecisionRecord> {
+    let query = DecisionQuery {
+        limit: 10_000,
+        ..DecisionQuery::default()
+    };
+    f.db.decisions(tenant, &query).await.unwrap()
+}
+
+/// [`seed`], then the page due on 2026-02-10 (`i1` and `i2`).
+async fn seeded_page(f: &Fixture, tenant: &TenantId) -> dunlin_store::DuePage {
+    seed(f, tenant).await;
+    f.db.due_for_review(tenant, &DueQuery::new(d("2026-02-10")))
+        .await
+        .unwrap()
+}
+
 async fn due_ids(f: &Fixture, tenant: &TenantId, as_of: &str) -> Vec<String> {
     f.db.due_for_review(tenant, &DueQuery::new(d(as_of)))
         .await
@@ -556,11 +573,7 @@ async fn large_import_batches_apply_in_order(f: Fixture) {
 /// recorded twice in one batch with a new amount, and a bad row that leaves nothing written.
 async fn payments_of_one_batch_apply_in_file_order(f: Fixture) {
     let acme = tid("acme");
-    seed(&f, &acme).await;
-    let page =
-        f.db.due_for_review(&acme, &DueQuery::new(d("2026-02-10")))
-            .await
-            .unwrap();
+    let page = seeded_page(&f, &acme).await;
     f.db.record_batch(&acme, &first_reminders(&page))
         .await
         .unwrap();
@@ -579,38 +592,23 @@ async fn payments_of_one_batch_apply_in_file_order(f: Fixture) {
         }
     };
 
+    let mut batch = vec![
+        pay("p1", "i1", 4_000),
+        pay("p2", "i1", 6_000),
+        pay("p3", "i2", 1_000),
+    ];
     // A bad row (the 4th) leaves the whole batch unwritten, and names itself.
-    let err =
-        f.db.upsert_payments(
-            &acme,
-            &[
-                pay("p1", "i1", 4_000),
-                pay("p2", "i1", 6_000),
-                pay("p3", "i2", 1_000),
-                pay("p-x", "nope", 1),
-            ],
-        )
-        .await
-        .unwrap_err();
+    let bad = [batch.clone(), vec![pay("p-x", "nope", 1)]].concat();
+    let err = f.db.upsert_payments(&acme, &bad).await.unwrap_err();
     assert!(
         matches!(&err, StoreError::UnknownInvoice { id, .. } if id == "p-x"),
         "{err:?}"
     );
     assert_eq!(balance("i1").await, (InvoiceStatus::Open, eur(10_000)));
 
-    f.db.upsert_payments(
-        &acme,
-        &[
-            pay("p1", "i1", 4_000),
-            pay("p2", "i1", 6_000),
-            pay("p3", "i2", 1_000),
-            // p3 again, for its full amount: a second run of the batch sees the first.
-            pay("p3", "i2", 2_500),
-            pay("p4", "i3", 1_000),
-        ],
-    )
-    .await
-    .unwrap();
+    // p3 again, for its full amount: a second run of the batch sees the first.
+    batch.extend([pay("p3", "i2", 2_500), pay("p4", "i3", 1_000)]);
+    f.db.upsert_payments(&acme, &batch).await.unwrap();
     assert_eq!(balance("i1").await, (InvoiceStatus::Paid, eur(0)));
     assert_eq!(balance("i2").await, (InvoiceStatus::Paid, eur(0)));
     assert_eq!(balance("i3").await, (InvoiceStatus::Open, eur(3_000)));
@@ -662,16 +660,7 @@ async fn a_batch_of_payments_larger_than_a_statement_clears_every_invoice(f: Fix
             "{id}"
         );
     }
-    let log =
-        f.db.decisions(
-            &acme,
-            &DecisionQuery {
-                limit: 10_000,
-                ..DecisionQuery::default()
-            },
-        )
-        .await
-        .unwrap();
+    let log = whole_log(&f, &acme).await;
     assert_eq!(log.len(), 2_500);
     assert!(log
         .iter()
@@ -681,11 +670,7 @@ async fn a_batch_of_payments_larger_than_a_statement_clears_every_invoice(f: Fix
 
 async fn a_payment_that_clears_an_invoice_stops_its_ladder(f: Fixture) {
     let acme = tid("acme");
-    seed(&f, &acme).await;
-    let page =
-        f.db.due_for_review(&acme, &DueQuery::new(d("2026-02-10")))
-            .await
-            .unwrap();
+    let page = seeded_page(&f, &acme).await;
     let ctx = page.invoices[0].context.clone();
     assert_eq!(ctx.invoice.id, "i1");
     f.db.record_batch(&acme, &[outcome(&ctx, 1)]).await.unwrap();
@@ -897,11 +882,7 @@ async fn due_for_review_pages_with_a_cursor(f: Fixture) {
 
 async fn record_batch_twice_writes_one_decision_and_no_duplicate_actions(f: Fixture) {
     let acme = tid("acme");
-    seed(&f, &acme).await;
-    let page =
-        f.db.due_for_review(&acme, &DueQuery::new(d("2026-02-10")))
-            .await
-            .unwrap();
+    let page = seeded_page(&f, &acme).await;
     let mut outcomes: Vec<Outcome> = first_reminders(&page);
     outcomes[0].actions.push(PlannedAction {
         action: notice(2),
@@ -1027,16 +1008,7 @@ async fn overlapping_batches_written_at_once_record_each_decision_once(f: Fixtur
     assert_eq!(a.recorded + b.recorded, 3_000, "{a:?} {b:?}");
     assert_eq!(a.skipped + b.skipped, 1_000, "{a:?} {b:?}");
 
-    let log =
-        f.db.decisions(
-            &acme,
-            &DecisionQuery {
-                limit: 10_000,
-                ..DecisionQuery::default()
-            },
-        )
-        .await
-        .unwrap();
+    let log = whole_log(&f, &acme).await;
     let mut decided: Vec<&str> = log.iter().map(|r| r.invoice_id.as_str()).collect();
     decided.sort_unstable();
     decided.dedup();
@@ -1059,11 +1031,7 @@ async fn overlapping_batches_written_at_once_record_each_decision_once(f: Fixtur
 
 async fn one_batch_may_hold_several_days_of_one_invoice(f: Fixture) {
     let acme = tid("acme");
-    seed(&f, &acme).await;
-    let page =
-        f.db.due_for_review(&acme, &DueQuery::new(d("2026-02-10")))
-            .await
-            .unwrap();
+    let page = seeded_page(&f, &acme).await;
     let day1 = outcome(&page.invoices[0].context, 1);
     let mut ctx2 = page.invoices[0].context.clone();
     ctx2.as_of = d("2026-02-17");
@@ -1097,11 +1065,7 @@ async fn one_batch_may_hold_several_days_of_one_invoice(f: Fixture) {
 
 async fn stored_context_decodes_to_the_same_context(f: Fixture) {
     let acme = tid("acme");
-    seed(&f, &acme).await;
-    let page =
-        f.db.due_for_review(&acme, &DueQuery::new(d("2026-02-10")))
-            .await
-            .unwrap();
+    let page = seeded_page(&f, &acme).await;
     let mut o = outcome(&page.invoices[0].context, 1);
     o.context.params.insert("ünïcode".into(), "€ ✓".into());
     o.interventions = vec![Intervention {
