@@ -198,6 +198,36 @@ async fn require_customers(tx: &mut Tx, tenant: &TenantId, run: &[NewInvoice]) -
     }
 }
 
+/// Fails with [`StoreError::UnknownInvoice`] for the first of `refs` (a `what` row's id and
+/// the invoice it names) whose invoice the tenant does not have: checked up front, as a
+/// multi-row insert's foreign-key error would not say which row.
+async fn require_invoices<'r>(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    what: &'static str,
+    refs: impl Iterator<Item = (&'r str, &'r str)> + Clone,
+) -> Result<()> {
+    let wanted = distinct(refs.clone().map(|(_, invoice)| invoice));
+    let known: HashSet<String> = select_by_ids(tx, "SELECT id FROM invoices", tenant, &wanted)
+        .await
+        .ctx("look up invoices")?
+        .iter()
+        .map(|row| get(row, "id"))
+        .collect::<Result<_>>()?;
+    match refs
+        .into_iter()
+        .find(|(_, invoice)| !known.contains(*invoice))
+    {
+        Some((id, invoice)) => Err(StoreError::UnknownInvoice {
+            tenant: tenant.clone(),
+            what,
+            id: id.to_owned(),
+            invoice: invoice.to_owned(),
+        }),
+        None => Ok(()),
+    }
+}
+
 /// Withdraws the invoice's undelivered actions (it was paid, disputed or put on a plan).
 async fn cancel_pending(
     tx: &mut Tx,
@@ -1265,39 +1295,36 @@ impl Db for This {
         let at = now();
         let mut tx = self.begin_write().await?;
         require_tenant(&mut tx, tenant).await?;
-        for d in rows {
-            let result = sqlx::query(
+        for run in upsert_runs(rows, |d| d.id.as_str(), |_| ()) {
+            let refs = run.iter().map(|d| (d.id.as_str(), d.invoice_id.as_str()));
+            require_invoices(&mut tx, tenant, "dispute", refs).await?;
+            let mut qb = QueryBuilder::<Driver>::new(
                 "INSERT INTO disputes (tenant_id, id, invoice_id, opened_on, reason, status, \
-                 resolved_on, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-                 ON CONFLICT (tenant_id, id) DO UPDATE SET invoice_id = excluded.invoice_id, \
+                 resolved_on, updated_at) ",
+            );
+            qb.push_values(run, |mut b, d| {
+                b.push_bind(tenant.as_str())
+                    .push_bind(d.id.as_str())
+                    .push_bind(d.invoice_id.as_str())
+                    .push_bind(d.opened_on)
+                    .push_bind(d.reason.as_str())
+                    .push_bind(d.status.as_str())
+                    .push_bind(d.resolved_on)
+                    .push_bind(at);
+            });
+            qb.push(
+                " ON CONFLICT (tenant_id, id) DO UPDATE SET invoice_id = excluded.invoice_id, \
                  opened_on = excluded.opened_on, reason = excluded.reason, \
                  status = excluded.status, resolved_on = excluded.resolved_on, \
                  updated_at = excluded.updated_at",
-            )
-            .bind(tenant.as_str())
-            .bind(&d.id)
-            .bind(&d.invoice_id)
-            .bind(d.opened_on)
-            .bind(&d.reason)
-            .bind(d.status.as_str())
-            .bind(d.resolved_on)
-            .bind(at)
-            .execute(&mut *tx)
-            .await;
-            match result {
-                Err(e) if is_fk_violation(&e) => {
-                    return Err(StoreError::UnknownInvoice {
-                        tenant: tenant.clone(),
-                        what: "dispute",
-                        id: d.id.clone(),
-                        invoice: d.invoice_id.clone(),
-                    })
-                }
-                other => other.ctx("upsert dispute")?,
-            };
-            if d.status == DisputeStatus::Open {
-                cancel_pending(&mut tx, tenant, &d.invoice_id, at).await?;
-            }
+            );
+            qb.build().execute(&mut *tx).await.ctx("upsert disputes")?;
+            let opened: Vec<&str> = run
+                .iter()
+                .filter(|d| d.status == DisputeStatus::Open)
+                .map(|d| d.invoice_id.as_str())
+                .collect();
+            cancel_pending_of(&mut tx, tenant, &opened, at).await?;
         }
         tx.commit().await.ctx("commit disputes")?;
         Ok(rows.len())
@@ -1312,39 +1339,39 @@ impl Db for This {
         let at = now();
         let mut tx = self.begin_write().await?;
         require_tenant(&mut tx, tenant).await?;
-        for p in rows {
-            let result = sqlx::query(
+        for run in upsert_runs(rows, |p| p.id.as_str(), |_| ()) {
+            let refs = run.iter().map(|p| (p.id.as_str(), p.invoice_id.as_str()));
+            require_invoices(&mut tx, tenant, "payment plan", refs).await?;
+            let mut qb = QueryBuilder::<Driver>::new(
                 "INSERT INTO payment_plans (tenant_id, id, invoice_id, kind, agreed_on, \
-                 expires_on, status, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-                 ON CONFLICT (tenant_id, id) DO UPDATE SET invoice_id = excluded.invoice_id, \
+                 expires_on, status, updated_at) ",
+            );
+            qb.push_values(run, |mut b, p| {
+                b.push_bind(tenant.as_str())
+                    .push_bind(p.id.as_str())
+                    .push_bind(p.invoice_id.as_str())
+                    .push_bind(p.kind.as_str())
+                    .push_bind(p.agreed_on)
+                    .push_bind(p.expires_on)
+                    .push_bind(p.status.as_str())
+                    .push_bind(at);
+            });
+            qb.push(
+                " ON CONFLICT (tenant_id, id) DO UPDATE SET invoice_id = excluded.invoice_id, \
                  kind = excluded.kind, agreed_on = excluded.agreed_on, \
                  expires_on = excluded.expires_on, status = excluded.status, \
                  updated_at = excluded.updated_at",
-            )
-            .bind(tenant.as_str())
-            .bind(&p.id)
-            .bind(&p.invoice_id)
-            .bind(p.kind.as_str())
-            .bind(p.agreed_on)
-            .bind(p.expires_on)
-            .bind(p.status.as_str())
-            .bind(at)
-            .execute(&mut *tx)
-            .await;
-            match result {
-                Err(e) if is_fk_violation(&e) => {
-                    return Err(StoreError::UnknownInvoice {
-                        tenant: tenant.clone(),
-                        what: "payment plan",
-                        id: p.id.clone(),
-                        invoice: p.invoice_id.clone(),
-                    })
-                }
-                other => other.ctx("upsert payment plan")?,
-            };
-            if p.status == PlanStatus::Active {
-                cancel_pending(&mut tx, tenant, &p.invoice_id, at).await?;
-            }
+            );
+            qb.build()
+                .execute(&mut *tx)
+                .await
+                .ctx("upsert payment plans")?;
+            let active: Vec<&str> = run
+                .iter()
+                .filter(|p| p.status == PlanStatus::Active)
+                .map(|p| p.invoice_id.as_str())
+                .collect();
+            cancel_pending_of(&mut tx, tenant, &active, at).await?;
         }
         tx.commit().await.ctx("commit payment plans")?;
         Ok(rows.len())

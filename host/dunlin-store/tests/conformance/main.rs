@@ -41,6 +41,7 @@ conformance!(
     a_payment_that_clears_an_invoice_stops_its_ladder,
     payments_of_one_batch_apply_in_file_order,
     a_batch_of_payments_larger_than_a_statement_clears_every_invoice,
+    disputes_and_plans_of_one_batch_apply_in_file_order,
     due_for_review_builds_complete_contexts,
     due_for_review_pages_with_a_cursor,
     record_batch_twice_writes_one_decision_and_no_duplicate_actions,
@@ -666,6 +667,88 @@ async fn a_batch_of_payments_larger_than_a_statement_clears_every_invoice(f: Fix
         .iter()
         .all(|r| r.actions[0].status == ActionStatus::Cancelled));
     assert!(due_ids(&f, &acme, "2026-03-10").await.is_empty());
+}
+
+/// Disputes and payment plans are written a run at a time too: a bad row leaves its batch
+/// unwritten and names itself, a row repeated in one batch applies after the first, and an
+/// open dispute or an active plan withdraws its invoice's pending reminder.
+async fn disputes_and_plans_of_one_batch_apply_in_file_order(f: Fixture) {
+    let acme = tid("acme");
+    let page = seeded_page(&f, &acme).await;
+    f.db.record_batch(&acme, &first_reminders(&page))
+        .await
+        .unwrap();
+    let reminder = |invoice: &'static str| {
+        let db = f.db.clone();
+        let acme = acme.clone();
+        async move {
+            let log = db
+                .decisions(&acme, &DecisionQuery::invoice(invoice))
+                .await
+                .unwrap();
+            log[0].actions[0].status
+        }
+    };
+    let dispute = |id: &str, invoice: &str, status| NewDispute {
+        id: id.into(),
+        invoice_id: invoice.into(),
+        opened_on: d("2026-02-11"),
+        reason: "wrong amount".into(),
+        status,
+        resolved_on: (status == DisputeStatus::Resolved).then(|| d("2026-02-12")),
+    };
+    let plan = |id: &str, invoice: &str| NewPaymentPlan {
+        id: id.into(),
+        invoice_id: invoice.into(),
+        kind: PlanKind::Plan,
+        agreed_on: d("2026-02-11"),
+        expires_on: d("2026-04-30"),
+        status: PlanStatus::Active,
+    };
+
+    let err =
+        f.db.upsert_disputes(
+            &acme,
+            &[
+                dispute("d1", "i1", DisputeStatus::Open),
+                dispute("d2", "nope", DisputeStatus::Open),
+            ],
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::UnknownInvoice { id, .. } if id == "d2"),
+        "{err:?}"
+    );
+    assert_eq!(reminder("i1").await, ActionStatus::Pending);
+    let err =
+        f.db.upsert_payment_plans(&acme, &[plan("pp1", "i2"), plan("pp2", "nope")])
+            .await
+            .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::UnknownInvoice { id, .. } if id == "pp2"),
+        "{err:?}"
+    );
+    assert_eq!(reminder("i2").await, ActionStatus::Pending);
+
+    // Opened, then resolved further down the same file.
+    f.db.upsert_disputes(
+        &acme,
+        &[
+            dispute("d1", "i1", DisputeStatus::Open),
+            dispute("d1", "i1", DisputeStatus::Resolved),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(reminder("i1").await, ActionStatus::Cancelled);
+    let i1 = f.db.invoice(&acme, "i1").await.unwrap().unwrap();
+    assert!(!i1.disputed, "the later row (resolved) is the one kept");
+
+    f.db.upsert_payment_plans(&acme, &[plan("pp1", "i2")])
+        .await
+        .unwrap();
+    assert_eq!(reminder("i2").await, ActionStatus::Cancelled);
 }
 
 async fn a_payment_that_clears_an_invoice_stops_its_ladder(f: Fixture) {
