@@ -335,29 +335,18 @@ async fn record_encoded(
     tenant: &TenantId,
     outcomes: Vec<EncodedOutcome>,
 ) -> Result<RecordSummary> {
-    // One decision per (invoice, as-of): a batch that repeats one keeps the first.
-    let mut seen = HashSet::new();
-    let mut encoded: Vec<&EncodedOutcome> = outcomes
-        .iter()
-        .filter(|e| {
-            let ctx = &e.outcome.context;
-            seen.insert((ctx.invoice.id.as_str(), ctx.as_of))
-        })
-        .collect();
-    encoded.sort_by(|a, b| {
-        let (a, b) = (&a.outcome.context, &b.outcome.context);
-        (a.invoice.id.as_str(), a.as_of).cmp(&(b.invoice.id.as_str(), b.as_of))
-    });
+    // In key order, and one decision per (invoice, as-of): the sort is stable, so a batch
+    // that repeats one keeps the first.
+    fn key<'e>(e: &&'e EncodedOutcome) -> (&'e str, Date) {
+        let ctx = &e.outcome.context;
+        (ctx.invoice.id.as_str(), ctx.as_of)
+    }
+    let mut encoded: Vec<&EncodedOutcome> = outcomes.iter().collect();
+    encoded.sort_by(|a, b| key(a).cmp(&key(b)));
+    encoded.dedup_by(|b, a| key(a) == key(b));
     let at = sql::now();
     let mut tx = db.begin_write().await?;
-    let known = sqlx::query("SELECT 1 FROM tenants WHERE id = $1")
-        .bind(tenant.as_str())
-        .fetch_optional(&mut *tx)
-        .await
-        .ctx("read tenant")?;
-    if known.is_none() {
-        return Err(StoreError::UnknownTenant(tenant.clone()));
-    }
+    sql::require_tenant(&mut tx, tenant).await?;
 
     // Decisions, then the actions of those inserted (named by the decision's key), then
     // their new states.

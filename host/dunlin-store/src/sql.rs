@@ -116,7 +116,7 @@ fn policy_from_row(row: &Row) -> Result<PolicyVersion> {
 
 /// Fails with `UnknownTenant` unless the tenant exists; batch writes check this first so
 /// that the error names the real problem.
-async fn require_tenant(tx: &mut Tx, tenant: &TenantId) -> Result<()> {
+pub(super) async fn require_tenant(tx: &mut Tx, tenant: &TenantId) -> Result<()> {
     let found = sqlx::query("SELECT 1 FROM tenants WHERE id = $1")
         .bind(tenant.as_str())
         .fetch_optional(&mut **tx)
@@ -174,19 +174,10 @@ fn push_in<'a>(qb: &mut QueryBuilder<'a, Driver>, ids: impl IntoIterator<Item = 
 /// the tenant does not have (checked up front: a multi-row insert's foreign-key error would
 /// not say which row).
 async fn require_customers(tx: &mut Tx, tenant: &TenantId, run: &[NewInvoice]) -> Result<()> {
-    let mut wanted: Vec<&str> = run.iter().map(|i| i.customer_id.as_str()).collect();
-    wanted.sort_unstable();
-    wanted.dedup();
-    let mut qb = QueryBuilder::<Driver>::new("SELECT id FROM customers WHERE tenant_id = ");
-    qb.push_bind(tenant.as_str()).push(" AND id");
-    push_in(&mut qb, wanted.iter().copied());
-    let known: HashSet<String> = qb
-        .build_query_scalar::<String>()
-        .fetch_all(&mut **tx)
+    let wanted = distinct(run.iter().map(|i| i.customer_id.as_str()));
+    let known = known_ids(tx, "SELECT id FROM customers", tenant, &wanted)
         .await
-        .ctx("look up customers")?
-        .into_iter()
-        .collect();
+        .ctx("look up customers")?;
     match run.iter().find(|i| !known.contains(&i.customer_id)) {
         Some(i) => Err(StoreError::UnknownCustomer {
             tenant: tenant.clone(),
@@ -208,12 +199,9 @@ async fn require_invoices<'r>(
     refs: impl Iterator<Item = (&'r str, &'r str)> + Clone,
 ) -> Result<()> {
     let wanted = distinct(refs.clone().map(|(_, invoice)| invoice));
-    let known: HashSet<String> = select_by_ids(tx, "SELECT id FROM invoices", tenant, &wanted)
+    let known = known_ids(tx, "SELECT id FROM invoices", tenant, &wanted)
         .await
-        .ctx("look up invoices")?
-        .iter()
-        .map(|row| get(row, "id"))
-        .collect::<Result<_>>()?;
+        .ctx("look up invoices")?;
     match refs
         .into_iter()
         .find(|(_, invoice)| !known.contains(*invoice))
@@ -392,6 +380,20 @@ async fn record_payments(
 fn distinct<'a>(ids: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
     let mut seen = HashSet::new();
     ids.filter(|id| seen.insert(*id)).collect()
+}
+
+/// Which of `ids` the tenant has in the table `select` (`SELECT id FROM table`) reads.
+async fn known_ids(
+    tx: &mut Tx,
+    select: &str,
+    tenant: &TenantId,
+    ids: &[&str],
+) -> sqlx::Result<HashSet<String>> {
+    select_by_ids(tx, select, tenant, ids)
+        .await?
+        .iter()
+        .map(|row| row.try_get("id"))
+        .collect()
 }
 
 /// `select` (`SELECT … FROM table`) of the tenant's rows whose `id` is one of `ids`.
