@@ -28,6 +28,7 @@ pub struct Decision {
     #[serde(default)]
     pub actions: Vec<Action>,
     /// When to look again; `None` ends the ladder.
+    #[serde(serialize_with = "crate::iso_date::option")]
     pub review_on: Option<Date>,
     /// Why, for the decision log.
     pub reason: String,
@@ -100,6 +101,7 @@ pub struct Retry {
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct Pause {
     /// First date dunning may resume.
+    #[serde(serialize_with = "crate::iso_date::serialize")]
     pub until: Date,
     /// Why.
     pub reason: String,

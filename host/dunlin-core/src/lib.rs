@@ -10,6 +10,7 @@ pub mod context;
 pub mod decision;
 pub mod failure;
 pub mod guardrails;
+pub mod iso_date;
 pub mod money;
 pub mod simulate;
 

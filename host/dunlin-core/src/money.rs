@@ -5,9 +5,17 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 /// An ISO 4217 currency code: three upper-case ASCII letters.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+#[serde(try_from = "String")]
 pub struct Currency([u8; 3]);
+
+/// Written as its code, straight from the three bytes (every context and decision carries a
+/// few amounts, so no `String` is made for each).
+impl Serialize for Currency {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
 
 /// A currency code that is not three upper-case ASCII letters.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

@@ -193,7 +193,7 @@ fn seed(ctx: &Context) -> u64 {
     let mut h = Sha256::new();
     h.update(ctx.invoice.id.as_bytes());
     h.update([0]);
-    h.update(ctx.as_of.to_string().as_bytes());
+    h.update(dunlin_core::iso_date::iso(ctx.as_of).as_bytes());
     let digest = h.finalize();
     u64::from_le_bytes(digest[..8].try_into().expect("sha256 has 32 bytes"))
 }

@@ -34,16 +34,18 @@ pub(crate) fn name<T: Serialize>(value: &T) -> String {
     }
 }
 
-/// Parses a stored enum name back.
+/// Parses a stored enum name (or currency code) back, straight from the text: a page reads
+/// several per invoice.
 pub(crate) fn parse_name<T: DeserializeOwned>(
     what: &'static str,
     s: &str,
 ) -> Result<T, StoreError> {
-    serde_json::from_value(serde_json::Value::String(s.to_owned())).map_err(|e| {
-        StoreError::Corrupt {
-            what,
-            detail: format!("{s:?}: {e}"),
-        }
+    use serde::de::IntoDeserializer;
+    let text: serde::de::value::StrDeserializer<'_, serde::de::value::Error> =
+        s.into_deserializer();
+    T::deserialize(text).map_err(|e| StoreError::Corrupt {
+        what,
+        detail: format!("{s:?}: {e}"),
     })
 }
 
@@ -64,34 +66,47 @@ pub(crate) fn from_json<T: DeserializeOwned>(what: &'static str, s: &str) -> Res
 /// compressed against the store's frozen context dictionary (`context-dictionary-v1.json`)
 /// and follows a one-byte tag naming that dictionary.
 pub fn compress_context(ctx: &Context) -> Result<Vec<u8>, StoreError> {
+    /// A thread's compressor with the dictionary loaded (large to set up: reusing one makes
+    /// compressing a context a matter of microseconds), and buffers for the JSON and the
+    /// frame, kept so that they are not grown from empty for every context.
+    #[derive(Default)]
+    struct Scratch {
+        compressor: Option<zstd::bulk::Compressor<'static>>,
+        json: Vec<u8>,
+        frame: Vec<u8>,
+    }
     thread_local! {
-        // A compression context with the dictionary loaded is large to set up; reusing one
-        // per thread makes compressing a context a matter of microseconds.
-        static COMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
-            const { std::cell::RefCell::new(None) };
+        static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
     }
     let encode = |detail: String| StoreError::Encode {
         what: "decision context",
         detail,
     };
-    let json = serde_json::to_vec(ctx).map_err(|e| encode(e.to_string()))?;
-    let frame = COMPRESSOR
-        .with(|cell| {
-            let mut slot = cell.borrow_mut();
-            let compressor = match slot.as_mut() {
-                Some(c) => c,
-                None => slot.insert(zstd::bulk::Compressor::with_dictionary(
-                    CONTEXT_LEVEL,
-                    DICTIONARY_V1,
-                )?),
-            };
-            compressor.compress(&json)
-        })
-        .map_err(|e| encode(e.to_string()))?;
-    let mut bytes = Vec::with_capacity(1 + frame.len());
-    bytes.push(TAG_DICTIONARY_V1);
-    bytes.extend_from_slice(&frame);
-    Ok(bytes)
+    SCRATCH.with(|cell| {
+        let Scratch {
+            compressor,
+            json,
+            frame,
+        } = &mut *cell.borrow_mut();
+        json.clear();
+        serde_json::to_writer(&mut *json, ctx).map_err(|e| encode(e.to_string()))?;
+        let compressor = match compressor {
+            Some(c) => c,
+            None => compressor.insert(
+                zstd::bulk::Compressor::with_dictionary(CONTEXT_LEVEL, DICTIONARY_V1)
+                    .map_err(|e| encode(e.to_string()))?,
+            ),
+        };
+        frame.clear();
+        frame.reserve(zstd::zstd_safe::compress_bound(json.len()));
+        compressor
+            .compress_to_buffer(json.as_slice(), frame)
+            .map_err(|e| encode(e.to_string()))?;
+        let mut bytes = Vec::with_capacity(1 + frame.len());
+        bytes.push(TAG_DICTIONARY_V1);
+        bytes.extend_from_slice(frame);
+        Ok(bytes)
+    })
 }
 
 /// Decodes a context written by [`compress_context`], or by the versions before the
