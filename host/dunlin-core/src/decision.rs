@@ -2,6 +2,7 @@
 //! decision must pass before the host acts on it.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
@@ -230,10 +231,10 @@ pub enum InvalidDecision {
 impl Decision {
     /// Checks the decision against the contract for the context it answers.
     pub fn validate(&self, ctx: &Context) -> Result<(), InvalidDecision> {
-        label("segment", &self.segment, true)?;
-        text("reason", &self.reason)?;
+        label(&"segment", &self.segment, true)?;
+        text(&"reason", &self.reason)?;
         if let Some(review_on) = self.review_on {
-            after("review-on", review_on, ctx.as_of)?;
+            after(&"review-on", review_on, ctx.as_of)?;
         }
         if self.actions.len() > MAX_ACTIONS {
             return Err(InvalidDecision::TooMany {
@@ -248,8 +249,8 @@ impl Decision {
                     if n.level == 0 || n.level > MAX_LEVEL {
                         return Err(InvalidDecision::Level { level: n.level });
                     }
-                    label(&format!("actions[{i}].template"), &n.template, false)?;
-                    identifier(&format!("actions[{i}].template"), &n.template)?;
+                    label(&format_args!("actions[{i}].template"), &n.template, false)?;
+                    identifier(&format_args!("actions[{i}].template"), &n.template)?;
                     if n.vars.len() > MAX_VARS {
                         return Err(InvalidDecision::TooMany {
                             what: format!("actions[{i}].vars"),
@@ -258,28 +259,28 @@ impl Decision {
                         });
                     }
                     for (k, v) in &n.vars {
-                        label(&format!("actions[{i}].vars name"), k, false)?;
-                        identifier(&format!("actions[{i}].vars name"), k)?;
-                        bounded(&format!("actions[{i}].vars[{k}]"), v, MAX_TEXT)?;
+                        label(&format_args!("actions[{i}].vars name"), k, false)?;
+                        identifier(&format_args!("actions[{i}].vars name"), k)?;
+                        bounded(&format_args!("actions[{i}].vars[{k}]"), v, MAX_TEXT)?;
                     }
                 }
-                Action::RetryPayment(r) => text(&format!("actions[{i}].reason"), &r.reason)?,
+                Action::RetryPayment(r) => text(&format_args!("actions[{i}].reason"), &r.reason)?,
                 Action::Pause(p) => {
-                    text(&format!("actions[{i}].reason"), &p.reason)?;
-                    after(&format!("actions[{i}].until"), p.until, ctx.as_of)?;
+                    text(&format_args!("actions[{i}].reason"), &p.reason)?;
+                    after(&format_args!("actions[{i}].until"), p.until, ctx.as_of)?;
                 }
-                Action::Escalate(e) => text(&format!("actions[{i}].reason"), &e.reason)?,
-                Action::Close(c) => text(&format!("actions[{i}].reason"), &c.reason)?,
+                Action::Escalate(e) => text(&format_args!("actions[{i}].reason"), &e.reason)?,
+                Action::Close(c) => text(&format_args!("actions[{i}].reason"), &c.reason)?,
             }
         }
         Ok(())
     }
 }
 
-fn bounded(field: &str, value: &str, max: usize) -> Result<(), InvalidDecision> {
+fn bounded(field: &dyn fmt::Display, value: &str, max: usize) -> Result<(), InvalidDecision> {
     if value.len() > max {
         return Err(InvalidDecision::TooLong {
-            field: field.into(),
+            field: field.to_string(),
             len: value.len(),
             max,
         });
@@ -287,25 +288,25 @@ fn bounded(field: &str, value: &str, max: usize) -> Result<(), InvalidDecision> 
     Ok(())
 }
 
-fn label(field: &str, value: &str, may_be_empty: bool) -> Result<(), InvalidDecision> {
+fn label(field: &dyn fmt::Display, value: &str, may_be_empty: bool) -> Result<(), InvalidDecision> {
     if !may_be_empty && value.is_empty() {
         return Err(InvalidDecision::Empty {
-            field: field.into(),
+            field: field.to_string(),
         });
     }
     bounded(field, value, MAX_LABEL)
 }
 
-fn text(field: &str, value: &str) -> Result<(), InvalidDecision> {
+fn text(field: &dyn fmt::Display, value: &str) -> Result<(), InvalidDecision> {
     if value.trim().is_empty() {
         return Err(InvalidDecision::Empty {
-            field: field.into(),
+            field: field.to_string(),
         });
     }
     bounded(field, value, MAX_TEXT)
 }
 
-fn identifier(field: &str, value: &str) -> Result<(), InvalidDecision> {
+fn identifier(field: &dyn fmt::Display, value: &str) -> Result<(), InvalidDecision> {
     let ok = value
         .bytes()
         .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
@@ -313,18 +314,18 @@ fn identifier(field: &str, value: &str) -> Result<(), InvalidDecision> {
         Ok(())
     } else {
         Err(InvalidDecision::BadIdentifier {
-            field: field.into(),
+            field: field.to_string(),
             value: value.into(),
         })
     }
 }
 
-fn after(field: &str, date: Date, as_of: Date) -> Result<(), InvalidDecision> {
+fn after(field: &dyn fmt::Display, date: Date, as_of: Date) -> Result<(), InvalidDecision> {
     if date > as_of {
         Ok(())
     } else {
         Err(InvalidDecision::NotInFuture {
-            field: field.into(),
+            field: field.to_string(),
             date,
             as_of,
         })

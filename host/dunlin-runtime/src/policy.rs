@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dunlin_core::{Context, Decision, Policy, PolicyFailure};
-use sha2::{Digest, Sha256};
 use wasmtime::Store;
 
 use crate::engine::{ComponentInfo, Runtime};
@@ -125,7 +124,13 @@ impl WasmPolicy {
             .and_hms_opt(0, 0, 0)
             .map(|t| t.and_utc().timestamp().max(0) as u64)
             .unwrap_or(0);
-        store.data_mut().prepare_call(as_of_secs, seed(ctx));
+        // The guest's randomness is seeded from the context's identity, so a replay sees
+        // the same numbers.
+        let as_of = dunlin_core::iso_date::iso(ctx.as_of);
+        store.data_mut().prepare_call(
+            as_of_secs,
+            &[ctx.invoice.id.as_bytes(), &[0], as_of.as_bytes()],
+        );
         // Setting fuel cannot fail: fuel is enabled on the engine.
         let _ = store.set_fuel(limits.fuel);
         store.set_epoch_deadline(runtime.deadline_ticks);
@@ -185,17 +190,6 @@ impl Policy for WasmPolicy {
     fn decide(&mut self, ctx: &Context) -> Result<Decision, PolicyFailure> {
         self.decide_with_report(ctx).outcome
     }
-}
-
-/// A seed for the guest's randomness that depends only on the context's identity, so a
-/// replay sees the same bytes.
-fn seed(ctx: &Context) -> u64 {
-    let mut h = Sha256::new();
-    h.update(ctx.invoice.id.as_bytes());
-    h.update([0]);
-    h.update(dunlin_core::iso_date::iso(ctx.as_of).as_bytes());
-    let digest = h.finalize();
-    u64::from_le_bytes(digest[..8].try_into().expect("sha256 has 32 bytes"))
 }
 
 /// Turns a wasmtime error from a call into the failure it means.

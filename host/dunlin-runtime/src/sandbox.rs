@@ -26,15 +26,15 @@ pub(crate) struct Host {
     pub(crate) log: CapturedLog,
     /// Seconds since the Unix epoch that the guest's clocks report.
     clock: Arc<AtomicU64>,
-    /// The state of the guest's random number generators.
-    rng: Arc<AtomicU64>,
+    /// Where the guest's random numbers come from.
+    rng: Arc<Mutex<Entropy>>,
 }
 
 impl Host {
     pub(crate) fn new(limits: &Limits) -> Self {
         let log = CapturedLog::new(limits.log_bytes);
         let clock = Arc::new(AtomicU64::new(0));
-        let rng = Arc::new(AtomicU64::new(0));
+        let rng = Arc::new(Mutex::new(Entropy::default()));
         let wasi = WasiCtx::builder()
             .stdout(log.clone())
             .stderr(log.clone())
@@ -58,10 +58,15 @@ impl Host {
     }
 
     /// Sets what the guest's clocks and random numbers will be for the next call, so that
-    /// the same context gives the same answer whether the instance is fresh or reused.
-    pub(crate) fn prepare_call(&mut self, unix_secs: u64, seed: u64) {
+    /// the same context gives the same answer whether the instance is fresh or reused: the
+    /// clocks read `unix_secs`, and the random numbers are seeded from `key` (the call's
+    /// identity) the first time the guest asks for one.
+    pub(crate) fn prepare_call(&mut self, unix_secs: u64, key: &[&[u8]]) {
         self.clock.store(unix_secs, Ordering::Relaxed);
-        self.rng.store(seed, Ordering::Relaxed);
+        self.rng
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .reseed(key);
         self.log.clear();
         self.limiter.hit = false;
     }
@@ -97,9 +102,47 @@ impl HostMonotonicClock for FixedClock {
     }
 }
 
-/// SplitMix64 over a shared state that is reseeded before every call. Not for secrets: a
-/// policy has no business with secrets, and replay needs the same bytes every time.
-struct SeededRng(Arc<AtomicU64>);
+/// The state behind the guest's random numbers: SplitMix64 seeded with the first eight bytes
+/// (little-endian) of the sha256 of the call's key. The hash is taken on the first number
+/// the guest asks for, not before every call: most policies never ask, and hashing cost more
+/// per decision than converting the invoice's dates. The numbers are the same either way.
+#[derive(Default)]
+struct Entropy {
+    /// The key's bytes, in a buffer kept from call to call.
+    key: Vec<u8>,
+    /// The generator's state, once seeded for this call.
+    state: Option<u64>,
+}
+
+impl Entropy {
+    fn reseed(&mut self, key: &[&[u8]]) {
+        self.key.clear();
+        for part in key {
+            self.key.extend_from_slice(part);
+        }
+        self.state = None;
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        let key = &self.key;
+        let state = self.state.get_or_insert_with(|| {
+            let digest = <sha2::Sha256 as sha2::Digest>::digest(key);
+            let mut first = [0u8; 8];
+            first.copy_from_slice(&digest[..8]);
+            u64::from_le_bytes(first)
+        });
+        *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = *state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+}
+
+/// The guest's random source, over the [`Entropy`] its host reseeds before every call. Not
+/// for secrets: a policy has no business with secrets, and replay needs the same bytes
+/// every time.
+struct SeededRng(Arc<Mutex<Entropy>>);
 
 impl rand_core::TryRng for SeededRng {
     type Error = std::convert::Infallible;
@@ -109,19 +152,20 @@ impl rand_core::TryRng for SeededRng {
     }
 
     fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
-        let state = self
+        Ok(self
             .0
-            .fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed)
-            .wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        Ok(z ^ (z >> 31))
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .next_u64())
     }
 
     fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+        let mut entropy = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         for chunk in dst.chunks_mut(8) {
-            let word = self.try_next_u64()?.to_le_bytes();
+            let word = entropy.next_u64().to_le_bytes();
             chunk.copy_from_slice(&word[..chunk.len()]);
         }
         Ok(())
@@ -259,10 +303,32 @@ mod tests {
     #[test]
     fn seeded_rng_repeats_after_reseed() {
         use rand_core::TryRng;
-        let state = Arc::new(AtomicU64::new(42));
-        let mut rng = SeededRng(state.clone());
+        let entropy = Arc::new(Mutex::new(Entropy::default()));
+        let mut rng = SeededRng(entropy.clone());
+        let key: [&[u8]; 3] = [b"inv-1", &[0], b"2026-03-10"];
+        entropy.lock().unwrap().reseed(&key);
         let first = rng.try_next_u64().unwrap();
-        state.store(42, Ordering::Relaxed);
+        assert_ne!(rng.try_next_u64().unwrap(), first);
+        entropy.lock().unwrap().reseed(&key);
         assert_eq!(rng.try_next_u64().unwrap(), first);
+    }
+
+    /// Recorded decisions are replayed with the numbers their policy saw, so the seed's
+    /// derivation is frozen: SplitMix64 from the first eight bytes (little-endian) of
+    /// sha256(invoice id, a zero byte, the as-of date). Expected values computed apart from
+    /// this code, with Python's hashlib.
+    #[test]
+    fn the_random_numbers_of_a_call_are_frozen() {
+        use rand_core::TryRng;
+        let entropy = Arc::new(Mutex::new(Entropy::default()));
+        let mut rng = SeededRng(entropy.clone());
+        entropy
+            .lock()
+            .unwrap()
+            .reseed(&[b"inv-1", &[0], b"2026-03-10"]);
+        let mut bytes = [0u8; 12];
+        rng.try_fill_bytes(&mut bytes).unwrap();
+        assert_eq!(bytes[..8], 0xd3bf_ea70_d415_3d9f_u64.to_le_bytes());
+        assert_eq!(bytes[8..], 0x9040_68f7_3b3d_fff6_u64.to_le_bytes()[..4]);
     }
 }

@@ -60,6 +60,27 @@ pub fn safe_default(ctx: &Context, level: u8) -> Decision {
     }
 }
 
+/// What the log records of a policy call, apart from its answer.
+#[derive(Clone, Copy)]
+struct Call {
+    version: u32,
+    fuel_used: u64,
+    elapsed: std::time::Duration,
+    /// The call returned a decision.
+    answered: bool,
+}
+
+impl Call {
+    fn of(a: &Attempt) -> Self {
+        Call {
+            version: a.version,
+            fuel_used: a.report.fuel_used,
+            elapsed: a.report.elapsed,
+            answered: a.report.outcome.is_ok(),
+        }
+    }
+}
+
 pub(crate) fn build(
     mode: &FailureMode,
     settings: &GuardrailSettings,
@@ -75,35 +96,41 @@ pub(crate) fn build(
     } = d;
     let ctx = due.context;
     let prev = due.state.unwrap_or_default();
-    let policy_ref = |a: &Attempt| PolicyRef {
-        version: a.version,
-        sha256: versions.loaded[&a.version].policy.info().sha256.clone(),
+    let policy_ref = |version: u32| PolicyRef {
+        version,
+        sha256: versions.loaded[&version].policy.info().sha256.clone(),
     };
+    let (first_call, first_failure) = (
+        Call::of(&first),
+        first.report.outcome.as_ref().err().cloned(),
+    );
 
-    // Which answer counts, by the failure mode.
-    let first_failure = first.report.outcome.as_ref().err().cloned();
-    let (used, decision, note) = match (&first.report.outcome, mode) {
-        (Ok(decision), _) => (&first, Some(decision.clone()), None),
-        (Err(_), FailureMode::PreviousVersion) => match &fallback {
-            Some(a) => match &a.report.outcome {
-                Ok(decision) => (
-                    a,
-                    Some(decision.clone()),
-                    Some(format!(
-                        "version {} failed; version {} decided",
-                        pinned, a.version
-                    )),
-                ),
-                Err(_) => (&first, None, None),
-            },
-            None => (&first, None, None),
+    // Which answer counts, by the failure mode. The answers are moved, not copied.
+    let (used, decision, note) = match (first.report.outcome, mode) {
+        (Ok(decision), _) => (first_call, Some(decision), None),
+        (Err(_), FailureMode::PreviousVersion) => match fallback {
+            Some(a) => {
+                let call = Call::of(&a);
+                match a.report.outcome {
+                    Ok(decision) => (
+                        call,
+                        Some(decision),
+                        Some(format!(
+                            "version {} failed; version {} decided",
+                            pinned, a.version
+                        )),
+                    ),
+                    Err(_) => (first_call, None, None),
+                }
+            }
+            None => (first_call, None, None),
         },
         (Err(_), FailureMode::SafeDefault) => (
-            &first,
+            first_call,
             Some(safe_default(&ctx, prev.level)),
             Some("the host's safe default decided".to_owned()),
         ),
-        (Err(_), FailureMode::RetryNextTick) => (&first, None, None),
+        (Err(_), FailureMode::RetryNextTick) => (first_call, None, None),
     };
 
     let mut state = DunningState {
@@ -126,13 +153,13 @@ pub(crate) fn build(
         );
         return Built {
             outcome: Outcome {
-                policy: Some(policy_ref(&first)),
+                policy: Some(policy_ref(first_call.version)),
                 decision: None,
                 reason,
                 interventions: vec![],
                 actions: vec![],
-                fuel_used: Some(first.report.fuel_used),
-                duration_us: Some(first.report.elapsed.as_micros() as u64),
+                fuel_used: Some(first_call.fuel_used),
+                duration_us: Some(first_call.elapsed.as_micros() as u64),
                 failure,
                 state,
                 context: ctx,
@@ -205,16 +232,16 @@ pub(crate) fn build(
         Some(note) => format!("{} ({note})", guarded.decision.reason),
         None => guarded.decision.reason.clone(),
     };
-    let policy = (used.report.outcome.is_ok()).then(|| policy_ref(used));
+    let policy = used.answered.then(|| policy_ref(used.version));
     Built {
         outcome: Outcome {
-            policy: policy.or_else(|| Some(policy_ref(&first))),
+            policy: policy.or_else(|| Some(policy_ref(first_call.version))),
             decision: Some(guarded.decision),
             reason,
             interventions: guarded.interventions,
             actions,
-            fuel_used: Some(used.report.fuel_used),
-            duration_us: Some(used.report.elapsed.as_micros() as u64),
+            fuel_used: Some(used.fuel_used),
+            duration_us: Some(used.elapsed.as_micros() as u64),
             failure,
             state,
             context: ctx,

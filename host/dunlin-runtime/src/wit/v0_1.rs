@@ -85,7 +85,7 @@ fn date_back(field: &str, d: wit::Date) -> Result<core::Date, core::InvalidDecis
 fn money(m: core::Money) -> wit::Money {
     wit::Money {
         minor: m.minor,
-        currency: m.currency.to_string(),
+        currency: m.currency.as_str().to_owned(),
     }
 }
 
