@@ -216,23 +216,15 @@ async fn require_invoices<'r>(
     }
 }
 
-/// Withdraws the invoice's undelivered actions (it was paid, disputed or put on a plan).
-async fn cancel_pending(
+/// Withdraws the undelivered actions of `invoices` (paid, closed, disputed or put on a
+/// plan), in one statement.
+async fn cancel_pending_of<'a>(
     tx: &mut Tx,
     tenant: &TenantId,
-    invoice: &str,
+    invoices: impl IntoIterator<Item = &'a str>,
     at: DateTime<Utc>,
 ) -> Result<()> {
-    cancel_pending_of(tx, tenant, &[invoice], at).await
-}
-
-/// [`cancel_pending`] for several invoices at once.
-async fn cancel_pending_of(
-    tx: &mut Tx,
-    tenant: &TenantId,
-    invoices: &[&str],
-    at: DateTime<Utc>,
-) -> Result<()> {
+    let invoices: Vec<&str> = invoices.into_iter().collect();
     if invoices.is_empty() {
         return Ok(());
     }
@@ -372,8 +364,7 @@ async fn record_payments(
         .fetch_all(&mut **tx)
         .await
         .ctx("mark invoices paid")?;
-    let cleared: Vec<&str> = cleared.iter().map(String::as_str).collect();
-    cancel_pending_of(tx, tenant, &cleared, at).await
+    cancel_pending_of(tx, tenant, cleared.iter().map(String::as_str), at).await
 }
 
 /// `ids` once each, in order of first appearance.
@@ -1265,14 +1256,13 @@ impl Db for This {
                 "status = invoices.status"
             });
             qb.build().execute(&mut *tx).await.ctx("upsert invoices")?;
-            for i in run {
-                if matches!(
+            let closed = run.iter().filter(|i| {
+                matches!(
                     i.status,
                     Some(InvoiceStatus::Paid | InvoiceStatus::Void | InvoiceStatus::WrittenOff)
-                ) {
-                    cancel_pending(&mut tx, tenant, &i.id, at).await?;
-                }
-            }
+                )
+            });
+            cancel_pending_of(&mut tx, tenant, closed.map(|i| i.id.as_str()), at).await?;
         }
         tx.commit().await.ctx("commit invoices")?;
         Ok(rows.len())
@@ -1321,12 +1311,8 @@ impl Db for This {
                  updated_at = excluded.updated_at",
             );
             qb.build().execute(&mut *tx).await.ctx("upsert disputes")?;
-            let opened: Vec<&str> = run
-                .iter()
-                .filter(|d| d.status == DisputeStatus::Open)
-                .map(|d| d.invoice_id.as_str())
-                .collect();
-            cancel_pending_of(&mut tx, tenant, &opened, at).await?;
+            let opened = run.iter().filter(|d| d.status == DisputeStatus::Open);
+            cancel_pending_of(&mut tx, tenant, opened.map(|d| d.invoice_id.as_str()), at).await?;
         }
         tx.commit().await.ctx("commit disputes")?;
         Ok(rows.len())
@@ -1368,12 +1354,8 @@ impl Db for This {
                 .execute(&mut *tx)
                 .await
                 .ctx("upsert payment plans")?;
-            let active: Vec<&str> = run
-                .iter()
-                .filter(|p| p.status == PlanStatus::Active)
-                .map(|p| p.invoice_id.as_str())
-                .collect();
-            cancel_pending_of(&mut tx, tenant, &active, at).await?;
+            let active = run.iter().filter(|p| p.status == PlanStatus::Active);
+            cancel_pending_of(&mut tx, tenant, active.map(|p| p.invoice_id.as_str()), at).await?;
         }
         tx.commit().await.ctx("commit payment plans")?;
         Ok(rows.len())

@@ -66,8 +66,6 @@ struct Call {
     version: u32,
     fuel_used: u64,
     elapsed: std::time::Duration,
-    /// The call returned a decision.
-    answered: bool,
 }
 
 impl Call {
@@ -76,7 +74,6 @@ impl Call {
             version: a.version,
             fuel_used: a.report.fuel_used,
             elapsed: a.report.elapsed,
-            answered: a.report.outcome.is_ok(),
         }
     }
 }
@@ -232,10 +229,11 @@ pub(crate) fn build(
         Some(note) => format!("{} ({note})", guarded.decision.reason),
         None => guarded.decision.reason.clone(),
     };
-    let policy = used.answered.then(|| policy_ref(used.version));
     Built {
         outcome: Outcome {
-            policy: policy.or_else(|| Some(policy_ref(first_call.version))),
+            // The version whose answer counts; the first one when the host's safe default
+            // stood in for it.
+            policy: Some(policy_ref(used.version)),
             decision: Some(guarded.decision),
             reason,
             interventions: guarded.interventions,

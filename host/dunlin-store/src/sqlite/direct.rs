@@ -108,7 +108,8 @@ impl Direct {
 }
 
 /// A date column read with chrono's `FromStr`: rusqlite's own conversion parses every date
-/// against a `strftime` pattern, which cost three times as much per date of a page.
+/// against a `strftime` pattern (1,170 instructions a date in a page read; 84 ns against
+/// 46 ns for `FromStr` in a micro-benchmark).
 struct Day(Date);
 
 impl rusqlite::types::FromSql for Day {

@@ -42,6 +42,7 @@ conformance!(
     payments_of_one_batch_apply_in_file_order,
     a_batch_of_payments_larger_than_a_statement_clears_every_invoice,
     disputes_and_plans_of_one_batch_apply_in_file_order,
+    an_invoice_imported_as_closed_withdraws_its_pending_actions,
     due_for_review_builds_complete_contexts,
     due_for_review_pages_with_a_cursor,
     record_batch_twice_writes_one_decision_and_no_duplicate_actions,
@@ -235,6 +236,15 @@ async fn due_ids(f: &Fixture, tenant: &TenantId, as_of: &str) -> Vec<String> {
         .into_iter()
         .map(|i| i.context.invoice.id)
         .collect()
+}
+
+/// The status of the first action of the invoice's first decision.
+async fn first_action_status(f: &Fixture, tenant: &TenantId, invoice: &str) -> ActionStatus {
+    let log =
+        f.db.decisions(tenant, &DecisionQuery::invoice(invoice))
+            .await
+            .unwrap();
+    log[0].actions[0].status
 }
 
 // ---- tests -------------------------------------------------------------------------------
@@ -678,17 +688,6 @@ async fn disputes_and_plans_of_one_batch_apply_in_file_order(f: Fixture) {
     f.db.record_batch(&acme, &first_reminders(&page))
         .await
         .unwrap();
-    let reminder = |invoice: &'static str| {
-        let db = f.db.clone();
-        let acme = acme.clone();
-        async move {
-            let log = db
-                .decisions(&acme, &DecisionQuery::invoice(invoice))
-                .await
-                .unwrap();
-            log[0].actions[0].status
-        }
-    };
     let dispute = |id: &str, invoice: &str, status| NewDispute {
         id: id.into(),
         invoice_id: invoice.into(),
@@ -720,7 +719,10 @@ async fn disputes_and_plans_of_one_batch_apply_in_file_order(f: Fixture) {
         matches!(&err, StoreError::UnknownInvoice { id, .. } if id == "d2"),
         "{err:?}"
     );
-    assert_eq!(reminder("i1").await, ActionStatus::Pending);
+    assert_eq!(
+        first_action_status(&f, &acme, "i1").await,
+        ActionStatus::Pending
+    );
     let err =
         f.db.upsert_payment_plans(&acme, &[plan("pp1", "i2"), plan("pp2", "nope")])
             .await
@@ -729,7 +731,10 @@ async fn disputes_and_plans_of_one_batch_apply_in_file_order(f: Fixture) {
         matches!(&err, StoreError::UnknownInvoice { id, .. } if id == "pp2"),
         "{err:?}"
     );
-    assert_eq!(reminder("i2").await, ActionStatus::Pending);
+    assert_eq!(
+        first_action_status(&f, &acme, "i2").await,
+        ActionStatus::Pending
+    );
 
     // Opened, then resolved further down the same file.
     f.db.upsert_disputes(
@@ -741,14 +746,61 @@ async fn disputes_and_plans_of_one_batch_apply_in_file_order(f: Fixture) {
     )
     .await
     .unwrap();
-    assert_eq!(reminder("i1").await, ActionStatus::Cancelled);
+    assert_eq!(
+        first_action_status(&f, &acme, "i1").await,
+        ActionStatus::Cancelled
+    );
     let i1 = f.db.invoice(&acme, "i1").await.unwrap().unwrap();
     assert!(!i1.disputed, "the later row (resolved) is the one kept");
 
     f.db.upsert_payment_plans(&acme, &[plan("pp1", "i2")])
         .await
         .unwrap();
-    assert_eq!(reminder("i2").await, ActionStatus::Cancelled);
+    assert_eq!(
+        first_action_status(&f, &acme, "i2").await,
+        ActionStatus::Cancelled
+    );
+}
+
+/// An invoice re-imported as paid, void or written off has its undelivered actions
+/// withdrawn with it; one re-imported still open keeps them.
+async fn an_invoice_imported_as_closed_withdraws_its_pending_actions(f: Fixture) {
+    let acme = tid("acme");
+    let page = seeded_page(&f, &acme).await;
+    f.db.record_batch(&acme, &first_reminders(&page))
+        .await
+        .unwrap();
+    let closed = |id: &str, due_on: &str, minor: i64, status: InvoiceStatus| NewInvoice {
+        status: Some(status),
+        ..invoice(id, "c1", due_on, minor)
+    };
+    f.db.upsert_invoices(
+        &acme,
+        &[
+            closed("i1", "2026-01-31", 10_000, InvoiceStatus::Void),
+            invoice("i2", "c1", "2026-02-05", 2_500),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        first_action_status(&f, &acme, "i1").await,
+        ActionStatus::Cancelled
+    );
+    assert_eq!(
+        first_action_status(&f, &acme, "i2").await,
+        ActionStatus::Pending
+    );
+    f.db.upsert_invoices(
+        &acme,
+        &[closed("i2", "2026-02-05", 2_500, InvoiceStatus::WrittenOff)],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        first_action_status(&f, &acme, "i2").await,
+        ActionStatus::Cancelled
+    );
 }
 
 async fn a_payment_that_clears_an_invoice_stops_its_ladder(f: Fixture) {
