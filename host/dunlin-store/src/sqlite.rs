@@ -1,5 +1,6 @@
 //! The SQLite backend: one file, WAL, foreign keys on. The default.
 
+mod checkpoint;
 mod direct;
 
 use std::str::FromStr;
@@ -51,6 +52,7 @@ async fn record_encoded(
             direct::record(conn, &tenant, &outcomes, at).map(|summary| (summary, outcomes))
         })
         .await?;
+    db.direct.committed();
     drop(tokio::task::spawn_blocking(move || drop(outcomes)));
     Ok(summary)
 }
@@ -134,6 +136,9 @@ impl SqliteDb {
     /// [`crate::Db::close`]: the sqlx pool and the sweep's own connections.
     async fn close_connections(&self) {
         self.pool.close().await;
-        self.direct.close();
+        if let Some(thread) = self.direct.close() {
+            // The thread may be finishing a checkpoint: wait for it off the runtime.
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
     }
 }

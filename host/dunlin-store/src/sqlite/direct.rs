@@ -6,8 +6,9 @@
 //! prepared once per connection, the way SQLite is fastest. The schema and its migrations
 //! stay sqlx's; these connections open the file only after it is migrated.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -16,6 +17,7 @@ use rusqlite::{params, Connection, OpenFlags, TransactionBehavior};
 use dunlin_core::iso_date::iso;
 use dunlin_core::Date;
 
+use super::checkpoint::{Checkpointer, WRITER_AUTOCHECKPOINT};
 use super::sql;
 use crate::codec;
 use crate::error::QueryContext;
@@ -27,11 +29,12 @@ use crate::{
 /// Connections kept open between calls; more are opened when calls overlap.
 const KEEP_IDLE: usize = 4;
 
-/// A small pool of rusqlite connections to one database file.
+/// A small pool of rusqlite connections to one database file, and its checkpoint thread.
 #[derive(Debug)]
 pub(super) struct Direct {
     path: PathBuf,
     idle: Mutex<Idle>,
+    checkpointer: Checkpointer,
 }
 
 /// The connections not in use; none are kept once the handle is closed.
@@ -44,30 +47,25 @@ struct Idle {
 impl Direct {
     pub(super) fn new(path: PathBuf) -> Self {
         Direct {
+            checkpointer: Checkpointer::start(path.clone(), open),
             path,
             idle: Mutex::new(Idle::default()),
         }
     }
 
-    /// Closes the idle connections; one in use closes when its call ends.
-    pub(super) fn close(&self) {
+    /// Closes the idle connections (one in use closes when its call ends) and stops the
+    /// checkpoint thread: the handle to join it, the first time.
+    pub(super) fn close(&self) -> Option<JoinHandle<()>> {
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
         idle.closed = true;
         idle.connections.clear();
+        drop(idle);
+        self.checkpointer.close()
     }
 
-    /// A connection set up as the sqlx pool's are: foreign keys on, the same busy timeout,
-    /// NORMAL sync and checkpoint interval (the file is in WAL mode already).
-    fn open(&self) -> rusqlite::Result<Connection> {
-        let conn = Connection::open_with_flags(
-            &self.path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        conn.busy_timeout(Duration::from_secs(10))?;
-        conn.pragma_update(None, "foreign_keys", true)?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.pragma_update(None, "wal_autocheckpoint", 10_000)?;
-        Ok(conn)
+    /// Hands the pages a batch committed to the checkpoint thread.
+    pub(super) fn committed(&self) {
+        self.checkpointer.nudge();
     }
 
     /// Runs `f` on a connection on a blocking thread, so the async side never waits on
@@ -87,7 +85,7 @@ impl Direct {
                 .pop();
             let mut conn = match idle {
                 Some(conn) => conn,
-                None => this.open().ctx("open a connection")?,
+                None => open(&this.path).ctx("open a connection")?,
             };
             let out = f(&mut conn);
             // A failed call rolled its transaction back when it dropped it: the connection
@@ -105,6 +103,21 @@ impl Direct {
             Err(_) => Err(StoreError::Cancelled { op }),
         }
     }
+}
+
+/// A connection set up as the sqlx pool's are: foreign keys on, the same busy timeout and
+/// NORMAL sync (the file is in WAL mode already), but checkpointing only when the WAL reaches
+/// [`WRITER_AUTOCHECKPOINT`] pages: the checkpoint thread copies it before that.
+fn open(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.pragma_update(None, "foreign_keys", true)?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "wal_autocheckpoint", WRITER_AUTOCHECKPOINT)?;
+    Ok(conn)
 }
 
 /// A date column read with chrono's `FromStr`: rusqlite's own conversion parses every date

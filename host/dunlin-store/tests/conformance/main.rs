@@ -1675,6 +1675,33 @@ async fn sqlite_close_leaves_the_database_file_complete() {
     );
 }
 
+/// SQLite only: the pages a recorded batch commits reach the database file with nobody
+/// asking. The checkpoint thread copies them; the writer's own checkpoint waits for a WAL of
+/// 20,000 pages, and nothing here closes a connection (which would checkpoint too).
+#[tokio::test]
+async fn sqlite_recorded_batches_are_checkpointed_in_the_background() {
+    use dunlin_store::Db as _;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("dunlin.db");
+    let (db, page) = sqlite_with_a_due_page(&file).await;
+    let size = || std::fs::metadata(&file).expect("the database file").len();
+    let before = size();
+    let summary = db
+        .record_batch(&tid("acme"), &first_reminders(&page))
+        .await
+        .expect("record");
+    assert_eq!(summary.recorded, page.invoices.len());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while size() <= before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the database file stayed at {before} bytes: nothing copied the WAL into it"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    db.close().await;
+}
+
 /// PostgreSQL only (SQLite has one writer, so its batches never meet mid-write). Another
 /// writer, inserting in key order as a batch does, holds `inv-1000` uncommitted when a batch
 /// of all 3,000 invoices, handed over in descending order, starts: the batch waits for that

@@ -1,0 +1,150 @@
+//! Checkpoints on a thread of their own, so the sweep's single writer does not run them.
+//!
+//! In WAL mode the connection that commits runs SQLite's automatic checkpoint: once the WAL
+//! holds enough pages, that commit also copies them into the database file and syncs it. For
+//! the sweep's writer, the one thread every invoice passes through, that was about a sixth of
+//! its time in a sweep of 1M invoices (docs/benchmarks.md, sixth session). Here the writer only
+//! nudges this thread after each batch it commits; the thread runs a PASSIVE checkpoint, which
+//! never waits for the writer or readers and never makes them wait, at most once per
+//! [`PACE`].
+//!
+//! The writer's own automatic checkpoint stays, at [`WRITER_AUTOCHECKPOINT`] pages, as the bound
+//! on the WAL: the WAL can only start over from its beginning when a writer finds it wholly
+//! copied, so the writer still checkpoints when it gets that long, but by then this thread has
+//! copied nearly all of it. Nothing here bears on durability: a checkpoint copies committed
+//! pages, and one cut short by a crash is redone from the WAL on the next open.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use rusqlite::Connection;
+
+/// The writer connections' `wal_autocheckpoint`, in pages (4 KiB each): the WAL's bound.
+pub(super) const WRITER_AUTOCHECKPOINT: u32 = 20_000;
+
+/// The least time between two background checkpoints: each one syncs the database file.
+const PACE: Duration = Duration::from_millis(200);
+
+/// The checkpoint thread of one database file.
+#[derive(Debug)]
+pub(super) struct Checkpointer {
+    shared: Arc<Shared>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    state: Mutex<State>,
+    wake: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// Commits since the last checkpoint began.
+    pending: bool,
+    closed: bool,
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Checkpointer {
+    /// Starts the thread for the file at `path`; `open` makes its connection when it first
+    /// has work.
+    pub(super) fn start(path: PathBuf, open: fn(&Path) -> rusqlite::Result<Connection>) -> Self {
+        let shared = Arc::new(Shared::default());
+        let worker = Arc::clone(&shared);
+        let thread = std::thread::Builder::new()
+            .name("dunlin-checkpoint".into())
+            .spawn(move || run(&worker, open, &path))
+            .map_err(|e| tracing::warn!(error = %e, "no checkpoint thread; the writer checkpoints"))
+            .ok();
+        Checkpointer {
+            shared,
+            thread: Mutex::new(thread),
+        }
+    }
+
+    /// Tells the thread that a batch was committed.
+    pub(super) fn nudge(&self) {
+        let mut state = self.shared.lock();
+        if !state.closed {
+            state.pending = true;
+            self.shared.wake.notify_one();
+        }
+    }
+
+    /// Stops the thread; the handle to join it, once, if it ran.
+    pub(super) fn close(&self) -> Option<JoinHandle<()>> {
+        self.shared.lock().closed = true;
+        self.shared.wake.notify_one();
+        self.thread
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        if let Some(thread) = self.close() {
+            // The thread is between checkpoints or finishing one: it exits at once after.
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The thread: a checkpoint after each nudge, paced, until closed.
+fn run(shared: &Shared, open: fn(&Path) -> rusqlite::Result<Connection>, path: &Path) {
+    let mut conn: Option<Connection> = None;
+    let mut last: Option<Instant> = None;
+    loop {
+        let mut state = shared.lock();
+        if let Some(last) = last {
+            let rest = PACE.saturating_sub(last.elapsed());
+            state = shared
+                .wake
+                .wait_timeout_while(state, rest, |s| !s.closed)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        state = shared
+            .wake
+            .wait_while(state, |s| !s.pending && !s.closed)
+            .unwrap_or_else(PoisonError::into_inner);
+        if state.closed {
+            return;
+        }
+        state.pending = false;
+        drop(state);
+
+        last = Some(Instant::now());
+        // The connection kept from the last checkpoint, or a new one.
+        let done = conn.take().map_or_else(|| open(path), Ok).and_then(|c| {
+            let frames = passive(&c)?;
+            conn = Some(c);
+            Ok(frames)
+        });
+        match done {
+            Ok((wal, copied)) => tracing::trace!(wal, copied, "checkpoint"),
+            Err(e) => {
+                // The writer's own checkpoint still bounds the WAL; the next batch tries
+                // again on a fresh connection.
+                tracing::warn!(file = %path.display(), error = %e, "background checkpoint failed");
+            }
+        }
+    }
+}
+
+/// One PASSIVE checkpoint: the WAL's size and how much of it is now in the database file, in
+/// pages.
+fn passive(conn: &Connection) -> rusqlite::Result<(i64, i64)> {
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+        Ok((r.get(1)?, r.get(2)?))
+    })
+}
