@@ -42,7 +42,7 @@ struct Shared {
 
 #[derive(Debug, Default)]
 struct State {
-    /// Commits since the last checkpoint began.
+    /// A batch was committed since the last checkpoint began.
     pending: bool,
     closed: bool,
 }
