@@ -108,6 +108,15 @@ pub enum StoreError {
         /// Why.
         detail: String,
     },
+    /// SQLite's WAL could not be emptied into the database file: a reader or writer kept it
+    /// in use for longer than the busy timeout.
+    #[error("the WAL could not be emptied into the database file: {copied} of its {pages} pages were copied before a reader or writer in use kept the rest")]
+    CheckpointBlocked {
+        /// Pages in the WAL (-1 when SQLite could not tell).
+        pages: i64,
+        /// Of those, pages now in the database file.
+        copied: i64,
+    },
     /// Data read back from the database does not decode; someone wrote it behind our back.
     #[error("stored {what} does not decode: {detail}")]
     Corrupt {

@@ -5,7 +5,7 @@ mod direct;
 
 use std::str::FromStr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -23,6 +23,9 @@ const BACKEND: crate::Backend = crate::Backend::Sqlite;
 /// [`crate::Db::write_lanes`]: SQLite has one writer at a time, so a second batch would only
 /// wait for the lock.
 const WRITE_LANES: usize = 1;
+
+/// How long a statement waits for another connection's lock before it fails as busy.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Reads a page on the sweep's own connections (see [`direct`]).
 async fn due_for_review(db: &SqliteDb, tenant: &TenantId, query: &DueQuery) -> Result<DuePage> {
@@ -91,7 +94,7 @@ impl SqliteDb {
             .map_err(connect_err)?
             .create_if_missing(true)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10))
+            .busy_timeout(BUSY_TIMEOUT)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .pragma("wal_autocheckpoint", "10000");
@@ -113,13 +116,28 @@ impl SqliteDb {
 
     /// Copies everything in the WAL into the database file and empties the WAL, waiting for
     /// readers and writers as needed: afterwards the database file alone holds all committed
-    /// data (e.g. to copy it).
+    /// data (e.g. to copy it). [`StoreError::CheckpointBlocked`] if a reader or writer kept the
+    /// WAL in use for longer than the busy timeout.
     pub async fn checkpoint(&self) -> Result<()> {
-        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-            .execute(&self.pool)
-            .await
-            .ctx("checkpoint")?;
-        Ok(())
+        // A reader or writer in the way makes SQLite wait on the busy timeout, then report
+        // busy; another checkpoint under way (the checkpoint thread's, or another process's)
+        // makes it report busy at once, without waiting. So try again, as long as the first
+        // would have waited.
+        let deadline = Instant::now() + BUSY_TIMEOUT;
+        loop {
+            let (busy, pages, copied): (i64, i64, i64) =
+                sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
+                    .fetch_one(&self.pool)
+                    .await
+                    .ctx("checkpoint")?;
+            if busy == 0 {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(StoreError::CheckpointBlocked { pages, copied });
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     /// The connection pool, for tools and benchmarks that need raw access.

@@ -1510,6 +1510,43 @@ async fn sqlite_checkpoint_empties_the_wal_into_the_database_file() {
     assert!(db.tenant(&acme).await.expect("read").is_some());
 }
 
+/// SQLite only: a checkpoint that cannot empty the WAL says so. A reader in the middle of a
+/// transaction keeps the WAL in use: after the busy timeout (10 s) the checkpoint fails with
+/// `CheckpointBlocked`, not as if the file alone were complete; once the reader is done, the
+/// checkpoint empties the WAL.
+#[tokio::test]
+async fn sqlite_checkpoint_fails_while_a_reader_keeps_the_wal() {
+    use dunlin_store::Db as _;
+    use sqlx::{Connection, Executor};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("dunlin.db").display());
+    let db = dunlin_store::SqliteDb::connect(&url).await.expect("open");
+    db.create_tenant(&tid("acme"), &TenantSettings::default())
+        .await
+        .expect("tenant");
+    let mut reader = sqlx::SqliteConnection::connect(&url).await.expect("reader");
+    reader.execute("BEGIN").await.expect("begin");
+    let tenants: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tenants")
+        .fetch_one(&mut reader)
+        .await
+        .expect("read");
+    assert_eq!(tenants, 1);
+    db.create_tenant(&tid("bolt"), &TenantSettings::default())
+        .await
+        .expect("tenant");
+
+    let blocked = db.checkpoint().await;
+    assert!(
+        matches!(blocked, Err(StoreError::CheckpointBlocked { .. })),
+        "{blocked:?}"
+    );
+    reader.execute("ROLLBACK").await.expect("end the read");
+    db.checkpoint().await.expect("checkpoint");
+    let wal = dir.path().join("dunlin.db-wal");
+    assert_eq!(std::fs::metadata(&wal).expect("WAL").len(), 0);
+    db.close().await;
+}
+
 /// SQLite only: a seeded store in the file at `path` and its first due page (2026-02-10).
 async fn sqlite_with_a_due_page(
     path: &std::path::Path,
