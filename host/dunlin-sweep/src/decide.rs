@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use dunlin_core::guardrails::GuardrailSettings;
 use dunlin_runtime::{Mode, Report, WasmPolicy};
-use dunlin_store::{DueInvoice, EncodedOutcome, FailureMode};
+use dunlin_store::{DueInvoice, EncodedOutcome, FailureMode, Outcome};
 
 use crate::outcome::{self, Tally};
 use crate::{SweepError, Versions};
@@ -51,7 +51,10 @@ pub(crate) struct PageDone {
 
 /// Decides every invoice of a page on the worker threads, applies the guardrails in page
 /// order (they count contacts across the sweep), and encodes the outcomes on the worker
-/// threads again, so the writer only binds.
+/// threads again, so the writer only binds. The guardrails run on one thread while the
+/// workers encode what they have passed so far: applied first and encoded after, they left
+/// the workers idle for a ninth of the stage (callgrind: 6.4 k instructions per invoice
+/// against 55 k deciding and 39 k encoding).
 pub(crate) async fn page(
     mut stage: Stage,
     invoices: Vec<DueInvoice>,
@@ -60,32 +63,96 @@ pub(crate) async fn page(
         let workers = stage.workers.max(1);
         let decided = in_parallel(workers, invoices, |part| decide_all(&stage.versions, part))?;
         let mut done = PageDone::default();
-        let mut built = Vec::with_capacity(decided.len());
-        for d in decided {
-            let b = outcome::build(
-                &stage.mode,
-                &stage.guardrails,
-                &stage.versions,
-                d,
-                &mut stage.tally,
-            );
+        let Stage {
+            mode,
+            guardrails,
+            versions,
+            tally,
+            ..
+        } = &mut stage;
+        let built = decided.into_iter().map(|d| {
+            let b = outcome::build(mode, guardrails, versions, d, tally);
             done.reviewed += 1;
             done.failures += usize::from(b.failed);
             done.blocked += b.blocked;
             done.actions += b.outcome.actions.len() - b.blocked;
-            built.push(b.outcome);
-        }
-        done.outcomes = in_parallel(workers, built, |part| {
-            part.into_iter()
-                .map(EncodedOutcome::new)
-                .collect::<Vec<_>>()
-        })?
-        .into_iter()
-        .collect::<Result<_, _>>()?;
+            b.outcome
+        });
+        done.outcomes = encode_as_built(workers, built)?;
         Ok((stage, done))
     })
     .await
     .map_err(|e| SweepError::Worker(e.to_string()))?
+}
+
+/// Items mapped in runs of this many, handed to the workers in turn.
+const RUN: usize = 64;
+
+/// Encodes `built` on `workers` threads while this thread draws it (applying the
+/// guardrails).
+fn encode_as_built(
+    workers: usize,
+    built: impl Iterator<Item = Outcome>,
+) -> Result<Vec<EncodedOutcome>, SweepError> {
+    Ok(map_as_drawn(workers, built, EncodedOutcome::new)??)
+}
+
+/// Maps `items` with `f` on `workers` threads while this thread draws the items: runs of
+/// [`RUN`] go to the workers in turn and come back in their original order. A worker stops at
+/// its first error, which is returned (the first worker's first, if several fail).
+fn map_as_drawn<T: Send, U: Send, E: Send>(
+    workers: usize,
+    items: impl Iterator<Item = T>,
+    f: impl Fn(T) -> Result<U, E> + Sync,
+) -> Result<Result<Vec<U>, E>, SweepError> {
+    let workers = workers.max(1);
+    std::thread::scope(|s| {
+        let f = &f;
+        let (runs, handles): (Vec<_>, Vec<_>) = (0..workers)
+            .map(|_| {
+                let (tx, rx) = std::sync::mpsc::channel::<Vec<T>>();
+                let handle = s.spawn(move || {
+                    rx.into_iter()
+                        .map(|run| run.into_iter().map(f).collect())
+                        .collect::<Result<Vec<Vec<U>>, E>>()
+                });
+                (tx, handle)
+            })
+            .unzip();
+        let mut run = Vec::with_capacity(RUN);
+        let mut sent = 0;
+        for item in items {
+            run.push(item);
+            if run.len() == RUN {
+                let full = std::mem::replace(&mut run, Vec::with_capacity(RUN));
+                // A worker that stopped on an error has dropped its end; its error is
+                // reported when it is joined.
+                let _ = runs[sent % workers].send(full);
+                sent += 1;
+            }
+        }
+        if !run.is_empty() {
+            let _ = runs[sent % workers].send(run);
+        }
+        drop(runs);
+        // Worker w holds runs w, w + workers, w + 2 * workers, …: deal them back in turn.
+        let mut mapped = Vec::with_capacity(workers);
+        for h in handles {
+            match h.join() {
+                Ok(Ok(worker)) => mapped.push(worker.into_iter()),
+                Ok(Err(e)) => return Ok(Err(e)),
+                Err(_) => return Err(SweepError::Worker("panicked".into())),
+            }
+        }
+        let mut out = Vec::new();
+        for i in 0.. {
+            match mapped[i % workers].next() {
+                Some(run) => out.extend(run),
+                None => break,
+            }
+        }
+        Ok(Ok(out))
+    })
 }
 
 /// Splits `items` into one run per worker, maps each run on its own thread and joins the
@@ -160,4 +227,31 @@ fn decide_all(versions: &Versions, part: Vec<DueInvoice>) -> Vec<Decided> {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{map_as_drawn, RUN};
+
+    #[test]
+    fn mapping_as_drawn_keeps_the_order_for_any_count_and_workers() {
+        for workers in [1, 2, 3] {
+            for n in [0, 1, RUN - 1, RUN, RUN + 1, 5 * RUN + 7, 1000] {
+                let out = map_as_drawn(workers, 0..n, |x| Ok::<_, ()>(x * 2))
+                    .expect("no panic")
+                    .expect("no error");
+                assert_eq!(
+                    out,
+                    (0..n).map(|x| x * 2).collect::<Vec<_>>(),
+                    "{workers} workers, {n} items"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn mapping_as_drawn_returns_the_error() {
+        let out = map_as_drawn(2, 0..1000, |x| if x == 700 { Err(x) } else { Ok(x) });
+        assert_eq!(out.expect("no panic"), Err(700));
+    }
 }
