@@ -209,6 +209,7 @@ async fn run_sweep(
         let mut interrupted = false;
         let mut stage = decide::Stage {
             versions: versions(db, runtime, tenant, t.settings.failure_mode).await?,
+            handles: Vec::new(),
             mode: t.settings.failure_mode,
             guardrails,
             tally: Default::default(),
