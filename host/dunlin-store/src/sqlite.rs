@@ -156,7 +156,12 @@ impl SqliteDb {
         self.pool.close().await;
         if let Some(thread) = self.direct.close() {
             // The thread may be finishing a checkpoint: wait for it off the runtime.
-            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+            if tokio::task::spawn_blocking(move || checkpoint::join(thread))
+                .await
+                .is_err()
+            {
+                tracing::warn!("the runtime stopped before the checkpoint thread was joined");
+            }
         }
     }
 }

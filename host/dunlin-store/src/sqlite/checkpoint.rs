@@ -94,8 +94,16 @@ impl Drop for Checkpointer {
     fn drop(&mut self) {
         if let Some(thread) = self.close() {
             // The thread is between checkpoints or finishing one: it exits at once after.
-            let _ = thread.join();
+            join(thread);
         }
+    }
+}
+
+/// Waits for the stopped thread; a panic in it is logged, not passed on: the database is
+/// whole either way (SQLite redoes a checkpoint cut short), and the caller is closing it.
+pub(super) fn join(thread: JoinHandle<()>) {
+    if thread.join().is_err() {
+        tracing::error!("the checkpoint thread panicked");
     }
 }
 
