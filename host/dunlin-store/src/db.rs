@@ -109,11 +109,7 @@ pub trait Db: Send + Sync {
     /// outcome whose (invoice, as-of) already has a decision is skipped whole, so a repeated
     /// or resumed sweep writes nothing twice.
     async fn record_batch(&self, tenant: &TenantId, outcomes: &[Outcome]) -> Result<RecordSummary> {
-        let encoded = outcomes
-            .iter()
-            .cloned()
-            .map(EncodedOutcome::new)
-            .collect::<Result<Vec<_>>>()?;
+        let encoded = EncodedOutcome::encode_all(outcomes.to_vec())?;
         self.record_encoded(tenant, encoded).await
     }
     /// How many [`Db::record_encoded`] calls for one tenant may usefully run at once: one

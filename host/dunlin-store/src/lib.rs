@@ -18,7 +18,7 @@ mod sqlite;
 pub mod tenant;
 pub mod validate;
 
-pub use codec::{compress_context, decompress_context};
+pub use codec::{compress_context, compress_contexts, decompress_context};
 pub use db::{Backend, Db};
 pub use error::{Result, StoreError};
 pub use ledger::{
@@ -29,7 +29,7 @@ pub use postgres::PgDb;
 pub use review::{
     ActionRecord, ActionStatus, Contact, DecisionQuery, DecisionRecord, DueInvoice, DuePage,
     DueQuery, DunningState, EncodedOutcome, FailureRecord, Outcome, PlannedAction, PolicyRef,
-    RecordSummary,
+    RecordSummary, CONTEXTS_PER_CHUNK,
 };
 pub use sqlite::SqliteDb;
 pub use tenant::{

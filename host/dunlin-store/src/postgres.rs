@@ -1,6 +1,6 @@
 //! The PostgreSQL backend, for shared deployments with several `dunlin serve` replicas.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -56,6 +56,7 @@ async fn insert_decisions(
     tx: &mut Tx,
     tenant: &TenantId,
     rows: &[&EncodedOutcome],
+    chunks: &HashMap<usize, i64>,
     at: DateTime<Utc>,
 ) -> Result<HashSet<(String, Date)>> {
     if rows.is_empty() {
@@ -74,7 +75,11 @@ async fn insert_decisions(
         .map(|e| e.outcome.policy.as_ref().map(|p| i64::from(p.version)))
         .collect();
     let sha = col(&|e| e.outcome.policy.as_ref().map(|p| p.sha256.as_str()));
-    let context: Vec<&[u8]> = rows.iter().map(|e| e.context.as_slice()).collect();
+    let chunk: Vec<Option<i64>> = rows
+        .iter()
+        .map(|e| chunks.get(&e.chunk_key()).copied())
+        .collect();
+    let line: Vec<i64> = rows.iter().map(|e| i64::from(e.line)).collect();
     let decision = col(&|e| e.decision.as_deref());
     let reason: Vec<&str> = rows.iter().map(|e| e.outcome.reason.as_str()).collect();
     let interventions: Vec<&str> = rows.iter().map(|e| e.interventions.as_str()).collect();
@@ -90,11 +95,11 @@ async fn insert_decisions(
     let message = col(&|e| e.outcome.failure.as_ref().map(|f| f.message.as_str()));
     sqlx::query(
         "INSERT INTO decisions (tenant_id, invoice_id, as_of, policy_version, policy_sha256, \
-         context, decision, reason, interventions, fuel_used, duration_us, failure_code, \
-         failure_message, created_at) \
-         SELECT $1, * , $14 FROM UNNEST($2::text[], $3::date[], $4::int8[], $5::text[], \
-         $6::bytea[], $7::text[], $8::text[], $9::text[], $10::int8[], $11::int8[], $12::text[], \
-         $13::text[]) \
+         context_chunk, context_line, decision, reason, interventions, fuel_used, duration_us, \
+         failure_code, failure_message, created_at, context) \
+         SELECT $1, * , $15, $16 FROM UNNEST($2::text[], $3::date[], $4::int8[], $5::text[], \
+         $6::int8[], $7::int8[], $8::text[], $9::text[], $10::text[], $11::int8[], $12::int8[], \
+         $13::text[], $14::text[]) \
          ON CONFLICT (tenant_id, invoice_id, as_of) DO NOTHING RETURNING invoice_id, as_of",
     )
     .bind(tenant.as_str())
@@ -102,7 +107,8 @@ async fn insert_decisions(
     .bind(as_of)
     .bind(version)
     .bind(sha)
-    .bind(context)
+    .bind(chunk)
+    .bind(line)
     .bind(decision)
     .bind(reason)
     .bind(interventions)
@@ -111,12 +117,73 @@ async fn insert_decisions(
     .bind(code)
     .bind(message)
     .bind(at)
+    .bind(codec::IN_CHUNK)
     .fetch_all(&mut **tx)
     .await
     .ctx("record decisions")?
     .iter()
     .map(|row| Ok((sql::get(row, "invoice_id")?, sql::get(row, "as_of")?)))
     .collect()
+}
+
+/// The batch's chunks of contexts, each once, with ids taken from the sequence first so that
+/// the decisions can name them (by [`EncodedOutcome::chunk_key`]).
+async fn insert_chunks(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    rows: &[&EncodedOutcome],
+) -> Result<HashMap<usize, i64>> {
+    let mut seen = HashSet::new();
+    let (keys, frames): (Vec<usize>, Vec<&[u8]>) = rows
+        .iter()
+        .filter(|e| seen.insert(e.chunk_key()))
+        .map(|e| (e.chunk_key(), e.chunk.as_slice()))
+        .unzip();
+    if keys.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let ids: Vec<i64> = sqlx::query_scalar(
+        "SELECT nextval(pg_get_serial_sequence('context_chunks', 'id')) \
+         FROM generate_series(1, $1)",
+    )
+    .bind(sql::to_i64(keys.len() as u64))
+    .fetch_all(&mut **tx)
+    .await
+    .ctx("record contexts")?;
+    sqlx::query(
+        "INSERT INTO context_chunks (id, tenant_id, frame) \
+         SELECT id, $1, frame FROM UNNEST($2::int8[], $3::bytea[]) AS c (id, frame)",
+    )
+    .bind(tenant.as_str())
+    .bind(&ids)
+    .bind(frames)
+    .execute(&mut **tx)
+    .await
+    .ctx("record contexts")?;
+    Ok(keys.into_iter().zip(ids).collect())
+}
+
+/// Deletes the batch's chunks that no new decision names (all of theirs were recorded
+/// before).
+async fn delete_unnamed_chunks(
+    tx: &mut Tx,
+    chunks: &HashMap<usize, i64>,
+    inserted: &[&EncodedOutcome],
+) -> Result<()> {
+    let named: HashSet<usize> = inserted.iter().map(|e| e.chunk_key()).collect();
+    let unnamed: Vec<i64> = chunks
+        .iter()
+        .filter(|(key, _)| !named.contains(key))
+        .map(|(_, id)| *id)
+        .collect();
+    if !unnamed.is_empty() {
+        sqlx::query("DELETE FROM context_chunks WHERE id = ANY($1::int8[])")
+            .bind(unnamed)
+            .execute(&mut **tx)
+            .await
+            .ctx("record contexts")?;
+    }
+    Ok(())
 }
 
 /// Actions of a batch as one `INSERT … SELECT FROM UNNEST`.
@@ -348,7 +415,8 @@ async fn record_encoded(
 
     // Decisions, then the actions of those inserted (named by the decision's key), then
     // their new states.
-    let keys = insert_decisions(&mut tx, tenant, &encoded, at).await?;
+    let chunks = insert_chunks(&mut tx, tenant, &encoded).await?;
+    let keys = insert_decisions(&mut tx, tenant, &encoded, &chunks, at).await?;
     let keys: HashSet<(&str, Date)> = keys.iter().map(|(i, d)| (i.as_str(), *d)).collect();
     let inserted: Vec<&EncodedOutcome> = encoded
         .into_iter()
@@ -357,6 +425,7 @@ async fn record_encoded(
             keys.contains(&(ctx.invoice.id.as_str(), ctx.as_of))
         })
         .collect();
+    delete_unnamed_chunks(&mut tx, &chunks, &inserted).await?;
     insert_actions(&mut tx, tenant, &sql::new_actions(&inserted), at).await?;
     upsert_states(&mut tx, tenant, &sql::latest_states(&inserted), at).await?;
     tx.commit().await.ctx("commit decisions")?;

@@ -4,6 +4,7 @@ use chrono::{DateTime, Days, Utc};
 use dunlin_core::guardrails::Intervention;
 use dunlin_core::{Action, ActionKind, ActionOutcome, Channel, Context, Date, Decision};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 use crate::StoreError;
 
@@ -237,27 +238,57 @@ pub struct Outcome {
 pub struct EncodedOutcome {
     /// The outcome.
     pub outcome: Outcome,
-    pub(crate) context: Vec<u8>,
+    /// The chunk its context was compressed into, shared with the outcomes beside it.
+    pub(crate) chunk: Arc<Vec<u8>>,
+    /// The context's line in the chunk.
+    pub(crate) line: u16,
     pub(crate) decision: Option<String>,
     pub(crate) interventions: String,
     /// One JSON payload per action, in order.
     pub(crate) payloads: Vec<String>,
 }
 
+/// At most this many contexts are compressed into one chunk. A chunk is written once and read
+/// whole to replay any one of its decisions (about 60 KB of JSON at 64), and larger chunks
+/// compress only a little better.
+pub const CONTEXTS_PER_CHUNK: usize = 64;
+
+// A context's line in its chunk is a u16.
+const _: () = assert!(CONTEXTS_PER_CHUNK <= u16::MAX as usize);
+
 impl EncodedOutcome {
-    /// Encodes `outcome` for the store.
-    pub fn new(outcome: Outcome) -> Result<Self, crate::StoreError> {
-        Ok(EncodedOutcome {
-            context: crate::codec::compress_context(&outcome.context)?,
-            decision: outcome.decision.as_ref().map(crate::codec::json),
-            interventions: crate::codec::json(&outcome.interventions),
-            payloads: outcome
-                .actions
-                .iter()
-                .map(|a| crate::codec::json(&a.action))
-                .collect(),
-            outcome,
-        })
+    /// Encodes `outcomes` for the store, in order, their contexts compressed together in
+    /// chunks of up to [`CONTEXTS_PER_CHUNK`].
+    pub fn encode_all(outcomes: Vec<Outcome>) -> Result<Vec<Self>, crate::StoreError> {
+        let mut encoded = Vec::with_capacity(outcomes.len());
+        let mut outcomes = outcomes.into_iter().peekable();
+        while outcomes.peek().is_some() {
+            let run: Vec<Outcome> = outcomes.by_ref().take(CONTEXTS_PER_CHUNK).collect();
+            let chunk = Arc::new(crate::codec::compress_contexts(
+                run.iter().map(|o| &o.context),
+            )?);
+            for (line, outcome) in (0u16..).zip(run) {
+                encoded.push(EncodedOutcome {
+                    chunk: Arc::clone(&chunk),
+                    line,
+                    decision: outcome.decision.as_ref().map(crate::codec::json),
+                    interventions: crate::codec::json(&outcome.interventions),
+                    payloads: outcome
+                        .actions
+                        .iter()
+                        .map(|a| crate::codec::json(&a.action))
+                        .collect(),
+                    outcome,
+                });
+            }
+        }
+        Ok(encoded)
+    }
+
+    /// Names the outcome's chunk: equal for the outcomes encoded into one chunk (the chunk's
+    /// address, stable while any of them lives).
+    pub(crate) fn chunk_key(&self) -> usize {
+        Arc::as_ptr(&self.chunk) as usize
     }
 }
 

@@ -24,7 +24,7 @@ use sha2::{Digest, Sha256};
 use sqlx::{QueryBuilder, Row as _};
 
 use super::{Driver, This, BACKEND};
-use crate::codec::{self, decompress_context, from_json, json, narrow};
+use crate::codec::{self, from_json, json, narrow};
 use crate::error::QueryContext;
 use crate::ledger::{
     CustomerRecord, DisputeStatus, InvoiceRecord, InvoiceStatus, NewDispute, NewInvoice,
@@ -1462,19 +1462,23 @@ impl Db for This {
         tenant: &TenantId,
         query: &DecisionQuery,
     ) -> Result<Vec<DecisionRecord>> {
+        // A context in a chunk comes with its chunk's frame, of the decision's own tenant
+        // only; a page of one sweep's decisions shares few chunks, each decompressed once.
         let mut qb = QueryBuilder::<Driver>::new(
-            "SELECT id, invoice_id, as_of, policy_version, policy_sha256, context, decision, \
-             reason, interventions, fuel_used, duration_us, failure_code, failure_message, \
-             created_at FROM decisions WHERE tenant_id = ",
+            "SELECT d.id, d.invoice_id, d.as_of, d.policy_version, d.policy_sha256, d.context, \
+             d.context_chunk, d.context_line, c.frame AS context_frame, d.decision, d.reason, \
+             d.interventions, d.fuel_used, d.duration_us, d.failure_code, d.failure_message, \
+             d.created_at FROM decisions d LEFT JOIN context_chunks c \
+             ON c.id = d.context_chunk AND c.tenant_id = d.tenant_id WHERE d.tenant_id = ",
         );
         qb.push_bind(tenant.as_str());
         if let Some(invoice) = &query.invoice {
-            qb.push(" AND invoice_id = ").push_bind(invoice.as_str());
+            qb.push(" AND d.invoice_id = ").push_bind(invoice.as_str());
         }
         if let Some(after) = query.after_id {
-            qb.push(" AND id > ").push_bind(after);
+            qb.push(" AND d.id > ").push_bind(after);
         }
-        qb.push(" ORDER BY id LIMIT ")
+        qb.push(" ORDER BY d.id LIMIT ")
             .push_bind(i64::from(query.limit.clamp(1, 10_000)));
         let rows = qb
             .build()
@@ -1482,6 +1486,7 @@ impl Db for This {
             .await
             .ctx("read decisions")?;
         let mut records = Vec::with_capacity(rows.len());
+        let mut chunks = codec::ChunkCache::default();
         for row in &rows {
             let version: Option<i64> = get(row, "policy_version")?;
             let sha: Option<String> = get(row, "policy_sha256")?;
@@ -1498,7 +1503,12 @@ impl Db for This {
                     }),
                     _ => None,
                 },
-                context: decompress_context(&get::<Vec<u8>>(row, "context")?)?,
+                context: chunks.context(
+                    &get::<Vec<u8>>(row, "context")?,
+                    get::<Option<i64>>(row, "context_chunk")?,
+                    get::<Option<i64>>(row, "context_line")?,
+                    get::<Option<Vec<u8>>>(row, "context_frame")?,
+                )?,
                 decision: decision
                     .map(|d| from_json::<Decision>("decision", &d))
                     .transpose()?,

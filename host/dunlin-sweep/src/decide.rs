@@ -93,8 +93,9 @@ pub(crate) async fn page(
     .map_err(|e| SweepError::Worker(e.to_string()))?
 }
 
-/// Items mapped in runs of this many, handed to the workers in turn.
-const RUN: usize = 64;
+/// Items mapped in runs of this many, handed to the workers in turn: one chunk of contexts
+/// each, so every run is compressed as one.
+const RUN: usize = dunlin_store::CONTEXTS_PER_CHUNK;
 
 /// Encodes `built` on `workers` threads while this thread draws it (applying the
 /// guardrails).
@@ -102,16 +103,17 @@ fn encode_as_built(
     workers: usize,
     built: impl Iterator<Item = Outcome>,
 ) -> Result<Vec<EncodedOutcome>, SweepError> {
-    Ok(map_as_drawn(workers, built, EncodedOutcome::new)??)
+    Ok(map_as_drawn(workers, built, EncodedOutcome::encode_all)??)
 }
 
 /// Maps `items` with `f` on `workers` threads while this thread draws the items: runs of
-/// [`RUN`] go to the workers in turn and come back in their original order. A worker stops at
-/// its first error, which is returned (the first worker's first, if several fail).
+/// [`RUN`] go to the workers in turn, `f` maps each run whole, and the mapped runs come back
+/// in their original order. A worker stops at its first error, which is returned (the first
+/// worker's first, if several fail).
 fn map_as_drawn<T: Send, U: Send, E: Send>(
     workers: usize,
     items: impl Iterator<Item = T>,
-    f: impl Fn(T) -> Result<U, E> + Sync,
+    f: impl Fn(Vec<T>) -> Result<Vec<U>, E> + Sync,
 ) -> Result<Result<Vec<U>, E>, SweepError> {
     let workers = workers.max(1);
     std::thread::scope(|s| {
@@ -119,11 +121,8 @@ fn map_as_drawn<T: Send, U: Send, E: Send>(
         let (runs, handles): (Vec<_>, Vec<_>) = (0..workers)
             .map(|_| {
                 let (tx, rx) = std::sync::mpsc::channel::<Vec<T>>();
-                let handle = s.spawn(move || {
-                    rx.into_iter()
-                        .map(|run| run.into_iter().map(f).collect())
-                        .collect::<Result<Vec<Vec<U>>, E>>()
-                });
+                let handle =
+                    s.spawn(move || rx.into_iter().map(f).collect::<Result<Vec<Vec<U>>, E>>());
                 (tx, handle)
             })
             .unzip();
@@ -238,9 +237,16 @@ mod tests {
     fn mapping_as_drawn_keeps_the_order_for_any_count_and_workers() {
         for workers in [1, 2, 3] {
             for n in [0, 1, RUN - 1, RUN, RUN + 1, 5 * RUN + 7, 1000] {
-                let out = map_as_drawn(workers, 0..n, |x| Ok::<_, ()>(x * 2))
-                    .expect("no panic")
-                    .expect("no error");
+                let out = map_as_drawn(workers, 0..n, |run| {
+                    assert!(
+                        !run.is_empty() && run.len() <= RUN,
+                        "a run of {}",
+                        run.len()
+                    );
+                    Ok::<_, ()>(run.into_iter().map(|x| x * 2).collect())
+                })
+                .expect("no panic")
+                .expect("no error");
                 assert_eq!(
                     out,
                     (0..n).map(|x| x * 2).collect::<Vec<_>>(),
@@ -252,7 +258,11 @@ mod tests {
 
     #[test]
     fn mapping_as_drawn_returns_the_error() {
-        let out = map_as_drawn(2, 0..1000, |x| if x == 700 { Err(x) } else { Ok(x) });
+        let out = map_as_drawn(2, 0..1000, |run: Vec<i32>| {
+            run.into_iter()
+                .map(|x| if x == 700 { Err(x) } else { Ok(x) })
+                .collect()
+        });
         assert_eq!(out.expect("no panic"), Err(700));
     }
 }

@@ -6,6 +6,7 @@
 //! prepared once per connection, the way SQLite is fastest. The schema and its migrations
 //! stay sqlx's; these connections open the file only after it is migrated.
 
+use std::collections::hash_map::{Entry, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
@@ -321,10 +322,12 @@ fn read_page(
 }
 
 const INSERT_DECISION: &str = "INSERT INTO decisions (tenant_id, invoice_id, as_of, \
-    policy_version, policy_sha256, context, decision, reason, interventions, fuel_used, \
-    duration_us, failure_code, failure_message, created_at) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) \
+    policy_version, policy_sha256, context, context_chunk, context_line, decision, reason, \
+    interventions, fuel_used, duration_us, failure_code, failure_message, created_at) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16) \
     ON CONFLICT (tenant_id, invoice_id, as_of) DO NOTHING";
+
+const INSERT_CHUNK: &str = "INSERT INTO context_chunks (tenant_id, frame) VALUES (?1, ?2)";
 
 const INSERT_ACTION: &str = "INSERT INTO actions (tenant_id, invoice_id, as_of, ordinal, \
     customer_id, kind, channel, level, tone, payload, status, attempts, created_at, \
@@ -338,7 +341,9 @@ fn timestamp(at: DateTime<Utc>) -> String {
 
 /// Records a batch in one transaction. Each decision is inserted first: one that exists
 /// already (a repeated or resumed sweep, or a day repeated within the batch) inserts nothing,
-/// and its outcome then writes no actions and no state either.
+/// and its outcome then writes no actions and no state either. Each chunk of contexts is
+/// inserted before its first decision; a chunk none of whose decisions was new is deleted
+/// again before the commit.
 pub(super) fn record(
     conn: &mut Connection,
     tenant: &TenantId,
@@ -361,10 +366,23 @@ pub(super) fn record(
     {
         let mut decision = tx.prepare_cached(INSERT_DECISION).ctx("record decisions")?;
         let mut action = tx.prepare_cached(INSERT_ACTION).ctx("record actions")?;
+        let mut chunk = tx.prepare_cached(INSERT_CHUNK).ctx("record contexts")?;
+        // The chunks inserted so far (by address) with their ids, and whether a new decision
+        // names each.
+        let mut chunks: HashMap<usize, (i64, bool)> = HashMap::new();
         for e in outcomes {
             let o = &e.outcome;
             let ctx = &o.context;
             let as_of = iso(ctx.as_of);
+            let chunk_id = match chunks.entry(e.chunk_key()) {
+                Entry::Occupied(known) => known.get().0,
+                Entry::Vacant(new) => {
+                    chunk
+                        .execute(params![tenant.as_str(), e.chunk.as_slice()])
+                        .ctx("record contexts")?;
+                    new.insert((tx.last_insert_rowid(), false)).0
+                }
+            };
             let inserted = decision
                 .execute(params![
                     tenant.as_str(),
@@ -372,7 +390,9 @@ pub(super) fn record(
                     &*as_of,
                     o.policy.as_ref().map(|p| p.version),
                     o.policy.as_ref().map(|p| p.sha256.as_str()),
-                    e.context,
+                    codec::IN_CHUNK,
+                    chunk_id,
+                    e.line,
                     e.decision,
                     o.reason,
                     e.interventions,
@@ -386,7 +406,16 @@ pub(super) fn record(
             if inserted == 0 {
                 continue;
             }
+            if let Some((_, named)) = chunks.get_mut(&e.chunk_key()) {
+                *named = true;
+            }
             recorded.push(e);
+        }
+        let unnamed = chunks.values().filter(|(_, named)| !named);
+        for (id, _) in unnamed {
+            tx.prepare_cached("DELETE FROM context_chunks WHERE id = ?1")
+                .and_then(|mut s| s.execute([id]))
+                .ctx("record contexts")?;
         }
         for a in sql::new_actions(&recorded) {
             let ctx = &a.outcome.context;

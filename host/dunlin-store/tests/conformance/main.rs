@@ -49,6 +49,7 @@ conformance!(
     overlapping_batches_written_at_once_record_each_decision_once,
     one_batch_may_hold_several_days_of_one_invoice,
     stored_context_decodes_to_the_same_context,
+    contexts_are_kept_in_chunks_and_no_chunk_is_left_unnamed,
     bad_input_is_rejected_and_nothing_is_half_written,
     tenant_b_never_sees_tenant_a,
     migrating_ladders_repins_open_ones_only,
@@ -1234,6 +1235,97 @@ async fn stored_context_decodes_to_the_same_context(f: Fixture) {
     assert_eq!(direct.unwrap(), o.context);
 }
 
+/// Runs one statement on the fixture's database outside the store (either backend) and
+/// returns the first column of its first row, if it has one.
+async fn raw_i64(f: &Fixture, statement: &str) -> Option<i64> {
+    use sqlx::{Connection, Row};
+    if f.url.starts_with("sqlite:") {
+        let mut conn = sqlx::SqliteConnection::connect(&f.url).await.expect("open");
+        let row = sqlx::query(statement)
+            .fetch_optional(&mut conn)
+            .await
+            .expect(statement);
+        row.map(|r| r.get(0))
+    } else {
+        let mut conn = sqlx::PgConnection::connect(&f.url).await.expect("open");
+        let row = sqlx::query(statement)
+            .fetch_optional(&mut conn)
+            .await
+            .expect(statement);
+        row.map(|r| r.get(0))
+    }
+}
+
+/// A batch's contexts are compressed in chunks of `CONTEXTS_PER_CHUNK` and each decision
+/// reads back its own exactly; a chunk none of whose decisions is new (a resumed sweep) is
+/// not left behind; a decision reads a chunk only of its own tenant.
+async fn contexts_are_kept_in_chunks_and_no_chunk_is_left_unnamed(f: Fixture) {
+    let acme = tid("acme");
+    let per_chunk = dunlin_store::CONTEXTS_PER_CHUNK;
+    let n = 2 * per_chunk + 22;
+    let outcomes = many_first_reminders(&f, n, &["c1", "c2"]).await;
+    let chunks = "SELECT COUNT(*) FROM context_chunks";
+    let summary = f.db.record_batch(&acme, &outcomes).await.unwrap();
+    assert_eq!(summary.recorded, n);
+    assert_eq!(
+        raw_i64(&f, chunks).await,
+        Some(3),
+        "{n} contexts in chunks of {per_chunk}"
+    );
+    let log = whole_log(&f, &acme).await;
+    assert_eq!(log.len(), n);
+    for (record, o) in log.iter().zip(&outcomes) {
+        assert_eq!(record.context, o.context, "{}", record.invoice_id);
+    }
+
+    // Resumed: the first 100 again, all recorded before. Their two chunks go again.
+    let again = f.db.record_batch(&acme, &outcomes[..100]).await.unwrap();
+    assert_eq!((again.recorded, again.skipped), (0, 100));
+    assert_eq!(raw_i64(&f, chunks).await, Some(3), "no chunk left unnamed");
+
+    // A chunk of five recorded decisions and then five new ones keeps them on lines 5 to 9.
+    let mut mixed: Vec<Outcome> = outcomes[..5].to_vec();
+    for o in &outcomes[5..10] {
+        let mut later = o.context.clone();
+        later.as_of = d("2026-02-17");
+        later.invoice.open_balance = eur(990);
+        mixed.push(outcome(&later, 2));
+    }
+    let summary = f.db.record_batch(&acme, &mixed).await.unwrap();
+    assert_eq!((summary.recorded, summary.skipped), (5, 5));
+    assert_eq!(raw_i64(&f, chunks).await, Some(4));
+    for o in &mixed[5..] {
+        let ladder =
+            f.db.decisions(&acme, &DecisionQuery::invoice(o.context.invoice.id.clone()))
+                .await
+                .unwrap();
+        assert_eq!(ladder.len(), 2);
+        assert_eq!(ladder[1].context, o.context);
+    }
+
+    // Another tenant's decision naming acme's chunk does not read it.
+    let bolt = tid("bolt");
+    seed(&f, &bolt).await;
+    let acme_chunk = raw_i64(&f, "SELECT MIN(id) FROM context_chunks").await;
+    let forged = format!(
+        "INSERT INTO decisions (tenant_id, invoice_id, as_of, context, context_chunk, \
+         context_line, reason, interventions, created_at) VALUES ('bolt', 'i1', '2026-02-10', \
+         {}, {}, 0, 'forged', '[]', '2026-02-10T09:00:00+00:00') RETURNING id",
+        if f.url.starts_with("sqlite:") {
+            "X'02'"
+        } else {
+            "'\\x02'"
+        },
+        acme_chunk.expect("a chunk")
+    );
+    raw_i64(&f, &forged).await.expect("the forged decision");
+    let read = f.db.decisions(&bolt, &DecisionQuery::invoice("i1")).await;
+    assert!(
+        matches!(read, Err(StoreError::Corrupt { .. })),
+        "bolt must not read acme's context: {read:?}"
+    );
+}
+
 async fn bad_input_is_rejected_and_nothing_is_half_written(f: Fixture) {
     let acme = tid("acme");
     seed(&f, &acme).await;
@@ -1570,7 +1662,8 @@ async fn sqlite_with_a_due_page(
 /// SQLite only: migration 3 rebuilds the decision log and the outbox (dropping
 /// AUTOINCREMENT) and drops an unused index. A database written under migration 2 keeps every
 /// decision and action with its id, new ids continue after the largest, and actions still
-/// need their decision.
+/// need their decision. Its decisions hold their own compressed contexts, as every decision
+/// did before migration 5 put a sweep's contexts in chunks, and still read back the same.
 #[tokio::test]
 async fn sqlite_migration_3_keeps_the_log_its_ids_and_its_references() {
     use dunlin_store::Db as _;
@@ -1604,7 +1697,9 @@ async fn sqlite_migration_3_keeps_the_log_its_ids_and_its_references() {
     assert_eq!(before.len(), 3);
     db.close().await;
 
-    // The same rows in a database that has only the first two migrations (same columns).
+    // The same rows in a database that has only the first two migrations (same columns but
+    // for the decisions' chunk columns: there each decision holds its own compressed
+    // context, as before migration 5).
     let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", old.display()))
         .expect("url")
         .create_if_missing(true)
@@ -1622,14 +1717,7 @@ async fn sqlite_migration_3_keeps_the_log_its_ids_and_its_references() {
         .execute(&pool)
         .await
         .expect("attach");
-    for table in [
-        "tenants",
-        "customers",
-        "invoices",
-        "dunning_state",
-        "decisions",
-        "actions",
-    ] {
+    for table in ["tenants", "customers", "invoices", "dunning_state"] {
         sqlx::query(&format!(
             "INSERT INTO main.{table} SELECT * FROM src.{table}"
         ))
@@ -1637,6 +1725,27 @@ async fn sqlite_migration_3_keeps_the_log_its_ids_and_its_references() {
         .await
         .expect(table);
     }
+    sqlx::query(
+        "INSERT INTO main.decisions SELECT id, tenant_id, invoice_id, as_of, policy_version, \
+         policy_sha256, X'00', decision, reason, interventions, fuel_used, duration_us, \
+         failure_code, failure_message, created_at FROM src.decisions",
+    )
+    .execute(&pool)
+    .await
+    .expect("decisions");
+    for r in &before {
+        let own = dunlin_store::compress_context(&r.context).expect("compress");
+        sqlx::query("UPDATE main.decisions SET context = ? WHERE id = ?")
+            .bind(own)
+            .bind(r.id)
+            .execute(&pool)
+            .await
+            .expect("a decision's own context");
+    }
+    sqlx::query("INSERT INTO main.actions SELECT * FROM src.actions")
+        .execute(&pool)
+        .await
+        .expect("actions");
     sqlx::query("DETACH DATABASE src")
         .execute(&pool)
         .await
