@@ -354,11 +354,16 @@ pub(super) fn record(
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .ctx("begin")?;
-    let locked = tx
-        .prepare_cached("UPDATE tenants SET id = id WHERE id = ?1")
-        .and_then(|mut s| s.execute([tenant.as_str()]))
-        .ctx("lock tenant")?;
-    if locked == 0 {
+    // The IMMEDIATE transaction is the lock (SQLite has one writer at a time); this only
+    // checks the tenant. It used to be `UPDATE tenants SET id = id`, which with foreign keys
+    // on made SQLite visit every row of the tenant in every table referencing tenants: with
+    // `context_chunks`, whose tenant column has no index, a scan of the whole table per batch
+    // (1M invoices: 21 s instead of 17 s).
+    let known = tx
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM tenants WHERE id = ?1)")
+        .and_then(|mut s| s.query_row([tenant.as_str()], |r| r.get::<_, bool>(0)))
+        .ctx("look up tenant")?;
+    if !known {
         return Err(StoreError::UnknownTenant(tenant.clone()));
     }
 
