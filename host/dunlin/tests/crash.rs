@@ -191,6 +191,20 @@ async fn sigkill_during_sweeps_loses_and_duplicates_nothing(f: Fixture) {
     // Exactly one decision per invoice and as-of date, each with all its actions.
     let seen = whole_decisions(db.as_ref(), &t).await;
     assert!(seen.len() >= INVOICES, "{} decisions", seen.len());
+
+    // Every chunk of contexts is some decision's (a killed batch left none behind), and
+    // every reference holds: SQLite's sweep writer does not have SQLite enforce them.
+    let unnamed = "SELECT COUNT(*) FROM context_chunks c \
+                   WHERE NOT EXISTS (SELECT 1 FROM decisions d WHERE d.context_chunk = c.id)";
+    assert_eq!(
+        harness::scalar(&f, unnamed).await,
+        Some(0),
+        "chunks left behind"
+    );
+    if f.url.starts_with("sqlite:") {
+        let broken = harness::scalar(&f, "SELECT 1 FROM pragma_foreign_key_check").await;
+        assert_eq!(broken, None, "a row whose reference does not hold");
+    }
 }
 
 async fn serve_sweeps_on_schedule_and_stops_on_sigterm(f: Fixture) {

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use rusqlite::{params, Connection, OpenFlags, TransactionBehavior};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 
 use dunlin_core::iso_date::iso;
 use dunlin_core::Date;
@@ -105,16 +105,18 @@ impl Direct {
     }
 }
 
-/// A connection set up as the sqlx pool's are: foreign keys on, the same busy timeout and
-/// NORMAL sync (the file is in WAL mode already), but checkpointing only when the WAL reaches
-/// [`WRITER_AUTOCHECKPOINT`] pages: the checkpoint thread copies it before that.
+/// A connection set up as the sqlx pool's are: the same busy timeout and NORMAL sync (the
+/// file is in WAL mode already), but checkpointing only when the WAL reaches
+/// [`WRITER_AUTOCHECKPOINT`] pages (the checkpoint thread copies it before that), and without
+/// enforcing foreign keys: [`record`] keeps to them by construction and checks the one that
+/// depends on its input, its invoices, for the whole batch at once.
 fn open(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     conn.busy_timeout(super::BUSY_TIMEOUT)?;
-    conn.pragma_update(None, "foreign_keys", true)?;
+    conn.pragma_update(None, "foreign_keys", false)?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "wal_autocheckpoint", WRITER_AUTOCHECKPOINT)?;
     Ok(conn)
@@ -339,11 +341,22 @@ fn timestamp(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::AutoSi, false)
 }
 
+/// The first of a batch's invoices (a JSON list) that the tenant does not have.
+const MISSING_INVOICE: &str = "SELECT j.value FROM json_each(?2) AS j WHERE NOT EXISTS \
+    (SELECT 1 FROM invoices WHERE tenant_id = ?1 AND id = j.value) LIMIT 1";
+
 /// Records a batch in one transaction. Each decision is inserted first: one that exists
 /// already (a repeated or resumed sweep, or a day repeated within the batch) inserts nothing,
 /// and its outcome then writes no actions and no state either. Each chunk of contexts is
 /// inserted before its first decision; a chunk none of whose decisions was new is deleted
 /// again before the commit.
+///
+/// The connection does not enforce foreign keys (see [`open`]); the schema's hold all the
+/// same. The tenant and every invoice of the batch are checked first, in two statements
+/// (a decision names its invoice, a chunk its tenant); an action or a state is written only
+/// for a decision inserted just before it. Per-row checks by SQLite cost a fifth of the
+/// writer's instructions (callgrind, 20,000 invoices: 1,274 M against 1,022 M without), most
+/// of it opening a cursor on the parent for every row.
 pub(super) fn record(
     conn: &mut Connection,
     tenant: &TenantId,
@@ -365,6 +378,27 @@ pub(super) fn record(
         .ctx("look up tenant")?;
     if !known {
         return Err(StoreError::UnknownTenant(tenant.clone()));
+    }
+    let invoices = codec::json(
+        &outcomes
+            .iter()
+            .map(|e| e.outcome.context.invoice.id.as_str())
+            .collect::<Vec<_>>(),
+    );
+    let missing: Option<String> = tx
+        .prepare_cached(MISSING_INVOICE)
+        .and_then(|mut s| {
+            s.query_row(params![tenant.as_str(), invoices], |r| r.get(0))
+                .optional()
+        })
+        .ctx("look up invoices")?;
+    if let Some(invoice) = missing {
+        return Err(StoreError::UnknownInvoice {
+            tenant: tenant.clone(),
+            what: "decision",
+            id: invoice.clone(),
+            invoice,
+        });
     }
 
     let mut recorded: Vec<&EncodedOutcome> = Vec::with_capacity(outcomes.len());

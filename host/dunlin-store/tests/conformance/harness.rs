@@ -24,6 +24,23 @@ pub struct Fixture {
 
 pub const PG_URL_VAR: &str = "DUNLIN_TEST_POSTGRES_URL";
 
+/// Runs one statement on the fixture's database beside the store (either backend) and
+/// returns the first column of its first row, if it has one: for checks the store's API
+/// does not offer, such as counting rows of a table.
+#[allow(dead_code)] // not every test binary that includes the harness uses it
+pub async fn scalar(f: &Fixture, statement: &str) -> Option<i64> {
+    use sqlx::Row;
+    if f.url.starts_with("sqlite:") {
+        let mut conn = sqlx::SqliteConnection::connect(&f.url).await.expect("open");
+        let row = sqlx::query(statement).fetch_optional(&mut conn).await;
+        row.expect(statement).map(|r| r.get(0))
+    } else {
+        let mut conn = sqlx::PgConnection::connect(&f.url).await.expect("open");
+        let row = sqlx::query(statement).fetch_optional(&mut conn).await;
+        row.expect(statement).map(|r| r.get(0))
+    }
+}
+
 pub async fn on_sqlite<F, Fut>(test: F)
 where
     F: FnOnce(Fixture) -> Fut,

@@ -50,6 +50,7 @@ conformance!(
     one_batch_may_hold_several_days_of_one_invoice,
     stored_context_decodes_to_the_same_context,
     contexts_are_kept_in_chunks_and_no_chunk_is_left_unnamed,
+    a_batch_naming_an_invoice_the_tenant_lacks_writes_nothing,
     bad_input_is_rejected_and_nothing_is_half_written,
     tenant_b_never_sees_tenant_a,
     migrating_ladders_repins_open_ones_only,
@@ -1235,25 +1236,38 @@ async fn stored_context_decodes_to_the_same_context(f: Fixture) {
     assert_eq!(direct.unwrap(), o.context);
 }
 
-/// Runs one statement on the fixture's database outside the store (either backend) and
-/// returns the first column of its first row, if it has one.
-async fn raw_i64(f: &Fixture, statement: &str) -> Option<i64> {
-    use sqlx::{Connection, Row};
+/// An outcome for an invoice the tenant does not have (another tenant's, or none at all)
+/// fails its whole batch: no decision, action, state or chunk of it is written. On SQLite the
+/// error names the invoice.
+async fn a_batch_naming_an_invoice_the_tenant_lacks_writes_nothing(f: Fixture) {
+    let acme = tid("acme");
+    let page = seeded_page(&f, &acme).await;
+    let bolt = tid("bolt");
+    f.db.create_tenant(&bolt, &settings()).await.unwrap();
+    f.db.upsert_customers(&bolt, &[customer("c1")])
+        .await
+        .unwrap();
+    f.db.upsert_invoices(&bolt, &[invoice("i1", "c1", "2026-01-31", 10_000)])
+        .await
+        .unwrap();
+    // bolt has an i1 of its own, but not acme's i2.
+    let outcomes = first_reminders(&page);
+    let err = f.db.record_batch(&bolt, &outcomes).await.unwrap_err();
     if f.url.starts_with("sqlite:") {
-        let mut conn = sqlx::SqliteConnection::connect(&f.url).await.expect("open");
-        let row = sqlx::query(statement)
-            .fetch_optional(&mut conn)
-            .await
-            .expect(statement);
-        row.map(|r| r.get(0))
-    } else {
-        let mut conn = sqlx::PgConnection::connect(&f.url).await.expect("open");
-        let row = sqlx::query(statement)
-            .fetch_optional(&mut conn)
-            .await
-            .expect(statement);
-        row.map(|r| r.get(0))
+        assert!(
+            matches!(&err, StoreError::UnknownInvoice { invoice, .. } if invoice == "i2"),
+            "{err:?}"
+        );
     }
+    for table in ["decisions", "actions", "dunning_state", "context_chunks"] {
+        let rows = harness::scalar(&f, &format!("SELECT COUNT(*) FROM {table}")).await;
+        assert_eq!(rows, Some(0), "{table}");
+    }
+    // The same batch for its own tenant is fine.
+    assert_eq!(
+        f.db.record_batch(&acme, &outcomes).await.unwrap().recorded,
+        2
+    );
 }
 
 /// A batch's contexts are compressed in chunks of `CONTEXTS_PER_CHUNK` and each decision
@@ -1268,7 +1282,7 @@ async fn contexts_are_kept_in_chunks_and_no_chunk_is_left_unnamed(f: Fixture) {
     let summary = f.db.record_batch(&acme, &outcomes).await.unwrap();
     assert_eq!(summary.recorded, n);
     assert_eq!(
-        raw_i64(&f, chunks).await,
+        harness::scalar(&f, chunks).await,
         Some(3),
         "{n} contexts in chunks of {per_chunk}"
     );
@@ -1281,7 +1295,11 @@ async fn contexts_are_kept_in_chunks_and_no_chunk_is_left_unnamed(f: Fixture) {
     // Resumed: the first 100 again, all recorded before. Their two chunks go again.
     let again = f.db.record_batch(&acme, &outcomes[..100]).await.unwrap();
     assert_eq!((again.recorded, again.skipped), (0, 100));
-    assert_eq!(raw_i64(&f, chunks).await, Some(3), "no chunk left unnamed");
+    assert_eq!(
+        harness::scalar(&f, chunks).await,
+        Some(3),
+        "no chunk left unnamed"
+    );
 
     // A chunk of five recorded decisions and then five new ones keeps them on lines 5 to 9.
     let mut mixed: Vec<Outcome> = outcomes[..5].to_vec();
@@ -1293,7 +1311,7 @@ async fn contexts_are_kept_in_chunks_and_no_chunk_is_left_unnamed(f: Fixture) {
     }
     let summary = f.db.record_batch(&acme, &mixed).await.unwrap();
     assert_eq!((summary.recorded, summary.skipped), (5, 5));
-    assert_eq!(raw_i64(&f, chunks).await, Some(4));
+    assert_eq!(harness::scalar(&f, chunks).await, Some(4));
     for o in &mixed[5..] {
         let ladder =
             f.db.decisions(&acme, &DecisionQuery::invoice(o.context.invoice.id.clone()))
@@ -1306,7 +1324,7 @@ async fn contexts_are_kept_in_chunks_and_no_chunk_is_left_unnamed(f: Fixture) {
     // Another tenant's decision naming acme's chunk does not read it.
     let bolt = tid("bolt");
     seed(&f, &bolt).await;
-    let acme_chunk = raw_i64(&f, "SELECT MIN(id) FROM context_chunks").await;
+    let acme_chunk = harness::scalar(&f, "SELECT MIN(id) FROM context_chunks").await;
     let forged = format!(
         "INSERT INTO decisions (tenant_id, invoice_id, as_of, context, context_chunk, \
          context_line, reason, interventions, created_at) VALUES ('bolt', 'i1', '2026-02-10', \
@@ -1318,7 +1336,9 @@ async fn contexts_are_kept_in_chunks_and_no_chunk_is_left_unnamed(f: Fixture) {
         },
         acme_chunk.expect("a chunk")
     );
-    raw_i64(&f, &forged).await.expect("the forged decision");
+    harness::scalar(&f, &forged)
+        .await
+        .expect("the forged decision");
     let read = f.db.decisions(&bolt, &DecisionQuery::invoice("i1")).await;
     assert!(
         matches!(read, Err(StoreError::Corrupt { .. })),
