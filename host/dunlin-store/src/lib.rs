@@ -28,8 +28,8 @@ pub use ledger::{
 pub use postgres::PgDb;
 pub use review::{
     ActionRecord, ActionStatus, Contact, DecisionQuery, DecisionRecord, DueInvoice, DuePage,
-    DueQuery, DunningState, EncodedOutcome, FailureRecord, Outcome, PlannedAction, PolicyRef,
-    RecordSummary, CONTEXTS_PER_CHUNK,
+    DueQuery, DunningState, EncodedOutcome, FailureRecord, InvoiceReceipt, Outcome, PlannedAction,
+    PolicyRef, RecordSummary, CONTEXTS_PER_CHUNK,
 };
 pub use sqlite::SqliteDb;
 pub use tenant::{

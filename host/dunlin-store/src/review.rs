@@ -6,7 +6,7 @@ use dunlin_core::{Action, ActionKind, ActionOutcome, Channel, Context, Date, Dec
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
-use crate::StoreError;
+use crate::{StoreError, TenantId};
 
 /// Where an invoice's ladder stands.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,6 +81,39 @@ pub struct DueInvoice {
     /// The customer's contacts (notices not blocked or cancelled) since the query's
     /// `contacts_since`, across all their invoices.
     pub contacts: Vec<Contact>,
+    /// The store's receipt for the invoice, where the store issues them (SQLite): hand it
+    /// on in the invoice's [`Outcome`].
+    pub receipt: Option<InvoiceReceipt>,
+}
+
+/// A store's word that it read this invoice of this tenant from its database, handed out with
+/// each invoice due for review. An [`Outcome`] carrying its invoice's receipt spares the
+/// SQLite writer from looking the invoice up again before it records the decision; without
+/// one (or with another store's, tenant's or invoice's) the writer looks it up. Invoices are
+/// never deleted (void, written off and paid are statuses), so an invoice once read stays.
+/// Only the store makes receipts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InvoiceReceipt {
+    store: u64,
+    tenant: TenantId,
+    invoice: String,
+}
+
+impl InvoiceReceipt {
+    /// The receipt of store `store` (a number no other open store in the process has) for
+    /// `invoice` of `tenant`.
+    pub(crate) fn new(store: u64, tenant: &TenantId, invoice: &str) -> Self {
+        InvoiceReceipt {
+            store,
+            tenant: tenant.clone(),
+            invoice: invoice.to_owned(),
+        }
+    }
+
+    /// Whether this is store `store`'s receipt for `invoice` of `tenant`.
+    pub(crate) fn vouches_for(&self, store: u64, tenant: &TenantId, invoice: &str) -> bool {
+        self.store == store && self.tenant == *tenant && self.invoice == invoice
+    }
 }
 
 /// One contact attempt with a customer.
@@ -229,6 +262,8 @@ pub struct Outcome {
     pub failure: Option<FailureRecord>,
     /// The invoice's ladder state after this review.
     pub state: DunningState,
+    /// The store's receipt for the invoice, from its [`DueInvoice`], if it had one.
+    pub receipt: Option<InvoiceReceipt>,
 }
 
 /// An [`Outcome`] with its columns already encoded: the compressed context and the JSON texts.

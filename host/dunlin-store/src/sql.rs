@@ -665,6 +665,7 @@ impl DueRow {
             },
             state,
             contacts: Vec::new(),
+            receipt: None,
         })
     }
 }

@@ -29,10 +29,10 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Reads a page on the sweep's own connections (see [`direct`]).
 async fn due_for_review(db: &SqliteDb, tenant: &TenantId, query: &DueQuery) -> Result<DuePage> {
-    let (tenant, query) = (tenant.clone(), query.clone());
+    let (tenant, query, store) = (tenant.clone(), query.clone(), db.direct.id());
     db.direct
         .run("select invoices due for review", move |conn| {
-            direct::due_page(conn, &tenant, &query)
+            direct::due_page(conn, store, &tenant, &query)
         })
         .await
 }
@@ -47,12 +47,12 @@ async fn record_encoded(
     tenant: &TenantId,
     outcomes: Vec<EncodedOutcome>,
 ) -> Result<RecordSummary> {
-    let tenant = tenant.clone();
+    let (tenant, store) = (tenant.clone(), db.direct.id());
     let at = sql::now();
     let (summary, outcomes) = db
         .direct
         .run("record decisions", move |conn| {
-            direct::record(conn, &tenant, &outcomes, at).map(|summary| (summary, outcomes))
+            direct::record(conn, store, &tenant, &outcomes, at).map(|summary| (summary, outcomes))
         })
         .await?;
     db.direct.committed();

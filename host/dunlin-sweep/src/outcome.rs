@@ -92,6 +92,7 @@ pub(crate) fn build(
         fallback,
     } = d;
     let ctx = due.context;
+    let receipt = due.receipt;
     let prev = due.state.unwrap_or_default();
     let policy_ref = |version: u32| PolicyRef {
         version,
@@ -160,6 +161,7 @@ pub(crate) fn build(
                 failure,
                 state,
                 context: ctx,
+                receipt,
             },
             failed: true,
             blocked: 0,
@@ -243,6 +245,7 @@ pub(crate) fn build(
             failure,
             state,
             context: ctx,
+            receipt,
         },
         failed: first_failure.is_some(),
         blocked,

@@ -181,7 +181,19 @@ fn outcome(ctx: &Context, level: u8) -> Outcome {
             paused_why: None,
             ended: false,
         },
+        receipt: None,
     }
+}
+
+/// [`first_reminders`] handing on the page's receipts, as a sweep does.
+fn first_reminders_with_receipts(page: &dunlin_store::DuePage) -> Vec<Outcome> {
+    page.invoices
+        .iter()
+        .map(|i| Outcome {
+            receipt: i.receipt.clone(),
+            ..outcome(&i.context, 1)
+        })
+        .collect()
 }
 
 /// What a sweep would record for every invoice of `page`: a first reminder each.
@@ -1250,23 +1262,71 @@ async fn a_batch_naming_an_invoice_the_tenant_lacks_writes_nothing(f: Fixture) {
     f.db.upsert_invoices(&bolt, &[invoice("i1", "c1", "2026-01-31", 10_000)])
         .await
         .unwrap();
-    // bolt has an i1 of its own, but not acme's i2.
-    let outcomes = first_reminders(&page);
-    let err = f.db.record_batch(&bolt, &outcomes).await.unwrap_err();
-    if f.url.starts_with("sqlite:") {
-        assert!(
-            matches!(&err, StoreError::UnknownInvoice { invoice, .. } if invoice == "i2"),
-            "{err:?}"
-        );
+    // bolt has an i1 of its own, but not acme's i2; acme's receipts vouch for nothing of
+    // bolt's, nor for an invoice other than their own.
+    let sqlite = f.url.starts_with("sqlite:");
+    assert_eq!(
+        page.invoices[0].receipt.is_some(),
+        sqlite,
+        "SQLite issues receipts"
+    );
+    let outcomes = first_reminders_with_receipts(&page);
+    let mut ghost = outcomes.clone();
+    ghost[1].context.invoice.id = "ghost".into();
+    for (tenant, batch, missing) in [(&bolt, &outcomes, "i2"), (&acme, &ghost, "ghost")] {
+        let err = f.db.record_batch(tenant, batch).await.unwrap_err();
+        if sqlite {
+            assert!(
+                matches!(&err, StoreError::UnknownInvoice { invoice, .. } if invoice == missing),
+                "{err:?}"
+            );
+        }
     }
     for table in ["decisions", "actions", "dunning_state", "context_chunks"] {
         let rows = harness::scalar(&f, &format!("SELECT COUNT(*) FROM {table}")).await;
         assert_eq!(rows, Some(0), "{table}");
     }
-    // The same batch for its own tenant is fine.
+    // The same batch for its own tenant is fine, receipts or not.
     assert_eq!(
         f.db.record_batch(&acme, &outcomes).await.unwrap().recorded,
         2
+    );
+    let later: Vec<Outcome> = first_reminders(&page)
+        .into_iter()
+        .map(|mut o| {
+            o.context.as_of = d("2026-02-17");
+            o
+        })
+        .collect();
+    assert_eq!(f.db.record_batch(&acme, &later).await.unwrap().recorded, 2);
+}
+
+/// SQLite only: a receipt vouches only in the store that issued it. Another store with the
+/// same tenant but not the invoice refuses the outcome.
+#[tokio::test]
+async fn sqlite_a_receipt_from_another_store_vouches_for_nothing() {
+    use dunlin_store::Db as _;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (_first, page) = sqlite_with_a_due_page(&dir.path().join("first.db")).await;
+    let other = dunlin_store::SqliteDb::connect(&format!(
+        "sqlite://{}",
+        dir.path().join("other.db").display()
+    ))
+    .await
+    .expect("open");
+    other
+        .create_tenant(&tid("acme"), &settings())
+        .await
+        .expect("tenant");
+    let outcomes = first_reminders_with_receipts(&page);
+    assert!(outcomes.iter().all(|o| o.receipt.is_some()));
+    let err = other
+        .record_batch(&tid("acme"), &outcomes)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::UnknownInvoice { invoice, .. } if invoice == "i1"),
+        "{err:?}"
     );
 }
 
