@@ -167,6 +167,7 @@ async fn insert_chunks(
 /// before).
 async fn delete_unnamed_chunks(
     tx: &mut Tx,
+    tenant: &TenantId,
     chunks: &HashMap<usize, i64>,
     inserted: &[&EncodedOutcome],
 ) -> Result<()> {
@@ -177,7 +178,8 @@ async fn delete_unnamed_chunks(
         .map(|(_, id)| *id)
         .collect();
     if !unnamed.is_empty() {
-        sqlx::query("DELETE FROM context_chunks WHERE id = ANY($1::int8[])")
+        sqlx::query("DELETE FROM context_chunks WHERE tenant_id = $1 AND id = ANY($2::int8[])")
+            .bind(tenant.as_str())
             .bind(unnamed)
             .execute(&mut **tx)
             .await
@@ -425,7 +427,7 @@ async fn record_encoded(
             keys.contains(&(ctx.invoice.id.as_str(), ctx.as_of))
         })
         .collect();
-    delete_unnamed_chunks(&mut tx, &chunks, &inserted).await?;
+    delete_unnamed_chunks(&mut tx, tenant, &chunks, &inserted).await?;
     insert_actions(&mut tx, tenant, &sql::new_actions(&inserted), at).await?;
     upsert_states(&mut tx, tenant, &sql::latest_states(&inserted), at).await?;
     tx.commit().await.ctx("commit decisions")?;

@@ -473,8 +473,8 @@ pub(super) fn record(
         }
         let unnamed = chunks.values().filter(|(_, named)| !named);
         for (id, _) in unnamed {
-            tx.prepare_cached("DELETE FROM context_chunks WHERE id = ?1")
-                .and_then(|mut s| s.execute([id]))
+            tx.prepare_cached("DELETE FROM context_chunks WHERE tenant_id = ?1 AND id = ?2")
+                .and_then(|mut s| s.execute(params![tenant.as_str(), id]))
                 .ctx("record contexts")?;
         }
         for a in sql::new_actions(&recorded) {
