@@ -151,7 +151,8 @@ fn map_as_drawn<T: Send, U: Send, E: Send>(
                 Err(_) => return Err(SweepError::Worker("panicked".into())),
             }
         }
-        let mut out = Vec::new();
+        let mut out =
+            Vec::with_capacity(mapped.iter().flat_map(|w| w.as_slice()).map(Vec::len).sum());
         for i in 0.. {
             match mapped[i % workers].next() {
                 Some(run) => out.extend(run),
@@ -169,7 +170,8 @@ fn decide_in_parallel(
     handles: &mut [Handles],
     invoices: Vec<DueInvoice>,
 ) -> Result<Vec<Decided>, SweepError> {
-    let chunk = invoices.len().div_ceil(handles.len().max(1)).max(1);
+    let total = invoices.len();
+    let chunk = total.div_ceil(handles.len().max(1)).max(1);
     let mut rest = invoices.into_iter();
     std::thread::scope(|s| {
         let threads: Vec<_> = handles
@@ -179,7 +181,7 @@ fn decide_in_parallel(
                 s.spawn(move || decide_all(versions, worker, run))
             })
             .collect();
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(total);
         for t in threads {
             out.extend(
                 t.join()

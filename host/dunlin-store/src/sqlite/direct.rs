@@ -246,14 +246,16 @@ fn read_page(
     if let Some(after) = &query.after {
         bound.push(("$5", after));
     }
-    let rows = page
-        .query_map(bound.as_slice(), due_row)
-        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+    // Each row becomes its invoice at once: no list of rows in between.
+    let mut due: Vec<DueInvoice> = Vec::with_capacity(limit as usize);
+    let mut rows = page
+        .query(bound.as_slice())
         .ctx("select invoices due for review")?;
-    let due = rows
-        .into_iter()
-        .map(|r| r.into_due(as_of, &params))
-        .collect::<Result<Vec<DueInvoice>>>()?;
+    while let Some(row) = rows.next().ctx("select invoices due for review")? {
+        let row = due_row(row).ctx("select invoices due for review")?;
+        due.push(row.into_due(as_of, &params)?);
+    }
+    drop(rows);
     let mut extras = sql::PageExtras::default();
     if due.is_empty() {
         return Ok((due, extras));
