@@ -63,6 +63,29 @@ impl Serialize for Iso {
     }
 }
 
+/// Parses a date as chrono's `FromStr` does, reading the usual `YYYY-MM-DD` without chrono's
+/// format machinery (the store reads several dates per invoice of a page); any other text
+/// goes to chrono, so the result is chrono's for every input.
+pub fn parse(s: &str) -> Result<Date, chrono::ParseError> {
+    let b = s.as_bytes();
+    let digits = |r: std::ops::Range<usize>| {
+        b[r].iter().try_fold(0u32, |n, c| {
+            c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+        })
+    };
+    if b.len() == 10 && b[4] == b'-' && b[7] == b'-' {
+        if let (Some(y), Some(m), Some(d)) = (digits(0..4), digits(5..7), digits(8..10)) {
+            if let Some(date) = i32::try_from(y)
+                .ok()
+                .and_then(|y| Date::from_ymd_opt(y, m, d))
+            {
+                return Ok(date);
+            }
+        }
+    }
+    s.parse()
+}
+
 /// `YYYY-MM-DD` for a year from 0 to 9999; `None` for the years chrono writes with a sign.
 fn text(date: &Date) -> Option<[u8; 10]> {
     let year = u32::try_from(date.year()).ok().filter(|y| *y <= 9999)?;
@@ -96,6 +119,39 @@ mod tests {
         #[serde(serialize_with = "option")]
         fast_some: Option<Date>,
         chrono_some: Option<Date>,
+    }
+
+    #[test]
+    fn parse_agrees_with_chrono() {
+        let texts = [
+            "2026-02-13",
+            "0000-01-01",
+            "9999-12-31",
+            "2024-02-29",
+            "2026-02-29",
+            "2026-13-01",
+            "2026-00-10",
+            "2026-01-32",
+            "2026-1-05",
+            "+12345-01-01",
+            "-0001-06-30",
+            "2026-02-1x",
+            "2026/02/13",
+            " 2026-02-13",
+            "",
+            "٢٠٢٦-02-13",
+        ];
+        for text in texts {
+            let chrono: Result<Date, _> = text.parse();
+            assert_eq!(parse(text).ok(), chrono.ok(), "{text:?}");
+        }
+        for day in [
+            Date::MIN,
+            Date::MAX,
+            Date::from_ymd_opt(2026, 2, 13).unwrap(),
+        ] {
+            assert_eq!(parse(&iso(day)), Ok(day));
+        }
     }
 
     #[test]
