@@ -1,10 +1,11 @@
 //! The sweep's side of storage: what is due for review, and what a review produced.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Days, Utc};
 use dunlin_core::guardrails::Intervention;
 use dunlin_core::{Action, ActionKind, ActionOutcome, Channel, Context, Date, Decision};
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
 
 use crate::{StoreError, TenantId};
 

@@ -408,14 +408,17 @@ pub(super) fn record(
         })
         .map(|(_, invoice)| invoice)
         .collect();
-    let invoices = codec::json(&unvouched);
-    let missing: Option<String> = tx
-        .prepare_cached(MISSING_INVOICE)
-        .and_then(|mut s| {
-            s.query_row(params![tenant.as_str(), invoices], |r| r.get(0))
-                .optional()
-        })
-        .ctx("look up invoices")?;
+    let missing: Option<String> = if unvouched.is_empty() {
+        None
+    } else {
+        tx.prepare_cached(MISSING_INVOICE)
+            .and_then(|mut s| {
+                let ids = codec::json(&unvouched);
+                s.query_row(params![tenant.as_str(), ids], |r| r.get(0))
+                    .optional()
+            })
+            .ctx("look up invoices")?
+    };
     if let Some(invoice) = missing {
         return Err(StoreError::UnknownInvoice {
             tenant: tenant.clone(),
