@@ -77,7 +77,7 @@ pub fn compress_context(ctx: &Context) -> Result<Vec<u8>, StoreError> {
 /// per frame, which was half of compressing a lone 900-byte context, and the later contexts
 /// of a run find most of their text in the earlier ones. 64 contexts of a demo book: 260 ns
 /// and 22 bytes a context, against 1,950 ns and 138 bytes one by one (see docs/benchmarks.md).
-pub fn compress_contexts<'c>(
+pub(crate) fn compress_contexts<'c>(
     contexts: impl IntoIterator<Item = &'c Context>,
 ) -> Result<Vec<u8>, StoreError> {
     /// A thread's compressor with the dictionary loaded (large to set up: reusing one makes
@@ -135,22 +135,33 @@ pub(crate) const IN_CHUNK: &[u8] = &[TAG_IN_CHUNK];
 /// The tag of [`IN_CHUNK`].
 const TAG_IN_CHUNK: u8 = 0x02;
 
-/// Decodes decisions' contexts as the decision log stores them, each chunk decompressed once
-/// however many of the decisions read it.
+/// Decodes decisions' contexts as the decision log stores them: from their own frame, or
+/// from a line of a chunk, each chunk decompressed once however many decisions read it.
 #[derive(Debug, Default)]
 pub(crate) struct ChunkCache {
+    /// The chunks' frames as read, by id, until first needed.
+    frames: std::collections::HashMap<i64, Vec<u8>>,
+    /// The chunks decompressed so far.
     chunks: std::collections::HashMap<i64, ChunkText>,
 }
 
 impl ChunkCache {
-    /// The context of a decision from its columns: `context`, `context_chunk`,
-    /// `context_line`, and the named chunk's frame (`None` when no chunk has that id).
+    /// A cache over the chunks read for a page of decisions (the decisions' own tenant's,
+    /// by id).
+    pub(crate) fn new(frames: std::collections::HashMap<i64, Vec<u8>>) -> Self {
+        ChunkCache {
+            frames,
+            chunks: std::collections::HashMap::new(),
+        }
+    }
+
+    /// The context of a decision from its columns: `context`, `context_chunk` and
+    /// `context_line`.
     pub(crate) fn context(
         &mut self,
         column: &[u8],
         chunk: Option<i64>,
         line: Option<i64>,
-        frame: Option<Vec<u8>>,
     ) -> Result<Context, StoreError> {
         if column != IN_CHUNK {
             return decompress_context(column);
@@ -163,7 +174,9 @@ impl ChunkCache {
         let text = match self.chunks.entry(chunk) {
             std::collections::hash_map::Entry::Occupied(known) => known.into_mut(),
             std::collections::hash_map::Entry::Vacant(new) => {
-                let frame = frame
+                let frame = self
+                    .frames
+                    .remove(&chunk)
                     .ok_or_else(|| corrupt_context(format!("context chunk {chunk} is missing")))?;
                 new.insert(ChunkText::decompress(&frame)?)
             }
@@ -370,29 +383,34 @@ mod tests {
         let contexts = dictionary_contexts();
         let chunk = compress_contexts(&contexts).expect("compresses");
         let own = compress_context(&contexts[0]).expect("compresses");
-        let mut cache = ChunkCache::default();
-        assert_eq!(cache.context(&own, None, None, None).unwrap(), contexts[0]);
+        let frames = [(7, chunk.clone()), (9, chunk.clone()), (10, chunk.clone())];
+        let mut cache = ChunkCache::new(
+            frames
+                .into_iter()
+                .chain([(11, IN_CHUNK.to_vec())])
+                .collect(),
+        );
+        assert_eq!(cache.context(&own, None, None).unwrap(), contexts[0]);
         assert_eq!(
-            cache
-                .context(IN_CHUNK, Some(7), Some(1), Some(chunk.clone()))
-                .unwrap(),
+            cache.context(IN_CHUNK, Some(7), Some(1)).unwrap(),
             contexts[1]
         );
-        // Chunk 7 is decompressed once; later rows of it come without the frame.
+        // Chunk 7 is decompressed once; later rows of it come from the cache.
+        assert!(!cache.frames.contains_key(&7));
         assert_eq!(
-            cache.context(IN_CHUNK, Some(7), Some(0), None).unwrap(),
+            cache.context(IN_CHUNK, Some(7), Some(0)).unwrap(),
             contexts[0]
         );
-        for (chunk_id, line, frame) in [
-            (None, Some(0), Some(chunk.clone())),
-            (Some(8), Some(0), None),
-            (Some(9), Some(2), Some(chunk.clone())),
-            (Some(10), Some(-1), Some(chunk.clone())),
-            (Some(11), Some(0), Some(IN_CHUNK.to_vec())),
+        for (chunk_id, line) in [
+            (None, Some(0)),
+            (Some(8), Some(0)),
+            (Some(9), Some(2)),
+            (Some(10), Some(-1)),
+            (Some(11), Some(0)),
         ] {
             assert!(
                 matches!(
-                    cache.context(IN_CHUNK, chunk_id, line, frame),
+                    cache.context(IN_CHUNK, chunk_id, line),
                     Err(StoreError::Corrupt { .. })
                 ),
                 "chunk {chunk_id:?} line {line:?}"

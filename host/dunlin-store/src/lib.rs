@@ -18,7 +18,7 @@ mod sqlite;
 pub mod tenant;
 pub mod validate;
 
-pub use codec::{compress_context, compress_contexts, decompress_context};
+pub use codec::{compress_context, decompress_context};
 pub use db::{Backend, Db};
 pub use error::{Result, StoreError};
 pub use ledger::{

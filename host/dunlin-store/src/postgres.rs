@@ -171,12 +171,7 @@ async fn delete_unnamed_chunks(
     chunks: &HashMap<usize, i64>,
     inserted: &[&EncodedOutcome],
 ) -> Result<()> {
-    let named: HashSet<usize> = inserted.iter().map(|e| e.chunk_key()).collect();
-    let unnamed: Vec<i64> = chunks
-        .iter()
-        .filter(|(key, _)| !named.contains(key))
-        .map(|(_, id)| *id)
-        .collect();
+    let unnamed = sql::unnamed_chunks(chunks, inserted);
     if !unnamed.is_empty() {
         sqlx::query("DELETE FROM context_chunks WHERE tenant_id = $1 AND id = ANY($2::int8[])")
             .bind(tenant.as_str())

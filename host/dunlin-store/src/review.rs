@@ -95,25 +95,31 @@ pub struct DueInvoice {
 /// Only the store makes receipts.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InvoiceReceipt {
-    store: u64,
-    tenant: TenantId,
+    /// Who issued it, shared by the receipts of one page.
+    issuer: Arc<Issuer>,
     invoice: String,
 }
 
+/// A store reading one tenant's invoices.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Issuer {
+    /// The store's number: no other store in the process has it.
+    pub(crate) store: u64,
+    pub(crate) tenant: TenantId,
+}
+
 impl InvoiceReceipt {
-    /// The receipt of store `store` (a number no other open store in the process has) for
-    /// `invoice` of `tenant`.
-    pub(crate) fn new(store: u64, tenant: &TenantId, invoice: &str) -> Self {
+    /// `issuer`'s receipt for `invoice`.
+    pub(crate) fn new(issuer: &Arc<Issuer>, invoice: &str) -> Self {
         InvoiceReceipt {
-            store,
-            tenant: tenant.clone(),
+            issuer: Arc::clone(issuer),
             invoice: invoice.to_owned(),
         }
     }
 
     /// Whether this is store `store`'s receipt for `invoice` of `tenant`.
     pub(crate) fn vouches_for(&self, store: u64, tenant: &TenantId, invoice: &str) -> bool {
-        self.store == store && self.tenant == *tenant && self.invoice == invoice
+        self.issuer.store == store && self.issuer.tenant == *tenant && self.invoice == invoice
     }
 }
 

@@ -402,6 +402,32 @@ async fn select_by_ids(
     qb.build().fetch_all(&mut **tx).await
 }
 
+/// The frames of the tenant's chunks of contexts among `ids`, by id.
+async fn context_frames(
+    pool: &sqlx::Pool<Driver>,
+    tenant: &TenantId,
+    ids: &[i64],
+) -> Result<HashMap<i64, Vec<u8>>> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let mut qb =
+        QueryBuilder::<Driver>::new("SELECT id, frame FROM context_chunks WHERE tenant_id = ");
+    qb.push_bind(tenant.as_str()).push(" AND id IN (");
+    let mut list = qb.separated(", ");
+    for id in ids {
+        list.push_bind(*id);
+    }
+    qb.push(")");
+    qb.build()
+        .fetch_all(pool)
+        .await
+        .ctx("read decision contexts")?
+        .iter()
+        .map(|row| Ok((get(row, "id")?, get(row, "frame")?)))
+        .collect()
+}
+
 fn customer_from_row(row: &Row, id_column: &str) -> Result<Customer> {
     let currency: String = get(row, "lifetime_currency")?;
     Ok(Customer {
@@ -479,6 +505,21 @@ impl NewAction<'_> {
     pub(super) fn kind(&self) -> String {
         codec::name(&action_kind(self.action))
     }
+}
+
+/// The ids of a batch's chunks of contexts (by [`EncodedOutcome::chunk_key`]) that no
+/// decision of `recorded` names, because every decision of theirs was recorded before: the
+/// batch deletes them again before it commits.
+pub(super) fn unnamed_chunks(
+    chunks: &HashMap<usize, i64>,
+    recorded: &[&EncodedOutcome],
+) -> Vec<i64> {
+    let named: HashSet<usize> = recorded.iter().map(|e| e.chunk_key()).collect();
+    chunks
+        .iter()
+        .filter(|(key, _)| !named.contains(key))
+        .map(|(_, id)| *id)
+        .collect()
 }
 
 /// The outbox rows of the outcomes a batch records, in order.
@@ -1463,31 +1504,38 @@ impl Db for This {
         tenant: &TenantId,
         query: &DecisionQuery,
     ) -> Result<Vec<DecisionRecord>> {
-        // A context in a chunk comes with its chunk's frame, of the decision's own tenant
-        // only; a page of one sweep's decisions shares few chunks, each decompressed once.
         let mut qb = QueryBuilder::<Driver>::new(
-            "SELECT d.id, d.invoice_id, d.as_of, d.policy_version, d.policy_sha256, d.context, \
-             d.context_chunk, d.context_line, c.frame AS context_frame, d.decision, d.reason, \
-             d.interventions, d.fuel_used, d.duration_us, d.failure_code, d.failure_message, \
-             d.created_at FROM decisions d LEFT JOIN context_chunks c \
-             ON c.id = d.context_chunk AND c.tenant_id = d.tenant_id WHERE d.tenant_id = ",
+            "SELECT id, invoice_id, as_of, policy_version, policy_sha256, context, \
+             context_chunk, context_line, decision, reason, interventions, fuel_used, \
+             duration_us, failure_code, failure_message, created_at FROM decisions \
+             WHERE tenant_id = ",
         );
         qb.push_bind(tenant.as_str());
         if let Some(invoice) = &query.invoice {
-            qb.push(" AND d.invoice_id = ").push_bind(invoice.as_str());
+            qb.push(" AND invoice_id = ").push_bind(invoice.as_str());
         }
         if let Some(after) = query.after_id {
-            qb.push(" AND d.id > ").push_bind(after);
+            qb.push(" AND id > ").push_bind(after);
         }
-        qb.push(" ORDER BY d.id LIMIT ")
+        qb.push(" ORDER BY id LIMIT ")
             .push_bind(i64::from(query.limit.clamp(1, 10_000)));
         let rows = qb
             .build()
             .fetch_all(&self.pool)
             .await
             .ctx("read decisions")?;
+        // The chunks their contexts are in, each read once (a page of one sweep's decisions
+        // shares a few), and only the tenant's own.
+        let mut chunk_ids = rows
+            .iter()
+            .map(|row| get::<Option<i64>>(row, "context_chunk"))
+            .filter_map(Result::transpose)
+            .collect::<Result<Vec<i64>>>()?;
+        chunk_ids.sort_unstable();
+        chunk_ids.dedup();
+        let mut chunks =
+            codec::ChunkCache::new(context_frames(&self.pool, tenant, &chunk_ids).await?);
         let mut records = Vec::with_capacity(rows.len());
-        let mut chunks = codec::ChunkCache::default();
         for row in &rows {
             let version: Option<i64> = get(row, "policy_version")?;
             let sha: Option<String> = get(row, "policy_sha256")?;
@@ -1508,7 +1556,6 @@ impl Db for This {
                     &get::<Vec<u8>>(row, "context")?,
                     get::<Option<i64>>(row, "context_chunk")?,
                     get::<Option<i64>>(row, "context_line")?,
-                    get::<Option<Vec<u8>>>(row, "context_frame")?,
                 )?,
                 decision: decision
                     .map(|d| from_json::<Decision>("decision", &d))

@@ -22,6 +22,7 @@ use super::checkpoint::{Checkpointer, WRITER_AUTOCHECKPOINT};
 use super::sql;
 use crate::codec;
 use crate::error::QueryContext;
+use crate::review::Issuer;
 use crate::{
     Contact, DueInvoice, DuePage, DueQuery, EncodedOutcome, InvoiceReceipt, RecordSummary, Result,
     StoreError, TenantId,
@@ -206,8 +207,12 @@ pub(super) fn due_page(
     let limit = query.limit.clamp(1, 5000);
     let tx = conn.transaction().ctx("begin")?;
     let (mut due, extras) = read_page(&tx, tenant, query, limit)?;
+    let issuer = Arc::new(Issuer {
+        store,
+        tenant: tenant.clone(),
+    });
     for d in &mut due {
-        d.receipt = Some(InvoiceReceipt::new(store, tenant, &d.context.invoice.id));
+        d.receipt = Some(InvoiceReceipt::new(&issuer, &d.context.invoice.id));
     }
     tx.commit().ctx("end the read")?;
     sql::complete_page(due, extras, as_of, limit)
@@ -372,9 +377,10 @@ const MISSING_INVOICE: &str = "SELECT j.value FROM json_each(?2) AS j WHERE NOT 
 /// same. The tenant and the batch's invoices are checked first, in two statements (a decision
 /// names its invoice, a chunk its tenant): every invoice but those whose outcome carries this
 /// store's [`InvoiceReceipt`] for it, as a sweep's do (5.7 k instructions per invoice
-/// otherwise). An action or a state is written only for a decision inserted just before it. Per-row checks by SQLite cost a fifth of the
-/// writer's instructions (callgrind, 20,000 invoices: 1,274 M against 1,022 M without), most
-/// of it opening a cursor on the parent for every row.
+/// otherwise). An action or a state is written only for a decision inserted just before it.
+/// Per-row checks by SQLite cost a fifth of the writer's instructions (callgrind, 20,000
+/// invoices: 1,274 M against 1,022 M without), most of it opening a cursor on the parent for
+/// every row.
 pub(super) fn record(
     conn: &mut Connection,
     store: u64,
@@ -433,20 +439,19 @@ pub(super) fn record(
         let mut decision = tx.prepare_cached(INSERT_DECISION).ctx("record decisions")?;
         let mut action = tx.prepare_cached(INSERT_ACTION).ctx("record actions")?;
         let mut chunk = tx.prepare_cached(INSERT_CHUNK).ctx("record contexts")?;
-        // The chunks inserted so far (by address) with their ids, and whether a new decision
-        // names each.
-        let mut chunks: HashMap<usize, (i64, bool)> = HashMap::new();
+        // The chunks inserted so far, by `chunk_key`, with their ids.
+        let mut chunks: HashMap<usize, i64> = HashMap::new();
         for e in outcomes {
             let o = &e.outcome;
             let ctx = &o.context;
             let as_of = iso(ctx.as_of);
             let chunk_id = match chunks.entry(e.chunk_key()) {
-                Entry::Occupied(known) => known.get().0,
+                Entry::Occupied(known) => *known.get(),
                 Entry::Vacant(new) => {
                     chunk
                         .execute(params![tenant.as_str(), e.chunk.as_slice()])
                         .ctx("record contexts")?;
-                    new.insert((tx.last_insert_rowid(), false)).0
+                    *new.insert(tx.last_insert_rowid())
                 }
             };
             let inserted = decision
@@ -472,13 +477,9 @@ pub(super) fn record(
             if inserted == 0 {
                 continue;
             }
-            if let Some((_, named)) = chunks.get_mut(&e.chunk_key()) {
-                *named = true;
-            }
             recorded.push(e);
         }
-        let unnamed = chunks.values().filter(|(_, named)| !named);
-        for (id, _) in unnamed {
+        for id in sql::unnamed_chunks(&chunks, &recorded) {
             tx.prepare_cached("DELETE FROM context_chunks WHERE tenant_id = ?1 AND id = ?2")
                 .and_then(|mut s| s.execute(params![tenant.as_str(), id]))
                 .ctx("record contexts")?;
