@@ -64,8 +64,8 @@ pub(crate) fn from_json<T: DeserializeOwned>(what: &'static str, s: &str) -> Res
 
 /// The context as zstd-compressed JSON: the exact bytes a replay will decode. The frame is
 /// compressed against the store's frozen context dictionary (`context-dictionary-v1.json`)
-/// and follows a one-byte tag naming that dictionary. It is a chunk of one context
-/// ([`compress_contexts`]).
+/// and follows a one-byte tag naming that dictionary. It is a chunk of one context, as the
+/// store's encoder writes chunks of up to 64.
 pub fn compress_context(ctx: &Context) -> Result<Vec<u8>, StoreError> {
     compress_contexts(std::iter::once(ctx))
 }
