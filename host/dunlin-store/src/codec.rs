@@ -210,8 +210,8 @@ fn corrupt_context(detail: String) -> StoreError {
 #[derive(Clone, Debug)]
 pub(crate) struct ChunkText {
     json: Vec<u8>,
-    /// Where each line starts, and the end of the text last.
-    bounds: Vec<usize>,
+    /// Each line's bytes in `json`, without its newline.
+    spans: Vec<std::ops::Range<usize>>,
 }
 
 impl ChunkText {
@@ -243,31 +243,29 @@ impl ChunkText {
                 )))
             }
         };
-        let mut bounds = vec![0];
-        bounds.extend(
-            json.iter()
-                .enumerate()
-                .filter(|(_, b)| **b == b'\n')
-                .map(|(i, _)| i + 1),
-        );
-        bounds.push(json.len() + 1);
-        Ok(ChunkText { json, bounds })
+        let mut spans = Vec::new();
+        let mut start = 0;
+        for line in json.split(|b| *b == b'\n') {
+            spans.push(start..start + line.len());
+            start += line.len() + 1;
+        }
+        Ok(ChunkText { json, spans })
     }
 
     /// How many contexts the chunk holds.
     pub(crate) fn lines(&self) -> usize {
-        self.bounds.len() - 1
+        self.spans.len()
     }
 
     /// The context on line `line` (from 0).
     pub(crate) fn context(&self, line: usize) -> Result<Context, StoreError> {
-        let (Some(&start), Some(&end)) = (self.bounds.get(line), self.bounds.get(line + 1)) else {
+        let Some(span) = self.spans.get(line) else {
             return Err(corrupt_context(format!(
                 "line {line} of a chunk of {} contexts",
                 self.lines()
             )));
         };
-        let text = std::str::from_utf8(&self.json[start..end - 1])
+        let text = std::str::from_utf8(&self.json[span.clone()])
             .map_err(|e| corrupt_context(e.to_string()))?;
         from_json("decision context", text)
     }
