@@ -8,7 +8,7 @@
 //! never waits for the writer or readers and never makes them wait, at most once per
 //! [`PACE`].
 //!
-//! The writer's own automatic checkpoint stays, at [`WRITER_AUTOCHECKPOINT`] pages, as the bound
+//! The writer's own automatic checkpoint stays, at [`WRITER_AUTOCHECKPOINT_BYTES`], as the bound
 //! on the WAL: the WAL can only start over from its beginning when a writer finds it wholly
 //! copied, so the writer still checkpoints when it gets that long, but by then this thread has
 //! copied nearly all of it. Nothing here bears on durability: a checkpoint copies committed
@@ -21,8 +21,15 @@ use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 
-/// The writer connections' `wal_autocheckpoint`, in pages (4 KiB each): the WAL's bound.
-pub(super) const WRITER_AUTOCHECKPOINT: u32 = 20_000;
+/// The WAL's bound, in bytes: the writer connections' `wal_autocheckpoint` is this many bytes
+/// of the file's pages (see [`autocheckpoint_pages`]).
+pub(super) const WRITER_AUTOCHECKPOINT_BYTES: u64 = 80 << 20;
+
+/// [`WRITER_AUTOCHECKPOINT_BYTES`] in pages of `page_size` bytes (a file keeps the page size
+/// it was created with: 4 KiB before Dunlin made new files with 16 KiB pages).
+pub(super) fn autocheckpoint_pages(page_size: u64) -> u64 {
+    (WRITER_AUTOCHECKPOINT_BYTES / page_size.max(512)).max(1)
+}
 
 /// The least time between two background checkpoints: each one syncs the database file.
 const PACE: Duration = Duration::from_millis(200);
@@ -155,4 +162,18 @@ fn passive(conn: &Connection) -> rusqlite::Result<(i64, i64)> {
     conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
         Ok((r.get(1)?, r.get(2)?))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::autocheckpoint_pages;
+
+    #[test]
+    fn the_wal_bound_is_the_same_bytes_whatever_the_page_size() {
+        assert_eq!(autocheckpoint_pages(4096), 20_480);
+        assert_eq!(autocheckpoint_pages(16384), 5_120);
+        assert_eq!(autocheckpoint_pages(65536), 1_280);
+        // Not a page size SQLite makes, but never zero pages (no checkpoint at all).
+        assert_eq!(autocheckpoint_pages(0), 163_840);
+    }
 }

@@ -18,7 +18,7 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBeha
 use dunlin_core::iso_date::iso;
 use dunlin_core::Date;
 
-use super::checkpoint::{Checkpointer, WRITER_AUTOCHECKPOINT};
+use super::checkpoint::{autocheckpoint_pages, Checkpointer};
 use super::sql;
 use crate::codec;
 use crate::error::QueryContext;
@@ -118,7 +118,7 @@ impl Direct {
 
 /// A connection set up as the sqlx pool's are: the same busy timeout and NORMAL sync (the
 /// file is in WAL mode already), but checkpointing only when the WAL reaches
-/// [`WRITER_AUTOCHECKPOINT`] pages (the checkpoint thread copies it before that), and without
+/// [`WRITER_AUTOCHECKPOINT_BYTES`](super::checkpoint::WRITER_AUTOCHECKPOINT_BYTES) (the checkpoint thread copies it before that), and without
 /// enforcing foreign keys: [`record`] keeps to them by construction and checks the one that
 /// depends on its input, its invoices, for the whole batch at once.
 fn open(path: &Path) -> rusqlite::Result<Connection> {
@@ -129,7 +129,8 @@ fn open(path: &Path) -> rusqlite::Result<Connection> {
     conn.busy_timeout(super::BUSY_TIMEOUT)?;
     conn.pragma_update(None, "foreign_keys", false)?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
-    conn.pragma_update(None, "wal_autocheckpoint", WRITER_AUTOCHECKPOINT)?;
+    let page_size: u64 = conn.pragma_query_value(None, "page_size", |r| r.get(0))?;
+    conn.pragma_update(None, "wal_autocheckpoint", autocheckpoint_pages(page_size))?;
     Ok(conn)
 }
 

@@ -1719,6 +1719,52 @@ async fn sqlite_checkpoint_fails_while_a_reader_keeps_the_wal() {
     db.close().await;
 }
 
+/// SQLite only: a new file is made with 16 KiB pages; a file made before with 4 KiB pages
+/// keeps them, and the sweep's own connections (which size the WAL's bound by the file's
+/// page size) still read and record in it.
+#[tokio::test]
+async fn sqlite_new_files_get_16k_pages_and_older_files_keep_theirs() {
+    use dunlin_store::Db as _;
+    use sqlx::{Connection, Executor};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let page_size = |path: std::path::PathBuf| async move {
+        let url = format!("sqlite://{}", path.display());
+        let mut conn = sqlx::SqliteConnection::connect(&url).await.expect("open");
+        sqlx::query_scalar::<_, i64>("PRAGMA page_size")
+            .fetch_one(&mut conn)
+            .await
+            .expect("page size")
+    };
+
+    let new = dir.path().join("new.db");
+    let (db, _) = sqlite_with_a_due_page(&new).await;
+    db.close().await;
+    assert_eq!(page_size(new).await, 16384);
+
+    // An older file: 4 KiB pages, in WAL mode, before Dunlin ever opened it.
+    let old = dir.path().join("old.db");
+    let url = format!("sqlite://{}?mode=rwc", old.display());
+    let mut conn = sqlx::SqliteConnection::connect(&url).await.expect("create");
+    conn.execute("PRAGMA page_size = 4096; PRAGMA journal_mode = WAL; CREATE TABLE t (x)")
+        .await
+        .expect("a 4 KiB file");
+    conn.close().await.expect("close");
+    let (db, page) = sqlite_with_a_due_page(&old).await;
+    let acme = tid("acme");
+    let outcomes = first_reminders_with_receipts(&page);
+    let summary = db.record_batch(&acme, &outcomes).await.expect("record");
+    assert_eq!(summary.recorded, outcomes.len());
+    assert_eq!(
+        db.decisions(&acme, &DecisionQuery::default())
+            .await
+            .expect("read")
+            .len(),
+        outcomes.len()
+    );
+    db.close().await;
+    assert_eq!(page_size(old).await, 4096);
+}
+
 /// SQLite only: a seeded store in the file at `path` and its first due page (2026-02-10).
 async fn sqlite_with_a_due_page(
     path: &std::path::Path,
