@@ -6,7 +6,8 @@
 //! `DUNLIN_BENCH_INVOICES=100000` for a quicker run. `DUNLIN_BENCH_SQLITE_SEED=PATH` keeps the
 //! seeded SQLite file at PATH and starts later runs from a copy of it.
 //! `DUNLIN_BENCH_PAGE` (invoices per page, default 2000) and `DUNLIN_BENCH_WORKERS` (deciding
-//! threads, default one per core) try other sweep settings. `DUNLIN_BENCH_POSTGRES_SEEDED=1`
+//! threads, default one per core) try other sweep settings; `DUNLIN_BENCH_DRY_RUN=1` selects,
+//! decides and guards without writing, to see what the other stages cost without the writer. `DUNLIN_BENCH_POSTGRES_SEEDED=1`
 //! sweeps a PostgreSQL database seeded by an earlier run (decisions, actions and dunning state
 //! emptied beforehand) instead of seeding it again.
 
@@ -138,6 +139,7 @@ async fn run_seeded(name: &str, db: &dyn Db, ids: Vec<TenantId>, total: usize, t
         let mut opts = SweepOptions::new(as_of);
         opts.page_size = env("DUNLIN_BENCH_PAGE", 2000) as u32;
         opts.workers = env("DUNLIN_BENCH_WORKERS", opts.workers);
+        opts.dry_run = env("DUNLIN_BENCH_DRY_RUN", 0) != 0;
         let r = sweep(db, &runtime, id, &opts).await.expect("sweep");
         sum.reviewed += r.reviewed;
         sum.recorded += r.recorded;
