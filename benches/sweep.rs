@@ -11,6 +11,12 @@
 //! sweeps a PostgreSQL database seeded by an earlier run (decisions, actions and dunning state
 //! emptied beforehand) instead of seeding it again.
 
+/// jemalloc, as the `dunlin` binary uses: the sweep's stages free on one thread what another
+/// allocated, and glibc's malloc made them queue on its arena locks (docs/benchmarks.md).
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
