@@ -7,9 +7,9 @@
 //! seeded SQLite file at PATH and starts later runs from a copy of it.
 //! `DUNLIN_BENCH_PAGE` (invoices per page, default 2000) and `DUNLIN_BENCH_WORKERS` (deciding
 //! threads, default one per core) try other sweep settings; `DUNLIN_BENCH_DRY_RUN=1` selects,
-//! decides and guards without writing, to see what the other stages cost without the writer. `DUNLIN_BENCH_POSTGRES_SEEDED=1`
-//! sweeps a PostgreSQL database seeded by an earlier run (decisions, actions and dunning state
-//! emptied beforehand) instead of seeding it again.
+//! decides and guards without writing, to see what the other stages cost without the writer.
+//! `DUNLIN_BENCH_POSTGRES_SEEDED=1` sweeps a PostgreSQL database seeded by an earlier run
+//! (decisions, actions and dunning state emptied beforehand) instead of seeding it again.
 
 /// jemalloc, as the `dunlin` binary uses: the sweep's stages free on one thread what another
 /// allocated, and glibc's malloc made them queue on its arena locks (docs/benchmarks.md).
