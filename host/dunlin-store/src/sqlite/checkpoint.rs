@@ -26,9 +26,10 @@ use rusqlite::Connection;
 pub(super) const WRITER_AUTOCHECKPOINT_BYTES: u64 = 80 << 20;
 
 /// [`WRITER_AUTOCHECKPOINT_BYTES`] in pages of `page_size` bytes (a file keeps the page size
-/// it was created with: 4 KiB before Dunlin made new files with 16 KiB pages).
+/// it was created with: 4 KiB before Dunlin made new files with 16 KiB pages). SQLite's pages
+/// are 512 bytes to 64 KiB, so this is at least 1,280 pages.
 pub(super) fn autocheckpoint_pages(page_size: u64) -> u64 {
-    (WRITER_AUTOCHECKPOINT_BYTES / page_size.max(512)).max(1)
+    WRITER_AUTOCHECKPOINT_BYTES / page_size.max(512)
 }
 
 /// The least time between two background checkpoints: each one syncs the database file.
@@ -173,7 +174,7 @@ mod tests {
         assert_eq!(autocheckpoint_pages(4096), 20_480);
         assert_eq!(autocheckpoint_pages(16384), 5_120);
         assert_eq!(autocheckpoint_pages(65536), 1_280);
-        // Not a page size SQLite makes, but never zero pages (no checkpoint at all).
+        // Not a page size SQLite makes, but no division by zero either.
         assert_eq!(autocheckpoint_pages(0), 163_840);
     }
 }

@@ -118,8 +118,8 @@ impl Direct {
 
 /// A connection set up as the sqlx pool's are: the same busy timeout and NORMAL sync (the
 /// file is in WAL mode already), but checkpointing only when the WAL reaches
-/// [`WRITER_AUTOCHECKPOINT_BYTES`](super::checkpoint::WRITER_AUTOCHECKPOINT_BYTES) (the checkpoint thread copies it before that), and without
-/// enforcing foreign keys: [`record`] keeps to them by construction and checks the one that
+/// `checkpoint::WRITER_AUTOCHECKPOINT_BYTES` in the file's pages (the checkpoint thread
+/// copies it before that), and without enforcing foreign keys: [`record`] keeps to them by construction and checks the one that
 /// depends on its input, its invoices, for the whole batch at once.
 fn open(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open_with_flags(
