@@ -8,6 +8,8 @@
 //! `DUNLIN_BENCH_PAGE` (invoices per page, default 2000) and `DUNLIN_BENCH_WORKERS` (deciding
 //! threads, default one per core) try other sweep settings; `DUNLIN_BENCH_DRY_RUN=1` selects,
 //! decides and guards without writing, to see what the other stages cost without the writer.
+//! `DUNLIN_BENCH_OVERLAP=0` sweeps the tenants strictly one after another instead of through
+//! `sweep_many` (each tenant's sweep starting once the one before has selected its last page).
 //! `DUNLIN_BENCH_POSTGRES_SEEDED=1` sweeps a PostgreSQL database seeded by an earlier run
 //! (decisions, actions and dunning state emptied beforehand) instead of seeding it again.
 
@@ -23,7 +25,8 @@ use std::time::{Duration, Instant};
 use dunlin_core::{Channel, Currency, Customer, Date, Money, PaymentMethod};
 use dunlin_runtime::{Runtime, RuntimeConfig};
 use dunlin_store::{CustomerRecord, Db, NewInvoice, TenantId, TenantSettings};
-use dunlin_sweep::{sweep, SweepOptions, SweepReport};
+use dunlin_sweep::{sweep, sweep_many, SweepOptions, SweepReport};
+use futures_util::StreamExt;
 
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -141,12 +144,27 @@ async fn run_seeded(name: &str, db: &dyn Db, ids: Vec<TenantId>, total: usize, t
     let started = Instant::now();
     let cpu_before = cpu_time();
     let mut sum = SweepReport::default();
-    for id in &ids {
+    let jobs = ids.into_iter().map(|id| {
         let mut opts = SweepOptions::new(as_of);
         opts.page_size = env("DUNLIN_BENCH_PAGE", 2000) as u32;
         opts.workers = env("DUNLIN_BENCH_WORKERS", opts.workers);
         opts.dry_run = env("DUNLIN_BENCH_DRY_RUN", 0) != 0;
-        let r = sweep(db, &runtime, id, &opts).await.expect("sweep");
+        (id, opts)
+    });
+    let reports: Vec<SweepReport> = if env("DUNLIN_BENCH_OVERLAP", 1) != 0 {
+        let swept = sweep_many(db, &runtime, jobs);
+        swept
+            .map(|(_, r)| r.expect("sweep"))
+            .collect::<Vec<_>>()
+            .await
+    } else {
+        let mut reports = Vec::new();
+        for (id, opts) in jobs {
+            reports.push(sweep(db, &runtime, &id, &opts).await.expect("sweep"));
+        }
+        reports
+    };
+    for r in reports {
         sum.reviewed += r.reviewed;
         sum.recorded += r.recorded;
         sum.actions += r.actions;

@@ -31,12 +31,25 @@ const WRITE_LANES: usize = 1;
 /// (docs/benchmarks.md, ninth session).
 const PAGE_SIZE: u32 = 16384;
 
-/// The pool connections' `wal_autocheckpoint`, in pages: 40 MiB of a new file's pages. The
-/// sweep's own connections bound the WAL by bytes (`checkpoint::WRITER_AUTOCHECKPOINT_BYTES`).
-const POOL_AUTOCHECKPOINT: &str = "2500";
-
 /// How long a statement waits for another connection's lock before it fails as busy.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Sets a pool connection's `wal_autocheckpoint` to
+/// [`checkpoint::POOL_AUTOCHECKPOINT_BYTES`] in the file's own pages, as the sweep's
+/// connections do with theirs: a file made before 16 KiB pages keeps its 4 KiB ones.
+async fn bound_the_wal(conn: &mut sqlx::SqliteConnection) -> sqlx::Result<()> {
+    let page_size: i64 = sqlx::query_scalar("PRAGMA page_size")
+        .fetch_one(&mut *conn)
+        .await?;
+    let pages = checkpoint::autocheckpoint_pages(
+        checkpoint::POOL_AUTOCHECKPOINT_BYTES,
+        u64::try_from(page_size).unwrap_or(0),
+    );
+    sqlx::query(&format!("PRAGMA wal_autocheckpoint = {pages}"))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
 
 /// Reads a page on the sweep's own connections (see [`direct`]).
 async fn due_for_review(db: &SqliteDb, tenant: &TenantId, query: &DueQuery) -> Result<DuePage> {
@@ -59,6 +72,7 @@ async fn record_encoded(
     outcomes: Vec<EncodedOutcome>,
 ) -> Result<RecordSummary> {
     let (tenant, store) = (tenant.clone(), db.direct.id());
+    let writing = db.direct.writing().await;
     let at = sql::now();
     let (summary, outcomes) = db
         .direct
@@ -66,6 +80,7 @@ async fn record_encoded(
             direct::record(conn, store, &tenant, &outcomes, at).map(|summary| (summary, outcomes))
         })
         .await?;
+    drop(writing);
     db.direct.committed();
     drop(tokio::task::spawn_blocking(move || drop(outcomes)));
     Ok(summary)
@@ -108,11 +123,11 @@ impl SqliteDb {
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .pragma("wal_autocheckpoint", POOL_AUTOCHECKPOINT);
+            .synchronous(SqliteSynchronous::Normal);
         let path = options.get_filename().to_path_buf();
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
+            .after_connect(|conn, _| Box::pin(bound_the_wal(conn)))
             .connect_with(options)
             .await
             .map_err(connect_err)?;
@@ -175,5 +190,61 @@ impl SqliteDb {
                 tracing::warn!("the runtime stopped before the checkpoint thread was joined");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{checkpoint, direct, SqliteDb};
+    use crate::Db;
+
+    /// Each kind of connection's `wal_autocheckpoint`, in pages: the sqlx pool's and the
+    /// sweep's own.
+    async fn bounds(db: &SqliteDb, path: &std::path::Path) -> (i64, i64) {
+        let pool: i64 = sqlx::query_scalar("PRAGMA wal_autocheckpoint")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+        let sweep: i64 = direct::open(path)
+            .unwrap()
+            .pragma_query_value(None, "wal_autocheckpoint", |r| r.get(0))
+            .unwrap();
+        (pool, sweep)
+    }
+
+    #[tokio::test]
+    async fn both_kinds_of_connection_bound_the_wal_in_bytes_of_the_files_own_pages() {
+        let dir = tempfile::tempdir().unwrap();
+        let pages = |bytes: u64, page: u64| (bytes / page) as i64;
+        let (pool_bytes, sweep_bytes) = (
+            checkpoint::POOL_AUTOCHECKPOINT_BYTES,
+            checkpoint::WRITER_AUTOCHECKPOINT_BYTES,
+        );
+
+        let new = dir.path().join("new.db");
+        let db = SqliteDb::connect(&format!("sqlite://{}", new.display()))
+            .await
+            .unwrap();
+        assert_eq!(
+            bounds(&db, &new).await,
+            (pages(pool_bytes, 16384), pages(sweep_bytes, 16384))
+        );
+        db.close().await;
+
+        // A file made with 4 KiB pages before Dunlin chose 16 KiB keeps them; the same bytes
+        // are four times the pages.
+        let old = dir.path().join("old.db");
+        rusqlite::Connection::open(&old)
+            .unwrap()
+            .execute_batch("PRAGMA page_size = 4096; PRAGMA journal_mode = WAL; CREATE TABLE t (x)")
+            .unwrap();
+        let db = SqliteDb::connect(&format!("sqlite://{}", old.display()))
+            .await
+            .unwrap();
+        assert_eq!(
+            bounds(&db, &old).await,
+            (pages(pool_bytes, 4096), pages(sweep_bytes, 4096))
+        );
+        db.close().await;
     }
 }

@@ -13,7 +13,9 @@ use dunlin_scheduler::{next_wakeup, Schedule};
 use dunlin_store::{Db, TenantId};
 use tokio::sync::watch;
 
-use crate::{sweep, SweepError, SweepOptions};
+use futures_util::stream::{self, StreamExt};
+
+use crate::{sweep_many, SweepError, SweepOptions};
 
 /// The longest the daemon sleeps before looking at the tenant list again (new tenants,
 /// changed schedules).
@@ -55,6 +57,7 @@ async fn run(
             return Ok(());
         }
         let mut schedules: Vec<(TenantId, Schedule)> = Vec::new();
+        let mut due = Vec::new();
         for t in db.tenants().await? {
             let schedule = match Schedule::parse(&t.settings.schedule, &t.settings.time_zone) {
                 Ok(s) => s,
@@ -72,19 +75,29 @@ async fn run(
                     limits: limits.clone(),
                     ..SweepOptions::new(as_of)
                 };
-                match sweep(db, runtime, &t.id, &opts).await {
-                    Ok(report) if !report.interrupted => db.mark_tick(&t.id, tick).await?,
-                    Ok(_) => return Ok(()),
-                    // Not marked: the tick is retried at the next pass.
-                    Err(e) => {
-                        tracing::error!(tenant_id = t.id.as_str(), %as_of, error = %e, "sweep failed")
-                    }
-                }
-                if *shutdown.borrow() {
-                    return Ok(());
-                }
+                due.push((t.id.clone(), tick, opts));
             }
             schedules.push((t.id, schedule));
+        }
+        // The due tenants' sweeps overlap at the seams (`sweep_many`); each tick is marked
+        // as its sweep ends. Once shutdown sets `stop`, no further sweep starts.
+        let ticks: Vec<_> = due.iter().map(|(_, tick, o)| (*tick, o.as_of)).collect();
+        let jobs = due.into_iter().map(|(id, _, opts)| (id, opts));
+        let mut swept = std::pin::pin!(sweep_many(db, runtime, jobs).zip(stream::iter(ticks)));
+        while let Some(((tenant, result), (tick, as_of))) = swept.next().await {
+            match result {
+                Ok(report) if !report.interrupted => db.mark_tick(&tenant, tick).await?,
+                // Stopped by shutdown, not marked; the sweep beside it (if any) stops too,
+                // and no other starts.
+                Ok(_) => {}
+                // Not marked: the tick is retried at the next pass.
+                Err(e) => {
+                    tracing::error!(tenant_id = tenant.as_str(), %as_of, error = %e, "sweep failed")
+                }
+            }
+        }
+        if *shutdown.borrow() {
+            return Ok(());
         }
         let now = clock.now();
         let next = next_wakeup(schedules.iter().map(|(k, s)| (k, s)), now)

@@ -10,6 +10,7 @@
 
 mod daemon;
 mod decide;
+mod many;
 mod outcome;
 
 use std::collections::BTreeMap;
@@ -24,10 +25,11 @@ use dunlin_store::{
     Db, DueInvoice, DueQuery, FailureMode, PolicyStatus, StoreError, Tenant, TenantId,
 };
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 
 pub use daemon::serve;
+pub use many::sweep_many;
 pub use outcome::safe_default;
 
 /// How to run a sweep.
@@ -41,6 +43,10 @@ pub struct SweepOptions {
     pub page_size: u32,
     /// Threads deciding in parallel.
     pub workers: usize,
+    /// Start with small pages (a sixteenth of `page_size`, doubling up to it), so that the
+    /// writer has a page to write sooner. [`sweep_many`] turns it off for a sweep that starts
+    /// while the one before it is still deciding and writing: the writer is busy then.
+    pub ramp_up: bool,
     /// Set to stop after the pages being decided and written (graceful shutdown); the rest
     /// of the sweep runs at the next start, since nothing of it was recorded.
     pub stop: Option<Arc<AtomicBool>>,
@@ -56,6 +62,7 @@ impl SweepOptions {
             dry_run: false,
             page_size: 2000,
             workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            ramp_up: true,
             stop: None,
             limits: OperatorLimits::default(),
         }
@@ -147,8 +154,22 @@ pub async fn sweep(
     tenant: &TenantId,
     opts: &SweepOptions,
 ) -> Result<SweepReport, SweepError> {
+    sweep_signalling(db, runtime, tenant, opts, None).await
+}
+
+/// [`sweep`], dropping `selected` (if any) once the sweep has selected its last page (or
+/// failed, or stopped selecting).
+pub(crate) async fn sweep_signalling(
+    db: &dyn Db,
+    runtime: &Runtime,
+    tenant: &TenantId,
+    opts: &SweepOptions,
+    selected: Option<oneshot::Sender<()>>,
+) -> Result<SweepReport, SweepError> {
     let span = tracing::info_span!("sweep", tenant_id = tenant.as_str(), as_of = %opts.as_of);
-    run_sweep(db, runtime, tenant, opts).instrument(span).await
+    run_sweep(db, runtime, tenant, opts, selected)
+        .instrument(span)
+        .await
 }
 
 async fn run_sweep(
@@ -156,6 +177,7 @@ async fn run_sweep(
     runtime: &Runtime,
     tenant: &TenantId,
     opts: &SweepOptions,
+    selected_all: Option<oneshot::Sender<()>>,
 ) -> Result<SweepReport, SweepError> {
     let t = db
         .tenant(tenant)
@@ -177,7 +199,7 @@ async fn run_sweep(
         let mut busy = Duration::ZERO;
         let mut interrupted = false;
         let mut query = DueQuery::new(opts.as_of);
-        let mut limits = page_limits(opts.page_size);
+        let mut limits = page_limits(opts.page_size, opts.ramp_up);
         let mut first = true;
         loop {
             if !first && stopping() {
@@ -201,6 +223,7 @@ async fn run_sweep(
             }
         }
         drop(to_decide);
+        drop(selected_all);
         Ok::<_, SweepError>((busy, interrupted))
     };
 
@@ -298,14 +321,14 @@ async fn run_sweep(
     Ok(report)
 }
 
-/// The sizes of a sweep's pages: small first, doubling up to `page_size`. Until the first
-/// page is selected and decided the writer has nothing to do; with full pages from the
-/// start that wait, once per tenant, was a fifth of a sweep of 1M invoices in 100 tenants.
-fn page_limits(page_size: u32) -> impl Iterator<Item = u32> {
+/// The sizes of a sweep's pages: with `ramp_up`, small first, doubling up to `page_size`.
+/// Until the first page is selected and decided the writer has nothing to do; with full
+/// pages from the start that wait, once per tenant, was a fifth of a sweep of 1M invoices in
+/// 100 tenants swept one after another. Without `ramp_up`, full pages from the start.
+fn page_limits(page_size: u32, ramp_up: bool) -> impl Iterator<Item = u32> {
     let full = page_size.max(1);
-    std::iter::successors(Some((full / 16).max(1)), move |&n| {
-        Some(n.saturating_mul(2).min(full))
-    })
+    let first = if ramp_up { (full / 16).max(1) } else { full };
+    std::iter::successors(Some(first), move |&n| Some(n.saturating_mul(2).min(full)))
 }
 
 fn guardrail_settings(
@@ -384,13 +407,22 @@ mod tests {
     use super::page_limits;
 
     #[test]
-    fn pages_start_small_and_double_up_to_the_page_size() {
-        let first: Vec<u32> = page_limits(2000).take(7).collect();
+    fn ramping_up_pages_start_small_and_double_up_to_the_page_size() {
+        let first: Vec<u32> = page_limits(2000, true).take(7).collect();
         assert_eq!(first, [125, 250, 500, 1000, 2000, 2000, 2000]);
         assert_eq!(
-            page_limits(10).take(5).collect::<Vec<_>>(),
+            page_limits(10, true).take(5).collect::<Vec<_>>(),
             [1, 2, 4, 8, 10]
         );
-        assert_eq!(page_limits(0).take(2).collect::<Vec<_>>(), [1, 1]);
+        assert_eq!(page_limits(0, true).take(2).collect::<Vec<_>>(), [1, 1]);
+    }
+
+    #[test]
+    fn without_ramping_up_every_page_is_full() {
+        assert_eq!(
+            page_limits(2000, false).take(3).collect::<Vec<_>>(),
+            [2000, 2000, 2000]
+        );
+        assert_eq!(page_limits(0, false).take(2).collect::<Vec<_>>(), [1, 1]);
     }
 }

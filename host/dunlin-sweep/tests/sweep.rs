@@ -14,8 +14,9 @@ use dunlin_store::{
     ActionStatus, CustomerRecord, Db, DecisionQuery, FailureMode, NewInvoice, NewPaymentPlan,
     PlanKind, PlanStatus, TenantId, TenantSettings,
 };
-use dunlin_sweep::{sweep, SweepError, SweepOptions};
+use dunlin_sweep::{sweep, sweep_many, SweepError, SweepOptions, SweepReport};
 use dunlin_tests::{fixture, reference_policy};
+use futures_util::StreamExt;
 use harness::Fixture;
 
 conformance!(
@@ -29,6 +30,8 @@ conformance!(
     previous_version_decides_when_the_new_one_fails,
     guardrails_block_an_opted_out_channel_and_the_log_says_so,
     each_reference_policy_plays_a_full_ladder_forward,
+    tenants_swept_together_are_swept_as_each_alone,
+    once_stopped_sweep_many_starts_no_further_tenant,
 );
 
 fn d(s: &str) -> Date {
@@ -458,5 +461,119 @@ async fn each_reference_policy_plays_a_full_ladder_forward(f: Fixture) {
         let mut days: Vec<_> = log.iter().map(|r| r.as_of).collect();
         days.dedup();
         assert_eq!(days.len(), log.len(), "{name}: two decisions on one day");
+    }
+}
+
+/// What a tenant's log says, without ids and timestamps: per decision its invoice, day,
+/// decision, reason and actions, sorted (pages written at once may land in either order).
+async fn ladder(w: &World, t: &TenantId) -> Vec<String> {
+    let log = w.db.decisions(t, &DecisionQuery::default()).await.unwrap();
+    let mut lines: Vec<String> = log
+        .iter()
+        .map(|r| {
+            let actions: Vec<_> = r.actions.iter().map(|a| (&a.action, a.status)).collect();
+            format!(
+                "{} {} {:?} {} {:?}",
+                r.invoice_id, r.as_of, r.decision, r.reason, actions
+            )
+        })
+        .collect();
+    lines.sort();
+    lines
+}
+
+/// A tenant like [`tenant`]'s, with 12 more overdue invoices: several pages of 2.
+async fn busy_tenant(w: &World, id: &str, policies: &[Vec<u8>]) -> TenantId {
+    let t = tenant(w, id, FailureMode::RetryNextTick, policies, vec![]).await;
+    let many: Vec<NewInvoice> = (0..12)
+        .map(|i| invoice(&format!("m{i:02}"), ["c1", "c2"][i % 2], "2026-02-01"))
+        .collect();
+    w.db.upsert_invoices(&t, &many).await.unwrap();
+    t
+}
+
+fn small_pages(as_of: &str) -> SweepOptions {
+    SweepOptions {
+        page_size: 2,
+        workers: 2,
+        ..SweepOptions::new(d(as_of))
+    }
+}
+
+/// `sweep_many` overlaps tenants' sweeps at the seams; each tenant's log comes out as its
+/// own sweep alone writes it, the results come in the order asked, and a tenant that cannot
+/// be swept is its own result without stopping the ones after it.
+async fn tenants_swept_together_are_swept_as_each_alone(f: Fixture) {
+    let w = world(f);
+    let standard = reference_policy("standard");
+    let alone = busy_tenant(&w, "alone", std::slice::from_ref(&standard)).await;
+    let together = [
+        busy_tenant(&w, "t1", std::slice::from_ref(&standard)).await,
+        busy_tenant(&w, "t2", &[]).await,
+        busy_tenant(&w, "t3", std::slice::from_ref(&standard)).await,
+        busy_tenant(&w, "t4", std::slice::from_ref(&standard)).await,
+    ];
+    for day in ["2026-02-10", "2026-02-20"] {
+        let solo = sweep(w.db.as_ref(), &w.runtime, &alone, &small_pages(day))
+            .await
+            .unwrap();
+        assert!(solo.recorded > 0, "{day}: {solo:?}");
+        let jobs = together.iter().map(|t| (t.clone(), small_pages(day)));
+        let results: Vec<(TenantId, Result<SweepReport, SweepError>)> =
+            sweep_many(w.db.as_ref(), &w.runtime, jobs).collect().await;
+        let order: Vec<&str> = results.iter().map(|(t, _)| t.as_str()).collect();
+        assert_eq!(order, ["t1", "t2", "t3", "t4"]);
+        for (t, result) in &results {
+            match (t.as_str(), result) {
+                ("t2", Err(SweepError::NoActivePolicy(_))) => {}
+                (_, Ok(report)) if t.as_str() != "t2" => {
+                    let counts = |r: &SweepReport| (r.reviewed, r.recorded, r.actions, r.blocked);
+                    assert_eq!(counts(report), counts(&solo), "{t:?} {day}");
+                    assert!(!report.interrupted);
+                }
+                other => panic!("{day}: {other:?}"),
+            }
+        }
+    }
+    let expected = ladder(&w, &alone).await;
+    assert!(expected.len() > 14, "{expected:?}");
+    for t in [&together[0], &together[2], &together[3]] {
+        assert_eq!(ladder(&w, t).await, expected, "{t:?}");
+    }
+    assert!(ladder(&w, &together[1]).await.is_empty());
+}
+
+/// Shutdown sets the sweeps' `stop` flag: the sweeps under way stop after their pages in
+/// flight, and no further tenant's sweep starts.
+async fn once_stopped_sweep_many_starts_no_further_tenant(f: Fixture) {
+    let w = world(f);
+    let standard = reference_policy("standard");
+    let mut tenants = Vec::new();
+    for id in ["s1", "s2", "s3", "s4"] {
+        tenants.push(busy_tenant(&w, id, std::slice::from_ref(&standard)).await);
+    }
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let jobs = tenants.iter().map(|t| {
+        let opts = SweepOptions {
+            stop: Some(stop.clone()),
+            ..small_pages("2026-02-10")
+        };
+        (t.clone(), opts)
+    });
+    let mut swept = std::pin::pin!(sweep_many(w.db.as_ref(), &w.runtime, jobs));
+    let (first, report) = swept.next().await.unwrap();
+    assert_eq!(first.as_str(), "s1");
+    assert_eq!(report.unwrap().recorded, 14);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    // s2 may have started beside s1; it stops early. s3 and s4 never start.
+    let rest: Vec<_> = swept.collect().await;
+    assert!(rest.len() <= 1, "{rest:?}");
+    for (t, result) in &rest {
+        assert_eq!(t.as_str(), "s2");
+        let report = result.as_ref().unwrap();
+        assert!(report.interrupted || report.recorded == 14, "{report:?}");
+    }
+    for t in &tenants[2..] {
+        assert!(ladder(&w, t).await.is_empty(), "{t:?} was swept");
     }
 }

@@ -25,11 +25,15 @@ use rusqlite::Connection;
 /// of the file's pages (see [`autocheckpoint_pages`]).
 pub(super) const WRITER_AUTOCHECKPOINT_BYTES: u64 = 80 << 20;
 
-/// [`WRITER_AUTOCHECKPOINT_BYTES`] in pages of `page_size` bytes (a file keeps the page size
+/// The WAL's bound on the sqlx pool's connections (imports, the API, the CLI), in bytes: they
+/// write in smaller batches than the sweep and keep the WAL shorter.
+pub(super) const POOL_AUTOCHECKPOINT_BYTES: u64 = 40 << 20;
+
+/// A `wal_autocheckpoint` of `bytes` in pages of `page_size` bytes (a file keeps the page size
 /// it was created with: 4 KiB before Dunlin made new files with 16 KiB pages). SQLite's pages
-/// are 512 bytes to 64 KiB, so this is at least 1,280 pages.
-pub(super) fn autocheckpoint_pages(page_size: u64) -> u64 {
-    WRITER_AUTOCHECKPOINT_BYTES / page_size.max(512)
+/// are 512 bytes to 64 KiB.
+pub(super) fn autocheckpoint_pages(bytes: u64, page_size: u64) -> u64 {
+    bytes / page_size.max(512)
 }
 
 /// The least time between two background checkpoints: each one syncs the database file.
@@ -167,14 +171,23 @@ fn passive(conn: &Connection) -> rusqlite::Result<(i64, i64)> {
 
 #[cfg(test)]
 mod tests {
-    use super::autocheckpoint_pages;
+    use super::{autocheckpoint_pages, POOL_AUTOCHECKPOINT_BYTES, WRITER_AUTOCHECKPOINT_BYTES};
 
     #[test]
     fn the_wal_bound_is_the_same_bytes_whatever_the_page_size() {
-        assert_eq!(autocheckpoint_pages(4096), 20_480);
-        assert_eq!(autocheckpoint_pages(16384), 5_120);
-        assert_eq!(autocheckpoint_pages(65536), 1_280);
+        let writer = |page| autocheckpoint_pages(WRITER_AUTOCHECKPOINT_BYTES, page);
+        assert_eq!(writer(4096), 20_480);
+        assert_eq!(writer(16384), 5_120);
+        assert_eq!(writer(65536), 1_280);
         // Not a page size SQLite makes, but no division by zero either.
-        assert_eq!(autocheckpoint_pages(0), 163_840);
+        assert_eq!(writer(0), 163_840);
+        assert_eq!(
+            autocheckpoint_pages(POOL_AUTOCHECKPOINT_BYTES, 4096),
+            10_240
+        );
+        assert_eq!(
+            autocheckpoint_pages(POOL_AUTOCHECKPOINT_BYTES, 16384),
+            2_560
+        );
     }
 }

@@ -18,7 +18,7 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBeha
 use dunlin_core::iso_date::iso;
 use dunlin_core::Date;
 
-use super::checkpoint::{autocheckpoint_pages, Checkpointer};
+use super::checkpoint::{autocheckpoint_pages, Checkpointer, WRITER_AUTOCHECKPOINT_BYTES};
 use super::sql;
 use crate::codec;
 use crate::error::QueryContext;
@@ -39,6 +39,10 @@ pub(super) struct Direct {
     path: PathBuf,
     idle: Mutex<Idle>,
     checkpointer: Checkpointer,
+    /// Held by each batch this store writes: SQLite has one writer at a time, and two of this
+    /// process's batches (two tenants' sweeps overlapping) would otherwise meet in SQLite's
+    /// busy handler, which sleeps for milliseconds before it tries again.
+    writing: tokio::sync::Mutex<()>,
 }
 
 /// The connections not in use; none are kept once the handle is closed.
@@ -56,6 +60,7 @@ impl Direct {
             checkpointer: Checkpointer::start(path.clone(), open),
             path,
             idle: Mutex::new(Idle::default()),
+            writing: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -72,6 +77,12 @@ impl Direct {
     /// This store's number on its receipts.
     pub(super) fn id(&self) -> u64 {
         self.id
+    }
+
+    /// Waits for this store's other batches to be written; the batch is written while the
+    /// guard is held.
+    pub(super) async fn writing(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.writing.lock().await
     }
 
     /// Hands the pages a batch committed to the checkpoint thread.
@@ -118,10 +129,10 @@ impl Direct {
 
 /// A connection set up as the sqlx pool's are: the same busy timeout and NORMAL sync (the
 /// file is in WAL mode already), but checkpointing only when the WAL reaches
-/// `checkpoint::WRITER_AUTOCHECKPOINT_BYTES` in the file's pages (the checkpoint thread
-/// copies it before that), and without enforcing foreign keys: [`record`] keeps to them by construction and checks the one that
-/// depends on its input, its invoices, for the whole batch at once.
-fn open(path: &Path) -> rusqlite::Result<Connection> {
+/// [`WRITER_AUTOCHECKPOINT_BYTES`] in the file's pages (the checkpoint thread copies it before
+/// that), and without enforcing foreign keys: [`record`] keeps to them by construction and
+/// checks the one that depends on its input, its invoices, for the whole batch at once.
+pub(super) fn open(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -130,7 +141,8 @@ fn open(path: &Path) -> rusqlite::Result<Connection> {
     conn.pragma_update(None, "foreign_keys", false)?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     let page_size: u64 = conn.pragma_query_value(None, "page_size", |r| r.get(0))?;
-    conn.pragma_update(None, "wal_autocheckpoint", autocheckpoint_pages(page_size))?;
+    let pages = autocheckpoint_pages(WRITER_AUTOCHECKPOINT_BYTES, page_size);
+    conn.pragma_update(None, "wal_autocheckpoint", pages)?;
     Ok(conn)
 }
 
