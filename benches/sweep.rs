@@ -5,9 +5,10 @@
 //! `cargo bench -p dunlin-benches --bench sweep` (defaults: 1,000,000 invoices, 100 tenants);
 //! `DUNLIN_BENCH_INVOICES=100000` for a quicker run. `DUNLIN_BENCH_SQLITE_SEED=PATH` keeps the
 //! seeded SQLite file at PATH and starts later runs from a copy of it.
-//! `DUNLIN_BENCH_PAGE` (invoices per page, default 2000) and `DUNLIN_BENCH_WORKERS` (deciding
-//! threads, default one per core) try other sweep settings; `DUNLIN_BENCH_DRY_RUN=1` selects,
-//! decides and guards without writing, to see what the other stages cost without the writer.
+//! `DUNLIN_BENCH_PAGE` (invoices per page, default the sweep's: 4000) and
+//! `DUNLIN_BENCH_WORKERS` (deciding threads, default one per core) try other sweep settings;
+//! `DUNLIN_BENCH_DRY_RUN=1` selects, decides and guards without writing, to see what the other
+//! stages cost without the writer.
 //! `DUNLIN_BENCH_OVERLAP=0` sweeps the tenants strictly one after another instead of through
 //! `sweep_many` (each tenant's sweep starting once the one before has selected its last page).
 //! `DUNLIN_BENCH_POSTGRES_SEEDED=1` sweeps a PostgreSQL database seeded by an earlier run
@@ -146,7 +147,7 @@ async fn run_seeded(name: &str, db: &dyn Db, ids: Vec<TenantId>, total: usize, t
     let mut sum = SweepReport::default();
     let jobs = ids.into_iter().map(|id| {
         let mut opts = SweepOptions::new(as_of);
-        opts.page_size = env("DUNLIN_BENCH_PAGE", 2000) as u32;
+        opts.page_size = env("DUNLIN_BENCH_PAGE", opts.page_size as usize) as u32;
         opts.workers = env("DUNLIN_BENCH_WORKERS", opts.workers);
         opts.dry_run = env("DUNLIN_BENCH_DRY_RUN", 0) != 0;
         (id, opts)

@@ -205,10 +205,15 @@ mod tests {
             .fetch_one(&db.pool)
             .await
             .unwrap();
-        let sweep: i64 = direct::open(path)
-            .unwrap()
+        let conn = direct::open(path).unwrap();
+        let sweep: i64 = conn
             .pragma_query_value(None, "wal_autocheckpoint", |r| r.get(0))
             .unwrap();
+        // The sweep's connections also read the file through a memory map.
+        let mapped: i64 = conn
+            .pragma_query_value(None, "mmap_size", |r| r.get(0))
+            .unwrap();
+        assert!(mapped >= 1 << 30, "mmap_size {mapped}");
         (pool, sweep)
     }
 
@@ -216,35 +221,26 @@ mod tests {
     async fn both_kinds_of_connection_bound_the_wal_in_bytes_of_the_files_own_pages() {
         let dir = tempfile::tempdir().unwrap();
         let pages = |bytes: u64, page: u64| (bytes / page) as i64;
-        let (pool_bytes, sweep_bytes) = (
-            checkpoint::POOL_AUTOCHECKPOINT_BYTES,
-            checkpoint::WRITER_AUTOCHECKPOINT_BYTES,
-        );
-
-        let new = dir.path().join("new.db");
-        let db = SqliteDb::connect(&format!("sqlite://{}", new.display()))
-            .await
-            .unwrap();
-        assert_eq!(
-            bounds(&db, &new).await,
-            (pages(pool_bytes, 16384), pages(sweep_bytes, 16384))
-        );
-        db.close().await;
-
-        // A file made with 4 KiB pages before Dunlin chose 16 KiB keeps them; the same bytes
-        // are four times the pages.
+        // A new file gets 16 KiB pages; one made with 4 KiB pages before Dunlin chose 16 KiB
+        // keeps them, and the same bytes are four times the pages.
         let old = dir.path().join("old.db");
         rusqlite::Connection::open(&old)
             .unwrap()
             .execute_batch("PRAGMA page_size = 4096; PRAGMA journal_mode = WAL; CREATE TABLE t (x)")
             .unwrap();
-        let db = SqliteDb::connect(&format!("sqlite://{}", old.display()))
-            .await
-            .unwrap();
-        assert_eq!(
-            bounds(&db, &old).await,
-            (pages(pool_bytes, 4096), pages(sweep_bytes, 4096))
-        );
-        db.close().await;
+        for (path, page) in [(dir.path().join("new.db"), 16384), (old, 4096)] {
+            let db = SqliteDb::connect(&format!("sqlite://{}", path.display()))
+                .await
+                .unwrap();
+            assert_eq!(
+                bounds(&db, &path).await,
+                (
+                    pages(checkpoint::POOL_AUTOCHECKPOINT_BYTES, page),
+                    pages(checkpoint::WRITER_AUTOCHECKPOINT_BYTES, page)
+                ),
+                "{path:?}"
+            );
+            db.close().await;
+        }
     }
 }

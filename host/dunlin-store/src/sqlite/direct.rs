@@ -31,6 +31,16 @@ use crate::{
 /// Connections kept open between calls; more are opened when calls overlap.
 const KEEP_IDLE: usize = 4;
 
+/// How much of the database file the sweep's connections read through a memory map instead
+/// of `pread` into SQLite's page cache: all of it up to SQLite's own limit (2 GB unless it is
+/// compiled otherwise; a larger value is lowered to that). Pages still in the WAL are read as
+/// before, and writes go through the WAL as before. A page read from the map costs no system
+/// call, no copy and no trip through the page cache's shared mutex: a sweep of 1M invoices
+/// took 2 to 3 % less time (docs/benchmarks.md, tenth session). SQLite's own caveat: a disk
+/// error while reading the map is a signal that ends the process, not an error result; the
+/// sweep is idempotent, so the next start redoes what the crash cut short.
+const MMAP_SIZE: i64 = 2 << 30;
+
 /// A small pool of rusqlite connections to one database file, and its checkpoint thread.
 #[derive(Debug)]
 pub(super) struct Direct {
@@ -130,7 +140,8 @@ impl Direct {
 /// A connection set up as the sqlx pool's are: the same busy timeout and NORMAL sync (the
 /// file is in WAL mode already), but checkpointing only when the WAL reaches
 /// [`WRITER_AUTOCHECKPOINT_BYTES`] in the file's pages (the checkpoint thread copies it before
-/// that), and without enforcing foreign keys: [`record`] keeps to them by construction and
+/// that), reading the file through a memory map ([`MMAP_SIZE`]), and without enforcing
+/// foreign keys: [`record`] keeps to them by construction and
 /// checks the one that depends on its input, its invoices, for the whole batch at once.
 pub(super) fn open(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open_with_flags(
@@ -143,6 +154,7 @@ pub(super) fn open(path: &Path) -> rusqlite::Result<Connection> {
     let page_size: u64 = conn.pragma_query_value(None, "page_size", |r| r.get(0))?;
     let pages = autocheckpoint_pages(WRITER_AUTOCHECKPOINT_BYTES, page_size);
     conn.pragma_update(None, "wal_autocheckpoint", pages)?;
+    conn.pragma_update(None, "mmap_size", MMAP_SIZE)?;
     Ok(conn)
 }
 
