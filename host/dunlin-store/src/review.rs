@@ -75,8 +75,10 @@ pub struct DuePage {
 #[derive(Clone, Debug, PartialEq)]
 pub struct DueInvoice {
     /// The complete context for the policy: invoice, customer, this invoice's history, the
-    /// customer's other overdue invoices, the tenant's params and the as-of day.
-    pub context: Context,
+    /// customer's other overdue invoices, the tenant's params and the as-of day. Boxed: the
+    /// sweep moves each invoice from stage to stage, and a pointer moves cheaper than the
+    /// 400 bytes of the context itself.
+    pub context: Box<Context>,
     /// The current ladder state; `None` before the first decision.
     pub state: Option<DunningState>,
     /// The customer's contacts (notices not blocked or cancelled) since the query's
@@ -249,8 +251,9 @@ pub struct PlannedAction {
 /// The invoice and the as-of day are the context's.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Outcome {
-    /// The context the policy was given, stored compressed so the decision can be replayed.
-    pub context: Context,
+    /// The context the policy was given, stored compressed so the decision can be replayed
+    /// (boxed, as in [`DueInvoice`]).
+    pub context: Box<Context>,
     /// The version that decided; `None` when no policy ran (e.g. no active version).
     pub policy: Option<PolicyRef>,
     /// The policy's decision; `None` when it failed.
@@ -307,7 +310,7 @@ impl EncodedOutcome {
         while outcomes.peek().is_some() {
             let run: Vec<Outcome> = outcomes.by_ref().take(CONTEXTS_PER_CHUNK).collect();
             let chunk = Arc::new(crate::codec::compress_contexts(
-                run.iter().map(|o| &o.context),
+                run.iter().map(|o| &*o.context),
             )?);
             for (line, outcome) in (0u16..).zip(run) {
                 encoded.push(EncodedOutcome {

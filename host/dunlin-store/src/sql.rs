@@ -696,14 +696,14 @@ impl DueRow {
             }),
         };
         Ok(DueInvoice {
-            context: Context {
+            context: Box::new(Context {
                 as_of,
                 invoice,
                 customer,
                 history: Vec::new(),
                 other_overdue: OtherOverdue::default(),
                 params: params.clone(),
-            },
+            }),
             state,
             contacts: Vec::new(),
             receipt: None,

@@ -152,7 +152,7 @@ fn notice(level: u8) -> Action {
 fn outcome(ctx: &Context, level: u8) -> Outcome {
     let review_on = ctx.as_of + chrono::Days::new(7);
     Outcome {
-        context: ctx.clone(),
+        context: Box::new(ctx.clone()),
         policy: Some(PolicyRef {
             version: 1,
             sha256: "ab".repeat(32),
@@ -1236,7 +1236,7 @@ async fn stored_context_decodes_to_the_same_context(f: Fixture) {
             .await
             .unwrap();
     let r = &log[0];
-    assert_eq!(r.context, o.context);
+    assert_eq!(r.context, *o.context);
     assert_eq!(r.interventions, o.interventions);
     assert_eq!(r.failure, o.failure);
     assert_eq!(r.decision, None);
@@ -1245,7 +1245,7 @@ async fn stored_context_decodes_to_the_same_context(f: Fixture) {
     assert_eq!(r.actions[0].action, notice(1));
     let direct =
         dunlin_store::decompress_context(&dunlin_store::compress_context(&o.context).unwrap());
-    assert_eq!(direct.unwrap(), o.context);
+    assert_eq!(direct.unwrap(), *o.context);
 }
 
 /// An outcome for an invoice the tenant does not have (another tenant's, or none at all)
@@ -1349,7 +1349,7 @@ async fn contexts_are_kept_in_chunks_and_no_chunk_is_left_unnamed(f: Fixture) {
     let log = whole_log(&f, &acme).await;
     assert_eq!(log.len(), n);
     for (record, o) in log.iter().zip(&outcomes) {
-        assert_eq!(record.context, o.context, "{}", record.invoice_id);
+        assert_eq!(record.context, *o.context, "{}", record.invoice_id);
     }
 
     // Resumed: the first 100 again, all recorded before. Their two chunks go again.
@@ -1378,7 +1378,7 @@ async fn contexts_are_kept_in_chunks_and_no_chunk_is_left_unnamed(f: Fixture) {
                 .await
                 .unwrap();
         assert_eq!(ladder.len(), 2);
-        assert_eq!(ladder[1].context, o.context);
+        assert_eq!(ladder[1].context, *o.context);
     }
 
     // Another tenant's decision naming acme's chunk does not read it.
