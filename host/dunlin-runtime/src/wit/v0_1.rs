@@ -9,6 +9,7 @@ use wasmtime::component::bindgen;
 bindgen!({
     path: "../../wit/policy@0.1.0",
     world: "policy",
+    ownership: Borrowing { duplicate_if_necessary: false },
 });
 
 use exports::dunlin::policy::decider as wit;
@@ -23,10 +24,10 @@ pub(crate) fn decide(
     ctx: &core::Context,
     output_limit: usize,
 ) -> wasmtime::Result<Result<core::Decision, core::PolicyFailure>> {
-    let input = context(ctx);
+    let lists = Lists::of(ctx);
     let answer = instance
         .dunlin_policy_decider()
-        .call_decide(&mut *store, &input)?;
+        .call_decide(&mut *store, context(ctx, &lists))?;
     Ok(match answer {
         Ok(decision) => {
             let size = output_size(&decision);
@@ -82,15 +83,15 @@ fn date_back(field: &str, d: wit::Date) -> Result<core::Date, core::InvalidDecis
     })
 }
 
-fn money(m: core::Money) -> wit::Money {
+fn money(m: &core::Money) -> wit::Money<'_> {
     wit::Money {
         minor: m.minor,
-        currency: m.currency.as_str().to_owned(),
+        currency: m.currency.as_str(),
     }
 }
 
-fn pairs(map: &std::collections::BTreeMap<String, String>) -> Vec<(String, String)> {
-    map.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+fn pairs(map: &std::collections::BTreeMap<String, String>) -> Vec<(&str, &str)> {
+    map.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
 }
 
 fn channel(c: core::Channel) -> wit::Channel {
@@ -131,19 +132,51 @@ fn tone_back(t: wit::Tone) -> core::Tone {
     }
 }
 
-/// The context in this version's types.
-fn context(c: &core::Context) -> wit::Context {
+/// The lists of a context in this version's types, for [`context`] to borrow. The bindings
+/// borrow every string and list of the context rather than own them (`ownership:
+/// Borrowing`): the call lowers them into the guest's memory straight from the context,
+/// with no copy of each string made first and freed after.
+struct Lists<'c> {
+    metadata: Vec<(&'c str, &'c str)>,
+    tags: Vec<&'c str>,
+    reachable_on: Vec<wit::Channel>,
+    opted_out: Vec<wit::Channel>,
+    history: Vec<wit::PastAction>,
+    params: Vec<(&'c str, &'c str)>,
+}
+
+impl<'c> Lists<'c> {
+    fn of(c: &'c core::Context) -> Self {
+        Lists {
+            metadata: pairs(&c.invoice.metadata),
+            tags: c.customer.tags.iter().map(String::as_str).collect(),
+            reachable_on: c
+                .customer
+                .reachable_on
+                .iter()
+                .copied()
+                .map(channel)
+                .collect(),
+            opted_out: c.customer.opted_out.iter().copied().map(channel).collect(),
+            history: c.history.iter().map(past_action).collect(),
+            params: pairs(&c.params),
+        }
+    }
+}
+
+/// The context in this version's types, borrowing from `c` and `lists` (made from `c`).
+fn context<'a>(c: &'a core::Context, lists: &'a Lists<'a>) -> wit::Context<'a> {
     let inv = &c.invoice;
     let cust = &c.customer;
     wit::Context {
         as_of: date(c.as_of),
         invoice: wit::Invoice {
-            id: inv.id.clone(),
-            number: inv.number.clone(),
+            id: &inv.id,
+            number: &inv.number,
             issued_on: date(inv.issued_on),
             due_on: date(inv.due_on),
-            amount: money(inv.amount),
-            open_balance: money(inv.open_balance),
+            amount: money(&inv.amount),
+            open_balance: money(&inv.open_balance),
             payment_method: match inv.payment_method {
                 core::PaymentMethod::Card => wit::PaymentMethod::Card,
                 core::PaymentMethod::DirectDebit => wit::PaymentMethod::DirectDebit,
@@ -153,7 +186,7 @@ fn context(c: &core::Context) -> wit::Context {
             failed_attempts: inv.failed_attempts,
             last_failure: inv.last_failure.as_ref().map(|f| wit::CollectionFailure {
                 on: date(f.on),
-                code: f.code.clone(),
+                code: &f.code,
                 kind: match f.kind {
                     core::DeclineKind::Soft => wit::DeclineKind::Soft,
                     core::DeclineKind::Hard => wit::DeclineKind::Hard,
@@ -161,54 +194,54 @@ fn context(c: &core::Context) -> wit::Context {
             }),
             disputed: inv.disputed,
             on_payment_plan: inv.on_payment_plan,
-            metadata: pairs(&inv.metadata),
+            metadata: &lists.metadata,
         },
         customer: wit::Customer {
-            id: cust.id.clone(),
-            tags: cust.tags.clone(),
-            lifetime_value: money(cust.lifetime_value),
+            id: &cust.id,
+            tags: &lists.tags,
+            lifetime_value: money(&cust.lifetime_value),
             customer_since: date(cust.customer_since),
             on_time_payments_12m: cust.on_time_payments_12m,
             late_payments_12m: cust.late_payments_12m,
-            locale: cust.locale.clone(),
-            time_zone: cust.time_zone.clone(),
-            reachable_on: cust.reachable_on.iter().copied().map(channel).collect(),
-            opted_out: cust.opted_out.iter().copied().map(channel).collect(),
+            locale: &cust.locale,
+            time_zone: &cust.time_zone,
+            reachable_on: &lists.reachable_on,
+            opted_out: &lists.opted_out,
         },
-        history: c
-            .history
-            .iter()
-            .map(|h| wit::PastAction {
-                on: date(h.on),
-                kind: match h.kind {
-                    core::ActionKind::Notify => wit::ActionKind::Notify,
-                    core::ActionKind::RetryPayment => wit::ActionKind::RetryPayment,
-                    core::ActionKind::Pause => wit::ActionKind::Pause,
-                    core::ActionKind::Escalate => wit::ActionKind::Escalate,
-                    core::ActionKind::Close => wit::ActionKind::Close,
-                },
-                level: h.level,
-                channel: h.channel.map(channel),
-                tone: h.tone.map(tone),
-                outcome: match h.outcome {
-                    core::ActionOutcome::Pending => wit::ActionOutcome::Pending,
-                    core::ActionOutcome::Delivered => wit::ActionOutcome::Delivered,
-                    core::ActionOutcome::Failed => wit::ActionOutcome::Failed,
-                    core::ActionOutcome::Opened => wit::ActionOutcome::Opened,
-                    core::ActionOutcome::Succeeded => wit::ActionOutcome::Succeeded,
-                    core::ActionOutcome::Declined => wit::ActionOutcome::Declined,
-                    core::ActionOutcome::Blocked => wit::ActionOutcome::Blocked,
-                },
-            })
-            .collect(),
+        history: &lists.history,
         other_overdue: wit::OtherOverdue {
             count: c.other_overdue.count,
-            total: money(core::Money::new(
-                c.other_overdue.total_minor,
-                inv.amount.currency,
-            )),
+            total: wit::Money {
+                minor: c.other_overdue.total_minor,
+                currency: inv.amount.currency.as_str(),
+            },
         },
-        params: pairs(&c.params),
+        params: &lists.params,
+    }
+}
+
+fn past_action(h: &core::PastAction) -> wit::PastAction {
+    wit::PastAction {
+        on: date(h.on),
+        kind: match h.kind {
+            core::ActionKind::Notify => wit::ActionKind::Notify,
+            core::ActionKind::RetryPayment => wit::ActionKind::RetryPayment,
+            core::ActionKind::Pause => wit::ActionKind::Pause,
+            core::ActionKind::Escalate => wit::ActionKind::Escalate,
+            core::ActionKind::Close => wit::ActionKind::Close,
+        },
+        level: h.level,
+        channel: h.channel.map(channel),
+        tone: h.tone.map(tone),
+        outcome: match h.outcome {
+            core::ActionOutcome::Pending => wit::ActionOutcome::Pending,
+            core::ActionOutcome::Delivered => wit::ActionOutcome::Delivered,
+            core::ActionOutcome::Failed => wit::ActionOutcome::Failed,
+            core::ActionOutcome::Opened => wit::ActionOutcome::Opened,
+            core::ActionOutcome::Succeeded => wit::ActionOutcome::Succeeded,
+            core::ActionOutcome::Declined => wit::ActionOutcome::Declined,
+            core::ActionOutcome::Blocked => wit::ActionOutcome::Blocked,
+        },
     }
 }
 
