@@ -454,6 +454,10 @@ pub struct Guarded {
     pub interventions: Vec<Intervention>,
     /// Present when the decision still carries a notice: delivery must respect it.
     pub delivery_window: Option<DeliveryWindow>,
+    /// The actions the guardrails dropped, as the policy asked for them (a notice moved to
+    /// another channel before it was dropped is given back on its own channel), in action
+    /// order: one per intervention whose effect is [`Effect::Dropped`].
+    pub dropped: Vec<Action>,
 }
 
 /// Applies the guardrails to `decision`, a decision about `ctx` that passed
@@ -484,13 +488,15 @@ pub fn apply(
         customer_contacts: counts.customer_last_7_days,
         interventions: Vec::new(),
     };
+    let mut dropped = Vec::new();
     let kept: Vec<Action> = actions
         .into_iter()
         .enumerate()
         .filter_map(|(i, action)| match guard.check(i, action) {
             Ok(action) => Some(action),
-            Err((rule, detail)) => {
+            Err(Blocked(rule, detail, action)) => {
                 guard.note(rule, Effect::Dropped, Some(i), detail);
+                dropped.push(action);
                 None
             }
         })
@@ -527,8 +533,12 @@ pub fn apply(
         },
         interventions: guard.interventions,
         delivery_window,
+        dropped,
     }
 }
+
+/// An action a rule blocks: the rule, why, and the action as the policy asked for it.
+struct Blocked<A>(Rule, String, A);
 
 /// The state of one [`apply`] run: what is known and what has been let through so far.
 struct Guard<'a> {
@@ -556,33 +566,33 @@ impl Guard<'_> {
     }
 
     /// The action to carry out (possibly changed), or the rule that blocks it and why.
-    fn check(&mut self, i: usize, action: Action) -> Result<Action, (Rule, String)> {
+    fn check(&mut self, i: usize, action: Action) -> Result<Action, Blocked<Action>> {
         let dunning = matches!(
             action,
             Action::Notify(_) | Action::RetryPayment(_) | Action::Escalate(_)
         );
         if let (true, Some((rule, why))) = (dunning, &self.stop) {
-            return Err((
-                *rule,
-                format!("{} not carried out: {why}", describe(&action)),
-            ));
+            let detail = format!("{} not carried out: {why}", describe(&action));
+            return Err(Blocked(*rule, detail, action));
         }
         match action {
-            Action::Notify(notice) => self.check_notice(i, notice).map(Action::Notify),
+            Action::Notify(notice) => self
+                .check_notice(i, notice)
+                .map(Action::Notify)
+                .map_err(|Blocked(rule, detail, n)| Blocked(rule, detail, Action::Notify(n))),
             Action::Escalate(e)
                 if matches!(e.kind, EscalationKind::Collections | EscalationKind::Legal) =>
             {
                 let days = self.ctx.days_overdue();
                 let min = self.settings.min_days_overdue_for_collections;
                 if days < i64::from(min) {
-                    let what = describe(&Action::Escalate(e));
-                    return Err((
-                        Rule::EscalationTooEarly,
-                        format!(
-                            "{what} not carried out: the invoice is {days} day(s) overdue; \
-                             at least {min} needed"
-                        ),
-                    ));
+                    let action = Action::Escalate(e);
+                    let detail = format!(
+                        "{} not carried out: the invoice is {days} day(s) overdue; at least \
+                         {min} needed",
+                        describe(&action)
+                    );
+                    return Err(Blocked(Rule::EscalationTooEarly, detail, action));
                 }
                 Ok(Action::Escalate(e))
             }
@@ -590,9 +600,15 @@ impl Guard<'_> {
         }
     }
 
-    fn check_notice(&mut self, i: usize, mut notice: Notice) -> Result<Notice, (Rule, String)> {
+    fn check_notice(&mut self, i: usize, mut notice: Notice) -> Result<Notice, Blocked<Notice>> {
         let customer = &self.ctx.customer;
         let level = notice.level;
+        let asked = notice.channel;
+        // A notice blocked after it was moved to another channel goes back on its own.
+        let block = |mut notice: Notice, rule, detail| {
+            notice.channel = asked;
+            Err(Blocked(rule, detail, notice))
+        };
         if customer.opted_out.contains(&notice.channel) {
             let from = channel_name(notice.channel);
             let fallback = match self.settings.opted_out_channel {
@@ -604,10 +620,9 @@ impl Guard<'_> {
                     .find(|c| !customer.opted_out.contains(c)),
             };
             let Some(to) = fallback else {
-                return Err((
-                    Rule::OptedOutChannel,
-                    format!("level {level} notice dropped: the customer opted out of {from}"),
-                ));
+                let detail =
+                    format!("level {level} notice dropped: the customer opted out of {from}");
+                return block(notice, Rule::OptedOutChannel, detail);
             };
             notice.channel = to;
             self.note(
@@ -622,33 +637,28 @@ impl Guard<'_> {
         }
         if let Some(highest) = self.highest_level {
             if level < highest && !self.settings.level_may_decrease {
-                return Err((
-                    Rule::LevelBackwards,
-                    format!("level {level} notice dropped: level {highest} was already sent"),
-                ));
+                let detail =
+                    format!("level {level} notice dropped: level {highest} was already sent");
+                return block(notice, Rule::LevelBackwards, detail);
             }
         }
         let per_invoice = self.settings.max_contacts_per_invoice_per_day;
         if self.invoice_contacts >= per_invoice {
-            return Err((
-                Rule::InvoiceDailyCap,
-                format!(
-                    "level {level} notice dropped: {} contact(s) for this invoice on {} \
-                     already; at most {per_invoice} a day",
-                    self.invoice_contacts, self.ctx.as_of
-                ),
-            ));
+            let detail = format!(
+                "level {level} notice dropped: {} contact(s) for this invoice on {} already; \
+                 at most {per_invoice} a day",
+                self.invoice_contacts, self.ctx.as_of
+            );
+            return block(notice, Rule::InvoiceDailyCap, detail);
         }
         let per_customer = self.settings.max_contacts_per_customer_7_days;
         if self.customer_contacts >= per_customer {
-            return Err((
-                Rule::CustomerWeeklyCap,
-                format!(
-                    "level {level} notice dropped: {} contact(s) with this customer in the 7 \
-                     days to {} already; at most {per_customer}",
-                    self.customer_contacts, self.ctx.as_of
-                ),
-            ));
+            let detail = format!(
+                "level {level} notice dropped: {} contact(s) with this customer in the 7 days \
+                 to {} already; at most {per_customer}",
+                self.customer_contacts, self.ctx.as_of
+            );
+            return block(notice, Rule::CustomerWeeklyCap, detail);
         }
         self.invoice_contacts += 1;
         self.customer_contacts += 1;

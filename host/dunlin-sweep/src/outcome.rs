@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::Days;
-use dunlin_core::guardrails::{self, ContactCounts, Effect, GuardrailSettings, InvoiceFacts};
+use dunlin_core::guardrails::{self, ContactCounts, GuardrailSettings, InvoiceFacts};
 use dunlin_core::{Action, Context, Decision, Notice, PolicyFailure, Tone};
 use dunlin_store::{
     ActionStatus, DunningState, FailureMode, FailureRecord, Outcome, PlannedAction, PolicyRef,
@@ -174,9 +174,9 @@ pub(crate) fn build(
         disputed: ctx.invoice.disputed,
         plan_in_good_standing_until: ctx.invoice.on_payment_plan.then_some(ctx.as_of),
     };
-    let original = decision.actions.clone();
-    let guarded = guardrails::apply(settings, &ctx, &facts, &counts, decision);
+    let mut guarded = guardrails::apply(settings, &ctx, &facts, &counts, decision);
 
+    // The outbox: the actions let through, then those blocked, as the policy asked for them.
     let mut actions: Vec<PlannedAction> = guarded
         .decision
         .actions
@@ -186,18 +186,15 @@ pub(crate) fn build(
             status: ActionStatus::Pending,
         })
         .collect();
-    let dropped: Vec<PlannedAction> = guarded
-        .interventions
-        .iter()
-        .filter(|i| i.effect == Effect::Dropped)
-        .filter_map(|i| original.get(i.action_index?))
-        .map(|a| PlannedAction {
-            action: a.clone(),
-            status: ActionStatus::Blocked,
-        })
-        .collect();
-    let blocked = dropped.len();
-    actions.extend(dropped);
+    let blocked = guarded.dropped.len();
+    actions.extend(
+        std::mem::take(&mut guarded.dropped)
+            .into_iter()
+            .map(|action| PlannedAction {
+                action,
+                status: ActionStatus::Blocked,
+            }),
+    );
 
     let sent: Vec<&Notice> = guarded
         .decision

@@ -624,17 +624,28 @@ fn guardrail_table() {
             .collect();
         let review_on = row.review_on.map(d);
         let has_notice = kept.iter().any(|k| k.starts_with("notify"));
+        // Each dropped action comes back as the policy asked for it (a rerouted one on its
+        // own channel), in action order.
+        let asked: Vec<&Action> = guarded
+            .interventions
+            .iter()
+            .filter(|i| i.effect == Effect::Dropped)
+            .filter_map(|i| policy_decision.actions.get(i.action_index?))
+            .collect();
+        let dropped: Vec<&Action> = guarded.dropped.iter().collect();
         let ok = kept == row.kept
             && interventions == row.interventions
             && guarded.decision.review_on == review_on
             && guarded.decision.segment == policy_decision.segment
             && guarded.decision.reason == policy_decision.reason
             && guarded.interventions.iter().all(|i| !i.detail.is_empty())
-            && guarded.delivery_window.is_some() == has_notice;
+            && guarded.delivery_window.is_some() == has_notice
+            && dropped == asked;
         if !ok {
             failures.push(format!(
                 "{}:\n  kept {kept:?}, expected {:?}\n  interventions {interventions:?}, \
-                 expected {:?}\n  review {:?}, expected {review_on:?}\n  details {:?}",
+                 expected {:?}\n  review {:?}, expected {review_on:?}\n  dropped {dropped:?}, \
+                 expected {asked:?}\n  details {:?}",
                 row.name,
                 row.kept,
                 row.interventions,
