@@ -41,10 +41,9 @@ async fn bound_the_wal(conn: &mut sqlx::SqliteConnection) -> sqlx::Result<()> {
     let page_size: i64 = sqlx::query_scalar("PRAGMA page_size")
         .fetch_one(&mut *conn)
         .await?;
-    let pages = checkpoint::autocheckpoint_pages(
-        checkpoint::POOL_AUTOCHECKPOINT_BYTES,
-        u64::try_from(page_size).unwrap_or(0),
-    );
+    let page_size = u64::try_from(page_size)
+        .map_err(|_| sqlx::Error::Protocol(format!("SQLite reports a page size of {page_size}")))?;
+    let pages = checkpoint::autocheckpoint_pages(checkpoint::POOL_AUTOCHECKPOINT_BYTES, page_size);
     sqlx::query(&format!("PRAGMA wal_autocheckpoint = {pages}"))
         .execute(conn)
         .await?;

@@ -69,6 +69,13 @@ impl SweepOptions {
             limits: OperatorLimits::default(),
         }
     }
+
+    /// Whether `stop` is set: the sweep (or, in [`sweep_many`], the next one) should stop.
+    pub(crate) fn stopping(&self) -> bool {
+        self.stop
+            .as_ref()
+            .is_some_and(|s| s.load(Ordering::Relaxed))
+    }
 }
 
 /// What a sweep did, and where its time went.
@@ -191,11 +198,6 @@ async fn run_sweep(
     // page n-1 written. Each page is still written in one transaction of its own.
     let (to_decide, mut selected) = mpsc::channel::<Vec<DueInvoice>>(1);
     let (to_write, mut decided) = mpsc::channel::<decide::PageDone>(1);
-    let stopping = || {
-        opts.stop
-            .as_ref()
-            .is_some_and(|s| s.load(Ordering::Relaxed))
-    };
 
     let select = async {
         let mut busy = Duration::ZERO;
@@ -204,7 +206,7 @@ async fn run_sweep(
         let mut limits = page_limits(opts.page_size, opts.ramp_up);
         let mut first = true;
         loop {
-            if !first && stopping() {
+            if !first && opts.stopping() {
                 interrupted = true;
                 break;
             }
@@ -244,7 +246,7 @@ async fn run_sweep(
         while let Some(invoices) = selected.recv().await {
             // On a stop, pages selected but not yet decided are dropped: nothing of them
             // was recorded, so the next sweep picks them up.
-            if !first && stopping() {
+            if !first && opts.stopping() {
                 interrupted = true;
                 break;
             }

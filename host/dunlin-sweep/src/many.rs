@@ -55,7 +55,7 @@ pub fn sweep_many<'a>(
             let may_start = o.selecting.is_none() && o.running.len() < IN_FLIGHT;
             if may_start {
                 if let Some((tenant, mut opts)) = o.waiting.pop_front() {
-                    if stopping(&opts) {
+                    if opts.stopping() {
                         o.waiting.clear();
                         continue;
                     }
@@ -89,10 +89,4 @@ pub fn sweep_many<'a>(
             }
         }
     })
-}
-
-fn stopping(opts: &SweepOptions) -> bool {
-    opts.stop
-        .as_ref()
-        .is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed))
 }
