@@ -216,6 +216,43 @@ mod tests {
         (pool, sweep)
     }
 
+    /// `.cargo/config.toml` builds SQLite without `SQLITE_ENABLE_MEMORY_MANAGEMENT`; both
+    /// drivers link that one library.
+    #[tokio::test]
+    async fn sqlite_is_built_without_the_shared_page_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("options.db");
+        let db = SqliteDb::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap();
+        let from_sqlx: Vec<String> = sqlx::query_scalar("PRAGMA compile_options")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+        let conn = direct::open(&path).unwrap();
+        let mut stmt = conn.prepare("PRAGMA compile_options").unwrap();
+        let from_rusqlite: Vec<String> = stmt
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(from_sqlx, from_rusqlite, "two SQLite libraries are linked");
+        assert!(
+            from_sqlx.iter().any(|o| o.starts_with("THREADSAFE=")),
+            "no compile options read: {from_sqlx:?}"
+        );
+        assert!(
+            !from_sqlx.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT"),
+            "SQLite was built with SQLITE_ENABLE_MEMORY_MANAGEMENT: build inside the repository \
+             so that .cargo/config.toml applies, and without a LIBSQLITE3_FLAGS of your own \
+             (it was {:?})",
+            option_env!("LIBSQLITE3_FLAGS")
+        );
+        drop(stmt);
+        drop(conn);
+        db.close().await;
+    }
+
     #[tokio::test]
     async fn both_kinds_of_connection_bound_the_wal_in_bytes_of_the_files_own_pages() {
         let dir = tempfile::tempdir().unwrap();
