@@ -2,6 +2,7 @@
 //! due, repeat. Ticks missed while the daemon was down run once on start (the latest of
 //! them), never once per missed tick. One tenant's failure never stops another's sweep.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +14,7 @@ use dunlin_scheduler::{next_wakeup, Schedule};
 use dunlin_store::{Db, TenantId};
 use tokio::sync::watch;
 
-use futures_util::stream::{self, StreamExt};
+use futures_util::stream::StreamExt;
 
 use crate::{sweep_many, SweepError, SweepOptions};
 
@@ -81,10 +82,21 @@ async fn run(
         }
         // The due tenants' sweeps overlap at the seams (`sweep_many`); each tick is marked
         // as its sweep ends. Once shutdown sets `stop`, no further sweep starts.
-        let ticks: Vec<_> = due.iter().map(|(_, tick, o)| (*tick, o.as_of)).collect();
+        let mut ticks: HashMap<TenantId, _> = due
+            .iter()
+            .map(|(id, tick, o)| (id.clone(), (*tick, o.as_of)))
+            .collect();
         let jobs = due.into_iter().map(|(id, _, opts)| (id, opts));
-        let mut swept = std::pin::pin!(sweep_many(db, runtime, jobs).zip(stream::iter(ticks)));
-        while let Some(((tenant, result), (tick, as_of))) = swept.next().await {
+        let mut swept = std::pin::pin!(sweep_many(db, runtime, jobs));
+        while let Some((tenant, result)) = swept.next().await {
+            // Each result names its tenant, one of the jobs given (each tenant once).
+            let Some((tick, as_of)) = ticks.remove(&tenant) else {
+                tracing::error!(
+                    tenant_id = tenant.as_str(),
+                    "a sweep of a tenant not asked for"
+                );
+                continue;
+            };
             match result {
                 Ok(report) if !report.interrupted => db.mark_tick(&tenant, tick).await?,
                 // Stopped by shutdown, not marked; the sweep beside it (if any) stops too,
