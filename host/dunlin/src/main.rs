@@ -125,24 +125,21 @@ async fn serve(
     sandbox: &SandboxArgs,
     limits: &OperatorLimits,
 ) -> anyhow::Result<ExitCode> {
-    let runtime = sandbox.runtime()?;
+    // The signals are listened for before anything else starts, so that a SIGTERM from the
+    // first moment on is a graceful stop, never the default kill.
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
     let (tx, rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot listen for SIGTERM");
-                    return;
-                }
-            };
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
+            _ = int.recv() => {}
             _ = term.recv() => {}
         }
         tracing::info!("shutting down after the current page");
         let _ = tx.send(true);
     });
+    let runtime = sandbox.runtime()?;
     tracing::info!("dunlin serve started");
     dunlin_sweep::serve(db, &runtime, &dunlin_scheduler::SystemClock, limits, rx).await?;
     Ok(ExitCode::SUCCESS)
