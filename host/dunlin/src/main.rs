@@ -125,8 +125,9 @@ async fn serve(
     sandbox: &SandboxArgs,
     limits: &OperatorLimits,
 ) -> anyhow::Result<ExitCode> {
-    // The signals are listened for before anything else starts, so that a SIGTERM from the
-    // first moment on is a graceful stop, never the default kill.
+    // The signals are listened for before the runtime is built and any sweep starts, so a
+    // SIGTERM from here on is a graceful stop. Before this (process start, opening and
+    // migrating the database) it is the default kill, which leaves nothing half-written.
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
     let mut int = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
