@@ -3,6 +3,7 @@
 
 mod cache;
 mod determinism;
+mod guest_text;
 mod reference;
 mod sandbox;
 

@@ -61,9 +61,14 @@ fn check(ctx: &Context, d: &Decision) -> Result<(), String> {
                     let field = format!("actions[{i}].vars name");
                     label(&field, name, false)?;
                     identifier(&field, name)?;
-                    bounded(&format!("actions[{i}].vars[{name}]"), value, MAX_TEXT)?;
+                    let field = format!("actions[{i}].vars[{name}]");
+                    bounded(&field, value, MAX_TEXT)?;
+                    controls(&field, value, Allow::NewlineAndTab)?;
                     if !seen.insert(name) {
-                        return Err(format!("template variable {name:?} is given twice"));
+                        return Err(format!(
+                            "template variable \"{}\" is given twice",
+                            name.escape_debug()
+                        ));
                     }
                 }
             }
@@ -93,14 +98,42 @@ fn label(field: &str, value: &str, may_be_empty: bool) -> Result<(), String> {
     if !may_be_empty && value.is_empty() {
         return Err(format!("{field} is empty"));
     }
-    bounded(field, value, MAX_LABEL)
+    bounded(field, value, MAX_LABEL)?;
+    controls(field, value, Allow::Nothing)
 }
 
 fn text(field: &str, value: &str) -> Result<(), String> {
     if value.trim().is_empty() {
         return Err(format!("{field} is empty"));
     }
-    bounded(field, value, MAX_TEXT)
+    bounded(field, value, MAX_TEXT)?;
+    controls(field, value, Allow::NewlineAndTab)
+}
+
+/// Which control characters a field may hold.
+#[derive(Clone, Copy)]
+enum Allow {
+    /// None: labels and identifiers are one short line.
+    Nothing,
+    /// `\n` and `\t`: free text may have lines and columns (the host escapes them on display).
+    NewlineAndTab,
+}
+
+/// Refuses control characters (C0, DEL, C1) and bidirectional embeddings, overrides and
+/// isolates (U+202A..=U+202E, U+2066..=U+2069), which would forge or reorder what the host
+/// prints; free text keeps its newlines and tabs.
+fn controls(field: &str, value: &str, allow: Allow) -> Result<(), String> {
+    let bad = |c: char| match (c, allow) {
+        ('\n' | '\t', Allow::NewlineAndTab) => false,
+        _ => c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'),
+    };
+    match value.char_indices().find(|&(_, c)| bad(c)) {
+        None => Ok(()),
+        Some((position, c)) => Err(format!(
+            "{field} contains the control character U+{:04X} at byte {position}",
+            u32::from(c)
+        )),
+    }
 }
 
 fn identifier(field: &str, value: &str) -> Result<(), String> {
@@ -110,8 +143,10 @@ fn identifier(field: &str, value: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
+        // The value is the policy's: shown escaped, as the host would.
         Err(format!(
-            "{field} {value:?} may use only a-z, 0-9, '.', '_' and '-'"
+            "{field} \"{}\" may use only a-z, 0-9, '.', '_' and '-'",
+            value.escape_debug()
         ))
     }
 }
@@ -177,5 +212,81 @@ mod tests {
         dup.vars = vec![("a".into(), "1".into()), ("a".into(), "2".into())];
         let err = contract_violation(&ctx, &ok().act(dup)).unwrap();
         assert!(err.contains("given twice"), "{err}");
+    }
+
+    #[test]
+    fn refuses_control_characters_as_the_host_does() {
+        let ctx = context().as_of("2026-03-01").build();
+        let ok = || {
+            decision("s")
+                .act(notice(2).firm().template("firm-reminder"))
+                .because("because")
+        };
+        // The host's table (`Decision::validate`'s tests): the same texts, the same verdicts.
+        let cases = [
+            (ok().in_segment("vip ünïcode"), None),
+            (
+                ok().in_segment("a\nb"),
+                Some("segment contains the control character U+000A at byte 1"),
+            ),
+            (
+                ok().in_segment("a\tb"),
+                Some("segment contains the control character U+0009 at byte 1"),
+            ),
+            (
+                ok().in_segment("\x1b[2J"),
+                Some("segment contains the control character U+001B at byte 0"),
+            ),
+            (
+                ok().in_segment("x\u{202e}y"),
+                Some("segment contains the control character U+202E at byte 1"),
+            ),
+            (ok().because("line one\nline two\tcolumn"), None),
+            (
+                ok().because("ok\r\nforged"),
+                Some("reason contains the control character U+000D at byte 2"),
+            ),
+            (
+                ok().because("red \x1b[31m"),
+                Some("reason contains the control character U+001B at byte 4"),
+            ),
+            (
+                ok().because("nul\0"),
+                Some("reason contains the control character U+0000 at byte 3"),
+            ),
+            (
+                ok().because("del\x7f"),
+                Some("reason contains the control character U+007F at byte 3"),
+            ),
+            (
+                ok().because("é\u{85}"),
+                Some("reason contains the control character U+0085 at byte 2"),
+            ),
+            (
+                ok().because("\u{2066}x\u{2069}"),
+                Some("reason contains the control character U+2066 at byte 0"),
+            ),
+            (
+                ok().act(notice(1).template("t").var("name", "Dear\ncustomer")),
+                None,
+            ),
+            (
+                ok().act(notice(1).template("t").var("name", "\x1b]8;;evil")),
+                Some("actions[1].vars[name] contains the control character U+001B at byte 0"),
+            ),
+            (ok().act(Action::collections("two\nlines")), None),
+            (
+                ok().act(Action::collections("x\u{202d}")),
+                Some("actions[1].reason contains the control character U+202D at byte 1"),
+            ),
+        ];
+        for (d, expected) in cases {
+            assert_eq!(
+                contract_violation(&ctx, &d).as_deref(),
+                expected,
+                "{:?}",
+                d.reason
+            );
+        }
     }
 }

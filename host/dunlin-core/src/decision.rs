@@ -6,6 +6,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::text::{is_bidi_control, is_control, Escaped};
 use crate::{Channel, Context, Date, Tone};
 
 /// The highest notice level a policy may use.
@@ -176,12 +177,28 @@ pub enum InvalidDecision {
         max: usize,
     },
     /// A template id or variable name has characters outside `[a-z0-9._-]`.
-    #[error("{field} {value:?} may use only a-z, 0-9, '.', '_' and '-'")]
+    #[error(
+        "{field} \"{}\" may use only a-z, 0-9, '.', '_' and '-'",
+        Escaped(value)
+    )]
     BadIdentifier {
         /// Which field.
         field: String,
         /// The offending value.
         value: String,
+    },
+    /// A character the field may not hold: labels hold no control character at all; free
+    /// text may hold newlines and tabs but no other control character (C0, DEL, C1) and no
+    /// bidirectional embedding, override or isolate, which would forge or reorder what the
+    /// host prints.
+    #[error("{field} contains the control character U+{:04X} at byte {position}", u32::from(*character))]
+    ControlCharacter {
+        /// Which field.
+        field: String,
+        /// The character.
+        character: char,
+        /// Its byte offset in the field.
+        position: usize,
     },
     /// A notice level outside 1..=MAX_LEVEL.
     #[error("notice level {level} is outside 1..={MAX_LEVEL}")]
@@ -200,7 +217,7 @@ pub enum InvalidDecision {
         max: usize,
     },
     /// The same template variable twice.
-    #[error("template variable {name:?} is given twice")]
+    #[error("template variable \"{}\" is given twice", Escaped(name))]
     DuplicateVar {
         /// The variable.
         name: String,
@@ -261,7 +278,9 @@ impl Decision {
                     for (k, v) in &n.vars {
                         label(&format_args!("actions[{i}].vars name"), k, false)?;
                         identifier(&format_args!("actions[{i}].vars name"), k)?;
-                        bounded(&format_args!("actions[{i}].vars[{k}]"), v, MAX_TEXT)?;
+                        let field = format_args!("actions[{i}].vars[{k}]");
+                        bounded(&field, v, MAX_TEXT)?;
+                        controls(&field, v, Allow::NewlineAndTab)?;
                     }
                 }
                 Action::RetryPayment(r) => text(&format_args!("actions[{i}].reason"), &r.reason)?,
@@ -294,7 +313,8 @@ fn label(field: &dyn fmt::Display, value: &str, may_be_empty: bool) -> Result<()
             field: field.to_string(),
         });
     }
-    bounded(field, value, MAX_LABEL)
+    bounded(field, value, MAX_LABEL)?;
+    controls(field, value, Allow::Nothing)
 }
 
 fn text(field: &dyn fmt::Display, value: &str) -> Result<(), InvalidDecision> {
@@ -303,7 +323,32 @@ fn text(field: &dyn fmt::Display, value: &str) -> Result<(), InvalidDecision> {
             field: field.to_string(),
         });
     }
-    bounded(field, value, MAX_TEXT)
+    bounded(field, value, MAX_TEXT)?;
+    controls(field, value, Allow::NewlineAndTab)
+}
+
+/// Which control characters a field may hold.
+#[derive(Clone, Copy)]
+enum Allow {
+    /// None: labels and identifiers are one short line.
+    Nothing,
+    /// `\n` and `\t`: free text may have lines and columns, which the host escapes on display.
+    NewlineAndTab,
+}
+
+fn controls(field: &dyn fmt::Display, value: &str, allow: Allow) -> Result<(), InvalidDecision> {
+    let bad = |c: char| match (c, allow) {
+        ('\n' | '\t', Allow::NewlineAndTab) => false,
+        _ => is_control(c) || is_bidi_control(c),
+    };
+    match value.char_indices().find(|&(_, c)| bad(c)) {
+        None => Ok(()),
+        Some((position, character)) => Err(InvalidDecision::ControlCharacter {
+            field: field.to_string(),
+            character,
+            position,
+        }),
+    }
 }
 
 fn identifier(field: &dyn fmt::Display, value: &str) -> Result<(), InvalidDecision> {
@@ -439,6 +484,125 @@ mod tests {
                 "{err:?} should mention {expected:?}"
             );
         }
+    }
+
+    /// A decision with `text` in one field, the rest as in `notice(1, "t")`.
+    fn with_text(field: &str, text: &str) -> Decision {
+        let mut d = notice(1, "t");
+        let t = text.to_owned();
+        match field {
+            "segment" => d.segment = t,
+            "reason" => d.reason = t,
+            "template" => {
+                if let Action::Notify(n) = &mut d.actions[0] {
+                    n.template = t;
+                }
+            }
+            "var" => {
+                if let Action::Notify(n) = &mut d.actions[0] {
+                    n.vars.insert("name".into(), t);
+                }
+            }
+            "action reason" => d.actions.push(Action::Escalate(Escalation {
+                kind: EscalationKind::Collections,
+                reason: t,
+            })),
+            _ => unreachable!("no field {field}"),
+        }
+        d
+    }
+
+    #[test]
+    fn control_characters_are_refused_except_newlines_and_tabs_in_free_text() {
+        let ctx = ctx();
+        // The error's field, character and position; `None` if the text is allowed.
+        type Refused = Option<(&'static str, char, usize)>;
+        let cases: &[(&str, &str, Refused)] = &[
+            ("segment", "vip customers", None),
+            ("segment", "ünïcode ✓", None),
+            ("segment", "a\nb", Some(("segment", '\n', 1))),
+            ("segment", "a\tb", Some(("segment", '\t', 1))),
+            ("segment", "\x1b[2J", Some(("segment", '\x1b', 0))),
+            ("segment", "x\u{202e}y", Some(("segment", '\u{202e}', 1))),
+            (
+                "template",
+                "t\x7f",
+                Some(("actions[0].template", '\x7f', 1)),
+            ),
+            ("reason", "line one\nline two\tcolumn", None),
+            ("reason", "ok\r\nforged", Some(("reason", '\r', 2))),
+            ("reason", "red \x1b[31m", Some(("reason", '\x1b', 4))),
+            ("reason", "nul\0", Some(("reason", '\0', 3))),
+            ("reason", "bell\x07", Some(("reason", '\x07', 4))),
+            ("reason", "del\x7f", Some(("reason", '\x7f', 3))),
+            ("reason", "é\u{85}", Some(("reason", '\u{85}', 2))),
+            ("reason", "c1 \u{9b}2J", Some(("reason", '\u{9b}', 3))),
+            ("reason", "\u{202a}x", Some(("reason", '\u{202a}', 0))),
+            (
+                "reason",
+                "\u{2066}x\u{2069}",
+                Some(("reason", '\u{2066}', 0)),
+            ),
+            ("reason", "\u{2069}", Some(("reason", '\u{2069}', 0))),
+            ("var", "Dear\ncustomer", None),
+            (
+                "var",
+                "\x1b]8;;evil",
+                Some(("actions[0].vars[name]", '\x1b', 0)),
+            ),
+            ("action reason", "two\nlines", None),
+            (
+                "action reason",
+                "x\u{202d}",
+                Some(("actions[1].reason", '\u{202d}', 1)),
+            ),
+        ];
+        for &(field, text, expected) in cases {
+            let got = with_text(field, text).validate(&ctx);
+            let expected =
+                expected.map(
+                    |(field, character, position)| InvalidDecision::ControlCharacter {
+                        field: field.into(),
+                        character,
+                        position,
+                    },
+                );
+            assert_eq!(got.err(), expected, "{field} = {text:?}");
+        }
+    }
+
+    #[test]
+    fn a_control_character_is_named_by_its_code_point() {
+        let err = with_text("reason", "red \x1b[31m")
+            .validate(&ctx())
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "reason contains the control character U+001B at byte 4"
+        );
+        let err = with_text("segment", "\u{202e}")
+            .validate(&ctx())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("U+202E"), "{err}");
+    }
+
+    #[test]
+    fn bad_identifiers_are_shown_escaped() {
+        let err = with_text("template", "x\x1b[2J")
+            .validate(&ctx())
+            .unwrap_err();
+        // Which check catches it first does not matter; the message must be inert.
+        assert!(!err.to_string().contains('\x1b'), "{err}");
+        let err = InvalidDecision::BadIdentifier {
+            field: "template".into(),
+            value: "a\nb".into(),
+        };
+        assert_eq!(
+            err.to_string(),
+            r#"template "a\nb" may use only a-z, 0-9, '.', '_' and '-'"#
+        );
     }
 
     #[test]

@@ -41,11 +41,17 @@ pub enum PolicyFailure {
         /// The deadline per call, in milliseconds.
         limit_ms: u64,
     },
-    /// The guest tried to grow its memory or tables past the limit.
+    /// The guest tried to grow a linear memory past the limit.
     #[error("policy hit its memory limit of {limit_bytes} bytes")]
     MemoryLimit {
         /// The linear memory limit.
         limit_bytes: u64,
+    },
+    /// The guest tried to grow a table past the limit.
+    #[error("policy hit its table limit of {limit_elements} elements")]
+    TableLimit {
+        /// The table size limit.
+        limit_elements: u64,
     },
     /// The decision is larger than the host accepts.
     #[error("policy output is {size} bytes; the limit is {limit}")]
@@ -75,6 +81,7 @@ impl PolicyFailure {
             PolicyFailure::OutOfFuel { .. } => "out-of-fuel",
             PolicyFailure::Deadline { .. } => "deadline",
             PolicyFailure::MemoryLimit { .. } => "memory-limit",
+            PolicyFailure::TableLimit { .. } => "table-limit",
             PolicyFailure::OutputTooLarge { .. } => "output-too-large",
             PolicyFailure::InvalidDecision(_) => "invalid-decision",
             PolicyFailure::Instantiate { .. } => "instantiate",

@@ -13,6 +13,7 @@ pub mod guardrails;
 pub mod iso_date;
 pub mod money;
 pub mod simulate;
+pub mod text;
 
 pub use chrono::NaiveDate as Date;
 pub use clock::Clock;

@@ -4,15 +4,17 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use dunlin_core::PolicyFailure;
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, Linker};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use crate::cache::CompileCache;
+use crate::compile::{self, Compiler};
+use crate::inspect;
 use crate::policy::{Bindings, LoadedPolicy};
 use crate::sandbox::Host;
 use crate::wit::{self, WitVersion};
@@ -28,6 +30,8 @@ pub struct RuntimeConfig {
     pub limits: Limits,
     /// Where precompiled components are kept; `None` compiles every time.
     pub cache_dir: Option<PathBuf>,
+    /// Where components are compiled: a daemon uses [`Compiler::Process`].
+    pub compiler: Compiler,
 }
 
 /// The facts about a loaded component.
@@ -60,6 +64,7 @@ pub(crate) struct RuntimeInner {
     pub(crate) linker: Linker<Host>,
     pub(crate) limits: Limits,
     cache: Option<CompileCache>,
+    compiler: Compiler,
     /// Components compiled or loaded by this process, by sha256: a daemon loads each policy
     /// version once, however many sweeps use it. (One entry per distinct version seen.)
     compiled: Mutex<HashMap<String, Component>>,
@@ -88,15 +93,12 @@ impl Runtime {
             .linear_memory_keep_resident(4 << 20)
             .table_keep_resident(64 << 10);
 
-        let mut cfg = Config::new();
-        cfg.wasm_component_model(true)
-            .consume_fuel(true)
-            .epoch_interruption(true)
-            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let mut cfg = compile::config();
+        cfg.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&cfg).map_err(|e| SetupError(format!("{e:#}")))?;
 
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+        crate::sandbox::link(&mut linker)
             .map_err(|e| SetupError(format!("linking WASI: {e:#}")))?;
 
         let weak = engine.weak();
@@ -115,13 +117,16 @@ impl Runtime {
         let deadline_ticks = (limits.deadline.as_millis() as u64)
             .div_ceil(tick_ms)
             .max(1);
-        let cache = config.cache_dir.map(|dir| CompileCache::new(&engine, dir));
+        let cache = config
+            .cache_dir
+            .map(|dir| CompileCache::new(&engine, dir, limits.cache_bytes));
         Ok(Runtime {
             inner: Arc::new(RuntimeInner {
                 engine,
                 linker,
                 limits,
                 cache,
+                compiler: config.compiler,
                 compiled: Mutex::new(HashMap::new()),
                 deadline_ticks,
             }),
@@ -135,10 +140,13 @@ impl Runtime {
 
     /// Validates and compiles (or loads from the cache) a component, ready to instantiate.
     ///
-    /// Rejects, with one clear message each: files that are not WebAssembly, core modules,
-    /// components over the size cap, components that do not export the policy interface or
-    /// target an unsupported contract version, components importing anything but locked-down
-    /// WASI, and components that fail to compile within the time limit.
+    /// Checks in order of cost, each refusal with one clear message: the file is
+    /// WebAssembly, a component, within the size cap; read from its bytes without compiling,
+    /// it exports the policy interface at a supported contract version, imports nothing but
+    /// locked-down WASI and has no function too large to compile within bounds; it compiles
+    /// within the time (and, in a child process, memory) limit; its export has the
+    /// contract's types and its start code runs to the end under a call's limits. Only a
+    /// component that passed all of these is kept in the compile cache.
     pub fn load(&self, bytes: &[u8]) -> Result<LoadedPolicy, LoadError> {
         let inner = &self.inner;
         let limits = &inner.limits;
@@ -149,6 +157,10 @@ impl Runtime {
                 limit: limits.component_bytes,
             });
         }
+        let shape = inspect::inspect(bytes, limits)?;
+        let version = wit::detect(shape.exports.iter().copied())?;
+        wit::check_imports(shape.imports.iter().copied())?;
+
         let sha256 = hex::encode(Sha256::digest(bytes));
         let started = Instant::now();
         let in_memory = inner
@@ -157,6 +169,7 @@ impl Runtime {
             .unwrap_or_else(|e| e.into_inner())
             .get(&sha256)
             .cloned();
+        let from_memory = in_memory.is_some();
         let cached = in_memory.or_else(|| {
             inner
                 .cache
@@ -166,78 +179,58 @@ impl Runtime {
         let from_cache = cached.is_some();
         let component = match cached {
             Some(component) => component,
-            None => {
-                let component = self.compile(bytes)?;
-                if let Some(cache) = &inner.cache {
-                    cache.store(&sha256, &component)?;
-                }
-                component
-            }
+            None => compile::compile(&inner.compiler, &inner.engine, bytes, limits)?,
         };
         let load_time = started.elapsed();
-        inner
-            .compiled
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(sha256.clone(), component.clone());
 
-        let version = wit::detect(&inner.engine, &component)?;
-        wit::check_imports(&inner.engine, &component)?;
-        let ty = component.component_type();
-        let imports = ty
-            .imports(&inner.engine)
-            .map(|(n, _)| n.to_owned())
-            .collect();
-        let exports = ty
-            .exports(&inner.engine)
-            .map(|(n, _)| n.to_owned())
-            .collect();
-
-        let mismatch = |e: wasmtime::Error| LoadError::Mismatch {
+        let mismatch = |message: String| LoadError::Mismatch {
             version: version.to_string(),
-            message: format!("{e:#}"),
+            message,
         };
-        let pre = inner.linker.instantiate_pre(&component).map_err(mismatch)?;
+        let pre = inner
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| mismatch(format!("{e:#}")))?;
         let bindings = match version {
-            WitVersion::V0_1_0 => {
-                Bindings::V0_1(wit::v0_1::InstancePre::new(pre).map_err(mismatch)?)
-            }
+            WitVersion::V0_1_0 => Bindings::V0_1(
+                wit::v0_1::InstancePre::new(pre).map_err(|e| mismatch(format!("{e:#}")))?,
+            ),
         };
+        let ty = component.component_type();
         let info = ComponentInfo {
             version,
-            sha256,
+            sha256: sha256.clone(),
             size: bytes.len(),
-            imports,
-            exports,
+            imports: ty
+                .imports(&inner.engine)
+                .map(|(n, _)| n.to_owned())
+                .collect(),
+            exports: ty
+                .exports(&inner.engine)
+                .map(|(n, _)| n.to_owned())
+                .collect(),
             from_cache,
             load_time,
         };
-        Ok(LoadedPolicy::new(self.clone(), bindings, info))
-    }
-
-    /// Compiles on a helper thread so that a pathological component cannot hold the caller
-    /// past the limit. (The compilation itself cannot be cancelled; it finishes and is
-    /// dropped.)
-    fn compile(&self, bytes: &[u8]) -> Result<Component, LoadError> {
-        let engine = self.inner.engine.clone();
-        let bytes = bytes.to_vec();
-        let (tx, rx) = mpsc::channel();
-        std::thread::Builder::new()
-            .name("dunlin-compile".into())
-            .spawn(move || {
-                let _ = tx.send(Component::from_binary(&engine, &bytes));
-            })
-            .map_err(|e| LoadError::Compile(format!("starting the compile thread: {e}")))?;
-        let limit = self.inner.limits.compile_time;
-        match rx.recv_timeout(limit) {
-            Ok(result) => result.map_err(|e| LoadError::Compile(format!("{e:#}"))),
-            Err(mpsc::RecvTimeoutError::Timeout) => Err(LoadError::CompileTimeout {
-                secs: limit.as_secs(),
-            }),
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                Err(LoadError::Compile("the compiler thread panicked".into()))
+        let loaded = LoadedPolicy::new(self.clone(), bindings, info);
+        if !from_memory {
+            // Instantiating checks the export's types against the contract (the bindings
+            // look `decide` up with its signature) and runs the start code.
+            match loaded.start() {
+                Ok(()) => {}
+                Err(PolicyFailure::Instantiate { message }) => return Err(mismatch(message)),
+                Err(failure) => return Err(LoadError::Start(failure)),
             }
+            if let (Some(cache), false) = (&inner.cache, from_cache) {
+                cache.store(&sha256, &component)?;
+            }
+            inner
+                .compiled
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(sha256, component);
         }
+        Ok(loaded)
     }
 }
 

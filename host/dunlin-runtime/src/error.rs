@@ -51,6 +51,33 @@ pub enum LoadError {
         /// What is allowed.
         allowed: String,
     },
+    /// The binary cannot be read as a component.
+    #[error("the component is malformed: {0}")]
+    Malformed(String),
+    /// A function is too large to compile within the sandbox's bounds.
+    #[error(
+        "the component has a function of {size} bytes; the limit is {limit} bytes (compile \
+         time and memory grow with a function's size)"
+    )]
+    FunctionTooLarge {
+        /// The largest function's size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// Compiling needed more memory than the limit.
+    #[error("compiling the component needed more than {limit_bytes} bytes of memory")]
+    CompileMemory {
+        /// The limit.
+        limit_bytes: u64,
+    },
+    /// It compiles but cannot be instantiated: its start code failed, under the same limits
+    /// as a call.
+    #[error("the component cannot start: {0}")]
+    Start(dunlin_core::PolicyFailure),
+    /// It starts but failed to decide the sample context under the limits.
+    #[error("the component failed on a sample invoice: {0}")]
+    Trial(dunlin_core::PolicyFailure),
     /// wasmtime rejected or failed to compile it.
     #[error("the component does not compile: {0}")]
     Compile(String),

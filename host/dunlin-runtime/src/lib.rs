@@ -14,14 +14,17 @@
 #![deny(missing_docs)]
 
 mod cache;
+mod compile;
 mod engine;
 mod error;
 pub mod guest_build;
+mod inspect;
 mod limits;
 mod policy;
 mod sandbox;
 mod wit;
 
+pub use compile::{compile_worker, Compiler};
 pub use engine::{ComponentInfo, Runtime, RuntimeConfig};
 pub use error::{LoadError, SetupError};
 pub use limits::Limits;

@@ -27,6 +27,16 @@ pub struct Limits {
     pub component_bytes: usize,
     /// Longest a component may take to compile.
     pub compile_time: Duration,
+    /// Largest function body accepted in any core module of a component, in bytes. The
+    /// compiler's time and memory grow with a function's size (one of 7.5 MB took 41 s and
+    /// 3.8 GB), so a larger one is refused before compiling.
+    pub function_bytes: usize,
+    /// Most memory a compile may use, in bytes, when components are compiled in a child
+    /// process ([`crate::Compiler::Process`]); the child is refused more and fails.
+    pub compile_memory_bytes: u64,
+    /// Most bytes the on-disk compile cache may hold; the least recently used artifacts are
+    /// removed to make room.
+    pub cache_bytes: u64,
 }
 
 impl Default for Limits {
@@ -41,17 +51,21 @@ impl Default for Limits {
             log_bytes: 16 << 10,
             component_bytes: 64 << 20,
             compile_time: Duration::from_secs(60),
+            function_bytes: 2 << 20,
+            compile_memory_bytes: 2 << 30,
+            cache_bytes: 4 << 30,
         }
     }
 }
 
-/// Enforces [`Limits::memory_bytes`] and [`Limits::table_elements`] for one store, and
-/// remembers whether the guest ran into them, so that the trap that usually follows (the
-/// guest's allocator aborts) is reported as a memory limit rather than a plain trap.
+/// Enforces [`Limits::memory_bytes`] and [`Limits::table_elements`] for one store.
+///
+/// A growth past a limit traps at once with a [`LimitHit`] instead of letting `memory.grow`
+/// return -1: a guest cannot then go on to fail in some unrelated way, so the failure is
+/// named exactly by the error itself, never guessed from what happened earlier in the call.
 pub(crate) struct Limiter {
     memory_bytes: usize,
     table_elements: usize,
-    pub(crate) hit: bool,
 }
 
 impl Limiter {
@@ -59,10 +73,29 @@ impl Limiter {
         Limiter {
             memory_bytes: limits.memory_bytes,
             table_elements: limits.table_elements,
-            hit: false,
         }
     }
 }
+
+/// The error a refused growth traps with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LimitHit {
+    /// A linear memory would have grown past [`Limits::memory_bytes`].
+    Memory,
+    /// A table would have grown past [`Limits::table_elements`].
+    Table,
+}
+
+impl std::fmt::Display for LimitHit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            LimitHit::Memory => "linear memory growth past the limit",
+            LimitHit::Table => "table growth past the limit",
+        })
+    }
+}
+
+impl std::error::Error for LimitHit {}
 
 impl wasmtime::ResourceLimiter for Limiter {
     fn memory_growing(
@@ -71,9 +104,11 @@ impl wasmtime::ResourceLimiter for Limiter {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        let ok = desired <= self.memory_bytes;
-        self.hit |= !ok;
-        Ok(ok)
+        if desired <= self.memory_bytes {
+            Ok(true)
+        } else {
+            Err(LimitHit::Memory.into())
+        }
     }
 
     fn table_growing(
@@ -82,8 +117,10 @@ impl wasmtime::ResourceLimiter for Limiter {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        let ok = desired <= self.table_elements;
-        self.hit |= !ok;
-        Ok(ok)
+        if desired <= self.table_elements {
+            Ok(true)
+        } else {
+            Err(LimitHit::Table.into())
+        }
     }
 }

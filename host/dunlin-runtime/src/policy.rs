@@ -8,8 +8,10 @@ use dunlin_core::{Context, Decision, Policy, PolicyFailure};
 use wasmtime::Store;
 
 use crate::engine::{ComponentInfo, Runtime};
+use crate::limits::{LimitHit, Limits};
 use crate::sandbox::Host;
 use crate::wit::v0_1;
+use crate::LoadError;
 
 /// The pre-instantiated bindings of one contract version.
 pub(crate) enum Bindings {
@@ -75,6 +77,32 @@ impl LoadedPolicy {
         &self.inner.info
     }
 
+    /// Instantiates once under a call's limits: checks the export's types and runs the
+    /// component's start code.
+    pub(crate) fn start(&self) -> Result<(), PolicyFailure> {
+        off_async(|| {
+            self.handle(Mode::Strict)
+                .instantiate()
+                .map(drop)
+                .map_err(|failed| failed.failure)
+        })
+    }
+
+    /// Runs one decision on a sample invoice under the call limits, as an upload must
+    /// before it is stored: a component that traps, loops, exhausts its memory or breaks the
+    /// contract on a plain overdue invoice would fail on every invoice. A decision or a
+    /// refusal (a policy may refuse for want of its tenant's parameters) passes.
+    pub fn trial(&self) -> Result<(), LoadError> {
+        let report = off_async(|| {
+            self.handle(Mode::Strict)
+                .decide_with_report(&sample_context())
+        });
+        match report.outcome {
+            Ok(_) | Err(PolicyFailure::Refused(_)) => Ok(()),
+            Err(failure) => Err(LoadError::Trial(failure)),
+        }
+    }
+
     /// A handle that runs decisions in `mode`.
     pub fn handle(&self, mode: Mode) -> WasmPolicy {
         WasmPolicy {
@@ -85,7 +113,21 @@ impl LoadedPolicy {
     }
 }
 
+/// Runs `f` on a thread of its own. A guest's WASI calls (a poll, even one that is ready at
+/// once) are driven by `block_on`, which panics on a thread that is running async tasks;
+/// loading and the upload's trial are called from async code (the daemon, the CLI), so
+/// they run the guest on a fresh thread, outside any async context.
+fn off_async<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    std::thread::scope(|s| {
+        s.spawn(f)
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
+}
+
 /// A policy component as a [`Policy`]. Not shared between threads; make one per worker.
+/// Its calls block (they run guest code): call them from a blocking thread, never from an
+/// async task.
 pub struct WasmPolicy {
     loaded: LoadedPolicy,
     mode: Mode,
@@ -107,13 +149,13 @@ impl WasmPolicy {
             Some(live) => live,
             None => match self.instantiate() {
                 Ok(live) => live,
-                Err(failure) => {
+                Err(failed) => {
                     return Report {
-                        outcome: Err(failure),
-                        fuel_used: 0,
+                        outcome: Err(failed.failure),
+                        fuel_used: failed.fuel_used,
                         elapsed: started.elapsed(),
-                        log: String::new(),
-                        log_truncated: false,
+                        log: failed.log,
+                        log_truncated: failed.log_truncated,
                     }
                 }
             },
@@ -145,7 +187,7 @@ impl WasmPolicy {
                 d.validate(ctx)?;
                 Ok(d)
             }),
-            Err(e) => Err(classify(&e, store.data().limiter.hit, limits)),
+            Err(e) => Err(classify(&e, limits)),
         };
         // A trapped instance is poisoned; in batch mode also start afresh after a refusal
         // or a bad decision, so one odd invoice cannot leave state behind for the next.
@@ -161,7 +203,7 @@ impl WasmPolicy {
         }
     }
 
-    fn instantiate(&self) -> Result<(Store<Host>, Instance), PolicyFailure> {
+    fn instantiate(&self) -> Result<(Store<Host>, Instance), FailedStart> {
         let runtime = &self.loaded.inner.runtime.inner;
         let mut store = Store::new(&runtime.engine, Host::new(&runtime.limits));
         store.limiter(|host| &mut host.limiter);
@@ -174,16 +216,25 @@ impl WasmPolicy {
         match instance {
             Ok(instance) => Ok((store, instance)),
             Err(e) => {
-                let hit = store.data().limiter.hit;
-                Err(match e.downcast_ref::<wasmtime::Trap>() {
-                    Some(_) => classify(&e, hit, &runtime.limits),
-                    None => PolicyFailure::Instantiate {
-                        message: format!("{e:#}"),
-                    },
+                let (log, log_truncated) = store.data().log.take();
+                Err(FailedStart {
+                    failure: classify_start(&e, &runtime.limits),
+                    fuel_used: runtime.limits.fuel - store.get_fuel().unwrap_or(0),
+                    log,
+                    log_truncated,
                 })
             }
         }
     }
+}
+
+/// An instantiation that failed, with what it cost: a start function that runs out of fuel
+/// used the whole budget, and what it printed is kept like a call's.
+struct FailedStart {
+    failure: PolicyFailure,
+    fuel_used: u64,
+    log: String,
+    log_truncated: bool,
 }
 
 impl Policy for WasmPolicy {
@@ -192,36 +243,155 @@ impl Policy for WasmPolicy {
     }
 }
 
-/// Turns a wasmtime error from a call into the failure it means.
-fn classify(e: &wasmtime::Error, memory_hit: bool, limits: &crate::Limits) -> PolicyFailure {
-    if let Some(trap) = e.downcast_ref::<wasmtime::Trap>() {
-        match trap {
-            wasmtime::Trap::OutOfFuel => {
-                return PolicyFailure::OutOfFuel {
-                    budget: limits.fuel,
-                }
-            }
-            wasmtime::Trap::Interrupt => {
-                return PolicyFailure::Deadline {
-                    limit_ms: limits.deadline.as_millis() as u64,
-                }
-            }
-            _ => {}
+/// The invoice an upload is tried on: 30 days overdue, by card, no history, no tenant
+/// parameters.
+fn sample_context() -> Context {
+    serde_json::from_value(serde_json::json!({
+        "as-of": "2026-03-30",
+        "invoice": {
+            "id": "sample-invoice", "number": "SAMPLE-1",
+            "issued-on": "2026-01-29", "due-on": "2026-02-28",
+            "amount": {"minor": 12000, "currency": "EUR"},
+            "open-balance": {"minor": 12000, "currency": "EUR"},
+            "payment-method": "card"
+        },
+        "customer": {
+            "id": "sample-customer", "lifetime-value": {"minor": 250000, "currency": "EUR"},
+            "customer-since": "2022-05-01", "reachable-on": ["email", "sms"]
         }
-    }
-    if memory_hit {
-        return PolicyFailure::MemoryLimit {
-            limit_bytes: limits.memory_bytes as u64,
+    }))
+    .expect("the sample context is valid")
+}
+
+/// Most bytes of a wasmtime message kept in a failure: its first line, which names the
+/// fault; the rest (a backtrace of guest frames) would only carry the guest's own names.
+const MESSAGE_BYTES: usize = 512;
+
+/// Turns a wasmtime error from a call into the failure it means. The error itself says which
+/// limit was hit ([`LimitHit`] from the limiter, fuel and epoch traps), so nothing that
+/// happened earlier in the call can colour an unrelated trap.
+fn classify(e: &wasmtime::Error, limits: &Limits) -> PolicyFailure {
+    if let Some(hit) = e.downcast_ref::<LimitHit>() {
+        return match hit {
+            LimitHit::Memory => PolicyFailure::MemoryLimit {
+                limit_bytes: limits.memory_bytes as u64,
+            },
+            LimitHit::Table => PolicyFailure::TableLimit {
+                limit_elements: limits.table_elements as u64,
+            },
         };
     }
     if let Some(exit) = e.downcast_ref::<wasmtime_wasi::I32Exit>() {
+        // WASI 0.2's `exit` takes only ok or err, so there is no code to report.
+        let status = if exit.0 == 0 { "success" } else { "failure" };
         return PolicyFailure::Trap {
-            message: format!("the policy called exit({})", exit.0),
+            message: format!("the policy exited (with {status} status) instead of deciding"),
         };
     }
-    let message = match e.downcast_ref::<wasmtime::Trap>() {
-        Some(trap) => trap.to_string(),
-        None => format!("{e:#}"),
-    };
-    PolicyFailure::Trap { message }
+    match e.downcast_ref::<wasmtime::Trap>() {
+        Some(wasmtime::Trap::OutOfFuel) => PolicyFailure::OutOfFuel {
+            budget: limits.fuel,
+        },
+        Some(wasmtime::Trap::Interrupt) => PolicyFailure::Deadline {
+            limit_ms: limits.deadline.as_millis() as u64,
+        },
+        Some(trap) => PolicyFailure::Trap {
+            message: first_line(&trap.to_string()),
+        },
+        None => PolicyFailure::Trap {
+            message: first_line(&format!("{e}")),
+        },
+    }
+}
+
+/// Like [`classify`], for an instantiation: an error that is no trap or limit (an import
+/// that cannot be satisfied, a full instance pool) means the sandbox could not be set up.
+fn classify_start(e: &wasmtime::Error, limits: &Limits) -> PolicyFailure {
+    let contained = e.downcast_ref::<wasmtime::Trap>().is_some()
+        || e.downcast_ref::<LimitHit>().is_some()
+        || e.downcast_ref::<wasmtime_wasi::I32Exit>().is_some();
+    if contained {
+        classify(e, limits)
+    } else {
+        PolicyFailure::Instantiate {
+            message: first_line(&format!("{e:#}")),
+        }
+    }
+}
+
+/// The first line of `message`, at most [`MESSAGE_BYTES`] long.
+fn first_line(message: &str) -> String {
+    let line = message.lines().next().unwrap_or_default();
+    let mut end = line.len().min(MESSAGE_BYTES);
+    while !line.is_char_boundary(end) {
+        end -= 1;
+    }
+    line[..end].to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs the export `run` of a core module under the sandbox's limiter and classifies
+    /// how it failed.
+    fn failure_of(wat: &str) -> PolicyFailure {
+        let limits = Limits {
+            memory_bytes: 1 << 20,
+            table_elements: 100,
+            ..Limits::default()
+        };
+        let engine = wasmtime::Engine::new(&crate::compile::config()).unwrap();
+        let module = wasmtime::Module::new(&engine, wat::parse_str(wat).unwrap()).unwrap();
+        let mut store = Store::new(&engine, Host::new(&limits));
+        store.limiter(|host| &mut host.limiter);
+        store.set_fuel(limits.fuel).unwrap();
+        store.set_epoch_deadline(1 << 40);
+        let instance = wasmtime::Instance::new(&mut store, &module, &[]).unwrap();
+        let run = instance
+            .get_typed_func::<(), ()>(&mut store, "run")
+            .unwrap();
+        classify(&run.call(&mut store, ()).unwrap_err(), &limits)
+    }
+
+    #[test]
+    fn each_limit_and_trap_is_named_by_its_own_error() {
+        // A refused growth traps at once, so nothing after it can be mistaken for it.
+        assert_eq!(
+            failure_of(
+                r#"(module (memory 1) (func (export "run")
+                    (drop (memory.grow (i32.const 100)))
+                    (drop (i32.div_s (i32.const 1) (i32.const 0)))))"#
+            ),
+            PolicyFailure::MemoryLimit {
+                limit_bytes: 1 << 20
+            }
+        );
+        // A growth within the limit leaves a later trap to speak for itself.
+        match failure_of(
+            r#"(module (memory 1) (func (export "run")
+                (drop (memory.grow (i32.const 1)))
+                (drop (i32.div_s (i32.const 1) (i32.const 0)))))"#,
+        ) {
+            PolicyFailure::Trap { message } => assert!(message.contains("divide by zero")),
+            other => panic!("expected a trap, got {other:?}"),
+        }
+        assert_eq!(
+            failure_of(
+                r#"(module (table 1 funcref) (func (export "run")
+                    (drop (table.grow (ref.null func) (i32.const 1000)))))"#
+            ),
+            PolicyFailure::TableLimit {
+                limit_elements: 100
+            }
+        );
+    }
+
+    #[test]
+    fn a_message_is_one_bounded_line() {
+        assert_eq!(first_line("one\ntwo"), "one");
+        let long = "ä".repeat(MESSAGE_BYTES);
+        let cut = first_line(&long);
+        assert!(cut.len() <= MESSAGE_BYTES && cut.len() > MESSAGE_BYTES - 2);
+    }
 }

@@ -4,15 +4,24 @@
 //! no network (sockets are linked for toolchains that import them, but every address is
 //! denied and name lookup is off), wall and monotonic clocks that read the decision's as-of
 //! date, randomness seeded from the context, and stdout/stderr captured into a bounded buffer.
+//!
+//! No host call made on a guest's behalf may block in real time: the epoch deadline only
+//! interrupts guest code, so a host call that waits (a timer polled by `wasi:io/poll`, which
+//! is what a guest's `sleep` is) would hold the worker thread, the tenant's sweep and the
+//! daemon's shutdown for as long as the guest asked. The guest's clocks stand still at the
+//! as-of date, so its timers belong to that virtual time: every monotonic-clock subscription
+//! is ready at once (see [`link`]). The other pollables a policy can reach are ready at once
+//! too: stdin is empty, stdout and stderr are the captured log, and there are no files or
+//! sockets to wait on.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use wasmtime::component::ResourceTable;
+use wasmtime::component::{Linker, Resource, ResourceTable};
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
-use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError, StreamResult};
+use wasmtime_wasi::p2::{DynPollable, OutputStream, Pollable, StreamError, StreamResult};
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, WasiView};
 
 use crate::limits::{Limiter, Limits};
@@ -68,7 +77,6 @@ impl Host {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .reseed(key);
         self.log.clear();
-        self.limiter.hit = false;
     }
 }
 
@@ -79,6 +87,45 @@ impl WasiView for Host {
             table: &mut self.table,
         }
     }
+}
+
+/// The monotonic-clock interface whose subscriptions [`link`] replaces. wasmtime-wasi
+/// registers WASI 0.2 under its newest patch version and serves older 0.2.x imports from it.
+const MONOTONIC_CLOCK: &str = "wasi:clocks/monotonic-clock@0.2.12";
+
+/// Links the locked-down WASI into `linker`, with the monotonic clock's `subscribe-duration`
+/// and `subscribe-instant` replaced by timers that are ready at once.
+pub(crate) fn link(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
+    wasmtime_wasi::p2::add_to_linker_sync(linker)?;
+    linker.allow_shadowing(true);
+    let mut clock = linker.instance(MONOTONIC_CLOCK)?;
+    clock.func_wrap(
+        "subscribe-duration",
+        |mut store: wasmtime::StoreContextMut<'_, Host>, (_nanos,): (u64,)| {
+            Ok((elapsed_timer(&mut store.data_mut().table)?,))
+        },
+    )?;
+    clock.func_wrap(
+        "subscribe-instant",
+        |mut store: wasmtime::StoreContextMut<'_, Host>, (_when,): (u64,)| {
+            Ok((elapsed_timer(&mut store.data_mut().table)?,))
+        },
+    )?;
+    linker.allow_shadowing(false);
+    Ok(())
+}
+
+/// A timer of the guest's virtual time: it has already gone off.
+struct Elapsed;
+
+#[async_trait::async_trait]
+impl Pollable for Elapsed {
+    async fn ready(&mut self) {}
+}
+
+fn elapsed_timer(table: &mut ResourceTable) -> wasmtime::Result<Resource<DynPollable>> {
+    let timer = table.push(Elapsed)?;
+    wasmtime_wasi::p2::subscribe(table, timer)
 }
 
 /// A clock stopped at the decision's as-of date (midnight UTC).

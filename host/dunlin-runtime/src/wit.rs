@@ -6,9 +6,6 @@
 
 pub(crate) mod v0_1;
 
-use wasmtime::component::Component;
-use wasmtime::Engine;
-
 use crate::LoadError;
 
 /// The export every policy must have, without its version.
@@ -32,11 +29,15 @@ impl WitVersion {
         }
     }
 
-    fn parse(version: &str) -> Option<WitVersion> {
-        WitVersion::SUPPORTED
-            .iter()
-            .copied()
-            .find(|v| v.as_str() == version)
+    /// The supported version that serves components built against `version`: the same
+    /// major version and, below 1.0, the same minor one (semver's caret rule); any patch
+    /// release of it.
+    fn compatible(version: &str) -> Option<WitVersion> {
+        let (major, minor) = major_minor(version)?;
+        WitVersion::SUPPORTED.iter().copied().find(|v| {
+            let (v_major, v_minor) = major_minor(v.as_str()).expect("our versions are semver");
+            v_major == major && (major > 0 || v_minor == minor)
+        })
     }
 }
 
@@ -46,14 +47,21 @@ impl std::fmt::Display for WitVersion {
     }
 }
 
-/// Reads the contract version from the component's exports.
-pub(crate) fn detect(engine: &Engine, component: &Component) -> Result<WitVersion, LoadError> {
-    let ty = component.component_type();
-    let exports: Vec<&str> = ty.exports(engine).map(|(name, _)| name).collect();
-    let Some(found) = exports
+/// Picks the contract version a component is run against, from its export names.
+///
+/// Contract versions follow semver: a release that keeps a version's types but adds nothing
+/// a host must know (a patch release, `0.1.1` beside `0.1.0`) is served by the bindings of
+/// the version it is compatible with, and when a component exports several versions the
+/// newest one this host supports is used. Only when none is supported is it refused.
+pub(crate) fn detect<'a>(
+    exports: impl IntoIterator<Item = &'a str>,
+) -> Result<WitVersion, LoadError> {
+    let exports: Vec<&str> = exports.into_iter().collect();
+    let offered: Vec<&str> = exports
         .iter()
-        .find_map(|name| name.strip_prefix(EXPORT)?.strip_prefix('@'))
-    else {
+        .filter_map(|name| name.strip_prefix(EXPORT)?.strip_prefix('@'))
+        .collect();
+    if offered.is_empty() {
         return Err(LoadError::WrongWorld {
             exports: if exports.is_empty() {
                 "nothing".into()
@@ -61,15 +69,19 @@ pub(crate) fn detect(engine: &Engine, component: &Component) -> Result<WitVersio
                 exports.join(", ")
             },
         });
-    };
-    WitVersion::parse(found).ok_or_else(|| LoadError::Incompatible {
-        found: found.to_owned(),
-        supported: WitVersion::SUPPORTED
-            .iter()
-            .map(|v| v.as_str())
-            .collect::<Vec<_>>()
-            .join(", "),
-    })
+    }
+    offered
+        .iter()
+        .filter_map(|found| WitVersion::compatible(found))
+        .max_by_key(|v| WitVersion::SUPPORTED.iter().position(|s| s == v))
+        .ok_or_else(|| LoadError::Incompatible {
+            found: offered.join(", "),
+            supported: WitVersion::SUPPORTED
+                .iter()
+                .map(|v| v.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
 }
 
 /// The interfaces a policy may import: the WASI 0.2 interfaces that language toolchains
@@ -83,9 +95,21 @@ const ALLOWED_IMPORTS: &[&str] = &[
     "wasi:sockets/",
 ];
 
+/// `MAJOR.MINOR` of a `MAJOR.MINOR.PATCH[-pre][+build]` version.
+fn major_minor(version: &str) -> Option<(u64, u64)> {
+    let core = version.split(['-', '+']).next()?;
+    let mut parts = core.split('.');
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    let _patch: u64 = parts.next()?.parse().ok()?;
+    parts.next().is_none().then_some((major, minor))
+}
+
 /// Every import of the component, checked against [`ALLOWED_IMPORTS`].
-pub(crate) fn check_imports(engine: &Engine, component: &Component) -> Result<(), LoadError> {
-    for (name, _) in component.component_type().imports(engine) {
+pub(crate) fn check_imports<'a>(
+    imports: impl IntoIterator<Item = &'a str>,
+) -> Result<(), LoadError> {
+    for name in imports {
         let allowed = ALLOWED_IMPORTS
             .iter()
             .any(|prefix| name.starts_with(prefix) && name.contains("@0.2."));
@@ -98,4 +122,53 @@ pub(crate) fn check_imports(engine: &Engine, component: &Component) -> Result<()
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_are_matched_by_semver() {
+        let pick = |exports: &[&str]| detect(exports.iter().copied());
+        let decider = |v: &str| format!("{EXPORT}@{v}");
+        for ok in ["0.1.0", "0.1.1", "0.1.17", "0.1.2-rc.1"] {
+            assert_eq!(pick(&[&decider(ok)]).unwrap(), WitVersion::V0_1_0, "{ok}");
+        }
+        for refused in ["0.2.0", "1.0.0", "9.0.0", "0.0.9", "0.1", "x.y.z"] {
+            assert!(
+                matches!(
+                    pick(&[&decider(refused)]),
+                    Err(LoadError::Incompatible { .. })
+                ),
+                "{refused}"
+            );
+        }
+        // The first export does not win: the supported one does, in either order.
+        let (future, ours) = (decider("9.0.0"), decider("0.1.0"));
+        assert_eq!(pick(&[&future, &ours]).unwrap(), WitVersion::V0_1_0);
+        assert_eq!(pick(&[&ours, &future]).unwrap(), WitVersion::V0_1_0);
+        assert!(matches!(
+            pick(&["acme:greeter/greet@1.0.0"]),
+            Err(LoadError::WrongWorld { .. })
+        ));
+    }
+
+    #[test]
+    fn only_locked_down_wasi_may_be_imported() {
+        assert!(check_imports(["wasi:cli/stdout@0.2.6", "wasi:io/poll@0.2.12"]).is_ok());
+        for refused in [
+            "wasi:http/outgoing-handler@0.2.6",
+            "wasi:cli/stdout@0.3.0",
+            "x:y/z",
+        ] {
+            assert!(
+                matches!(
+                    check_imports([refused]),
+                    Err(LoadError::ImportNotAllowed { .. })
+                ),
+                "{refused}"
+            );
+        }
+    }
 }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dunlin_core::guardrails::OperatorLimits;
+use dunlin_core::text::Escaped;
 use dunlin_core::Clock;
 use dunlin_runtime::Runtime;
 use dunlin_scheduler::{next_wakeup, Schedule};
@@ -63,7 +64,9 @@ async fn run(
             let schedule = match Schedule::parse(&t.settings.schedule, &t.settings.time_zone) {
                 Ok(s) => s,
                 Err(e) => {
-                    tracing::error!(tenant_id = t.id.as_str(), error = %e, "bad schedule; tenant skipped");
+                    // The schedule is the tenant's text: logged escaped.
+                    let error = e.to_string();
+                    tracing::error!(tenant_id = t.id.as_str(), error = %Escaped(&error), "bad schedule; tenant skipped");
                     continue;
                 }
             };
@@ -104,7 +107,11 @@ async fn run(
                 Ok(_) => {}
                 // Not marked: the tick is retried at the next pass.
                 Err(e) => {
-                    tracing::error!(tenant_id = tenant.as_str(), %as_of, error = %e, "sweep failed")
+                    {
+                        // A load error can quote names the tenant's component chose.
+                        let error = e.to_string();
+                        tracing::error!(tenant_id = tenant.as_str(), %as_of, error = %Escaped(&error), "sweep failed")
+                    }
                 }
             }
         }

@@ -3,6 +3,8 @@
 //! the guardrails and the encoding of what the store will write.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use dunlin_core::guardrails::GuardrailSettings;
 use dunlin_runtime::{Mode, Report, WasmPolicy};
@@ -41,6 +43,9 @@ pub(crate) struct Stage {
     pub(crate) guardrails: GuardrailSettings,
     pub(crate) tally: Tally,
     pub(crate) workers: usize,
+    /// Shutdown's flag: once set, the workers take no further invoice of the page, so a
+    /// stop waits for one policy call per worker (bounded by the call limits), not a page.
+    pub(crate) stop: Option<Arc<AtomicBool>>,
 }
 
 /// A worker's instances, by policy version.
@@ -69,7 +74,8 @@ pub(crate) async fn page(
     tokio::task::spawn_blocking(move || {
         let workers = stage.workers.max(1);
         stage.handles.resize_with(workers, Handles::new);
-        let decided = decide_in_parallel(&stage.versions, &mut stage.handles, invoices)?;
+        let stop = stage.stop.as_deref();
+        let decided = decide_in_parallel(&stage.versions, &mut stage.handles, invoices, stop)?;
         let mut done = PageDone::default();
         let Stage {
             mode,
@@ -169,6 +175,7 @@ fn decide_in_parallel(
     versions: &Versions,
     handles: &mut [Handles],
     invoices: Vec<DueInvoice>,
+    stop: Option<&AtomicBool>,
 ) -> Result<Vec<Decided>, SweepError> {
     let total = invoices.len();
     let chunk = total.div_ceil(handles.len().max(1)).max(1);
@@ -178,7 +185,7 @@ fn decide_in_parallel(
             .iter_mut()
             .map(|worker| {
                 let run: Vec<DueInvoice> = rest.by_ref().take(chunk).collect();
-                s.spawn(move || decide_all(versions, worker, run))
+                s.spawn(move || decide_all(versions, worker, run, stop))
             })
             .collect();
         let mut out = Vec::with_capacity(total);
@@ -192,7 +199,14 @@ fn decide_in_parallel(
     })
 }
 
-fn decide_all(versions: &Versions, handles: &mut Handles, part: Vec<DueInvoice>) -> Vec<Decided> {
+/// Decides `part` in order until `stop` is set; the invoices left are not decided (nothing of
+/// them is recorded, so the next sweep picks them up).
+fn decide_all(
+    versions: &Versions,
+    handles: &mut Handles,
+    part: Vec<DueInvoice>,
+    stop: Option<&AtomicBool>,
+) -> Vec<Decided> {
     let mut ask = |version: u32, due: &DueInvoice| -> Attempt {
         let handle = handles
             .entry(version)
@@ -208,7 +222,9 @@ fn decide_all(versions: &Versions, handles: &mut Handles, part: Vec<DueInvoice>)
             report: handle.decide_with_report(&due.context),
         }
     };
+    let stopping = || stop.is_some_and(|s| s.load(Ordering::Relaxed));
     part.into_iter()
+        .take_while(|_| !stopping())
         .map(|due| {
             let pinned = due
                 .state

@@ -49,8 +49,9 @@ pub struct SweepOptions {
     /// writer has a page to write sooner. [`sweep_many`] turns it off for a sweep that starts
     /// while the one before it is still deciding and writing: the writer is busy then.
     pub ramp_up: bool,
-    /// Set to stop after the pages being decided and written (graceful shutdown); the rest
-    /// of the sweep runs at the next start, since nothing of it was recorded.
+    /// Set to stop (graceful shutdown): the workers take no further invoice, what they
+    /// decided is written, and the rest of the sweep runs at the next start, since nothing
+    /// of it was recorded. A stop waits for one policy call per worker, not a page.
     pub stop: Option<Arc<AtomicBool>>,
     /// The operator's bounds; the tenant's guardrail settings are checked against them.
     pub limits: OperatorLimits,
@@ -241,6 +242,7 @@ async fn run_sweep(
             guardrails,
             tally: Default::default(),
             workers: opts.workers,
+            stop: opts.stop.clone(),
         };
         let mut first = true;
         while let Some(invoices) = selected.recv().await {
@@ -263,6 +265,12 @@ async fn run_sweep(
             busy += started.elapsed();
             if to_write.send(done).await.is_err() {
                 break; // the writer failed; its error is the one to report
+            }
+            // A stop during the page cut it short: what was decided is written, the rest is
+            // left for the next sweep. The loop goes on receiving, so that the select stage
+            // is never left waiting to hand over a page; the check above drops it.
+            if opts.stopping() {
+                interrupted = true;
             }
         }
         drop(to_write);

@@ -139,7 +139,7 @@ pub(crate) fn build(
         .as_ref()
         .map(|f: &PolicyFailure| FailureRecord {
             code: f.code().to_owned(),
-            message: f.to_string(),
+            message: failure_message(f, &first.report.log),
         });
 
     let Some(decision) = decision else {
@@ -247,6 +247,25 @@ pub(crate) fn build(
         failed: first_failure.is_some(),
         blocked,
     }
+}
+
+/// Most bytes of the policy's own output kept with a failure: the end of it, where a panic
+/// message is (the runtime keeps at most `Limits::log_bytes` of it per call).
+const LOG_KEPT: usize = 2048;
+
+/// The failure as recorded: what the sandbox saw and, when the policy wrote something
+/// (a panic message, its own diagnostics), the end of that.
+fn failure_message(failure: &PolicyFailure, log: &str) -> String {
+    let log = log.trim_end();
+    if log.is_empty() {
+        return failure.to_string();
+    }
+    let mut start = log.len().saturating_sub(LOG_KEPT);
+    while !log.is_char_boundary(start) {
+        start += 1;
+    }
+    let cut = if start > 0 { "…" } else { "" };
+    format!("{failure}; the policy wrote: {cut}{}", &log[start..])
 }
 
 fn counts(contacts: &[dunlin_store::Contact], ctx: &Context, tally: &Tally) -> ContactCounts {

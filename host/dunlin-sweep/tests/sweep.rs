@@ -370,7 +370,15 @@ async fn the_safe_default_sends_a_neutral_reminder_when_the_policy_fails(f: Fixt
         w.db.decisions(&t, &DecisionQuery::invoice("i1"))
             .await
             .unwrap();
-    assert_eq!(log[0].failure.as_ref().unwrap().code, "trap");
+    let failure = log[0].failure.as_ref().unwrap();
+    assert_eq!(failure.code, "trap");
+    // What the policy printed before it trapped (its panic message) is kept with the failure:
+    // a panic, an abort and `unreachable` are the same trap otherwise.
+    assert!(
+        failure.message.contains("policy bug: boom"),
+        "{}",
+        failure.message
+    );
     assert_eq!(log[0].decision.as_ref().unwrap().segment, "safe-default");
 }
 

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
+use dunlin_core::text::Escaped;
 use dunlin_import::{import_file, Format, Kind, Options};
 use dunlin_store::{Db, TenantId};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -72,8 +73,9 @@ pub async fn run(args: &ImportArgs, db: &dyn Db) -> anyhow::Result<ExitCode> {
         report.read,
         args.file.display()
     );
+    // A rejected row's account may quote the row: the file's text, escaped onto its line.
     for error in &report.errors {
-        println!("{error}");
+        println!("{}", Escaped(&error.to_string()));
     }
     Ok(if report.errors.is_empty() {
         ExitCode::SUCCESS

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use dunlin_core::guardrails::OperatorLimits;
+use dunlin_core::text::{truncate, Escaped};
 use dunlin_core::Date;
 use dunlin_runtime::Runtime;
 use dunlin_scheduler::Schedule;
@@ -108,25 +109,36 @@ pub async fn run_decisions(args: &DecisionsArgs, db: &dyn Db) -> anyhow::Result<
         limit: args.limit,
         ..DecisionQuery::default()
     };
+    // One row per decision: the invoice id is the tenant's and the reason the policy's, so
+    // both are escaped (a newline in either would forge a row).
     for r in db.decisions(&tenant, &query).await? {
         println!(
             "{}  {:<12} v{:<3} {:<40} {}",
             r.as_of,
-            r.invoice_id,
+            Escaped(&r.invoice_id),
             r.policy
                 .as_ref()
                 .map_or("-".to_owned(), |p| p.version.to_string()),
             actions(&r),
-            r.reason
+            guest(&r.reason)
         );
     }
     Ok(ExitCode::SUCCESS)
 }
 
+/// The most bytes of one guest-written field shown: a refusal or a failure carrying the
+/// policy's output can be long, and is stored with every invoice it failed.
+const SHOWN_BYTES: usize = 2048;
+
+/// Text a policy wrote, bounded and escaped onto one inert line.
+fn guest(text: &str) -> String {
+    Escaped(&truncate(text, SHOWN_BYTES)).to_string()
+}
+
 fn actions(r: &DecisionRecord) -> String {
     if let Some(f) = &r.failure {
         if r.decision.is_none() {
-            return format!("FAILED {}", f.code);
+            return format!("FAILED {}", Escaped(&f.code));
         }
     }
     let parts: Vec<String> = r
@@ -155,8 +167,8 @@ pub async fn run_explain(args: &ExplainArgs, db: &dyn Db) -> anyhow::Result<Exit
     }
     println!(
         "invoice {} of tenant {}: {} decisions\n",
-        args.invoice,
-        args.tenant,
+        Escaped(&args.invoice),
+        Escaped(&args.tenant),
         log.len()
     );
     for r in &log {
@@ -165,20 +177,20 @@ pub async fn run_explain(args: &ExplainArgs, db: &dyn Db) -> anyhow::Result<Exit
         });
         println!("{} — {}", r.as_of, policy);
         if let Some(d) = &r.decision {
-            println!("  segment:  {}", d.segment);
+            println!("  segment:  {}", guest(&d.segment));
             println!(
                 "  review:   {}",
                 d.review_on
                     .map_or("never (ladder over)".into(), |d| d.to_string())
             );
         }
-        println!("  why:      {}", r.reason);
+        println!("  why:      {}", guest(&r.reason));
         println!("  actions:  {}", actions(r));
         if let Some(f) = &r.failure {
-            println!("  failure:  [{}] {}", f.code, f.message);
+            println!("  failure:  [{}] {}", Escaped(&f.code), guest(&f.message));
         }
         for i in &r.interventions {
-            println!("  guardrail {}: {}", i.rule, i.detail);
+            println!("  guardrail {}: {}", i.rule, guest(&i.detail));
         }
         if let (Some(fuel), Some(us)) = (r.fuel_used, r.duration_us) {
             println!("  cost:     {fuel} fuel, {us} µs");

@@ -20,7 +20,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use dunlin_core::guardrails::OperatorLimits;
-use dunlin_runtime::{Limits, Runtime, RuntimeConfig};
+use dunlin_runtime::{Compiler, Limits, Runtime, RuntimeConfig};
 
 /// Dunlin runs overdue-invoice schedules and asks each tenant's WebAssembly policy what to
 /// do next: wait, remind, retry the payment, pause, escalate or close.
@@ -65,6 +65,14 @@ struct SandboxArgs {
     /// Linear memory limit per instance, in MiB.
     #[arg(long, global = true, default_value_t = (Limits::default().memory_bytes >> 20) as u64)]
     memory_mib: u64,
+    /// Most memory compiling one uploaded component may use, in MiB (the compile runs in a
+    /// child process under this limit).
+    #[arg(long, global = true, default_value_t = Limits::default().compile_memory_bytes >> 20)]
+    compile_memory_mib: u64,
+    /// Longest compiling one uploaded component may take, in seconds (then the compiling
+    /// process is killed).
+    #[arg(long, global = true, default_value_t = Limits::default().compile_time.as_secs())]
+    compile_timeout_secs: u64,
 }
 
 #[derive(Subcommand)]
@@ -90,6 +98,14 @@ enum Command {
     /// Run the daemon: each tenant's sweep on its schedule, in its time zone, until SIGINT or
     /// SIGTERM (then the page being written is finished and the daemon exits).
     Serve,
+    /// Compiles one component from stdin to stdout under a memory limit: the child process
+    /// the runtime compiles uploads in (not for people).
+    #[command(hide = true)]
+    CompileWorker {
+        /// The most memory the compile may use.
+        #[arg(long)]
+        memory_bytes: u64,
+    },
     /// The whole path on the embedded database with no set-up: tenants with the reference
     /// policies, the example book imported, 90 days of scheduled sweeps, a summary.
     Demo(demo_cmd::DemoArgs),
@@ -108,7 +124,7 @@ impl Cli {
     fn needs_db(&self) -> bool {
         match &self.command {
             Command::Policy(cmd) => cmd.needs_db(),
-            Command::Simulate(_) | Command::Demo(_) => false,
+            Command::Simulate(_) | Command::Demo(_) | Command::CompileWorker { .. } => false,
             Command::Tenant(_)
             | Command::Sweep(_)
             | Command::Decisions(_)
@@ -163,7 +179,9 @@ async fn run_with_db(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Explain(args) => ledger_cmd::run_explain(args, db).await,
         Command::Serve => serve(db, &cli.sandbox, &limits).await,
         Command::Import(args) => import_cmd::run(args, db).await,
-        Command::Simulate(_) | Command::Demo(_) => unreachable!("no --database"),
+        Command::Simulate(_) | Command::Demo(_) | Command::CompileWorker { .. } => {
+            unreachable!("no --database")
+        }
     };
     db.close().await;
     result
@@ -175,6 +193,8 @@ impl SandboxArgs {
             fuel: self.fuel,
             deadline: std::time::Duration::from_millis(self.deadline_ms),
             memory_bytes: usize::try_from(self.memory_mib.saturating_mul(1 << 20))?,
+            compile_memory_bytes: self.compile_memory_mib.saturating_mul(1 << 20),
+            compile_time: std::time::Duration::from_secs(self.compile_timeout_secs),
             ..Limits::default()
         };
         let cache_dir = if self.no_cache {
@@ -182,7 +202,18 @@ impl SandboxArgs {
         } else {
             self.cache_dir.clone().or_else(default_cache_dir)
         };
-        Ok(Runtime::new(RuntimeConfig { limits, cache_dir })?)
+        // Uploads are compiled in a child process (this executable's `compile-worker`),
+        // bounded in memory and killed at the time limit, so no upload can take the
+        // daemon down.
+        let compiler = Compiler::Process {
+            program: std::env::current_exe().context("finding this executable")?,
+            args: vec!["compile-worker".into()],
+        };
+        Ok(Runtime::new(RuntimeConfig {
+            limits,
+            cache_dir,
+            compiler,
+        })?)
     }
 }
 
@@ -194,6 +225,10 @@ fn default_cache_dir() -> Option<PathBuf> {
 }
 
 fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Command::CompileWorker { memory_bytes } = cli.command {
+        return dunlin_runtime::compile_worker(memory_bytes);
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("DUNLIN_LOG")
@@ -201,7 +236,6 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
     let tokio = || {
         tokio::runtime::Builder::new_multi_thread()
             .enable_all()
@@ -222,7 +256,13 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // The chain may quote a policy (a refusal in an upload's trial run, a
+            // component's own names): one escaped, bounded line.
+            let message = format!("{e:#}");
+            eprintln!(
+                "error: {}",
+                dunlin_core::text::Escaped(&dunlin_core::text::truncate(&message, 8 * 1024))
+            );
             ExitCode::from(2)
         }
     }

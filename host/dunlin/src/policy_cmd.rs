@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context as _};
 use clap::Subcommand;
 use dunlin_core::cases::CasesFile;
+use dunlin_core::text::{truncate, Escaped};
 use dunlin_core::Context;
 use dunlin_runtime::guest_build::{self, Output};
 use dunlin_runtime::{LoadedPolicy, Mode, Runtime};
@@ -126,6 +127,9 @@ pub async fn run_stored(
             }
             let runtime = sandbox.runtime()?;
             let (loaded, bytes) = resolve_bytes(&runtime, policy)?;
+            loaded
+                .trial()
+                .with_context(|| format!("{policy} was rejected"))?;
             let v = db.add_policy_version(&tenant, &bytes).await?;
             println!(
                 "stored {} as version {} of {} (contract {}, sha256 {})",
@@ -217,6 +221,9 @@ pub fn run(cmd: &PolicyCommand, sandbox: &SandboxArgs) -> anyhow::Result<ExitCod
         }
         PolicyCommand::Validate { wasm } => {
             let loaded = load(&sandbox.runtime()?, wasm)?;
+            loaded
+                .trial()
+                .with_context(|| format!("{} was rejected", wasm.display()))?;
             print_info(&loaded);
             println!("ok: {} is a valid policy component", wasm.display());
             Ok(ExitCode::SUCCESS)
@@ -249,7 +256,11 @@ pub fn run(cmd: &PolicyCommand, sandbox: &SandboxArgs) -> anyhow::Result<ExitCod
                         ""
                     }
                 );
-                eprintln!("{}", report.log.trim_end());
+                // The guest's own output: each line escaped and marked, so that it can
+                // neither pass for the host's lines nor drive the terminal.
+                for line in report.log.trim_end().lines() {
+                    eprintln!("  | {}", Escaped(line));
+                }
             }
             eprintln!(
                 "fuel used: {}, time: {:.1} µs",
@@ -262,7 +273,11 @@ pub fn run(cmd: &PolicyCommand, sandbox: &SandboxArgs) -> anyhow::Result<ExitCod
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(failure) => {
-                    eprintln!("policy failure [{}]: {failure}", failure.code());
+                    eprintln!(
+                        "policy failure [{}]: {}",
+                        failure.code(),
+                        Escaped(&truncate(&failure.to_string(), SHOWN_BYTES))
+                    );
                     Ok(ExitCode::from(1))
                 }
             }
@@ -276,8 +291,16 @@ pub fn run(cmd: &PolicyCommand, sandbox: &SandboxArgs) -> anyhow::Result<ExitCod
             let failed = results.iter().filter(|r| r.problem.is_some()).count();
             for r in &results {
                 match &r.problem {
-                    None => println!("ok    {}", r.name),
-                    Some(problem) => println!("FAIL  {}\n      {}", r.name, problem),
+                    None => println!("ok    {}", Escaped(&r.name)),
+                    Some(problem) => {
+                        println!("FAIL  {}", Escaped(&r.name));
+                        // The problem quotes what the policy answered (a refusal's text, a
+                        // trap message), so each of its lines is escaped and indented: a
+                        // line the policy wrote cannot pass for a case's result.
+                        for line in truncate(problem, PROBLEM_BYTES).lines() {
+                            println!("      {}", Escaped(line));
+                        }
+                    }
                 }
             }
             println!("{} passed, {} failed", results.len() - failed, failed);
@@ -289,6 +312,12 @@ pub fn run(cmd: &PolicyCommand, sandbox: &SandboxArgs) -> anyhow::Result<ExitCod
         }
     }
 }
+
+/// The most bytes of a failure's text shown: it may carry what the policy wrote.
+const SHOWN_BYTES: usize = 2048;
+/// The most bytes of a failed case's account shown: room for the whole decision as JSON
+/// beside what was expected of it.
+const PROBLEM_BYTES: usize = 16 * 1024;
 
 /// Builds a policy crate with cargo's progress shown, into the workspace's `target/wasm`
 /// when the crate sits in this repository.

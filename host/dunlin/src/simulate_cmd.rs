@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use dunlin_core::simulate::{simulate, Book, Status};
+use dunlin_core::text::{truncate, Escaped};
 use dunlin_runtime::Mode;
 
 use crate::policy_cmd::{repo_root, resolve};
@@ -50,20 +51,26 @@ pub fn run(args: &SimulateArgs, sandbox: &SandboxArgs) -> anyhow::Result<ExitCod
     }
     println!(
         "{} — policy {:?} (sha256 {}), {} days from {}\n",
-        if book.name.is_empty() {
+        Escaped(if book.name.is_empty() {
             "book"
         } else {
             &book.name
-        },
+        }),
         args.policy,
         &loaded.info().sha256[..12],
         args.days,
         book.start
     );
     for t in &outcome.timelines {
-        println!("{} · {} — {}", t.customer, t.invoice, status(&t.status));
+        println!(
+            "{} · {} — {}",
+            Escaped(&t.customer),
+            Escaped(&t.invoice),
+            status(&t.status)
+        );
+        // An event quotes the policy (its segment, reason or failure): one escaped line each.
         for e in &t.events {
-            println!("  {}  {}", e.on, e.what);
+            println!("  {}  {}", e.on, Escaped(&truncate(&e.what, SHOWN_BYTES)));
         }
         println!();
     }
@@ -83,10 +90,13 @@ pub fn run(args: &SimulateArgs, sandbox: &SandboxArgs) -> anyhow::Result<ExitCod
         outcome.decisions, outcome.failures
     );
     for (label, n) in &outcome.action_counts {
-        println!("  {n:>4} × {label}");
+        println!("  {n:>4} × {}", Escaped(label));
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// The most bytes of one event shown: a failure's text may carry what the policy wrote.
+const SHOWN_BYTES: usize = 2048;
 
 fn status(s: &Status) -> String {
     match s {

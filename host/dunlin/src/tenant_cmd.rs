@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context as _};
 use clap::Subcommand;
 use dunlin_core::guardrails::{GuardrailSettings, OperatorLimits};
+use dunlin_core::text::Escaped;
 use dunlin_scheduler::Schedule;
 use dunlin_store::{Db, FailureMode, TenantId, TenantSettings};
 
@@ -135,12 +136,13 @@ pub async fn run(
         }
         TenantCommand::List => {
             for t in db.tenants().await? {
+                // The name is free text a tenant may have chosen: one escaped cell.
                 println!(
                     "{:<20} {:<24} {:<18} {}",
                     t.id.as_str(),
-                    t.settings.name,
-                    t.settings.time_zone,
-                    t.settings.schedule
+                    Escaped(&t.settings.name),
+                    Escaped(&t.settings.time_zone),
+                    Escaped(&t.settings.schedule)
                 );
             }
         }

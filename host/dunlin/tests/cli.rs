@@ -26,30 +26,34 @@ fn text(out: &Output) -> (String, String) {
     )
 }
 
+/// Builds the policy crate `crate_dir` through `dunlin policy build` into a new temporary
+/// dir, as `file`; the dir also holds a cache dir.
+fn build_into(crate_dir: &str, file: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = dir.path().join(file);
+    let out = dunlin(
+        &dir.path().join("cache"),
+        &[
+            "policy",
+            "build",
+            crate_dir,
+            "--out",
+            wasm.to_str().unwrap(),
+        ],
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("contract:  dunlin:policy@0.1.0"),
+        "{stdout}"
+    );
+    (dir, wasm)
+}
+
 /// The standard policy built once through `dunlin policy build`, plus a cache dir.
 fn standard() -> &'static (tempfile::TempDir, PathBuf) {
     static BUILT: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let wasm = dir.path().join("standard.wasm");
-        let out = dunlin(
-            &dir.path().join("cache"),
-            &[
-                "policy",
-                "build",
-                "policies/standard",
-                "--out",
-                wasm.to_str().unwrap(),
-            ],
-        );
-        let (stdout, stderr) = text(&out);
-        assert!(out.status.success(), "{stdout}\n{stderr}");
-        assert!(
-            stdout.contains("contract:  dunlin:policy@0.1.0"),
-            "{stdout}"
-        );
-        (dir, wasm)
-    })
+    BUILT.get_or_init(|| build_into("policies/standard", "standard.wasm"))
 }
 
 #[test]
@@ -344,6 +348,70 @@ fn an_invalid_upload_is_rejected_and_nothing_is_stored() {
     assert_eq!(text(&list).0.trim(), "");
 }
 
+/// An upload made to exhaust the compiler: fx-good with four extra functions of 2 MB of
+/// straight-line code (each takes the compiler about 280 MB and 1.7 s in a release build).
+/// It is compiled in a child process: held to its memory limit, killed at its time limit,
+/// and either way refused with the reason while this process stays small.
+#[test]
+fn a_hostile_upload_is_bounded_in_memory_and_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes = dunlin_tests::fixture("fx-good");
+    for _ in 0..4 {
+        bytes = dunlin_tests::with_extra_function(&bytes, 2_000_000);
+    }
+    let wasm = dir.path().join("heavy.wasm");
+    std::fs::write(&wasm, &bytes).unwrap();
+    let wasm = wasm.to_str().unwrap();
+    let cache = dir.path().join("cache");
+
+    let out = dunlin(
+        &cache,
+        &["--compile-memory-mib", "64", "policy", "validate", wasm],
+    );
+    assert_eq!(out.status.code(), Some(2), "{:?}", text(&out));
+    assert!(
+        text(&out)
+            .1
+            .contains("compiling the component needed more than 67108864 bytes of memory"),
+        "{:?}",
+        text(&out)
+    );
+
+    // A memory limit no other test uses marks this test's compile worker.
+    let marker = (3001u64 << 20).to_string();
+    let out = dunlin(
+        &cache,
+        &[
+            "--compile-timeout-secs",
+            "1",
+            "--compile-memory-mib",
+            "3001",
+            "policy",
+            "validate",
+            wasm,
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{:?}", text(&out));
+    assert!(
+        text(&out)
+            .1
+            .contains("compiling the component took longer than 1 s"),
+        "{:?}",
+        text(&out)
+    );
+    let workers: Vec<String> = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| std::fs::read(e.ok()?.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.contains("compile-worker") && c.contains(&marker))
+        .collect();
+    assert!(workers.is_empty(), "still compiling: {workers:?}");
+    assert!(
+        !cache.exists() || std::fs::read_dir(&cache).unwrap().next().is_none(),
+        "a refused component left an artifact"
+    );
+}
+
 #[test]
 fn demo_then_explain_decisions_and_a_dry_run_sweep() {
     let dir = tempfile::tempdir().unwrap();
@@ -462,5 +530,192 @@ fn rollback_returns_to_the_previously_active_version() {
         list.lines()
             .any(|l| l.trim_start().starts_with("2  retired")),
         "{list}"
+    );
+}
+
+/// tests/fixtures/fx-forge built once through `dunlin policy build`, plus a cache dir.
+fn forge() -> &'static (tempfile::TempDir, PathBuf) {
+    static BUILT: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    BUILT.get_or_init(|| build_into("tests/fixtures/fx-forge", "forge.wasm"))
+}
+
+/// What a terminal or a line-based reader would act on, other than the newline ending each
+/// line: C0 controls, DEL, C1 controls, bidirectional embeddings, overrides and isolates.
+fn raw_controls(output: &str) -> Vec<char> {
+    output
+        .chars()
+        .filter(|&c| {
+            c != '\n'
+                && (c.is_control()
+                    || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'))
+        })
+        .collect()
+}
+
+#[test]
+fn decisions_and_explain_show_what_a_policy_wrote_as_one_inert_line() {
+    let (built, wasm) = forge();
+    let dir = tempfile::tempdir().unwrap();
+    let (cache, db) = (built.path().join("cache"), dir.path().join("t.db"));
+    let customers = dir.path().join("customers.csv");
+    std::fs::write(
+        &customers,
+        "id,currency,customer-since\nc-1,EUR,2024-01-01\n",
+    )
+    .unwrap();
+    let invoices = dir.path().join("invoices.csv");
+    std::fs::write(
+        &invoices,
+        "id,customer-id,issued-on,due-on,amount-minor,currency,payment-method\n\
+         inv-1,c-1,2026-01-01,2026-02-01,9900,EUR,bank-transfer\n\
+         inv-2,c-1,2026-01-02,2026-02-02,4900,EUR,card\n",
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let out = dunlin_db(&cache, &db, args);
+        assert!(out.status.success(), "{args:?}: {:?}", text(&out));
+        text(&out).0
+    };
+    for mode in ["refusal", "reason", "segment"] {
+        let param = format!("forge={mode}");
+        run(&["tenant", "create", mode, "--param", &param]);
+        run(&[
+            "policy",
+            "upload",
+            "--tenant",
+            mode,
+            wasm.to_str().unwrap(),
+            "--activate",
+        ]);
+        for (kind, file) in [("customers", &customers), ("invoices", &invoices)] {
+            run(&[
+                "import",
+                "--tenant",
+                mode,
+                "--kind",
+                kind,
+                file.to_str().unwrap(),
+            ]);
+        }
+        run(&["sweep", "--tenant", mode, "--as-of", "2026-03-10"]);
+    }
+
+    // A row written before the contract refused control characters (or by a host that did
+    // not check): its reason is as hostile as the refusal stored beside it.
+    let forged_reason = "legacy\r\n2026-03-10  inv-9  forged row \x1b[31mred\x1b[0m\x7f\u{9b}2J";
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
+            .await
+            .unwrap();
+        let updated = sqlx::query(
+            "UPDATE decisions SET reason = $1 WHERE tenant_id = 'refusal' AND invoice_id = 'inv-1'",
+        )
+        .bind(forged_reason)
+        .execute(&pool)
+        .await
+        .unwrap();
+        assert_eq!(updated.rows_affected(), 1);
+        pool.close().await;
+    });
+
+    // (tenant, what its rows must show, escaped)
+    let expected = [
+        (
+            "refusal",
+            r"legacy\r\n2026-03-10  inv-9  forged row \u{1b}[31mred\u{1b}[0m\u{7f}\u{9b}2J",
+        ),
+        ("reason", r"line one\nline two"),
+        ("segment", "FAILED invalid-decision"),
+    ];
+    for (tenant, shown) in expected {
+        let rows = run(&["decisions", "--tenant", tenant]);
+        assert_eq!(raw_controls(&rows), Vec::<char>::new(), "{rows}");
+        assert_eq!(rows.lines().count(), 2, "one row per decision:\n{rows}");
+        assert!(
+            rows.lines().all(|l| l.starts_with("2026-03-10  inv-")),
+            "{rows}"
+        );
+        assert!(rows.contains(shown), "{shown:?} missing:\n{rows}");
+    }
+
+    let explain = run(&["explain", "--tenant", "refusal", "--invoice", "inv-1"]);
+    assert_eq!(raw_controls(&explain), Vec::<char>::new(), "{explain}");
+    let lines: Vec<&str> = explain.lines().collect();
+    let decisions = lines
+        .iter()
+        .filter(|l| l.starts_with("2026-03-10 — "))
+        .count();
+    assert_eq!(decisions, 1, "{explain}");
+    for field in ["  why:", "  failure:"] {
+        assert_eq!(
+            lines.iter().filter(|l| l.starts_with(field)).count(),
+            1,
+            "{field} once:\n{explain}"
+        );
+    }
+    // Every line is the host's: a label, a date, or empty; none the policy started.
+    assert!(
+        lines.iter().all(|l| l.is_empty()
+            || l.starts_with("  ")
+            || l.starts_with("invoice inv-1 of tenant refusal")
+            || l.starts_with("2026-03-10 — ")),
+        "{explain}"
+    );
+    assert!(
+        explain.contains(
+            r"[refused] policy refused: bad tenant parameter: grace-days\nforged row\u{1b}[31m red\r\u{202e}desrever"
+        ),
+        "{explain}"
+    );
+
+    let explain = run(&["explain", "--tenant", "segment", "--invoice", "inv-2"]);
+    assert_eq!(raw_controls(&explain), Vec::<char>::new(), "{explain}");
+    assert!(
+        explain.contains("segment contains the control character U+001B at byte 5"),
+        "{explain}"
+    );
+}
+
+#[test]
+fn run_shows_a_refusal_and_the_policys_log_escaped() {
+    let (built, wasm) = forge();
+    let ctx = built.path().join("forge-ctx.json");
+    std::fs::write(
+        &ctx,
+        r#"{"as-of": "2026-03-20",
+            "invoice": {"id": "i1", "number": "A-1", "issued-on": "2026-02-01",
+                        "due-on": "2026-03-01", "amount": {"minor": 9900, "currency": "EUR"},
+                        "open-balance": {"minor": 9900, "currency": "EUR"},
+                        "payment-method": "bank-transfer"},
+            "customer": {"id": "c1", "lifetime-value": {"minor": 0, "currency": "EUR"},
+                         "customer-since": "2024-01-01"},
+            "params": {"forge": "refusal"}}"#,
+    )
+    .unwrap();
+    let out = dunlin(
+        &built.path().join("cache"),
+        &[
+            "policy",
+            "run",
+            wasm.to_str().unwrap(),
+            "--context",
+            ctx.to_str().unwrap(),
+        ],
+    );
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert_eq!(raw_controls(&stderr), Vec::<char>::new(), "{stderr}");
+    let failure: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("policy failure [refused]"))
+        .collect();
+    assert_eq!(failure.len(), 1, "{stderr}");
+    assert!(
+        failure[0].ends_with(r"grace-days\nforged row\u{1b}[31m red\r\u{202e}desrever"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.lines().any(|l| l.starts_with("forged row")),
+        "{stderr}"
     );
 }

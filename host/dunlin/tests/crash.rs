@@ -19,6 +19,7 @@ use harness::Fixture;
 conformance!(
     sigkill_during_sweeps_loses_and_duplicates_nothing,
     serve_sweeps_on_schedule_and_stops_on_sigterm,
+    serve_beside_hostile_tenants_sweeps_the_others_and_stops_on_sigterm,
 );
 
 const INVOICES: usize = 3000;
@@ -81,17 +82,25 @@ fn d(s: &str) -> Date {
 }
 
 async fn seed(f: &Fixture, cli: &Cli, schedule: &str, policy: &str) {
-    ok(cli.dunlin(&["tenant", "create", "crash", "--schedule", schedule]));
-    ok(cli.dunlin(&[
-        "policy",
-        "upload",
-        "--tenant",
-        "crash",
-        policy,
-        "--activate",
-    ]));
-    let t = TenantId::new("crash").unwrap();
-    let customers: Vec<_> = (0..INVOICES / 10)
+    seed_tenant(f, cli, "crash", &["--schedule", schedule], policy, INVOICES).await;
+}
+
+/// Creates `tenant` with `settings` (flags of `tenant create`), uploads and activates
+/// `policy`, and imports `invoices` open invoices (ten per customer).
+async fn seed_tenant(
+    f: &Fixture,
+    cli: &Cli,
+    tenant: &str,
+    settings: &[&str],
+    policy: &str,
+    invoices: usize,
+) {
+    let mut create = vec!["tenant", "create", tenant];
+    create.extend_from_slice(settings);
+    ok(cli.dunlin(&create));
+    ok(cli.dunlin(&["policy", "upload", "--tenant", tenant, policy, "--activate"]));
+    let t = TenantId::new(tenant).unwrap();
+    let customers: Vec<_> = (0..invoices.div_ceil(10))
         .map(|c| CustomerRecord {
             profile: Customer {
                 id: format!("c{c:04}"),
@@ -109,7 +118,7 @@ async fn seed(f: &Fixture, cli: &Cli, schedule: &str, policy: &str) {
         })
         .collect();
     f.db.upsert_customers(&t, &customers).await.unwrap();
-    let invoices: Vec<_> = (0..INVOICES)
+    let invoices: Vec<_> = (0..invoices)
         .map(|i| NewInvoice {
             id: format!("i{i:05}"),
             customer_id: format!("c{:04}", i / 10),
@@ -259,6 +268,161 @@ async fn serve_sweeps_on_schedule_and_stops_on_sigterm(f: Fixture) {
     let seen = whole_decisions(db.as_ref(), &t).await;
     let decided: std::collections::BTreeSet<&str> = seen.iter().map(|(i, _)| i.as_str()).collect();
     assert_eq!(decided.len(), INVOICES, "every due invoice decided");
+}
+
+/// Hostile tenants in the same `serve` process: two whose policy sleeps (for an hour, or
+/// polls far timers) and one whose policy loops until its deadline. The good tenant's
+/// sweep decides every invoice, and SIGTERM stops the daemon within seconds while the
+/// looping tenant's sweep is deciding.
+async fn serve_beside_hostile_tenants_sweeps_the_others_and_stops_on_sigterm(f: Fixture) {
+    const GOOD: usize = 300;
+    const LOOPED: usize = 1000;
+    let cli = Cli::new(&f);
+    let every_second = ["--schedule", "* * * * * *"];
+    seed_tenant(&f, &cli, "good", &every_second, "standard", GOOD).await;
+    let sleeper = ["--schedule", "* * * * * *", "--param", "sleep=long"];
+    seed_tenant(
+        &f,
+        &cli,
+        "sleeper",
+        &sleeper,
+        "tests/fixtures/fx-sleep",
+        100,
+    )
+    .await;
+    let poller = ["--schedule", "* * * * * *", "--param", "sleep=poll"];
+    seed_tenant(&f, &cli, "poller", &poller, "tests/fixtures/fx-sleep", 100).await;
+    // A refusal of 1 MB per invoice, and a policy that grows its memory to the limit.
+    let refuser = [
+        "--schedule",
+        "* * * * * *",
+        "--param",
+        "refusal-bytes=1000000",
+    ];
+    seed_tenant(
+        &f,
+        &cli,
+        "refuser",
+        &refuser,
+        "tests/fixtures/fx-refuse",
+        100,
+    )
+    .await;
+    seed_tenant(
+        &f,
+        &cli,
+        "bomber",
+        &every_second,
+        "tests/fixtures/fx-good",
+        100,
+    )
+    .await;
+    plant(&f, &cli, "bomber", "tests/fixtures/fx-memory-bomb").await;
+    // Spins: with fuel out of the way each of its calls runs to the 100 ms deadline, so its
+    // first page of 250 invoices takes some 12 s on two workers. Named to be swept last
+    // (tenants are swept in the order of their ids).
+    let good = "tests/fixtures/fx-good";
+    seed_tenant(&f, &cli, "spinner", &every_second, good, LOOPED).await;
+    plant(&f, &cli, "spinner", "tests/fixtures/fx-loop").await;
+
+    let all = |t: &str| {
+        let (db, t) = (f.db.clone(), TenantId::new(t).unwrap());
+        async move {
+            let query = DecisionQuery {
+                limit: 10_000,
+                ..Default::default()
+            };
+            db.decisions(&t, &query).await.unwrap()
+        }
+    };
+    let unlimited_fuel = ["--fuel", "100000000000", "--deadline-ms", "100", "serve"];
+    let mut serve = Running(cli.dunlin(&unlimited_fuel).spawn().unwrap());
+    let child = &mut serve.0;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let others = [
+        ("good", GOOD),
+        ("bomber", 100),
+        ("poller", 100),
+        ("refuser", 100),
+        ("sleeper", 100),
+    ];
+    loop {
+        let mut waiting = Vec::new();
+        for (t, n) in others {
+            let decided: std::collections::BTreeSet<String> =
+                all(t).await.into_iter().map(|r| r.invoice_id).collect();
+            if decided.len() < n {
+                waiting.push(format!("{t} {} of {n}", decided.len()));
+            }
+        }
+        if waiting.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "in 120 s not every invoice was decided: {waiting:?}"
+        );
+        assert!(child.try_wait().unwrap().is_none(), "serve exited early");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // The sleeping tenants decide as well (their timers go off at once).
+    for t in ["sleeper", "poller"] {
+        for r in all(t).await {
+            assert!(r.failure.is_none(), "{t}: {:?}", r.failure);
+        }
+    }
+    // The others' failures are recorded with their own codes, bounded.
+    for (t, codes) in [
+        ("refuser", &["output-too-large"][..]),
+        ("bomber", &["memory-limit", "deadline"][..]),
+    ] {
+        for r in all(t).await {
+            let failure = r.failure.as_ref().expect("a failure");
+            assert!(codes.contains(&failure.code.as_str()), "{t}: {failure:?}");
+            assert!(
+                failure.message.len() < 8192,
+                "{t}: {}",
+                failure.message.len()
+            );
+        }
+    }
+    // The spinning tenant's sweep is now deciding its first page.
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(child.try_wait().unwrap().is_none(), "serve exited early");
+    let stopping = Instant::now();
+    terminate(child);
+    let took = stopping.elapsed();
+    eprintln!("serve stopped {took:?} after SIGTERM");
+    assert!(took < Duration::from_secs(5), "SIGTERM took {took:?}");
+    // What its workers had decided when the stop came was written; the rest waits for the
+    // next start.
+    let looped = all("spinner").await;
+    assert!(
+        !looped.is_empty() && looped.len() < LOOPED,
+        "{}",
+        looped.len()
+    );
+    for r in &looped {
+        assert_eq!(
+            r.failure.as_ref().map(|x| x.code.as_str()),
+            Some("deadline")
+        );
+    }
+}
+
+/// Makes `policy` the tenant's active version by writing it to the store directly, past the
+/// upload's trial (which refuses a policy that fails on a sample invoice): as a component
+/// that behaves on the sample and not on real invoices would be.
+async fn plant(f: &Fixture, cli: &Cli, tenant: &str, policy: &str) {
+    let wasm = cli.cache.path().join(format!("{tenant}-planted.wasm"));
+    let wasm_arg = wasm.to_str().unwrap();
+    ok(cli.dunlin(&["policy", "build", policy, "--out", wasm_arg]));
+    let t = TenantId::new(tenant).unwrap();
+    let v =
+        f.db.add_policy_version(&t, &std::fs::read(&wasm).unwrap())
+            .await
+            .unwrap();
+    f.db.activate_policy_version(&t, v.version).await.unwrap();
 }
 
 /// Reads the tenant's whole decision log, asserting one decision per invoice and as-of date,

@@ -40,8 +40,27 @@ pub(crate) fn decide(
                 core::Decision::try_from(decision).map_err(core::PolicyFailure::from)
             }
         }
-        Err(refusal) => Err(core::PolicyFailure::Refused(refusal.into())),
+        Err(refusal) => Err(refused(refusal, output_limit)),
     })
+}
+
+/// A refusal as the host keeps it. Its text is the policy's, so it is bounded like a
+/// decision: over the output limit it is refused as too large; otherwise it is cut to
+/// [`core::decision::MAX_TEXT`], the bound of a decision's reason, because it is stored with every
+/// invoice the policy refuses, again on every retry.
+fn refused(refusal: wit::PolicyError, output_limit: usize) -> core::PolicyFailure {
+    let mut refusal = core::Refusal::from(refusal);
+    let (core::Refusal::BadParam(text) | core::Refusal::Unsupported(text)) = &mut refusal;
+    if text.len() > output_limit {
+        return core::PolicyFailure::OutputTooLarge {
+            size: text.len(),
+            limit: output_limit,
+        };
+    }
+    if let std::borrow::Cow::Owned(cut) = core::text::truncate(text, core::decision::MAX_TEXT) {
+        *text = cut;
+    }
+    core::PolicyFailure::Refused(refusal)
 }
 
 /// The size of a decision as the output limit counts it: its text plus 16 bytes per action.
