@@ -453,3 +453,25 @@ fn an_upload_is_tried_on_a_sample_invoice() {
         }
     }
 }
+
+#[test]
+fn a_refused_growth_is_the_failure_not_a_later_trap() {
+    let loaded = runtime().load(&fixture("fx-grow-then-trap")).unwrap();
+    let grow = |how: &str| {
+        let mut ctx = ctx();
+        ctx.params.insert("grow".into(), how.into());
+        loaded.handle(Mode::Batch).decide(&ctx).unwrap_err()
+    };
+    assert_eq!(
+        grow("huge"),
+        PolicyFailure::MemoryLimit {
+            limit_bytes: Limits::default().memory_bytes as u64
+        }
+    );
+    // A growth within the limit leaves the trap that follows to speak for itself, even in
+    // an instance that has been refused a growth before.
+    match grow("small") {
+        PolicyFailure::Trap { message } => assert!(message.contains("unreachable"), "{message}"),
+        other => panic!("expected a trap, got {other:?}"),
+    }
+}
