@@ -60,7 +60,7 @@ pub async fn run(args: &DemoArgs, sandbox: &SandboxArgs) -> anyhow::Result<ExitC
     let db = dunlin_store::connect(&url).await?;
     let db = db.as_ref();
     let runtime = sandbox.runtime()?;
-    println!("demo database: {}", args.db_file.display());
+    outln!("demo database: {}", args.db_file.display());
 
     let mut tenants = Vec::new();
     for policy in POLICIES {
@@ -80,7 +80,7 @@ pub async fn run(args: &DemoArgs, sandbox: &SandboxArgs) -> anyhow::Result<ExitC
         import_book(db, &id, &book).await?;
         tenants.push(id);
     }
-    println!(
+    outln!(
         "{} tenants, {} customers and {} invoices each; playing {} days from {} ({SCHEDULE}, {TIME_ZONE})",
         tenants.len(),
         book.customers.len(),
@@ -109,11 +109,11 @@ pub async fn run(args: &DemoArgs, sandbox: &SandboxArgs) -> anyhow::Result<ExitC
             sweeps += 1;
         }
     }
-    println!("{sweeps} sweeps done\n");
+    outln!("{sweeps} sweeps done\n");
     for id in &tenants {
         summary(db, id, &book).await?;
     }
-    println!("explore: dunlin --database {url} explain --tenant demo-standard --invoice inv-1003");
+    outln!("explore: dunlin --database {url} explain --tenant demo-standard --invoice inv-1003");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -280,8 +280,8 @@ async fn summary(db: &dyn Db, tenant: &TenantId, book: &Book) -> anyhow::Result<
         };
         *status.entry(s).or_default() += 1;
     }
-    println!("── {} ──", tenant.as_str());
-    println!(
+    outln!("── {} ──", tenant.as_str());
+    outln!(
         "  decisions: {}  policy failures: {}  actions blocked by guardrails: {blocked}",
         log.len(),
         log.iter().filter(|r| r.failure.is_some()).count()
@@ -292,9 +292,9 @@ async fn summary(db: &dyn Db, tenant: &TenantId, book: &Book) -> anyhow::Result<
             .collect::<Vec<_>>()
             .join(", ")
     };
-    println!("  notices:   {}", line(&notices));
-    println!("  other:     {}", line(&other));
-    println!(
+    outln!("  notices:   {}", line(&notices));
+    outln!("  other:     {}", line(&other));
+    outln!(
         "  invoices:  {}",
         status
             .iter()
@@ -311,8 +311,8 @@ async fn summary(db: &dyn Db, tenant: &TenantId, book: &Book) -> anyhow::Result<
                 format!("{} {}", r.as_of.format("%b %d"), what.join("+"))
             })
             .collect();
-        println!("  {id}: {}", steps.join(" → "));
+        outln!("  {id}: {}", steps.join(" → "));
     }
-    println!();
+    outln!();
     Ok(())
 }

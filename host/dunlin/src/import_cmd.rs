@@ -67,7 +67,7 @@ pub async fn run(args: &ImportArgs, db: &dyn Db) -> anyhow::Result<ExitCode> {
             args.file.display()
         )
     })?;
-    println!(
+    outln!(
         "loaded {} of {} rows from {}",
         report.loaded,
         report.read,
@@ -75,7 +75,7 @@ pub async fn run(args: &ImportArgs, db: &dyn Db) -> anyhow::Result<ExitCode> {
     );
     // A rejected row's account may quote the row: the file's text, escaped onto its line.
     for error in &report.errors {
-        println!("{}", Escaped(&error.to_string()));
+        outln!("{}", Escaped(&error.to_string()));
     }
     Ok(if report.errors.is_empty() {
         ExitCode::SUCCESS

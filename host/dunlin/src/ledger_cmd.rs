@@ -3,7 +3,6 @@
 
 use std::process::ExitCode;
 
-use anyhow::Context as _;
 use dunlin_core::guardrails::OperatorLimits;
 use dunlin_core::text::{truncate, Escaped};
 use dunlin_core::Date;
@@ -12,7 +11,7 @@ use dunlin_scheduler::Schedule;
 use dunlin_store::{Db, DecisionQuery, DecisionRecord};
 use dunlin_sweep::{sweep, SweepOptions, SweepReport};
 
-use crate::tenant_cmd::tenant_id;
+use crate::tenant_cmd::{existing_tenant, tenant_id};
 
 #[derive(clap::Args)]
 pub struct SweepArgs {
@@ -53,10 +52,7 @@ pub struct ExplainArgs {
 
 /// Today in the tenant's time zone.
 pub async fn tenant_today(db: &dyn Db, tenant: &dunlin_store::TenantId) -> anyhow::Result<Date> {
-    let t = db
-        .tenant(tenant)
-        .await?
-        .with_context(|| format!("no tenant {}", tenant.as_str()))?;
+    let (_, t) = existing_tenant(db, tenant.as_str()).await?;
     let schedule = Schedule::parse(&t.settings.schedule, &t.settings.time_zone)?;
     Ok(schedule.as_of_date(chrono::Utc::now()))
 }
@@ -83,7 +79,7 @@ pub async fn run_sweep(
 }
 
 pub fn print_report(tenant: &str, as_of: Date, dry_run: bool, r: &SweepReport) {
-    println!(
+    outln!(
         "{}sweep of {tenant} for {as_of}: {} reviewed, {} recorded, {} already decided, \
          {} policy failures, {} actions, {} blocked by guardrails",
         if dry_run { "dry-run " } else { "" },
@@ -94,7 +90,7 @@ pub fn print_report(tenant: &str, as_of: Date, dry_run: bool, r: &SweepReport) {
         r.actions,
         r.blocked
     );
-    println!(
+    outln!(
         "time: select {:.1} ms, decide {:.1} ms, guard+write {:.1} ms",
         r.select.as_secs_f64() * 1e3,
         r.decide.as_secs_f64() * 1e3,
@@ -103,7 +99,7 @@ pub fn print_report(tenant: &str, as_of: Date, dry_run: bool, r: &SweepReport) {
 }
 
 pub async fn run_decisions(args: &DecisionsArgs, db: &dyn Db) -> anyhow::Result<ExitCode> {
-    let tenant = tenant_id(&args.tenant)?;
+    let (tenant, _) = existing_tenant(db, &args.tenant).await?;
     let query = DecisionQuery {
         invoice: args.invoice.clone(),
         limit: args.limit,
@@ -112,7 +108,7 @@ pub async fn run_decisions(args: &DecisionsArgs, db: &dyn Db) -> anyhow::Result<
     // One row per decision: the invoice id is the tenant's and the reason the policy's, so
     // both are escaped (a newline in either would forge a row).
     for r in db.decisions(&tenant, &query).await? {
-        println!(
+        outln!(
             "{}  {:<12} v{:<3} {:<40} {}",
             r.as_of,
             Escaped(&r.invoice_id),
@@ -154,7 +150,7 @@ fn actions(r: &DecisionRecord) -> String {
 }
 
 pub async fn run_explain(args: &ExplainArgs, db: &dyn Db) -> anyhow::Result<ExitCode> {
-    let tenant = tenant_id(&args.tenant)?;
+    let (tenant, _) = existing_tenant(db, &args.tenant).await?;
     let log = db
         .decisions(&tenant, &DecisionQuery::invoice(args.invoice.clone()))
         .await?;
@@ -165,7 +161,7 @@ pub async fn run_explain(args: &ExplainArgs, db: &dyn Db) -> anyhow::Result<Exit
             args.tenant
         );
     }
-    println!(
+    outln!(
         "invoice {} of tenant {}: {} decisions\n",
         Escaped(&args.invoice),
         Escaped(&args.tenant),
@@ -175,27 +171,27 @@ pub async fn run_explain(args: &ExplainArgs, db: &dyn Db) -> anyhow::Result<Exit
         let policy = r.policy.as_ref().map_or("no policy".to_owned(), |p| {
             format!("policy v{} ({})", p.version, &p.sha256[..12])
         });
-        println!("{} — {}", r.as_of, policy);
+        outln!("{} — {}", r.as_of, policy);
         if let Some(d) = &r.decision {
-            println!("  segment:  {}", guest(&d.segment));
-            println!(
+            outln!("  segment:  {}", guest(&d.segment));
+            outln!(
                 "  review:   {}",
                 d.review_on
                     .map_or("never (ladder over)".into(), |d| d.to_string())
             );
         }
-        println!("  why:      {}", guest(&r.reason));
-        println!("  actions:  {}", actions(r));
+        outln!("  why:      {}", guest(&r.reason));
+        outln!("  actions:  {}", actions(r));
         if let Some(f) = &r.failure {
-            println!("  failure:  [{}] {}", Escaped(&f.code), guest(&f.message));
+            outln!("  failure:  [{}] {}", Escaped(&f.code), guest(&f.message));
         }
         for i in &r.interventions {
-            println!("  guardrail {}: {}", i.rule, guest(&i.detail));
+            outln!("  guardrail {}: {}", i.rule, guest(&i.detail));
         }
         if let (Some(fuel), Some(us)) = (r.fuel_used, r.duration_us) {
-            println!("  cost:     {fuel} fuel, {us} µs");
+            outln!("  cost:     {fuel} fuel, {us} µs");
         }
-        println!();
+        outln!();
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,5 +1,17 @@
 //! `dunlin`: the command line. Glue only: parses flags and calls the library crates.
 
+/// `println!` for everything the CLI prints on stdout: a reader that goes away (`| head -1`)
+/// ends the process quietly instead of panicking, and any other failure to write is an error
+/// exit with the cause.
+macro_rules! outln {
+    () => {
+        $crate::stdout_line(format_args!(""))
+    };
+    ($($arg:tt)*) => {
+        $crate::stdout_line(format_args!($($arg)*))
+    };
+}
+
 mod demo_cmd;
 mod import_cmd;
 mod ledger_cmd;
@@ -167,7 +179,7 @@ async fn run_with_db(cli: &Cli) -> anyhow::Result<ExitCode> {
     let limits = cli.operator_limits()?;
     let db = dunlin_store::connect(&cli.database)
         .await
-        .map_err(|e| anyhow::anyhow!("opening the database: {e}"))?;
+        .context("opening the database")?;
     let db = db.as_ref();
     let result = match &cli.command {
         Command::Policy(cmd) => policy_cmd::run_stored(cmd, &cli.sandbox, db).await,
@@ -214,6 +226,20 @@ impl SandboxArgs {
             cache_dir,
             compiler,
         })?)
+    }
+}
+
+/// Writes one line on stdout for [`outln!`].
+fn stdout_line(line: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_fmt(line).and_then(|()| out.write_all(b"\n")) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            // Nobody reads what is left; nothing was lost that was asked for.
+            std::process::exit(0);
+        }
+        eprintln!("error: writing to standard output: {e}");
+        std::process::exit(2);
     }
 }
 

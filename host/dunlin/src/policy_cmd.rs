@@ -121,17 +121,14 @@ pub async fn run_stored(
             activate,
             migrate_ladders,
         } => {
-            let tenant = tenant_id(tenant)?;
-            if db.tenant(&tenant).await?.is_none() {
-                bail!("no tenant {}", tenant.as_str());
-            }
+            let (tenant, _) = crate::tenant_cmd::existing_tenant(db, tenant).await?;
             let runtime = sandbox.runtime()?;
             let (loaded, bytes) = resolve_bytes(&runtime, policy)?;
             loaded
                 .trial()
                 .with_context(|| format!("{policy} was rejected"))?;
             let v = db.add_policy_version(&tenant, &bytes).await?;
-            println!(
+            outln!(
                 "stored {} as version {} of {} (contract {}, sha256 {})",
                 policy,
                 v.version,
@@ -162,7 +159,7 @@ pub async fn run_stored(
             })?;
             db.activate_policy_version(&tenant, previous.version)
                 .await?;
-            println!(
+            outln!(
                 "rolled back: version {} of {} is active again",
                 previous.version,
                 tenant.as_str()
@@ -171,7 +168,7 @@ pub async fn run_stored(
         PolicyCommand::List { tenant } => {
             let tenant = tenant_id(tenant)?;
             for v in db.policy_versions(&tenant).await? {
-                println!(
+                outln!(
                     "{:>4}  {:<9} {}  {:>9} bytes  uploaded {}",
                     v.version,
                     v.status.as_str(),
@@ -193,10 +190,10 @@ async fn activate_version(
     migrate_ladders: bool,
 ) -> anyhow::Result<()> {
     db.activate_policy_version(tenant, version).await?;
-    println!("version {version} of {} is now active", tenant.as_str());
+    outln!("version {version} of {} is now active", tenant.as_str());
     if migrate_ladders {
         let moved = db.migrate_ladders(tenant, version).await?;
-        println!("{moved} ladders in progress moved to version {version}");
+        outln!("{moved} ladders in progress moved to version {version}");
     }
     Ok(())
 }
@@ -215,7 +212,7 @@ pub fn run(cmd: &PolicyCommand, sandbox: &SandboxArgs) -> anyhow::Result<ExitCod
             }
             let shown = out.as_ref().unwrap_or(&wasm);
             let loaded = load(&sandbox.runtime()?, shown)?;
-            println!("built {}", shown.display());
+            outln!("built {}", shown.display());
             print_info(&loaded);
             Ok(ExitCode::SUCCESS)
         }
@@ -225,7 +222,7 @@ pub fn run(cmd: &PolicyCommand, sandbox: &SandboxArgs) -> anyhow::Result<ExitCod
                 .trial()
                 .with_context(|| format!("{} was rejected", wasm.display()))?;
             print_info(&loaded);
-            println!("ok: {} is a valid policy component", wasm.display());
+            outln!("ok: {} is a valid policy component", wasm.display());
             Ok(ExitCode::SUCCESS)
         }
         PolicyCommand::Run {
@@ -269,7 +266,7 @@ pub fn run(cmd: &PolicyCommand, sandbox: &SandboxArgs) -> anyhow::Result<ExitCod
             );
             match report.outcome {
                 Ok(decision) => {
-                    println!("{}", serde_json::to_string_pretty(&decision)?);
+                    outln!("{}", serde_json::to_string_pretty(&decision)?);
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(failure) => {
@@ -291,19 +288,19 @@ pub fn run(cmd: &PolicyCommand, sandbox: &SandboxArgs) -> anyhow::Result<ExitCod
             let failed = results.iter().filter(|r| r.problem.is_some()).count();
             for r in &results {
                 match &r.problem {
-                    None => println!("ok    {}", Escaped(&r.name)),
+                    None => outln!("ok    {}", Escaped(&r.name)),
                     Some(problem) => {
-                        println!("FAIL  {}", Escaped(&r.name));
+                        outln!("FAIL  {}", Escaped(&r.name));
                         // The problem quotes what the policy answered (a refusal's text, a
                         // trap message), so each of its lines is escaped and indented: a
                         // line the policy wrote cannot pass for a case's result.
                         for line in truncate(problem, PROBLEM_BYTES).lines() {
-                            println!("      {}", Escaped(line));
+                            outln!("      {}", Escaped(line));
                         }
                     }
                 }
             }
-            println!("{} passed, {} failed", results.len() - failed, failed);
+            outln!("{} passed, {} failed", results.len() - failed, failed);
             Ok(if failed == 0 {
                 ExitCode::SUCCESS
             } else {
@@ -386,15 +383,15 @@ pub fn resolve_bytes(runtime: &Runtime, spec: &str) -> anyhow::Result<(LoadedPol
 
 fn print_info(loaded: &LoadedPolicy) {
     let info = loaded.info();
-    println!("contract:  dunlin:policy@{}", info.version);
-    println!("size:      {} bytes", info.size);
-    println!("sha256:    {}", info.sha256);
-    println!("exports:   {}", info.exports.join(", "));
-    println!("imports:   {} (all locked-down WASI)", info.imports.len());
+    outln!("contract:  dunlin:policy@{}", info.version);
+    outln!("size:      {} bytes", info.size);
+    outln!("sha256:    {}", info.sha256);
+    outln!("exports:   {}", info.exports.join(", "));
+    outln!("imports:   {} (all locked-down WASI)", info.imports.len());
     for import in &info.imports {
-        println!("           {import}");
+        outln!("           {import}");
     }
-    println!(
+    outln!(
         "{} in {:.1} ms",
         if info.from_cache {
             "loaded from the compile cache"

@@ -46,10 +46,10 @@ pub fn run(args: &SimulateArgs, sandbox: &SandboxArgs) -> anyhow::Result<ExitCod
     let outcome = simulate(&book, &mut policy, args.days)?;
 
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&outcome)?);
+        outln!("{}", serde_json::to_string_pretty(&outcome)?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
+    outln!(
         "{} — policy {:?} (sha256 {}), {} days from {}\n",
         Escaped(if book.name.is_empty() {
             "book"
@@ -62,7 +62,7 @@ pub fn run(args: &SimulateArgs, sandbox: &SandboxArgs) -> anyhow::Result<ExitCod
         book.start
     );
     for t in &outcome.timelines {
-        println!(
+        outln!(
             "{} · {} — {}",
             Escaped(&t.customer),
             Escaped(&t.invoice),
@@ -70,13 +70,13 @@ pub fn run(args: &SimulateArgs, sandbox: &SandboxArgs) -> anyhow::Result<ExitCod
         );
         // An event quotes the policy (its segment, reason or failure): one escaped line each.
         for e in &t.events {
-            println!("  {}  {}", e.on, Escaped(&truncate(&e.what, SHOWN_BYTES)));
+            outln!("  {}  {}", e.on, Escaped(&truncate(&e.what, SHOWN_BYTES)));
         }
-        println!();
+        outln!();
     }
-    println!("Summary");
+    outln!("Summary");
     let count = |f: fn(&Status) -> bool| outcome.timelines.iter().filter(|t| f(&t.status)).count();
-    println!(
+    outln!(
         "  invoices: {}  paid: {}  escalated: {}  closed: {}  ladder ended: {}  still open: {}",
         outcome.timelines.len(),
         count(|s| matches!(s, Status::Paid(_))),
@@ -85,12 +85,13 @@ pub fn run(args: &SimulateArgs, sandbox: &SandboxArgs) -> anyhow::Result<ExitCod
         count(|s| matches!(s, Status::LadderEnded(_))),
         count(|s| matches!(s, Status::Open)),
     );
-    println!(
+    outln!(
         "  decisions: {}  policy failures: {}",
-        outcome.decisions, outcome.failures
+        outcome.decisions,
+        outcome.failures
     );
     for (label, n) in &outcome.action_counts {
-        println!("  {n:>4} × {}", Escaped(label));
+        outln!("  {n:>4} × {}", Escaped(label));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -8,7 +8,7 @@ use clap::Subcommand;
 use dunlin_core::guardrails::{GuardrailSettings, OperatorLimits};
 use dunlin_core::text::Escaped;
 use dunlin_scheduler::Schedule;
-use dunlin_store::{Db, FailureMode, TenantId, TenantSettings};
+use dunlin_store::{Db, FailureMode, Tenant, TenantId, TenantSettings};
 
 #[derive(Subcommand)]
 pub enum TenantCommand {
@@ -112,6 +112,17 @@ pub fn tenant_id(id: &str) -> anyhow::Result<TenantId> {
     Ok(TenantId::new(id)?)
 }
 
+/// The tenant named `id`, which must exist: a command about a tenant that does not exist
+/// fails with that, instead of answering for nobody.
+pub async fn existing_tenant(db: &dyn Db, id: &str) -> anyhow::Result<(TenantId, Tenant)> {
+    let id = tenant_id(id)?;
+    let t = db
+        .tenant(&id)
+        .await?
+        .with_context(|| format!("no tenant {}", Escaped(id.as_str())))?;
+    Ok((id, t))
+}
+
 pub async fn run(
     cmd: &TenantCommand,
     db: &dyn Db,
@@ -132,12 +143,12 @@ pub async fn run(
             };
             let settings = settings.apply(defaults, limits)?;
             db.create_tenant(&id, &settings).await?;
-            println!("created tenant {}", id.as_str());
+            outln!("created tenant {}", id.as_str());
         }
         TenantCommand::List => {
             for t in db.tenants().await? {
                 // The name is free text a tenant may have chosen: one escaped cell.
-                println!(
+                outln!(
                     "{:<20} {:<24} {:<18} {}",
                     t.id.as_str(),
                     Escaped(&t.settings.name),
@@ -147,14 +158,10 @@ pub async fn run(
             }
         }
         TenantCommand::Show { id } => {
-            let id = tenant_id(id)?;
-            let t = db
-                .tenant(&id)
-                .await?
-                .with_context(|| format!("no tenant {}", id.as_str()))?;
-            println!("{}", serde_json::to_string_pretty(&t)?);
+            let (id, t) = existing_tenant(db, id).await?;
+            outln!("{}", serde_json::to_string_pretty(&t)?);
             for v in db.policy_versions(&id).await? {
-                println!(
+                outln!(
                     "policy version {:>3}  {:<9} {}  {} bytes",
                     v.version,
                     v.status.as_str(),
@@ -164,14 +171,10 @@ pub async fn run(
             }
         }
         TenantCommand::Set { id, settings } => {
-            let id = tenant_id(id)?;
-            let t = db
-                .tenant(&id)
-                .await?
-                .with_context(|| format!("no tenant {}", id.as_str()))?;
+            let (id, t) = existing_tenant(db, id).await?;
             let settings = settings.apply(t.settings, limits)?;
             db.update_tenant(&id, &settings).await?;
-            println!("updated tenant {}", id.as_str());
+            outln!("updated tenant {}", id.as_str());
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -212,6 +212,74 @@ fn simulate_prints_timelines_and_a_summary() {
     );
 }
 
+/// `dunlin … | head -1`: the reader goes away before the output ends. The command stops
+/// quietly instead of panicking on the broken pipe.
+#[test]
+fn a_reader_that_goes_away_ends_the_output_quietly() {
+    let (dir, wasm) = standard();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dunlin"))
+        .args([
+            "simulate",
+            "--policy",
+            wasm.to_str().unwrap(),
+            "--days",
+            "90",
+        ])
+        .arg("--cache-dir")
+        .arg(dir.path().join("cache"))
+        .current_dir(repo())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close the pipe before the first line is written (loading the policy comes first), as
+    // a reader that has all it wanted does.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?}: {stderr}", out.status);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// A database that cannot be opened is reported with its cause, not only its URL.
+#[test]
+fn a_database_that_cannot_be_opened_is_reported_with_its_cause() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    // A directory where the file should be, and a file in a directory that does not exist.
+    for db in [dir.path().to_owned(), dir.path().join("no/such/dir/t.db")] {
+        let out = dunlin_db(&cache, &db, &["tenant", "list"]);
+        assert_eq!(out.status.code(), Some(2));
+        let stderr = text(&out).1;
+        assert!(
+            stderr.contains("could not open the database at")
+                && stderr.contains("unable to open database file"),
+            "{stderr}"
+        );
+    }
+}
+
+/// A command about a tenant that does not exist fails with that, rather than answering
+/// with nothing.
+#[test]
+fn commands_about_a_missing_tenant_fail() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cache, db) = (dir.path().join("cache"), dir.path().join("t.db"));
+    for args in [
+        &["decisions", "--tenant", "nosuch"][..],
+        &["explain", "--tenant", "nosuch", "--invoice", "i1"],
+        &["tenant", "show", "nosuch"],
+    ] {
+        let out = dunlin_db(&cache, &db, args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            text(&out).1.contains("no tenant nosuch"),
+            "{:?}",
+            text(&out)
+        );
+    }
+}
+
 fn dunlin_db(cache: &Path, db: &Path, args: &[&str]) -> Output {
     let url = format!("sqlite://{}", db.display());
     let mut all = vec!["--database", url.as_str()];
