@@ -1,6 +1,8 @@
 //! The daemon loop: sleep until the next tick of any tenant, sweep the tenants whose tick is
 //! due, repeat. Ticks missed while the daemon was down run once on start (the latest of
-//! them), never once per missed tick. One tenant's failure never stops another's sweep.
+//! them), never once per missed tick. One tenant's failure never stops another's sweep, and
+//! a store that fails (a restart, a cut connection, a lock) is waited for with backoff and
+//! logged: only shutdown ends the loop.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,8 +25,9 @@ use crate::{sweep_many, SweepError, SweepOptions};
 /// changed schedules).
 const RESCAN: Duration = Duration::from_secs(60);
 
-/// Runs until `shutdown` turns true; then finishes the pages being decided and written and
-/// returns. Every tenant's guardrail settings are checked against the operator's `limits`.
+/// Runs until `shutdown` turns true; then finishes the policy calls under way, writes what
+/// they decided and returns. Store failures are retried, never returned. Every tenant's
+/// guardrail settings are checked against the operator's `limits`.
 pub async fn serve(
     db: &dyn Db,
     runtime: &Runtime,
@@ -54,13 +57,28 @@ async fn run(
     shutdown: &mut watch::Receiver<bool>,
     stop: &Arc<AtomicBool>,
 ) -> Result<(), SweepError> {
+    let mut backoff = Backoff::default();
     loop {
         if *shutdown.borrow() {
             return Ok(());
         }
         let mut schedules: Vec<(TenantId, Schedule)> = Vec::new();
         let mut due = Vec::new();
-        for t in db.tenants().await? {
+        // The store can be away for a while (a database restart, a cut connection, a
+        // moment of `database is locked`): the daemon waits and tries again, and only a
+        // shutdown ends it.
+        let tenants = match db.tenants().await {
+            Ok(tenants) => tenants,
+            Err(e) => {
+                let wait = backoff.next();
+                tracing::error!(error = %Escaped(&causes(&e)), retry_in_ms = wait.as_millis() as u64, "listing tenants failed");
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => continue,
+                    _ = wait_for(shutdown) => return Ok(()),
+                }
+            }
+        };
+        for t in tenants {
             let schedule = match Schedule::parse(&t.settings.schedule, &t.settings.time_zone) {
                 Ok(s) => s,
                 Err(e) => {
@@ -91,6 +109,8 @@ async fn run(
             .collect();
         let jobs = due.into_iter().map(|(id, _, opts)| (id, opts));
         let mut swept = std::pin::pin!(sweep_many(db, runtime, jobs));
+        // Whether the store failed during this pass: the next one comes after a backoff.
+        let mut failed_pass = false;
         while let Some((tenant, result)) = swept.next().await {
             // Each result names its tenant, one of the jobs given (each tenant once).
             let Some((tick, as_of)) = ticks.remove(&tenant) else {
@@ -101,17 +121,22 @@ async fn run(
                 continue;
             };
             match result {
-                Ok(report) if !report.interrupted => db.mark_tick(&tenant, tick).await?,
+                Ok(report) if !report.interrupted => {
+                    // Unmarked, the tick is due again at the next pass; the sweep then
+                    // finds its invoices decided and writes nothing twice.
+                    if let Err(e) = db.mark_tick(&tenant, tick).await {
+                        tracing::error!(tenant_id = tenant.as_str(), %as_of, error = %Escaped(&causes(&e)), "marking the tick failed");
+                        failed_pass = true;
+                    }
+                }
                 // Stopped by shutdown, not marked; the sweep beside it (if any) stops too,
                 // and no other starts.
                 Ok(_) => {}
                 // Not marked: the tick is retried at the next pass.
                 Err(e) => {
-                    {
-                        // A load error can quote names the tenant's component chose.
-                        let error = e.to_string();
-                        tracing::error!(tenant_id = tenant.as_str(), %as_of, error = %Escaped(&error), "sweep failed")
-                    }
+                    failed_pass |= matches!(e, SweepError::Store(_));
+                    // A load error can quote names the tenant's component chose.
+                    tracing::error!(tenant_id = tenant.as_str(), %as_of, error = %Escaped(&causes(&e)), "sweep failed");
                 }
             }
         }
@@ -119,14 +144,51 @@ async fn run(
             return Ok(());
         }
         let now = clock.now();
-        let next = next_wakeup(schedules.iter().map(|(k, s)| (k, s)), now)
-            .map(|(at, _)| (at - now).to_std().unwrap_or_default())
-            .unwrap_or(RESCAN)
-            .min(RESCAN);
+        let next = if failed_pass {
+            backoff.next()
+        } else {
+            backoff = Backoff::default();
+            next_wakeup(schedules.iter().map(|(k, s)| (k, s)), now)
+                .map(|(at, _)| (at - now).to_std().unwrap_or_default())
+                .unwrap_or(RESCAN)
+                .min(RESCAN)
+        };
         tokio::select! {
             _ = tokio::time::sleep(next) => {}
             _ = wait_for(shutdown) => return Ok(()),
         }
+    }
+}
+
+/// An error with its causes, `outer: inner: …`: what the driver said is what an operator
+/// can act on.
+fn causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// The waits between tries while the store fails: 1 s, doubling to 60 s, each with up to a
+/// quarter more so that replicas do not retry in step.
+#[derive(Default)]
+struct Backoff {
+    failures: u32,
+}
+
+impl Backoff {
+    fn next(&mut self) -> Duration {
+        let base = Duration::from_secs(1 << self.failures.min(6)).min(Duration::from_secs(60));
+        self.failures = self.failures.saturating_add(1);
+        // The clock's nanoseconds spread the retries well enough.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        base + base.mul_f64(f64::from(nanos % 1000) / 4000.0)
     }
 }
 

@@ -20,6 +20,7 @@ conformance!(
     sigkill_during_sweeps_loses_and_duplicates_nothing,
     serve_sweeps_on_schedule_and_stops_on_sigterm,
     serve_beside_hostile_tenants_sweeps_the_others_and_stops_on_sigterm,
+    serve_rides_out_a_store_that_goes_away,
 );
 
 const INVOICES: usize = 3000;
@@ -408,6 +409,99 @@ async fn serve_beside_hostile_tenants_sweeps_the_others_and_stops_on_sigterm(f: 
             Some("deadline")
         );
     }
+}
+
+/// The store goes away under a running `serve`: on PostgreSQL its connections are cut again
+/// and again for a few seconds; on SQLite another connection holds the write lock longer
+/// than the busy timeout, so writes fail with `database is locked`. The daemon logs, waits
+/// and tries again: it is still running afterwards, marks ticks again, and between the
+/// two, every invoice has exactly one decision.
+async fn serve_rides_out_a_store_that_goes_away(f: Fixture) {
+    let cli = Cli::new(&f);
+    let db = &f.db;
+    seed(&f, &cli, "* * * * * *", "standard").await;
+    let t = TenantId::new("crash").unwrap();
+    let mut serve = Running(cli.dunlin(&["serve"]).spawn().unwrap());
+    let child = &mut serve.0;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while db
+        .decisions(&t, &DecisionQuery::default())
+        .await
+        .unwrap()
+        .is_empty()
+    {
+        assert!(Instant::now() < deadline, "serve made no decision in 120 s");
+        assert!(child.try_wait().unwrap().is_none(), "serve exited early");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    if f.url.starts_with("sqlite:") {
+        use sqlx::Connection as _;
+        let mut locker = sqlx::SqliteConnection::connect(&f.url).await.unwrap();
+        sqlx::query("BEGIN EXCLUSIVE")
+            .execute(&mut locker)
+            .await
+            .unwrap();
+        // Twice the store's 10 s busy timeout: the daemon's tick marks fail meanwhile.
+        tokio::time::sleep(Duration::from_secs(25)).await;
+        sqlx::query("COMMIT").execute(&mut locker).await.unwrap();
+    } else {
+        use sqlx::Connection as _;
+        // Connected to the cluster's `postgres` database: a database cannot refuse
+        // connections while the session changing it is connected to it.
+        let (base, name) = f.url.rsplit_once('/').expect("a database in the URL");
+        let name = name.split('?').next().unwrap_or(name);
+        let mut admin = sqlx::PgConnection::connect(&format!("{base}/postgres"))
+            .await
+            .unwrap();
+        let allow = |yes: bool| format!("ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS {yes}");
+        // The database refuses connections and every one it had is cut: a restart, as
+        // the daemon sees it, that lasts 5 s.
+        sqlx::query(&allow(false))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        let cut = format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+        );
+        sqlx::query(&cut).execute(&mut admin).await.unwrap();
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        sqlx::query(&allow(true)).execute(&mut admin).await.unwrap();
+    }
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "serve exited when the store went away"
+    );
+
+    // It comes back by itself: a tick marked after the fault, and every invoice decided.
+    let after_fault = chrono::Utc::now();
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        // The test's own connections were cut too; a failed read is simply tried again.
+        let ticked = db
+            .tenant(&t)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|t| t.last_tick_at)
+            .is_some_and(|at| at > after_fault);
+        if ticked {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "serve marked no tick in 180 s after the fault"
+        );
+        assert!(child.try_wait().unwrap().is_none(), "serve exited");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    terminate(child);
+    let mut log = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut log).unwrap();
+    eprintln!("serve's log:\n{log}");
+    let seen = whole_decisions(db.as_ref(), &t).await;
+    let decided: std::collections::BTreeSet<&str> = seen.iter().map(|(i, _)| i.as_str()).collect();
+    assert_eq!(decided.len(), INVOICES, "every due invoice decided");
 }
 
 /// Makes `policy` the tenant's active version by writing it to the store directly, past the
