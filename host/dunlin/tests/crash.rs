@@ -218,33 +218,10 @@ async fn sigkill_during_sweeps_loses_and_duplicates_nothing(f: Fixture) {
 }
 
 async fn serve_sweeps_on_schedule_and_stops_on_sigterm(f: Fixture) {
-    let cli = Cli::new(&f);
     let db = &f.db;
-    // Every second: the first tick comes at once.
-    seed(&f, &cli, "* * * * * *", "standard").await;
+    let (cli, mut serve) = serving(&f).await;
     let t = TenantId::new("crash").unwrap();
-    let mut serve = Running(cli.dunlin(&["serve"]).spawn().unwrap());
     let child = &mut serve.0;
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let n = db
-            .decisions(
-                &t,
-                &DecisionQuery {
-                    limit: 10,
-                    ..Default::default()
-                },
-            )
-            .await
-            .unwrap()
-            .len();
-        if n > 0 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "serve made no decision in 120 s");
-        assert!(child.try_wait().unwrap().is_none(), "serve exited early");
-        std::thread::sleep(Duration::from_millis(200));
-    }
     // SIGTERM: graceful. The pages in flight are written and the process exits; a sweep cut
     // short leaves its tick unmarked, so the next start finishes it.
     terminate(child);
@@ -411,29 +388,16 @@ async fn serve_beside_hostile_tenants_sweeps_the_others_and_stops_on_sigterm(f: 
     }
 }
 
-/// The store goes away under a running `serve`: on PostgreSQL its connections are cut again
-/// and again for a few seconds; on SQLite another connection holds the write lock longer
+/// The store goes away under a running `serve`: on PostgreSQL the database refuses
+/// connections and cuts those it had, for 5 s; on SQLite another connection holds the write lock longer
 /// than the busy timeout, so writes fail with `database is locked`. The daemon logs, waits
 /// and tries again: it is still running afterwards, marks ticks again, and between the
 /// two, every invoice has exactly one decision.
 async fn serve_rides_out_a_store_that_goes_away(f: Fixture) {
-    let cli = Cli::new(&f);
     let db = &f.db;
-    seed(&f, &cli, "* * * * * *", "standard").await;
+    let (_cli, mut serve) = serving(&f).await;
     let t = TenantId::new("crash").unwrap();
-    let mut serve = Running(cli.dunlin(&["serve"]).spawn().unwrap());
     let child = &mut serve.0;
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while db
-        .decisions(&t, &DecisionQuery::default())
-        .await
-        .unwrap()
-        .is_empty()
-    {
-        assert!(Instant::now() < deadline, "serve made no decision in 120 s");
-        assert!(child.try_wait().unwrap().is_none(), "serve exited early");
-        std::thread::sleep(Duration::from_millis(200));
-    }
 
     if f.url.starts_with("sqlite:") {
         use sqlx::Connection as _;
@@ -517,6 +481,27 @@ async fn plant(f: &Fixture, cli: &Cli, tenant: &str, policy: &str) {
             .await
             .unwrap();
     f.db.activate_policy_version(&t, v.version).await.unwrap();
+}
+
+/// Seeds tenant `crash` (a tick every second, so the first comes at once, and the standard
+/// policy), starts `dunlin serve` and waits for its first decision. The `Cli` holds the
+/// compile cache the process uses: keep it as long as the process.
+async fn serving(f: &Fixture) -> (Cli, Running) {
+    let cli = Cli::new(f);
+    seed(f, &cli, "* * * * * *", "standard").await;
+    let t = TenantId::new("crash").unwrap();
+    let mut serve = Running(cli.dunlin(&["serve"]).spawn().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let first = DecisionQuery {
+        limit: 1,
+        ..Default::default()
+    };
+    while f.db.decisions(&t, &first).await.unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "serve made no decision in 120 s");
+        assert!(serve.0.try_wait().unwrap().is_none(), "serve exited early");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    (cli, serve)
 }
 
 /// Reads the tenant's whole decision log, asserting one decision per invoice and as-of date,
