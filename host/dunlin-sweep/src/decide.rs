@@ -71,11 +71,17 @@ pub(crate) async fn page(
     mut stage: Stage,
     invoices: Vec<DueInvoice>,
 ) -> Result<(Stage, PageDone), SweepError> {
+    // The sweep's span (tenant, as-of) is the parent of the page's and of each decision's,
+    // on whatever thread they run.
+    let sweep = tracing::Span::current();
     tokio::task::spawn_blocking(move || {
+        let page = tracing::debug_span!(parent: &sweep, "page", invoices = invoices.len());
+        let _page = page.enter();
         let workers = stage.workers.max(1);
         stage.handles.resize_with(workers, Handles::new);
         let stop = stage.stop.as_deref();
-        let decided = decide_in_parallel(&stage.versions, &mut stage.handles, invoices, stop)?;
+        let decided =
+            decide_in_parallel(&stage.versions, &mut stage.handles, invoices, stop, &page)?;
         let mut done = PageDone::default();
         let Stage {
             mode,
@@ -176,6 +182,7 @@ fn decide_in_parallel(
     handles: &mut [Handles],
     invoices: Vec<DueInvoice>,
     stop: Option<&AtomicBool>,
+    page: &tracing::Span,
 ) -> Result<Vec<Decided>, SweepError> {
     let total = invoices.len();
     let chunk = total.div_ceil(handles.len().max(1)).max(1);
@@ -185,7 +192,7 @@ fn decide_in_parallel(
             .iter_mut()
             .map(|worker| {
                 let run: Vec<DueInvoice> = rest.by_ref().take(chunk).collect();
-                s.spawn(move || decide_all(versions, worker, run, stop))
+                s.spawn(move || decide_all(versions, worker, run, stop, page))
             })
             .collect();
         let mut out = Vec::with_capacity(total);
@@ -206,21 +213,30 @@ fn decide_all(
     handles: &mut Handles,
     part: Vec<DueInvoice>,
     stop: Option<&AtomicBool>,
+    page: &tracing::Span,
 ) -> Vec<Decided> {
     let mut ask = |version: u32, due: &DueInvoice| -> Attempt {
         let handle = handles
             .entry(version)
             .or_insert_with(|| versions.loaded[&version].policy.handle(Mode::Batch));
-        let span = tracing::trace_span!(
+        let span = tracing::debug_span!(
+            parent: page,
             "decide",
             invoice_id = due.context.invoice.id.as_str(),
             policy_version = version
         );
         let _enter = span.enter();
-        Attempt {
-            version,
-            report: handle.decide_with_report(&due.context),
+        let report = handle.decide_with_report(&due.context);
+        if let Err(failure) = &report.outcome {
+            // One line per failed decision, at debug: a hostile tenant fails on every
+            // invoice, and the sweep's own line counts the failures at info.
+            tracing::debug!(
+                failure_code = failure.code(),
+                fuel_used = report.fuel_used,
+                "policy failed"
+            );
         }
+        Attempt { version, report }
     };
     let stopping = || stop.is_some_and(|s| s.load(Ordering::Relaxed));
     part.into_iter()

@@ -55,8 +55,22 @@ struct Cli {
     /// [default: the product defaults]
     #[arg(long, global = true, env = "DUNLIN_OPERATOR_LIMITS")]
     operator_limits: Option<String>,
+    /// How log lines are written on stderr: text for people, json (one object a line, with
+    /// the spans' fields: tenant_id, as_of, invoice_id, policy_version) for log shippers.
+    /// The level is set by DUNLIN_LOG (default warn), e.g. DUNLIN_LOG=info.
+    #[arg(long, global = true, env = "DUNLIN_LOG_FORMAT", default_value = "text")]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines, coloured at a terminal.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 /// Sandbox settings shared by every command that runs a policy.
@@ -255,15 +269,19 @@ fn main() -> ExitCode {
     if let Command::CompileWorker { memory_bytes } = cli.command {
         return dunlin_runtime::compile_worker(memory_bytes);
     }
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("DUNLIN_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
-        .with_writer(std::io::stderr)
-        // Colours only for a person at a terminal, not for a file or a log shipper.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        // Colours only for a person at a terminal, not for a file.
+        LogFormat::Text => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        LogFormat::Json => logs.json().with_span_list(true).init(),
+    }
     let tokio = || {
         tokio::runtime::Builder::new_multi_thread()
             .enable_all()

@@ -280,6 +280,80 @@ fn commands_about_a_missing_tenant_fail() {
     }
 }
 
+/// `--log-format json`: one JSON object per line, each carrying the spans' fields, so a log
+/// shipper can find a failed decision by tenant, as-of, invoice and policy version.
+#[test]
+fn json_logs_carry_the_tenant_invoice_and_failure_of_a_failed_decision() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cache, db) = (dir.path().join("cache"), dir.path().join("t.db"));
+    let good = dir.path().join("good.wasm");
+    std::fs::write(&good, dunlin_tests::fixture("fx-good")).unwrap();
+    let steps: [&[&str]; 4] = [
+        &["tenant", "create", "acme", "--param", "trap=yes"],
+        &[
+            "policy",
+            "upload",
+            "--tenant",
+            "acme",
+            good.to_str().unwrap(),
+            "--activate",
+        ],
+        &[
+            "import",
+            "--tenant",
+            "acme",
+            "--kind",
+            "customers",
+            "examples/import/customers.csv",
+        ],
+        &[
+            "import",
+            "--tenant",
+            "acme",
+            "--kind",
+            "invoices",
+            "examples/import/invoices.csv",
+        ],
+    ];
+    for args in steps {
+        let out = dunlin_db(&cache, &db, args);
+        assert!(out.status.success(), "{args:?}: {:?}", text(&out));
+    }
+    let url = format!("sqlite://{}", db.display());
+    let out = Command::new(env!("CARGO_BIN_EXE_dunlin"))
+        .args(["--log-format", "json", "--database", &url, "--cache-dir"])
+        .arg(&cache)
+        .args(["sweep", "--tenant", "acme", "--as-of", "2026-03-20"])
+        .env("DUNLIN_LOG", "dunlin_sweep=debug")
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{:?}", text(&out));
+    let lines: Vec<serde_json::Value> = text(&out)
+        .1
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let failed: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l["fields"]["message"] == "policy failed")
+        .collect();
+    assert!(!failed.is_empty(), "{lines:?}");
+    for line in failed {
+        assert_eq!(line["fields"]["failure_code"], "trap", "{line}");
+        let spans = line["spans"].as_array().unwrap();
+        assert_eq!(spans[0]["tenant_id"], "acme", "{line}");
+        assert_eq!(spans[0]["as_of"], "2026-03-20", "{line}");
+        let decide = spans.last().unwrap();
+        assert!(
+            decide["invoice_id"].as_str().unwrap().starts_with("inv-"),
+            "{line}"
+        );
+        assert_eq!(decide["policy_version"], 1, "{line}");
+    }
+    assert!(lines.iter().any(|l| l["fields"]["message"] == "sweep done"));
+}
+
 fn dunlin_db(cache: &Path, db: &Path, args: &[&str]) -> Output {
     let url = format!("sqlite://{}", db.display());
     let mut all = vec!["--database", url.as_str()];
