@@ -46,7 +46,7 @@
 use chrono::{Days, NaiveTime};
 use serde::{Deserialize, Serialize};
 
-use crate::{Action, Channel, Context, Date, Decision, EscalationKind, Notice};
+use crate::{Action, Context, Date, Decision, EscalationKind, Notice};
 
 /// A tenant's guardrail settings. The defaults are the documented product defaults and lie
 /// within [`OperatorLimits::default`].
@@ -610,7 +610,7 @@ impl Guard<'_> {
             Err(Blocked(rule, detail, notice))
         };
         if customer.opted_out.contains(&notice.channel) {
-            let from = channel_name(notice.channel);
+            let from = notice.channel.as_str();
             let fallback = match self.settings.opted_out_channel {
                 OptOutMode::Drop => None,
                 OptOutMode::FallBack => customer
@@ -631,7 +631,7 @@ impl Guard<'_> {
                 Some(i),
                 format!(
                     "level {level} notice moved from {from} (opted out) to {}",
-                    channel_name(to)
+                    to.as_str()
                 ),
             );
         }
@@ -714,7 +714,7 @@ fn highest_level_sent(ctx: &Context) -> Option<u8> {
 
 fn describe(action: &Action) -> String {
     match action {
-        Action::Notify(n) => format!("level {} notice by {}", n.level, channel_name(n.channel)),
+        Action::Notify(n) => format!("level {} notice by {}", n.level, n.channel.as_str()),
         Action::RetryPayment(_) => "payment retry".into(),
         Action::Pause(_) => "pause".into(),
         Action::Escalate(e) => format!(
@@ -727,16 +727,6 @@ fn describe(action: &Action) -> String {
             }
         ),
         Action::Close(_) => "closure".into(),
-    }
-}
-
-fn channel_name(channel: Channel) -> &'static str {
-    match channel {
-        Channel::Email => "email",
-        Channel::Sms => "sms",
-        Channel::Letter => "letter",
-        Channel::Phone => "phone",
-        Channel::InApp => "in-app",
     }
 }
 

@@ -291,7 +291,7 @@ async fn upsert_states(
 /// the page's history, its customers' overdue invoices and their recent contacts.
 async fn due_for_review(db: &PgDb, tenant: &TenantId, query: &DueQuery) -> Result<DuePage> {
     let as_of = query.as_of;
-    let limit = query.limit.clamp(1, 5000);
+    let limit = query.limit.clamp(1, DueQuery::MAX_LIMIT);
     let row = sqlx::query("SELECT params, lead_days FROM tenants WHERE id = $1")
         .bind(tenant.as_str())
         .fetch_optional(&db.pool)

@@ -36,13 +36,16 @@ pub struct DueQuery {
     pub as_of: Date,
     /// Only invoices whose id sorts after this one (the previous page's `next`).
     pub after: Option<String>,
-    /// At most this many invoices (clamped to 1..=5000).
+    /// At most this many invoices (clamped to 1..=[`DueQuery::MAX_LIMIT`]).
     pub limit: u32,
     /// Customer contacts on or after this day come with each invoice, for the frequency caps.
     pub contacts_since: Date,
 }
 
 impl DueQuery {
+    /// The most invoices one page may hold, on either backend.
+    pub const MAX_LIMIT: u32 = 5000;
+
     /// The first page for `as_of`: 1000 invoices, contacts of the last 7 days (as-of included).
     pub fn new(as_of: Date) -> Self {
         DueQuery {

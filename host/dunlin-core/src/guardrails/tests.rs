@@ -1,7 +1,8 @@
 use super::*;
 use crate::context::{Customer, Invoice, OtherOverdue, PaymentMethod};
 use crate::{
-    ActionKind, ActionOutcome, Closure, Currency, Escalation, Money, PastAction, Pause, Retry, Tone,
+    ActionKind, ActionOutcome, Channel, Closure, Currency, Escalation, Money, PastAction, Pause,
+    Retry, Tone,
 };
 
 fn d(s: &str) -> Date {
@@ -117,7 +118,7 @@ fn sent(level: u8, outcome: ActionOutcome) -> PastAction {
 /// A short, comparable form of a kept action.
 fn summary(action: &Action) -> String {
     match action {
-        Action::Notify(n) => format!("notify {} {}", n.level, channel_name(n.channel)),
+        Action::Notify(n) => format!("notify {} {}", n.level, n.channel.as_str()),
         Action::RetryPayment(_) => "retry".into(),
         Action::Pause(_) => "pause".into(),
         Action::Escalate(e) => format!("escalate {:?}", e.kind).to_lowercase(),

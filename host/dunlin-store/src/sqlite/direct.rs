@@ -229,7 +229,7 @@ pub(super) fn due_page(
     query: &DueQuery,
 ) -> Result<DuePage> {
     let as_of = query.as_of;
-    let limit = query.limit.clamp(1, 5000);
+    let limit = query.limit.clamp(1, DueQuery::MAX_LIMIT);
     let tx = conn.transaction().ctx("begin")?;
     let (mut due, extras) = read_page(&tx, tenant, query, limit)?;
     let issuer = Arc::new(Issuer {
