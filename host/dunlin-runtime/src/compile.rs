@@ -116,12 +116,19 @@ fn in_child(
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| failed("starting", e))?;
+    let (Some(mut stdin), Some(mut stdout), Some(mut stderr)) =
+        (child.stdin.take(), child.stdout.take(), child.stderr.take())
+    else {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(LoadError::Compile(
+            "the compiler process was started without its pipes".into(),
+        ));
+    };
     // Feed and drain the pipes on their own threads, so that neither side blocks the other
     // and the time limit is kept whatever the child does with them.
-    let mut stdin = child.stdin.take().expect("stdin is piped");
     let input = bytes.to_vec();
     let feeder = std::thread::spawn(move || stdin.write_all(&input));
-    let mut stdout = child.stdout.take().expect("stdout is piped");
     let reader = std::thread::spawn(move || {
         let mut artifact = Vec::new();
         (&mut stdout)
@@ -129,7 +136,6 @@ fn in_child(
             .read_to_end(&mut artifact)
             .map(|_| artifact)
     });
-    let mut stderr = child.stderr.take().expect("stderr is piped");
     let errors = std::thread::spawn(move || {
         let mut text = Vec::new();
         let _ = (&mut stderr).take(STDERR_BYTES).read_to_end(&mut text);
