@@ -34,6 +34,12 @@
 //! 5. **Minimum age for collections** ([`Rule::EscalationTooEarly`]): an escalation to
 //!    collections or legal needs at least `min-days-overdue-for-collections` days overdue.
 //!
+//! **A guardrail never ends a ladder.** When an action is dropped and the policy gave no
+//! review date, the decision is reviewed again ([`Effect::Rescheduled`]) on the first date
+//! the dropped action could be allowed (for the collections minimum, the day the invoice
+//! reaches it; otherwise the next day). Only the policy's own close, or its own decision
+//! with no review date and nothing dropped, ends a ladder.
+//!
 //! **Contact window.** Decisions are made per as-of *date*, so the time of day is not known
 //! here. The guardrail only validates the tenant's window (within the operator's) and hands it
 //! on, with the customer's time zone, as [`Guarded::delivery_window`]; delivery must not send a
@@ -418,6 +424,9 @@ pub enum Effect {
     Rerouted,
     /// Every action was blocked; the decision became a wait (review date possibly moved).
     Waiting,
+    /// The policy gave no review date but an action was dropped: the host set one, so the
+    /// ladder is not ended by a guardrail.
+    Rescheduled,
 }
 
 /// One change a guardrail made to a decision, for the decision log.
@@ -489,6 +498,7 @@ pub fn apply(
         interventions: Vec::new(),
     };
     let mut dropped = Vec::new();
+    let mut dropped_rules = Vec::new();
     let kept: Vec<Action> = actions
         .into_iter()
         .enumerate()
@@ -497,6 +507,7 @@ pub fn apply(
             Err(Blocked(rule, detail, action)) => {
                 guard.note(rule, Effect::Dropped, Some(i), detail);
                 dropped.push(action);
+                dropped_rules.push(rule);
                 None
             }
         })
@@ -514,6 +525,13 @@ pub fn apply(
             }
         };
         guard.note(rule, Effect::Waiting, None, detail);
+    }
+    let closes = kept.iter().any(|a| matches!(a, Action::Close(_)));
+    if let (None, false) = (review_on, closes) {
+        if let Some((rule, on, detail)) = guard.keep_ladder_alive(&dropped_rules, &dropped) {
+            review_on = Some(on);
+            guard.note(rule, Effect::Rescheduled, None, detail);
+        }
     }
 
     let delivery_window = kept
@@ -563,6 +581,49 @@ impl Guard<'_> {
             action_index,
             detail,
         });
+    }
+
+    /// When a decision without a review date lost actions to the guardrails, the date to
+    /// review the invoice again (the first on which a dropped action could be allowed: for
+    /// the collections minimum, the day the invoice reaches it; for every other rule, the
+    /// next day), the rule that sets it and a detail saying so. A guardrail must not end a
+    /// ladder: the policy meant to act, and what it asked for may be allowed later.
+    fn keep_ladder_alive(
+        &self,
+        rules: &[Rule],
+        dropped: &[Action],
+    ) -> Option<(Rule, Date, String)> {
+        let as_of = self.ctx.as_of;
+        let (rule, on, action) = rules
+            .iter()
+            .zip(dropped)
+            .filter_map(|(&rule, action)| {
+                let allowed = match rule {
+                    Rule::EscalationTooEarly => self.ctx.invoice.due_on.checked_add_days(
+                        Days::new(self.settings.min_days_overdue_for_collections.into()),
+                    ),
+                    _ => None,
+                };
+                let on = allowed
+                    .filter(|&on| on > as_of)
+                    .or_else(|| as_of.checked_add_days(Days::new(1)))?;
+                Some((rule, on, action))
+            })
+            .min_by_key(|&(_, on, _)| on)?;
+        let when = match rule {
+            Rule::EscalationTooEarly => format!(
+                "when it is {} days overdue",
+                self.settings.min_days_overdue_for_collections
+            ),
+            _ => "the next day".into(),
+        };
+        let detail = format!(
+            "the policy gave no review date, but the {} was not carried out with {} open; \
+             reviewing again on {on} ({when}) instead of ending the ladder",
+            describe(action),
+            self.ctx.invoice.open_balance,
+        );
+        Some((rule, on, detail))
     }
 
     /// The action to carry out (possibly changed), or the rule that blocks it and why.

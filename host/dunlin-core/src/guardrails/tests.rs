@@ -137,7 +137,7 @@ struct Row {
     review_on: Option<&'static str>,
 }
 
-use Effect::{Dropped, Rerouted, Waiting};
+use Effect::{Dropped, Rerouted, Rescheduled, Waiting};
 use EscalationKind::{AccountManager, Collections, Legal};
 
 fn rows() -> Vec<Row> {
@@ -348,15 +348,18 @@ fn rows() -> Vec<Row> {
             review_on: Some("2026-03-22"),
         },
         Row {
-            name: "one contact for this invoice today already: notice dropped, no forced wait",
+            name: "one contact for this invoice today already, no review date: tried the next day",
             setup: |c| {
                 c.counts.invoice_today = 1;
                 c.decision.actions = vec![notify(2, Channel::Email)];
                 c.decision.review_on = None;
             },
             kept: &[],
-            interventions: &[(Rule::InvoiceDailyCap, Dropped, Some(0))],
-            review_on: None,
+            interventions: &[
+                (Rule::InvoiceDailyCap, Dropped, Some(0)),
+                (Rule::InvoiceDailyCap, Rescheduled, None),
+            ],
+            review_on: Some("2026-03-16"),
         },
         Row {
             name: "two notices in one decision: the second breaks the daily cap",
@@ -536,14 +539,152 @@ fn rows() -> Vec<Row> {
             review_on: Some("2026-03-22"),
         },
         Row {
-            name: "collections before 30 days overdue is dropped",
+            name: "collections before 30 days overdue is dropped, reviewed the day it is 30",
             setup: |c| {
                 c.ctx.invoice.due_on = d("2026-02-14"); // 29 days
                 c.decision.actions = vec![escalate(Collections)];
                 c.decision.review_on = None;
             },
             kept: &[],
+            interventions: &[
+                (Rule::EscalationTooEarly, Dropped, Some(0)),
+                (Rule::EscalationTooEarly, Rescheduled, None),
+            ],
+            review_on: Some("2026-03-16"),
+        },
+        Row {
+            name: "collections at 42 days against a 60-day minimum, no review date: day 60",
+            setup: |c| {
+                c.settings.min_days_overdue_for_collections = 60;
+                c.decision.actions = vec![escalate(Collections)];
+                c.decision.review_on = None;
+            },
+            kept: &[],
+            interventions: &[
+                (Rule::EscalationTooEarly, Dropped, Some(0)),
+                (Rule::EscalationTooEarly, Rescheduled, None),
+            ],
+            review_on: Some("2026-04-02"),
+        },
+        Row {
+            name: "too-early collections kept to the policy's own review date",
+            setup: |c| {
+                c.settings.min_days_overdue_for_collections = 60;
+                c.decision.actions = vec![escalate(Collections)];
+            },
+            kept: &[],
             interventions: &[(Rule::EscalationTooEarly, Dropped, Some(0))],
+            review_on: Some("2026-03-22"),
+        },
+        Row {
+            name: "two drops, no review date: the earlier date wins (cap tomorrow, not day 60)",
+            setup: |c| {
+                c.settings.min_days_overdue_for_collections = 60;
+                c.counts.invoice_today = 1;
+                c.decision.actions = vec![escalate(Collections), notify(2, Channel::Email)];
+                c.decision.review_on = None;
+            },
+            kept: &[],
+            interventions: &[
+                (Rule::EscalationTooEarly, Dropped, Some(0)),
+                (Rule::InvoiceDailyCap, Dropped, Some(1)),
+                (Rule::InvoiceDailyCap, Rescheduled, None),
+            ],
+            review_on: Some("2026-03-16"),
+        },
+        Row {
+            name: "weekly cap, no review date: tried the next day",
+            setup: |c| {
+                c.counts.customer_last_7_days = 7;
+                c.decision.actions = vec![notify(1, Channel::Email)];
+                c.decision.review_on = None;
+            },
+            kept: &[],
+            interventions: &[
+                (Rule::CustomerWeeklyCap, Dropped, Some(0)),
+                (Rule::CustomerWeeklyCap, Rescheduled, None),
+            ],
+            review_on: Some("2026-03-16"),
+        },
+        Row {
+            name: "opted-out channel, no review date: tried the next day",
+            setup: |c| {
+                c.ctx.customer.opted_out = vec![Channel::Email];
+                c.decision.actions = vec![notify(1, Channel::Email)];
+                c.decision.review_on = None;
+            },
+            kept: &[],
+            interventions: &[
+                (Rule::OptedOutChannel, Dropped, Some(0)),
+                (Rule::OptedOutChannel, Rescheduled, None),
+            ],
+            review_on: Some("2026-03-16"),
+        },
+        Row {
+            name: "level going backwards, no review date: tried the next day",
+            setup: |c| {
+                c.ctx.history = vec![sent(3, ActionOutcome::Delivered)];
+                c.decision.actions = vec![notify(2, Channel::Email)];
+                c.decision.review_on = None;
+            },
+            kept: &[],
+            interventions: &[
+                (Rule::LevelBackwards, Dropped, Some(0)),
+                (Rule::LevelBackwards, Rescheduled, None),
+            ],
+            review_on: Some("2026-03-16"),
+        },
+        Row {
+            name: "paid invoice, notice dropped beside a pause, no review date: the next day",
+            setup: |c| {
+                c.facts.status = InvoiceStatus::Paid;
+                c.decision.actions = vec![notify(1, Channel::Email), pause()];
+                c.decision.review_on = None;
+            },
+            kept: &["pause"],
+            interventions: &[
+                (Rule::InvoiceNotOpen, Dropped, Some(0)),
+                (Rule::InvoiceNotOpen, Rescheduled, None),
+            ],
+            review_on: Some("2026-03-16"),
+        },
+        Row {
+            name: "disputed invoice, retry dropped beside a pause, no review date: the next day",
+            setup: |c| {
+                c.facts.disputed = true;
+                c.decision.actions = vec![pause(), retry()];
+                c.decision.review_on = None;
+            },
+            kept: &["pause"],
+            interventions: &[
+                (Rule::InvoiceDisputed, Dropped, Some(1)),
+                (Rule::InvoiceDisputed, Rescheduled, None),
+            ],
+            review_on: Some("2026-03-16"),
+        },
+        Row {
+            name: "payment plan, notice dropped beside a pause, no review date: the next day",
+            setup: |c| {
+                c.ctx.invoice.on_payment_plan = true;
+                c.decision.actions = vec![notify(1, Channel::Email), pause()];
+                c.decision.review_on = None;
+            },
+            kept: &["pause"],
+            interventions: &[
+                (Rule::PaymentPlan, Dropped, Some(0)),
+                (Rule::PaymentPlan, Rescheduled, None),
+            ],
+            review_on: Some("2026-03-16"),
+        },
+        Row {
+            name: "the policy's own close ends the ladder even when a notice was dropped",
+            setup: |c| {
+                c.counts.invoice_today = 1;
+                c.decision.actions = vec![notify(2, Channel::Email), close()];
+                c.decision.review_on = None;
+            },
+            kept: &["close"],
+            interventions: &[(Rule::InvoiceDailyCap, Dropped, Some(0))],
             review_on: None,
         },
         Row {
@@ -711,6 +852,31 @@ fn details_say_what_happened_in_words() {
             "every action was blocked (a payment plan is in good standing until 2026-04-30); \
              waiting a day instead of ending the ladder",
         ]
+    );
+}
+
+#[test]
+fn a_rescheduled_ladder_says_why_and_when() {
+    let mut case = base();
+    case.ctx.invoice.due_on = d("2026-02-23"); // 20 days overdue
+    case.ctx.invoice.open_balance = Money::new(38_900, Currency::EUR);
+    case.decision.actions = vec![escalate(Collections)];
+    case.decision.review_on = None;
+    let guarded = apply(
+        &case.settings,
+        &case.ctx,
+        &case.facts,
+        &case.counts,
+        case.decision,
+    );
+    assert_eq!(guarded.decision.review_on, Some(d("2026-03-25")));
+    assert_eq!(
+        guarded.interventions.last().map(|i| i.detail.as_str()),
+        Some(
+            "the policy gave no review date, but the escalation to collections was not \
+             carried out with 389.00 EUR open; reviewing again on 2026-03-25 (when it is 30 \
+             days overdue) instead of ending the ladder"
+        )
     );
 }
 
