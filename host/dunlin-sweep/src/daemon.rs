@@ -5,8 +5,6 @@
 //! logged: only shutdown ends the loop.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use dunlin_core::guardrails::OperatorLimits;
@@ -15,7 +13,7 @@ use dunlin_core::Clock;
 use dunlin_runtime::Runtime;
 use dunlin_scheduler::{next_wakeup, Schedule};
 use dunlin_store::{Db, TenantId};
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 use futures_util::stream::StreamExt;
 
@@ -25,41 +23,20 @@ use crate::{sweep_many, SweepError, SweepOptions};
 /// changed schedules).
 const RESCAN: Duration = Duration::from_secs(60);
 
-/// Runs until `shutdown` turns true; then finishes the policy calls under way, writes what
+/// Runs until `shutdown` is cancelled; then finishes the policy calls under way, writes what
 /// they decided and returns. Store failures are retried, never returned. Every tenant's
-/// guardrail settings are checked against the operator's `limits`.
+/// guardrail settings are checked against the operator's `limits`. The same token stops the
+/// loop's waits and, handed to every sweep, its deciding workers.
 pub async fn serve(
     db: &dyn Db,
     runtime: &Runtime,
     clock: &dyn Clock,
     limits: &OperatorLimits,
-    mut shutdown: watch::Receiver<bool>,
-) -> Result<(), SweepError> {
-    // The sweep checks this flag between pages; a watcher sets it on shutdown.
-    let stop = Arc::new(AtomicBool::new(false));
-    let watcher = {
-        let (stop, mut shutdown) = (stop.clone(), shutdown.clone());
-        tokio::spawn(async move {
-            wait_for(&mut shutdown).await;
-            stop.store(true, Ordering::Relaxed);
-        })
-    };
-    let result = run(db, runtime, clock, limits, &mut shutdown, &stop).await;
-    watcher.abort();
-    result
-}
-
-async fn run(
-    db: &dyn Db,
-    runtime: &Runtime,
-    clock: &dyn Clock,
-    limits: &OperatorLimits,
-    shutdown: &mut watch::Receiver<bool>,
-    stop: &Arc<AtomicBool>,
+    shutdown: CancellationToken,
 ) -> Result<(), SweepError> {
     let mut backoff = Backoff::default();
     loop {
-        if *shutdown.borrow() {
+        if shutdown.is_cancelled() {
             return Ok(());
         }
         let mut schedules: Vec<(TenantId, Schedule)> = Vec::new();
@@ -74,7 +51,7 @@ async fn run(
                 tracing::error!(error = %Escaped(&causes(&e)), retry_in_ms = wait.as_millis() as u64, "listing tenants failed");
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => continue,
-                    _ = wait_for(shutdown) => return Ok(()),
+                    _ = shutdown.cancelled() => return Ok(()),
                 }
             }
         };
@@ -93,7 +70,7 @@ async fn run(
             if let Some(tick) = schedule.due_tick(Some(last), clock.now()) {
                 let as_of = schedule.as_of_date(tick);
                 let opts = SweepOptions {
-                    stop: Some(stop.clone()),
+                    stop: shutdown.clone(),
                     limits: limits.clone(),
                     ..SweepOptions::new(as_of)
                 };
@@ -102,7 +79,7 @@ async fn run(
             schedules.push((t.id, schedule));
         }
         // The due tenants' sweeps overlap at the seams (`sweep_many`); each tick is marked
-        // as its sweep ends. Once shutdown sets `stop`, no further sweep starts.
+        // as its sweep ends. Once shutdown is cancelled, no further sweep starts.
         let mut ticks: HashMap<TenantId, _> = due
             .iter()
             .map(|(id, tick, o)| (id.clone(), (*tick, o.as_of)))
@@ -140,7 +117,7 @@ async fn run(
                 }
             }
         }
-        if *shutdown.borrow() {
+        if shutdown.is_cancelled() {
             return Ok(());
         }
         let now = clock.now();
@@ -155,7 +132,7 @@ async fn run(
         };
         tokio::select! {
             _ = tokio::time::sleep(next) => {}
-            _ = wait_for(shutdown) => return Ok(()),
+            _ = shutdown.cancelled() => return Ok(()),
         }
     }
 }
@@ -189,14 +166,5 @@ impl Backoff {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
         base + base.mul_f64(f64::from(nanos % 1000) / 4000.0)
-    }
-}
-
-/// Resolves when the shutdown flag turns true (or its sender is gone).
-async fn wait_for(shutdown: &mut watch::Receiver<bool>) {
-    while !*shutdown.borrow_and_update() {
-        if shutdown.changed().await.is_err() {
-            return;
-        }
     }
 }

@@ -3,15 +3,13 @@
 //! the guardrails and the encoding of what the store will write.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
 use dunlin_core::guardrails::GuardrailSettings;
 use dunlin_runtime::{Mode, Report, WasmPolicy};
 use dunlin_store::{DueInvoice, EncodedOutcome, FailureMode, Outcome};
 
 use crate::outcome::{self, Tally};
-use crate::{SweepError, Versions};
+use crate::{CancellationToken, SweepError, Versions};
 
 /// One policy call.
 pub(crate) struct Attempt {
@@ -43,9 +41,9 @@ pub(crate) struct Stage {
     pub(crate) guardrails: GuardrailSettings,
     pub(crate) tally: Tally,
     pub(crate) workers: usize,
-    /// Shutdown's flag: once set, the workers take no further invoice of the page, so a
-    /// stop waits for one policy call per worker (bounded by the call limits), not a page.
-    pub(crate) stop: Option<Arc<AtomicBool>>,
+    /// Shutdown's token: once cancelled, the workers take no further invoice of the page, so
+    /// a stop waits for one policy call per worker (bounded by the call limits), not a page.
+    pub(crate) stop: CancellationToken,
 }
 
 /// A worker's instances, by policy version.
@@ -79,7 +77,7 @@ pub(crate) async fn page(
         let _page = page.enter();
         let workers = stage.workers.max(1);
         stage.handles.resize_with(workers, Handles::new);
-        let stop = stage.stop.as_deref();
+        let stop = &stage.stop;
         let decided =
             decide_in_parallel(&stage.versions, &mut stage.handles, invoices, stop, &page)?;
         let mut done = PageDone::default();
@@ -181,7 +179,7 @@ fn decide_in_parallel(
     versions: &Versions,
     handles: &mut [Handles],
     invoices: Vec<DueInvoice>,
-    stop: Option<&AtomicBool>,
+    stop: &CancellationToken,
     page: &tracing::Span,
 ) -> Result<Vec<Decided>, SweepError> {
     let total = invoices.len();
@@ -206,13 +204,13 @@ fn decide_in_parallel(
     })
 }
 
-/// Decides `part` in order until `stop` is set; the invoices left are not decided (nothing of
+/// Decides `part` in order until `stop` is cancelled; the invoices left are not decided (nothing of
 /// them is recorded, so the next sweep picks them up).
 fn decide_all(
     versions: &Versions,
     handles: &mut Handles,
     part: Vec<DueInvoice>,
-    stop: Option<&AtomicBool>,
+    stop: &CancellationToken,
     page: &tracing::Span,
 ) -> Vec<Decided> {
     let mut ask = |version: u32, due: &DueInvoice| -> Attempt {
@@ -238,9 +236,8 @@ fn decide_all(
         }
         Attempt { version, report }
     };
-    let stopping = || stop.is_some_and(|s| s.load(Ordering::Relaxed));
     part.into_iter()
-        .take_while(|_| !stopping())
+        .take_while(|_| !stop.is_cancelled())
         .map(|due| {
             let pinned = due
                 .state

@@ -14,8 +14,6 @@ mod many;
 mod outcome;
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dunlin_core::guardrails::{GuardrailSettings, OperatorLimits};
@@ -31,6 +29,8 @@ use tracing::Instrument;
 pub use daemon::serve;
 pub use many::sweep_many;
 pub use outcome::safe_default;
+/// The token that stops a sweep or the daemon (graceful shutdown); cancelled from any thread.
+pub use tokio_util::sync::CancellationToken;
 
 /// How to run a sweep.
 #[derive(Clone, Debug)]
@@ -49,10 +49,11 @@ pub struct SweepOptions {
     /// writer has a page to write sooner. [`sweep_many`] turns it off for a sweep that starts
     /// while the one before it is still deciding and writing: the writer is busy then.
     pub ramp_up: bool,
-    /// Set to stop (graceful shutdown): the workers take no further invoice, what they
-    /// decided is written, and the rest of the sweep runs at the next start, since nothing
-    /// of it was recorded. A stop waits for one policy call per worker, not a page.
-    pub stop: Option<Arc<AtomicBool>>,
+    /// Cancelled to stop (graceful shutdown): the workers take no further invoice, what
+    /// they decided is written, and the rest of the sweep runs at the next start, since
+    /// nothing of it was recorded. A stop waits for one policy call per worker, not a page.
+    /// The daemon hands every sweep its own shutdown token.
+    pub stop: CancellationToken,
     /// The operator's bounds; the tenant's guardrail settings are checked against them.
     pub limits: OperatorLimits,
 }
@@ -66,16 +67,14 @@ impl SweepOptions {
             page_size: 4000,
             workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
             ramp_up: true,
-            stop: None,
+            stop: CancellationToken::new(),
             limits: OperatorLimits::default(),
         }
     }
 
     /// Whether `stop` is set: the sweep (or, in [`sweep_many`], the next one) should stop.
     pub(crate) fn stopping(&self) -> bool {
-        self.stop
-            .as_ref()
-            .is_some_and(|s| s.load(Ordering::Relaxed))
+        self.stop.is_cancelled()
     }
 }
 

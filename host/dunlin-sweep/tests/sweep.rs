@@ -560,10 +560,10 @@ async fn once_stopped_sweep_many_starts_no_further_tenant(f: Fixture) {
     for id in ["s1", "s2", "s3", "s4"] {
         tenants.push(busy_tenant(&w, id, std::slice::from_ref(&standard)).await);
     }
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop = dunlin_sweep::CancellationToken::new();
     let jobs = tenants.iter().map(|t| {
         let opts = SweepOptions {
-            stop: Some(stop.clone()),
+            stop: stop.clone(),
             ..small_pages("2026-02-10")
         };
         (t.clone(), opts)
@@ -572,7 +572,7 @@ async fn once_stopped_sweep_many_starts_no_further_tenant(f: Fixture) {
     let (first, report) = swept.next().await.unwrap();
     assert_eq!(first.as_str(), "s1");
     assert_eq!(report.unwrap().recorded, 14);
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    stop.cancel();
     // s2 may have started beside s1; it stops early. s3 and s4 never start.
     let rest: Vec<_> = swept.collect().await;
     assert!(rest.len() <= 1, "{rest:?}");

@@ -173,18 +173,26 @@ async fn serve(
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
     let mut int = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
-    let (tx, rx) = tokio::sync::watch::channel(false);
+    let shutdown = dunlin_sweep::CancellationToken::new();
+    let stop = shutdown.clone();
     tokio::spawn(async move {
         tokio::select! {
             _ = int.recv() => {}
             _ = term.recv() => {}
         }
         tracing::info!("shutting down after the current page");
-        let _ = tx.send(true);
+        stop.cancel();
     });
     let runtime = sandbox.runtime()?;
     tracing::info!("dunlin serve started");
-    dunlin_sweep::serve(db, &runtime, &dunlin_scheduler::SystemClock, limits, rx).await?;
+    dunlin_sweep::serve(
+        db,
+        &runtime,
+        &dunlin_scheduler::SystemClock,
+        limits,
+        shutdown,
+    )
+    .await?;
     Ok(ExitCode::SUCCESS)
 }
 
