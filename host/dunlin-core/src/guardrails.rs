@@ -52,6 +52,8 @@
 use chrono::{Days, NaiveTime};
 use serde::{Deserialize, Serialize};
 
+use crate::json_shape;
+use crate::text::{quoted, truncate, Escaped};
 use crate::{Action, Context, Date, Decision, EscalationKind, Notice};
 
 /// A tenant's guardrail settings. The defaults are the documented product defaults and lie
@@ -164,6 +166,26 @@ pub struct OperatorLimits {
     pub may_release_payment_plan: bool,
 }
 
+impl OperatorLimits {
+    /// The loosest limits an operator can set: settings these refuse are wrong under every
+    /// operator (a cap of 0, an empty contact window), which is what the store checks.
+    pub fn widest() -> Self {
+        OperatorLimits {
+            max_contacts_per_invoice_per_day: u32::MAX,
+            max_contacts_per_customer_7_days: u32::MAX,
+            min_days_overdue_for_collections: 0,
+            level_may_decrease: true,
+            contact_window: ContactWindow {
+                start: NaiveTime::MIN,
+                end: NaiveTime::from_hms_nano_opt(23, 59, 59, 999_999_999)
+                    .expect("the last nanosecond of a day is a time"),
+            },
+            may_release_disputed: true,
+            may_release_payment_plan: true,
+        }
+    }
+}
+
 impl Default for OperatorLimits {
     fn default() -> Self {
         OperatorLimits {
@@ -232,10 +254,53 @@ impl GuardrailSettings {
         value: &serde_json::Value,
         limits: &OperatorLimits,
     ) -> Result<Self, GuardrailError> {
-        let settings = GuardrailSettings::deserialize(value)
-            .map_err(|e| GuardrailError::Malformed(e.to_string()))?;
+        let settings = GuardrailSettings::parse_json(value)?;
         settings.validate(limits)?;
         Ok(settings)
+    }
+
+    /// Reads settings given as JSON without checking them against any limits: a JSON object
+    /// (serde would also take an array, by position) of known keys, each of its type; absent
+    /// keys take their defaults. Messages name the key and quote the value, bounded.
+    pub fn parse_json(value: &serde_json::Value) -> Result<Self, GuardrailError> {
+        use serde_json::Value;
+        let Value::Object(given) = value else {
+            return Err(GuardrailError::Malformed(format!(
+                "guardrail settings must be a JSON object such as \
+                 {{\"max-contacts-per-customer-7-days\": 5}}, not {} ({})",
+                json_shape::kind(value),
+                shown_json(value)
+            )));
+        };
+        let Value::Object(known) =
+            serde_json::to_value(GuardrailSettings::default()).expect("plain data serialises")
+        else {
+            unreachable!("a struct serialises to a JSON object")
+        };
+        if let Some(path) = json_shape::unknown_key(given, &known) {
+            return Err(GuardrailError::Malformed(json_shape::unknown_key_message(
+                &path, &known,
+            )));
+        }
+        GuardrailSettings::deserialize(value).map_err(|whole| {
+            // serde names neither the key nor the value: try the keys one at a time.
+            let culprit = given.iter().find_map(|(key, v)| {
+                let alone = Value::Object([(key.clone(), v.clone())].into_iter().collect());
+                GuardrailSettings::deserialize(&alone)
+                    .err()
+                    .map(|e| (key, v, e))
+            });
+            GuardrailError::Malformed(match culprit {
+                Some((key, v, e)) => format!(
+                    "{key} is {}: {}",
+                    shown_json(v),
+                    Escaped(&truncate(&e.to_string(), 2 * json_shape::SHOWN_BYTES))
+                ),
+                None => {
+                    Escaped(&truncate(&whole.to_string(), 2 * json_shape::SHOWN_BYTES)).to_string()
+                }
+            })
+        })
     }
 
     /// Checks the settings against the operator's limits; call it whenever a tenant sets them.
@@ -289,6 +354,15 @@ impl GuardrailSettings {
             });
         }
         Ok(())
+    }
+}
+
+/// A JSON value as a message shows it: a string quoted, anything else as JSON text; bounded
+/// and escaped either way.
+fn shown_json(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(s) => quoted(s, json_shape::SHOWN_BYTES),
+        other => Escaped(&truncate(&other.to_string(), json_shape::SHOWN_BYTES)).to_string(),
     }
 }
 

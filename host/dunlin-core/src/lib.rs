@@ -11,6 +11,7 @@ pub mod decision;
 pub mod failure;
 pub mod guardrails;
 pub mod iso_date;
+pub mod json_shape;
 pub mod money;
 pub mod simulate;
 pub mod text;

@@ -90,6 +90,12 @@ pub fn truncate(s: &str, max_bytes: usize) -> Cow<'_, str> {
     Cow::Owned(cut)
 }
 
+/// How a message names a value someone sent: cut to `max_bytes` ([`truncate`]), escaped
+/// ([`Escaped`]) and in double quotes, so a hostile value stays one short inert line.
+pub fn quoted(s: &str, max_bytes: usize) -> String {
+    format!("\"{}\"", Escaped(&truncate(s, max_bytes)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,5 +155,12 @@ mod tests {
         // 'ä' is two bytes: a cut inside it moves back before it.
         assert_eq!(truncate("aäb", 2), "a… [3 more bytes]");
         assert!(matches!(truncate("short", 10), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn quoted_values_are_bounded_escaped_and_delimited() {
+        assert_eq!(quoted("Mars/Olympus", 40), r#""Mars/Olympus""#);
+        assert_eq!(quoted("a\0b\n", 40), r#""a\u{0}b\n""#);
+        assert_eq!(quoted("abcdef", 3), r#""abc… [3 more bytes]""#);
     }
 }

@@ -6,6 +6,7 @@
 
 use std::io::{BufRead, BufReader, Read};
 
+use dunlin_core::json_shape;
 use serde_json::{Map, Value};
 
 use crate::schema::Schema;
@@ -129,7 +130,7 @@ fn parse_json_line(schema: &Schema, line: u64, bytes: &[u8]) -> Result<RawRow, R
     let Value::Object(fields) = value else {
         return Err(fail(format!(
             "expected a JSON object, found {}",
-            json_type(&value)
+            json_shape::kind(&value)
         )));
     };
     if let Some(unknown) = fields.keys().find(|k| !schema.accepts(k)) {
@@ -149,17 +150,6 @@ fn strip_position(e: &serde_json::Error) -> String {
     match text.rfind(" at line ") {
         Some(at) => format!("{} (column {})", &text[..at], e.column()),
         None => text,
-    }
-}
-
-fn json_type(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 

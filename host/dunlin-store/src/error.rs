@@ -100,6 +100,9 @@ pub enum StoreError {
         /// What is wrong, in words a tenant understands.
         problem: String,
     },
+    /// Tenant settings that no operator's limits allow; nothing was written.
+    #[error("invalid tenant settings: {0}")]
+    Settings(#[from] crate::tenant::SettingsError),
     /// A value could not be encoded for storage (e.g. the compressor failed).
     #[error("cannot encode {what} for storage: {detail}")]
     Encode {

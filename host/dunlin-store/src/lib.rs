@@ -33,8 +33,8 @@ pub use review::{
 };
 pub use sqlite::SqliteDb;
 pub use tenant::{
-    previously_active, FailureMode, PolicyBlob, PolicyStatus, PolicyVersion, Tenant, TenantId,
-    TenantSettings,
+    previously_active, CheckedSettings, FailureMode, PolicyBlob, PolicyStatus, PolicyVersion,
+    SettingsError, Tenant, TenantId, TenantSettings,
 };
 
 /// Opens the database at `url` and migrates it: `sqlite://PATH` (the file is created if

@@ -878,6 +878,7 @@ impl Db for This {
     }
 
     async fn create_tenant(&self, id: &TenantId, settings: &TenantSettings) -> Result<Tenant> {
+        validate::tenant_settings(settings)?;
         let created_at = now();
         let result = sqlx::query(
             "INSERT INTO tenants (id, name, time_zone, schedule, guardrails, failure_mode, \
@@ -929,6 +930,7 @@ impl Db for This {
     }
 
     async fn update_tenant(&self, id: &TenantId, settings: &TenantSettings) -> Result<Tenant> {
+        validate::tenant_settings(settings)?;
         let done = sqlx::query(
             "UPDATE tenants SET name = $2, time_zone = $3, schedule = $4, guardrails = $5, \
              failure_mode = $6, params = $7, lead_days = $8 WHERE id = $1",

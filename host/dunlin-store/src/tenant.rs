@@ -5,6 +5,10 @@ use std::fmt;
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
+use dunlin_core::guardrails::{GuardrailError, GuardrailSettings, OperatorLimits};
+use dunlin_core::json_shape;
+use dunlin_core::text::{is_bidi_control, is_control, quoted, truncate, Escaped};
+use dunlin_scheduler::{Schedule, ScheduleError};
 use serde::{Deserialize, Serialize};
 
 use crate::StoreError;
@@ -100,10 +104,12 @@ impl FromStr for FailureMode {
     }
 }
 
-/// What a tenant can set. The store keeps these as given: the scheduler checks the time zone
-/// and the cron expression, the guardrails read their own JSON.
+/// What a tenant can set. [`TenantSettings::validate`] checks them against the operator's
+/// limits, as every path that takes settings from a tenant must; the store itself refuses
+/// settings that no operator's limits allow (see [`TenantSettings::validate`]), so nothing it
+/// holds is a schedule the daemon cannot run or guardrails it cannot read.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct TenantSettings {
     /// Display name.
     pub name: String,
@@ -133,6 +139,157 @@ impl Default for TenantSettings {
             lead_days: 0,
         }
     }
+}
+
+/// The longest display name, parameter key or parameter value accepted, in bytes.
+pub const MAX_NAME_LEN: usize = 256;
+/// The longest parameter value accepted, in bytes: params go into every context.
+pub const MAX_PARAM_VALUE_LEN: usize = 4096;
+/// The most parameters a tenant may set.
+pub const MAX_PARAMS: usize = 256;
+/// The most days before the due date an invoice may first be reviewed.
+pub const MAX_LEAD_DAYS: u32 = 366;
+
+/// Settings that cannot be stored. Each names the setting (`time-zone`,
+/// `guardrails`, `params.brand`) and quotes the value, bounded and escaped.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    /// A key that settings do not have.
+    #[error("{0}")]
+    UnknownKey(String),
+    /// The JSON does not have the shape of settings (a wrong type, a missing key).
+    #[error("tenant settings are malformed: {0}")]
+    Malformed(String),
+    /// A value that is not valid for its setting.
+    #[error("{key} {value} {problem}")]
+    Invalid {
+        /// The setting, e.g. `time-zone` or `params.brand`.
+        key: String,
+        /// The value, quoted, bounded and escaped.
+        value: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// The guardrail settings are malformed or outside the operator's limits.
+    #[error("guardrails: {0}")]
+    Guardrails(#[from] GuardrailError),
+}
+
+/// Settings as [`TenantSettings::validate`] read them: what the daemon runs.
+#[derive(Clone, Debug)]
+pub struct CheckedSettings {
+    /// The sweep schedule in the tenant's time zone.
+    pub schedule: Schedule,
+    /// The guardrails, defaults filled in.
+    pub guardrails: GuardrailSettings,
+}
+
+impl TenantSettings {
+    /// Reads settings given as one JSON object (as an API takes them): every key required,
+    /// none unknown; then [`TenantSettings::validate`] them.
+    pub fn from_json(value: &serde_json::Value) -> Result<Self, SettingsError> {
+        let serde_json::Value::Object(given) = value else {
+            return Err(SettingsError::Malformed(format!(
+                "expected a JSON object, not {}",
+                json_shape::kind(value)
+            )));
+        };
+        let serde_json::Value::Object(known) =
+            serde_json::to_value(TenantSettings::default()).expect("plain data serialises")
+        else {
+            unreachable!("a struct serialises to a JSON object")
+        };
+        // Only the top level: guardrails are checked by their own reader, params are free.
+        if let Some(key) = given.keys().find(|k| !known.contains_key(*k)) {
+            return Err(SettingsError::UnknownKey(json_shape::unknown_key_message(
+                key, &known,
+            )));
+        }
+        TenantSettings::deserialize(value).map_err(|e| {
+            SettingsError::Malformed(
+                Escaped(&truncate(&e.to_string(), 2 * json_shape::SHOWN_BYTES)).to_string(),
+            )
+        })
+    }
+
+    /// Checks the settings as the daemon will read them, against the operator's `limits`:
+    /// the cron expression and IANA time zone parse, the guardrails are a JSON object of
+    /// known keys within the limits, the name and params are bounded text, the lead days at
+    /// most [`MAX_LEAD_DAYS`]. Every path that stores settings a tenant sent calls this; the
+    /// store's `create_tenant` and `update_tenant` call it with [`OperatorLimits::widest`].
+    pub fn validate(&self, limits: &OperatorLimits) -> Result<CheckedSettings, SettingsError> {
+        // The scheduler's own messages quote the value unbounded: say it here instead.
+        let schedule = Schedule::parse(&self.schedule, &self.time_zone).map_err(|e| match e {
+            ScheduleError::BadExpression { .. } => invalid(
+                "schedule",
+                quoted(&self.schedule, json_shape::SHOWN_BYTES),
+                "is not a cron expression: expected 6 or 7 fields, seconds first, \
+                 e.g. \"0 0 9 * * Mon-Fri\""
+                    .into(),
+            ),
+            ScheduleError::UnknownTimeZone { .. } => invalid(
+                "time-zone",
+                quoted(&self.time_zone, json_shape::SHOWN_BYTES),
+                "is an unknown time zone: expected an IANA name such as \"Europe/Helsinki\"".into(),
+            ),
+        })?;
+        let guardrails = GuardrailSettings::from_json(&self.guardrails, limits)?;
+        text_setting("name", &self.name, MAX_NAME_LEN)?;
+        if self.params.len() > MAX_PARAMS {
+            return Err(invalid(
+                "params",
+                format!("({} entries)", self.params.len()),
+                format!("are too many: at most {MAX_PARAMS}"),
+            ));
+        }
+        for (key, value) in &self.params {
+            text_setting("params key", key, MAX_NAME_LEN)?;
+            if key.is_empty() {
+                return Err(invalid("params key", quoted(key, 0), "is empty".into()));
+            }
+            text_setting(&format!("params.{key}"), value, MAX_PARAM_VALUE_LEN)?;
+        }
+        if self.lead_days > MAX_LEAD_DAYS {
+            return Err(invalid(
+                "lead-days",
+                self.lead_days.to_string(),
+                format!("is too many: at most {MAX_LEAD_DAYS}"),
+            ));
+        }
+        Ok(CheckedSettings {
+            schedule,
+            guardrails,
+        })
+    }
+}
+
+fn invalid(key: &str, value: String, problem: String) -> SettingsError {
+    SettingsError::Invalid {
+        key: key.to_owned(),
+        value,
+        problem,
+    }
+}
+
+/// Free text a tenant sets: at most `max` bytes, one line of printable characters (it is
+/// shown in lists and logs). `key` is bounded here, since a param's key is the tenant's own.
+fn text_setting(key: &str, value: &str, max: usize) -> Result<(), SettingsError> {
+    let key = Escaped(&truncate(key, json_shape::SHOWN_BYTES)).to_string();
+    if value.len() > max {
+        return Err(invalid(
+            &key,
+            quoted(value, json_shape::SHOWN_BYTES),
+            format!("is {} bytes long: at most {max}", value.len()),
+        ));
+    }
+    if value.chars().any(|c| is_control(c) || is_bidi_control(c)) {
+        return Err(invalid(
+            &key,
+            quoted(value, json_shape::SHOWN_BYTES),
+            "holds a control character".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// A stored tenant.
@@ -220,6 +377,142 @@ mod tests {
         for bad in ["", "Acme", "-x", "a b", "ä", &"x".repeat(65)] {
             assert!(TenantId::new(bad).is_err(), "{bad:?}");
         }
+    }
+
+    fn refusal(settings: &TenantSettings, limits: &OperatorLimits) -> String {
+        settings.validate(limits).expect_err("refused").to_string()
+    }
+
+    #[test]
+    fn valid_settings_pass_and_are_read_as_the_daemon_reads_them() {
+        let settings = TenantSettings {
+            name: "Acme Oy".into(),
+            time_zone: "Europe/Helsinki".into(),
+            guardrails: serde_json::json!({"max-contacts-per-customer-7-days": 5}),
+            params: BTreeMap::from([("brand".to_owned(), "Acme".to_owned())]),
+            lead_days: 7,
+            ..TenantSettings::default()
+        };
+        let checked = settings
+            .validate(&OperatorLimits::default())
+            .expect("valid");
+        assert_eq!(checked.schedule.time_zone(), "Europe/Helsinki");
+        assert_eq!(checked.guardrails.max_contacts_per_customer_7_days, 5);
+        assert!(TenantSettings::default()
+            .validate(&OperatorLimits::default())
+            .is_ok());
+    }
+
+    #[test]
+    fn each_bad_setting_is_refused_naming_the_key_and_the_value() {
+        let limits = OperatorLimits::default();
+        let with = |edit: &dyn Fn(&mut TenantSettings)| {
+            let mut s = TenantSettings::default();
+            edit(&mut s);
+            refusal(&s, &limits)
+        };
+        let cases: [(&str, String); 10] = [
+            (
+                r#"guardrails: unknown field "max-contacts-per-week""#,
+                with(&|s| s.guardrails = serde_json::json!({"max-contacts-per-week": 7})),
+            ),
+            (
+                "guardrails: guardrail settings must be a JSON object",
+                with(&|s| s.guardrails = serde_json::json!([1, 2])),
+            ),
+            (
+                r#"guardrails: level-may-decrease is "yes": invalid type"#,
+                with(&|s| s.guardrails = serde_json::json!({"level-may-decrease": "yes"})),
+            ),
+            (
+                r#"time-zone "Mars/Olympus" is an unknown time zone"#,
+                with(&|s| s.time_zone = "Mars/Olympus".into()),
+            ),
+            (
+                r#"schedule "every day at nine" is not a cron expression"#,
+                with(&|s| s.schedule = "every day at nine".into()),
+            ),
+            (
+                "guardrails: max-contacts-per-customer-7-days is 99; the operator allows 1 to 7",
+                with(&|s| {
+                    s.guardrails = serde_json::json!({"max-contacts-per-customer-7-days": 99})
+                }),
+            ),
+            (
+                r#"name "Acme\nOy" holds a control character"#,
+                with(&|s| s.name = "Acme\nOy".into()),
+            ),
+            (
+                r#"params.brand "\u{1b}[2J" holds a control character"#,
+                with(&|s| {
+                    s.params.insert("brand".into(), "\u{1b}[2J".into());
+                }),
+            ),
+            (
+                "is 5000 bytes long: at most 4096",
+                with(&|s| {
+                    s.params.insert("footer".into(), "x".repeat(5000));
+                }),
+            ),
+            ("lead-days 400 is too many", with(&|s| s.lead_days = 400)),
+        ];
+        for (expected, message) in cases {
+            assert!(message.contains(expected), "{expected:?} in {message:?}");
+            assert!(message.len() < 400, "bounded: {message:?}");
+        }
+    }
+
+    #[test]
+    fn a_hostile_value_is_quoted_bounded_and_escaped() {
+        let s = TenantSettings {
+            time_zone: format!("\u{1b}]0;pwned\u{7}{}", "x".repeat(10_000)),
+            ..TenantSettings::default()
+        };
+        let message = refusal(&s, &OperatorLimits::default());
+        assert!(
+            message.starts_with(r#"time-zone "\u{1b}]0;pwned\u{7}xx"#),
+            "{message}"
+        );
+        assert!(message.len() < 300, "{} bytes", message.len());
+        assert!(!message.chars().any(is_control), "{message:?}");
+    }
+
+    #[test]
+    fn the_operator_limits_decide_what_is_within_them() {
+        let s = TenantSettings {
+            guardrails: serde_json::json!({"hold-while-disputed": false}),
+            ..TenantSettings::default()
+        };
+        assert!(refusal(&s, &OperatorLimits::default()).contains("not allowed by the operator"));
+        assert!(s.validate(&OperatorLimits::widest()).is_ok());
+    }
+
+    #[test]
+    fn settings_as_json_refuse_an_unknown_key_at_the_top() {
+        let mut json = serde_json::to_value(TenantSettings::default()).unwrap();
+        assert!(TenantSettings::from_json(&json).is_ok());
+        json["time-zone"] = "Europe/Helsinki".into();
+        assert_eq!(
+            TenantSettings::from_json(&json).unwrap().time_zone,
+            "Europe/Helsinki"
+        );
+        json["shedule"] = "0 0 8 * * *".into();
+        let err = TenantSettings::from_json(&json).unwrap_err().to_string();
+        assert!(
+            err.starts_with(r#"unknown field "shedule"; the fields are"#),
+            "{err}"
+        );
+        let err = TenantSettings::from_json(&serde_json::json!({"lead-days": "7"}))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("malformed"), "{err}");
+        let err = TenantSettings::from_json(&serde_json::json!([1, 2]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("expected a JSON object, not an array"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -2,10 +2,11 @@
 //! error and its batch leaves no trace.
 
 use chrono::Datelike;
+use dunlin_core::guardrails::OperatorLimits;
 use dunlin_core::{Currency, Date, Money};
 
 use crate::ledger::{NewDispute, NewInvoice, NewPayment, NewPaymentPlan};
-use crate::{CustomerRecord, StoreError};
+use crate::{CustomerRecord, StoreError, TenantSettings};
 
 /// The largest amount accepted, in minor units: 10^15 (ten trillion euros). Far below `i64::MAX`,
 /// so that sums over a customer's invoices cannot overflow.
@@ -196,6 +197,14 @@ pub(crate) fn payment_plan(p: &NewPaymentPlan) -> Result<(), StoreError> {
             ),
         ));
     }
+    Ok(())
+}
+
+/// Settings a tenant is created or updated with: refused if no operator's limits allow them
+/// (the operator's own limits are checked where the settings come in, by
+/// [`TenantSettings::validate`]), so the daemon never meets a schedule it cannot run.
+pub(crate) fn tenant_settings(settings: &TenantSettings) -> Result<(), StoreError> {
+    settings.validate(&OperatorLimits::widest())?;
     Ok(())
 }
 

@@ -5,9 +5,8 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context as _};
 use clap::Subcommand;
-use dunlin_core::guardrails::{GuardrailSettings, OperatorLimits};
+use dunlin_core::guardrails::OperatorLimits;
 use dunlin_core::text::Escaped;
-use dunlin_scheduler::Schedule;
 use dunlin_store::{Db, FailureMode, Tenant, TenantId, TenantSettings};
 
 #[derive(Subcommand)]
@@ -94,18 +93,9 @@ impl SettingsArgs {
         if let Some(v) = self.lead_days {
             settings.lead_days = v;
         }
-        check(&settings, limits)?;
+        settings.validate(limits)?;
         Ok(settings)
     }
-}
-
-/// The checks the store leaves to us: schedule, time zone, guardrails (within the
-/// operator's limits).
-pub fn check(settings: &TenantSettings, limits: &OperatorLimits) -> anyhow::Result<()> {
-    Schedule::parse(&settings.schedule, &settings.time_zone)?;
-    GuardrailSettings::from_json(&settings.guardrails, limits)
-        .context("invalid guardrail settings")?;
-    Ok(())
 }
 
 pub fn tenant_id(id: &str) -> anyhow::Result<TenantId> {

@@ -400,6 +400,46 @@ fn tenants_are_created_checked_and_listed() {
 }
 
 #[test]
+fn malformed_guardrails_are_refused_naming_the_key_and_nothing_is_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cache, db) = (dir.path().join("cache"), dir.path().join("t.db"));
+    let created = dunlin_db(&cache, &db, &["tenant", "create", "acme"]);
+    assert!(created.status.success(), "{:?}", text(&created));
+    for (value, says) in [
+        ("[1,2]", "guardrail settings must be a JSON object"),
+        (
+            r#"{"max-contacts-per-week": 7}"#,
+            r#"unknown field "max-contacts-per-week""#,
+        ),
+        (
+            r#"{"contact-window": {"start": "08:00", "end": "20:00", "tz": "UTC"}}"#,
+            r#"unknown field "contact-window.tz""#,
+        ),
+        (
+            r#"{"level-may-decrease": "yes"}"#,
+            r#"level-may-decrease is "yes""#,
+        ),
+    ] {
+        for args in [
+            &["tenant", "create", "bad", "--guardrails", value][..],
+            &["tenant", "set", "acme", "--guardrails", value][..],
+        ] {
+            let out = dunlin_db(&cache, &db, args);
+            assert_eq!(out.status.code(), Some(2), "{args:?}: {:?}", text(&out));
+            assert!(text(&out).1.contains(says), "{args:?}: {:?}", text(&out));
+        }
+    }
+    let list = dunlin_db(&cache, &db, &["tenant", "list"]);
+    assert!(!text(&list).0.contains("bad"), "{:?}", text(&list));
+    let shown = dunlin_db(&cache, &db, &["tenant", "show", "acme"]);
+    assert!(
+        text(&shown).0.contains(r#""guardrails": {}"#),
+        "{:?}",
+        text(&shown)
+    );
+}
+
+#[test]
 fn the_operator_limits_bound_what_a_tenant_may_release() {
     let dir = tempfile::tempdir().unwrap();
     let (cache, db) = (dir.path().join("cache"), dir.path().join("t.db"));

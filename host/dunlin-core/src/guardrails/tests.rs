@@ -1141,3 +1141,77 @@ fn stored_settings_are_read_with_defaults_and_checked_against_the_limits() {
         Err(GuardrailError::NotAllowed { .. })
     ));
 }
+
+#[test]
+fn malformed_settings_name_the_key_and_the_value() {
+    let read = |json: serde_json::Value| {
+        GuardrailSettings::parse_json(&json)
+            .expect_err("refused")
+            .to_string()
+    };
+    let cases = [
+        // serde alone would read an array by position.
+        (serde_json::json!([1, 2]), "must be a JSON object"),
+        (serde_json::json!("strict"), "not a string"),
+        (
+            serde_json::json!({"max-contacts-per-week": 7}),
+            r#"unknown field "max-contacts-per-week""#,
+        ),
+        (
+            serde_json::json!({"contact-window": {"start": "08:00", "end": "20:00", "tz": "x"}}),
+            r#"unknown field "contact-window.tz""#,
+        ),
+        (
+            serde_json::json!({"level-may-decrease": true, "max-contacts-per-customer-7-days": "3"}),
+            r#"max-contacts-per-customer-7-days is "3": invalid type"#,
+        ),
+        (
+            serde_json::json!({"opted-out-channel": "shout\u{1b}[2J"}),
+            r#"opted-out-channel is "shout\u{1b}[2J": unknown variant"#,
+        ),
+        (
+            serde_json::json!({"contact-window": {"start": "8 am", "end": "21:00"}}),
+            r#"contact-window is {"end":"21:00","start":"8 am"}"#,
+        ),
+    ];
+    for (json, expected) in cases {
+        let message = read(json.clone());
+        assert!(message.contains(expected), "{json}: {message}");
+        assert!(!message.chars().any(char::is_control), "{message:?}");
+    }
+    let long_key = "k".repeat(10_000);
+    let message = read(serde_json::json!({ long_key: 1 }));
+    assert!(message.len() < 400, "bounded: {} bytes", message.len());
+}
+
+#[test]
+fn the_widest_limits_refuse_only_what_no_operator_allows() {
+    let widest = OperatorLimits::widest();
+    let loose = GuardrailSettings {
+        max_contacts_per_invoice_per_day: 50,
+        max_contacts_per_customer_7_days: 500,
+        min_days_overdue_for_collections: 0,
+        level_may_decrease: true,
+        contact_window: ContactWindow::hours(0, 23),
+        hold_while_disputed: false,
+        hold_during_payment_plan: false,
+        ..GuardrailSettings::default()
+    };
+    assert_eq!(loose.validate(&widest), Ok(()));
+    let no_contact = GuardrailSettings {
+        max_contacts_per_customer_7_days: 0,
+        ..GuardrailSettings::default()
+    };
+    assert!(matches!(
+        no_contact.validate(&widest),
+        Err(GuardrailError::OutOfRange { .. })
+    ));
+    let empty = GuardrailSettings {
+        contact_window: ContactWindow::hours(21, 8),
+        ..GuardrailSettings::default()
+    };
+    assert!(matches!(
+        empty.validate(&widest),
+        Err(GuardrailError::EmptyWindow { .. })
+    ));
+}

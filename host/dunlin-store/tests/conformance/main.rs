@@ -75,7 +75,7 @@ fn settings() -> TenantSettings {
         name: "Acme Oy".into(),
         time_zone: "Europe/Helsinki".into(),
         schedule: "0 0 9 * * Mon-Fri".into(),
-        guardrails: serde_json::json!({"max-contacts-per-week": 7}),
+        guardrails: serde_json::json!({"max-contacts-per-customer-7-days": 5}),
         failure_mode: FailureMode::PreviousVersion,
         params: BTreeMap::from([("brand".to_owned(), "Acme".to_owned())]),
         lead_days: 0,
