@@ -67,13 +67,17 @@ impl Fields {
 
     pub fn date(&mut self, name: &str) -> Option<Date> {
         let text = self.text(name)?;
-        match Date::parse_from_str(&text, "%Y-%m-%d") {
-            Ok(date) if (1900..=9999).contains(&date.year()) => Some(date),
-            Ok(date) => {
+        // chrono's `%Y-%m-%d` also takes `2026-1-1` and `+2026-01-01`; the format is exact.
+        let parsed = is_iso_date_shape(&text)
+            .then(|| Date::parse_from_str(&text, "%Y-%m-%d").ok())
+            .flatten();
+        match parsed {
+            Some(date) if (1900..=9999).contains(&date.year()) => Some(date),
+            Some(date) => {
                 self.fail(format!("{name} {date} is outside the years 1900 to 9999"));
                 None
             }
-            Err(_) => {
+            None => {
                 self.fail(format!(
                     "{name} {text:?} is not a date (expected YYYY-MM-DD)"
                 ));
@@ -132,9 +136,9 @@ impl Fields {
         let Some(text) = self.text(name) else {
             return Some(0);
         };
-        match text.parse::<u32>() {
-            Ok(n) => Some(n),
-            Err(_) => {
+        match digits_only(&text).then(|| text.parse::<u32>()) {
+            Some(Ok(n)) => Some(n),
+            _ => {
                 self.fail(format!(
                     "{name} {text:?} is not a count (a whole number, 0 or more)"
                 ));
@@ -251,23 +255,37 @@ impl Fields {
     }
 }
 
+/// Whether `text` is `YYYY-MM-DD`: four, two and two ASCII digits.
+fn is_iso_date_shape(text: &str) -> bool {
+    let b = text.as_bytes();
+    b.len() == 10
+        && b.iter().enumerate().all(|(i, &c)| {
+            if i == 4 || i == 7 {
+                c == b'-'
+            } else {
+                c.is_ascii_digit()
+            }
+        })
+}
+
+/// Whether `text` is one or more ASCII digits: Rust's integer parsers also take a `+`.
+fn digits_only(text: &str) -> bool {
+    !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit())
+}
+
 fn parse_minor(name: &str, text: &str) -> Result<i64, String> {
-    if let Ok(v) = text.parse::<i64>() {
-        return Ok(v);
-    }
     let digits = text.strip_prefix('-').unwrap_or(text);
-    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
-        if text.starts_with('-') {
-            Err(format!("{name} {text} is negative"))
-        } else {
-            Err(format!(
-                "{name} {text} is too large (at most {MAX_AMOUNT_MINOR} minor units)"
-            ))
-        }
-    } else {
-        Err(format!(
+    if !digits_only(digits) {
+        return Err(format!(
             "{name} {text:?} is not a whole number of minor units (cents, not euros)"
-        ))
+        ));
+    }
+    match text.parse::<i64>() {
+        Ok(v) => Ok(v),
+        Err(_) if text.starts_with('-') => Err(format!("{name} {text} is negative")),
+        Err(_) => Err(format!(
+            "{name} {text} is too large (at most {MAX_AMOUNT_MINOR} minor units)"
+        )),
     }
 }
 
@@ -313,6 +331,39 @@ mod tests {
         assert!(f.errors[0].contains("outside the years"));
         let mut f = one("due-on", Value::from("2026-02-28"));
         assert!(f.date("due-on").is_some());
+    }
+
+    #[test]
+    fn dates_are_exactly_yyyy_mm_dd() {
+        for text in [
+            "2026-1-1",
+            "2026-01-1",
+            "+2026-01-01",
+            "26-01-01",
+            "2026/01/01",
+        ] {
+            let mut f = one("due-on", Value::from(text));
+            assert_eq!(f.date("due-on"), None, "{text}");
+            assert!(f.errors[0].contains("expected YYYY-MM-DD"), "{text}");
+        }
+    }
+
+    #[test]
+    fn integers_are_digits_without_a_plus_sign() {
+        for text in ["+1000", "1_000", "1 000", "0x10", ""] {
+            let mut f = one("amount-minor", Value::from(text));
+            assert_eq!(f.amount("amount-minor"), None, "{text}");
+            assert!(
+                f.errors[0].contains("not a whole number"),
+                "{text}: {:?}",
+                f.errors
+            );
+        }
+        let mut f = one("failed-attempts", Value::from("+2"));
+        assert_eq!(f.count("failed-attempts"), None);
+        assert!(f.errors[0].contains("is not a count"));
+        let mut f = one("failed-attempts", Value::from(2));
+        assert_eq!(f.count("failed-attempts"), Some(2));
     }
 
     #[test]

@@ -6,7 +6,8 @@
 
 use std::io::{BufRead, BufReader, Read};
 
-use dunlin_core::json_shape;
+use dunlin_core::json_shape::{self, SHOWN_BYTES};
+use dunlin_core::text::{is_control, quoted};
 use serde_json::{Map, Value};
 
 use crate::schema::Schema;
@@ -23,6 +24,7 @@ pub(crate) struct RawRow {
 pub(crate) enum Rows<R: Read> {
     Csv {
         reader: csv::Reader<R>,
+        schema: &'static Schema,
         headers: Vec<String>,
         record: csv::StringRecord,
     },
@@ -54,6 +56,7 @@ impl<R: Read> Rows<R> {
                     .map_err(|problem| ImportError::Header { problem })?;
                 Ok(Rows::Csv {
                     reader,
+                    schema,
                     headers,
                     record: csv::StringRecord::new(),
                 })
@@ -81,6 +84,7 @@ impl<R: Read> Rows<R> {
         match self {
             Rows::Csv {
                 reader,
+                schema,
                 headers,
                 record,
             } => match reader.read_record(record) {
@@ -93,10 +97,19 @@ impl<R: Read> Rows<R> {
                         .filter(|(_, cell)| !cell.is_empty())
                         .map(|(h, cell)| (h.clone(), Value::String(cell.to_owned())))
                         .collect();
-                    Ok(Some(Ok(RawRow { line, fields })))
+                    let row = check_text(schema, line, fields).map_err(|mut e| {
+                        e.message.push_str(&runs_on(line, last_line(reader)));
+                        e
+                    });
+                    Ok(Some(row))
                 }
                 Err(e) => match csv_row_error(&e) {
-                    Some(row_error) => Ok(Some(Err(row_error))),
+                    Some(mut row_error) => {
+                        row_error
+                            .message
+                            .push_str(&runs_on(row_error.line, last_line(reader)));
+                        Ok(Some(Err(row_error)))
+                    }
                     None => Err(fatal_csv(e)),
                 },
             },
@@ -114,10 +127,15 @@ impl<R: Read> Rows<R> {
                 }
                 *line += 1;
                 *bytes += n as u64;
-                if buf.iter().all(u8::is_ascii_whitespace) {
+                // A byte-order mark is how some tools start a UTF-8 file; it is not JSON.
+                let text = match buf.strip_prefix(UTF8_BOM) {
+                    Some(rest) if *line == 1 => rest,
+                    _ => &buf[..],
+                };
+                if text.iter().all(u8::is_ascii_whitespace) {
                     continue;
                 }
-                return Ok(Some(parse_json_line(schema, *line, buf)));
+                return Ok(Some(parse_json_line(schema, *line, text)));
             },
         }
     }
@@ -141,7 +159,63 @@ fn parse_json_line(schema: &Schema, line: u64, bytes: &[u8]) -> Result<RawRow, R
         )));
     }
     let fields = fields.into_iter().filter(|(_, v)| !v.is_null()).collect();
+    check_text(schema, line, fields)
+}
+
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// The row, unless a field name or value holds a control character. NUL, escape and the
+/// rest are refused in every field: SQLite would store them (in ids too), PostgreSQL refuses
+/// NUL for a whole batch, and terminals act on them. A line break or a tab is text only in the
+/// free-text fields ([`Schema::is_free_text`]); anywhere else it is a mistake, often a quote
+/// left open that swallowed the lines after it.
+fn check_text(schema: &Schema, line: u64, fields: Map<String, Value>) -> Result<RawRow, RowError> {
+    let fail = |message: String| RowError { line, message };
+    for (key, value) in &fields {
+        if let Some(c) = key.chars().find(|&c| is_control(c)) {
+            return Err(fail(format!(
+                "field name {} holds {}",
+                quoted(key, SHOWN_BYTES),
+                describe_control(c)
+            )));
+        }
+        let free = schema.is_free_text(key);
+        let texts: Vec<&str> = match value {
+            Value::String(s) => vec![s],
+            Value::Array(items) => items.iter().filter_map(Value::as_str).collect(),
+            _ => Vec::new(),
+        };
+        let allowed = |c: char| free && matches!(c, '\n' | '\r' | '\t');
+        for text in texts {
+            if let Some(c) = text.chars().find(|&c| is_control(c) && !allowed(c)) {
+                return Err(fail(format!("{key} holds {}", describe_control(c))));
+            }
+        }
+    }
     Ok(RawRow { line, fields })
+}
+
+fn describe_control(c: char) -> String {
+    match c {
+        '\n' | '\r' => "a line break".to_owned(),
+        '\t' => "a tab".to_owned(),
+        c => format!("the control character U+{:04X}", u32::from(c)),
+    }
+}
+
+/// The last line of the record just read: the reader stands at the start of the next one.
+fn last_line<R: Read>(reader: &csv::Reader<R>) -> u64 {
+    reader.position().line().saturating_sub(1)
+}
+
+/// Said of a CSV row that spans several lines: only a quoted cell can, so a row that should
+/// not is a quote left open, and this names the lines it took.
+fn runs_on(first: u64, last: u64) -> String {
+    if last > first {
+        format!(" (the row runs from line {first} to line {last}: is a quote left open?)")
+    } else {
+        String::new()
+    }
 }
 
 /// serde_json's message says "at line 1 column 7"; within one line only the column matters.

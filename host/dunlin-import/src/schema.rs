@@ -151,6 +151,13 @@ impl Schema {
                 .is_some_and(|p| name.len() > p.len() && name.starts_with(p))
     }
 
+    /// Whether `name` is free text, which may hold line breaks and tabs: a dispute's
+    /// `reason` and the free-form `meta.<key>` and `contact.<key>` values (an address).
+    /// Ids, codes, dates, amounts and the other fields are one line each.
+    pub fn is_free_text(&self, name: &str) -> bool {
+        name == "reason" || self.prefix.is_some_and(|p| name.starts_with(p))
+    }
+
     /// The fields in words, for error messages.
     pub fn describe(&self) -> String {
         let names: Vec<&str> = self.fields.iter().map(|f| f.name).collect();
@@ -197,9 +204,15 @@ impl Schema {
 pub(crate) trait FromFields: Sized {
     /// The record, or `None` with the reasons in `f.errors`.
     fn from_fields(f: &mut Fields) -> Option<Self>;
+    /// The tenant's own id of the record, its key in the store.
+    fn id(&self) -> &str;
 }
 
 impl FromFields for CustomerRecord {
+    fn id(&self) -> &str {
+        &self.profile.id
+    }
+
     fn from_fields(f: &mut Fields) -> Option<Self> {
         let id = f.id("id");
         let currency = f.currency("currency");
@@ -243,6 +256,10 @@ impl FromFields for CustomerRecord {
 }
 
 impl FromFields for NewInvoice {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
     fn from_fields(f: &mut Fields) -> Option<Self> {
         let id = f.id("id");
         let customer_id = f.id("customer-id");
@@ -290,6 +307,10 @@ impl FromFields for NewInvoice {
 }
 
 impl FromFields for NewPayment {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
     fn from_fields(f: &mut Fields) -> Option<Self> {
         let id = f.id("id");
         let invoice_id = f.id("invoice-id");
@@ -309,6 +330,10 @@ impl FromFields for NewPayment {
 }
 
 impl FromFields for NewDispute {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
     fn from_fields(f: &mut Fields) -> Option<Self> {
         let id = f.id("id");
         let invoice_id = f.id("invoice-id");
@@ -330,6 +355,10 @@ impl FromFields for NewDispute {
 }
 
 impl FromFields for NewPaymentPlan {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
     fn from_fields(f: &mut Fields) -> Option<Self> {
         let id = f.id("id");
         let invoice_id = f.id("invoice-id");

@@ -59,6 +59,14 @@ impl Fixture {
         assert_eq!(report.loaded, report.read);
     }
 
+    /// Loads the customers and invoices the payment and dispute tests name.
+    async fn load_ledger(&self) {
+        self.load_clean(Kind::Customers, Format::Csv, CUSTOMERS_CSV)
+            .await;
+        self.load_clean(Kind::Invoices, Format::Csv, INVOICES_CSV)
+            .await;
+    }
+
     async fn status(&self, invoice: &str) -> InvoiceStatus {
         self.db
             .invoice(&self.tenant, invoice)
@@ -430,4 +438,165 @@ async fn the_bundled_examples_load_cleanly_with_progress() {
     .await
     .unwrap_err();
     assert!(matches!(err, ImportError::FormatNotImplied { .. }));
+}
+
+#[tokio::test]
+async fn a_byte_order_mark_does_not_cost_the_first_row() {
+    let f = fixture().await;
+    let jsonl =
+        "\u{feff}{\"id\": \"c1\", \"currency\": \"EUR\", \"customer-since\": \"2021-03-01\"}\n\
+                 {\"id\": \"c2\", \"currency\": \"EUR\", \"customer-since\": \"2021-03-01\"}\n";
+    f.load_clean(Kind::Customers, Format::JsonLines, jsonl)
+        .await;
+    let csv = format!("\u{feff}{INVOICES_CSV}");
+    f.load_clean(Kind::Customers, Format::Csv, CUSTOMERS_CSV)
+        .await;
+    let report = f.load(Kind::Invoices, Format::Csv, &csv).await;
+    assert_eq!((report.read, report.loaded), (3, 3), "{report:#?}");
+    assert!(f.db.customer(&f.tenant, "c1").await.unwrap().is_some());
+    assert!(f.db.invoice(&f.tenant, "i1").await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn control_characters_are_refused_per_row_with_the_line() {
+    let f = fixture().await;
+    f.load_ledger().await;
+    let jsonl = r#"{"id": "d1", "invoice-id": "i1", "opened-on": "2026-02-06", "reason": "goods\nnever\tarrived"}
+{"id": "d\u0000x", "invoice-id": "i1", "opened-on": "2026-02-06"}
+{"id": "d3", "invoice-id": "i2", "opened-on": "2026-02-06", "reason": "red \u001b[31m"}
+{"id": "d4\n", "invoice-id": "i2", "opened-on": "2026-02-06"}
+{"id": "d5", "invoice-id": "i2", "opened-on": "2026-02-06"}
+"#;
+    let report = f.load(Kind::Disputes, Format::JsonLines, jsonl).await;
+    assert_eq!((report.read, report.loaded), (5, 2), "{report:#?}");
+    assert_eq!(lines(&report), vec![2, 3, 4], "{report:#?}");
+    assert!(has_error(
+        &report,
+        2,
+        "id holds the control character U+0000"
+    ));
+    assert!(has_error(
+        &report,
+        3,
+        "reason holds the control character U+001B"
+    ));
+    assert!(has_error(&report, 4, "id holds a line break"));
+    let d1 = f.db.invoice(&f.tenant, "i1").await.unwrap().unwrap();
+    assert!(d1.disputed, "free text keeps its line break and tab");
+
+    // A key of free-form data is a field name: no control characters either.
+    let csv = "id,customer-id,issued-on,due-on,amount-minor,currency,payment-method,meta.note\n\
+               i9,c1,2026-01-05,2026-02-04,100,EUR,card,\"two\nlines\"\n\
+               i8,c1\u{7},2026-01-05,2026-02-04,100,EUR,card,\n";
+    let report = f.load(Kind::Invoices, Format::Csv, csv).await;
+    assert_eq!(report.loaded, 1, "{report:#?}");
+    assert!(has_error(
+        &report,
+        4,
+        "customer-id holds the control character U+0007"
+    ));
+    let jsonl = "{\"id\": \"i7\", \"customer-id\": \"c1\", \"issued-on\": \"2026-01-05\", \
+                 \"due-on\": \"2026-02-04\", \"amount-minor\": 1, \"currency\": \"EUR\", \
+                 \"payment-method\": \"card\", \"meta.a\\u001bb\": \"x\"}\n";
+    let report = f.load(Kind::Invoices, Format::JsonLines, jsonl).await;
+    assert!(
+        has_error(
+            &report,
+            1,
+            r#"field name "meta.a\u{1b}b" holds the control character"#
+        ),
+        "{report:#?}"
+    );
+}
+
+#[tokio::test]
+async fn dates_and_integers_are_exactly_as_documented() {
+    let f = fixture().await;
+    f.load_clean(Kind::Customers, Format::Csv, CUSTOMERS_CSV)
+        .await;
+    let csv = "\
+id,customer-id,issued-on,due-on,amount-minor,currency,payment-method,failed-attempts
+i1,c1,2026-1-1,2026-02-04,100,EUR,card,
+i2,c1,2026-01-05,2026-02-04,+1000,EUR,card,
+i3,c1,2026-01-05,2026-02-04,1000,EUR,card,+1
+i4,c1,2026-01-05,2026-02-04,1000,EUR,card,1
+";
+    let report = f.load(Kind::Invoices, Format::Csv, csv).await;
+    assert_eq!(report.loaded, 1, "{report:#?}");
+    assert!(has_error(
+        &report,
+        2,
+        "issued-on \"2026-1-1\" is not a date (expected YYYY-MM-DD)"
+    ));
+    assert!(has_error(
+        &report,
+        3,
+        "amount-minor \"+1000\" is not a whole number"
+    ));
+    assert!(has_error(
+        &report,
+        4,
+        "failed-attempts \"+1\" is not a count"
+    ));
+}
+
+#[tokio::test]
+async fn a_repeated_id_is_an_error_naming_its_first_line() {
+    let f = fixture().await;
+    f.load_ledger().await;
+    let csv = "id,invoice-id,amount-minor,currency,paid-on\n\
+               p1,i1,1000,EUR,2026-02-10\n\
+               p2,i1,500,EUR,2026-02-10\n\
+               p1,i1,9000,EUR,2026-02-11\n";
+    // Batches of one: the first p1 is written before the second is read.
+    let report = f
+        .try_load(Kind::Payments, Format::Csv, csv, 1)
+        .await
+        .unwrap();
+    assert_eq!((report.read, report.loaded), (3, 2), "{report:#?}");
+    assert_eq!(lines(&report), vec![4]);
+    assert!(has_error(
+        &report,
+        4,
+        "id \"p1\" appears again: its first row is line 2"
+    ));
+    let i1 = f.db.invoice(&f.tenant, "i1").await.unwrap().unwrap();
+    assert_eq!(i1.open_balance.minor, 39000 - 1500, "the first p1 stands");
+}
+
+#[tokio::test]
+async fn an_unbalanced_quote_is_an_error_naming_the_lines_it_took() {
+    let f = fixture().await;
+    let csv = "\
+id,currency,customer-since,name
+c1,EUR,2021-03-01,\"Aalto Oy
+c2,EUR,2021-03-01,Brightwave
+c3,EUR,2021-03-01,Cedar
+";
+    let report = f.load(Kind::Customers, Format::Csv, csv).await;
+    assert_eq!(report.loaded, 0, "{report:#?}");
+    assert_eq!(lines(&report), vec![2], "{report:#?}");
+    assert!(
+        has_error(
+            &report,
+            2,
+            "the row runs from line 2 to line 4: is a quote left open?"
+        ),
+        "{report:#?}"
+    );
+
+    // Closed again two rows later: the swallowed row is named, the rest loads.
+    let csv = "\
+id,currency,customer-since,tags
+c1,EUR,2021-03-01,\"smb
+c2,EUR,2021-03-01,smb\"
+c3,EUR,2021-03-01,smb
+";
+    let report = f.load(Kind::Customers, Format::Csv, csv).await;
+    assert_eq!(report.loaded, 1, "{report:#?}");
+    assert!(
+        has_error(&report, 2, "the row runs from line 2 to line 3"),
+        "{report:#?}"
+    );
+    assert!(f.db.customer(&f.tenant, "c3").await.unwrap().is_some());
 }
