@@ -20,12 +20,11 @@
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use dunlin_core::{Channel, Currency, Customer, Date, Money, PaymentMethod};
 use dunlin_runtime::{Runtime, RuntimeConfig};
-use dunlin_store::{CustomerRecord, Db, NewInvoice, TenantId, TenantSettings};
+use dunlin_store::testing::{customer, date as d, invoice};
+use dunlin_store::{Db, TenantId, TenantSettings};
 use dunlin_sweep::{sweep, sweep_many, SweepOptions, SweepReport};
 use futures_util::StreamExt;
 
@@ -34,10 +33,6 @@ fn env(name: &str, default: usize) -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-fn d(s: &str) -> Date {
-    s.parse().expect("date")
 }
 
 async fn seed(db: &dyn Db, tenants: usize, per_tenant: usize, policy: &[u8]) -> Vec<TenantId> {
@@ -53,39 +48,22 @@ async fn seed(db: &dyn Db, tenants: usize, per_tenant: usize, policy: &[u8]) -> 
             .await
             .expect("activate");
         let customers: Vec<_> = (0..per_tenant.div_ceil(10))
-            .map(|c| CustomerRecord {
-                profile: Customer {
-                    id: format!("c{c:06}"),
-                    tags: vec!["smb".into()],
-                    lifetime_value: Money::new(80_000, Currency::EUR),
-                    customer_since: d("2023-01-01"),
-                    on_time_payments_12m: 6,
-                    late_payments_12m: 2,
-                    locale: "en".into(),
-                    time_zone: "Europe/Helsinki".into(),
-                    reachable_on: vec![Channel::Email, Channel::Sms],
-                    opted_out: vec![],
-                },
-                contact: BTreeMap::new(),
+            .map(|c| {
+                customer(&format!("c{c:06}"))
+                    .with_tags(&["smb"])
+                    .with_lifetime_value(80_000)
+                    .with_payments_12m(6, 2)
             })
             .collect();
         for chunk in customers.chunks(5000) {
             db.upsert_customers(&id, chunk).await.expect("customers");
         }
         let invoices: Vec<_> = (0..per_tenant)
-            .map(|i| NewInvoice {
-                id: format!("i{i:07}"),
-                customer_id: format!("c{:06}", i / 10),
-                number: format!("N{i}"),
-                issued_on: d("2026-01-01"),
-                due_on: d("2026-01-10") + chrono::Days::new((i % 40) as u64),
-                amount: Money::new(5_000 + (i % 1000) as i64 * 100, Currency::EUR),
-                open_balance_minor: None,
-                payment_method: PaymentMethod::BankTransfer,
-                failed_attempts: 0,
-                last_failure: None,
-                status: None,
-                metadata: BTreeMap::new(),
+            .map(|i| {
+                let due_on = d("2026-01-10") + chrono::Days::new((i % 40) as u64);
+                let customer = format!("c{:06}", i / 10);
+                let minor = 5_000 + (i % 1000) as i64 * 100;
+                invoice(&format!("i{i:07}"), &customer, due_on, minor).with_number(&format!("N{i}"))
             })
             .collect();
         for chunk in invoices.chunks(5000) {

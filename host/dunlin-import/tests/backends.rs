@@ -1,14 +1,11 @@
 //! Imports that must behave the same on SQLite and PostgreSQL, through the store's
 //! conformance harness (`DUNLIN_TEST_POSTGRES_URL` for the PostgreSQL leg).
 
-#[path = "../../dunlin-store/tests/conformance/harness.rs"]
-mod harness;
-
 use dunlin_import::{import_reader, Format, Kind, Options};
+use dunlin_store::testing::Fixture;
 use dunlin_store::{TenantId, TenantSettings};
-use harness::Fixture;
 
-conformance!(a_nul_byte_costs_its_own_row_only);
+dunlin_store::conformance!(a_nul_byte_costs_its_own_row_only);
 
 /// 2,500 customers, the 1,250th with a NUL byte in its id: SQLite would store it and
 /// PostgreSQL would refuse its whole batch without a line; both reject that row alone.
@@ -45,7 +42,7 @@ async fn a_nul_byte_costs_its_own_row_only(f: Fixture) {
         report.errors[0].message,
         "id holds the control character U+0000"
     );
-    let stored = harness::scalar(
+    let stored = dunlin_store::testing::scalar(
         &f,
         "SELECT COUNT(*) FROM customers WHERE tenant_id = 'acme'",
     )

@@ -2,7 +2,7 @@
 //!
 //! [`connect`] opens SQLite (`sqlite://dunlin.db`, created on first use, WAL) or PostgreSQL
 //! (`postgres://…`), brings the schema up to date and returns a [`Db`]. Both backends run the
-//! same SQL (see `sql.rs`) and pass the same conformance suite (`tests/conformance.rs`).
+//! same SQL (see `sql.rs`) and pass the same conformance suite (`tests/conformance/`).
 //!
 //! Every query is scoped to one tenant; money is integer minor units with a currency.
 
@@ -16,6 +16,8 @@ mod postgres;
 pub mod review;
 mod sqlite;
 pub mod tenant;
+#[cfg(feature = "test-support")]
+pub mod testing;
 pub mod validate;
 
 pub use codec::{compress_context, decompress_context};

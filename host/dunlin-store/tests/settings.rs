@@ -1,13 +1,10 @@
 //! The store refuses tenant settings the daemon could not run, on both backends, whoever
 //! calls it: the conformance harness runs each test on SQLite and PostgreSQL.
 
-#[path = "conformance/harness.rs"]
-mod harness;
-
+use dunlin_store::testing::Fixture;
 use dunlin_store::{SettingsError, StoreError, TenantId, TenantSettings};
-use harness::Fixture;
 
-conformance!(
+dunlin_store::conformance!(
     create_refuses_settings_the_daemon_could_not_run,
     update_refuses_them_and_keeps_the_settings_before,
 );

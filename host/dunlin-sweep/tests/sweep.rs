@@ -1,25 +1,22 @@
 //! Sweeps on a real store with real policy components: every test runs on SQLite and on
-//! PostgreSQL, with the storage conformance suite's harness (`DUNLIN_TEST_POSTGRES_URL`).
+//! PostgreSQL, with the store's test harness (`dunlin_store::testing`,
+//! `DUNLIN_TEST_POSTGRES_URL`).
 
-#[path = "../../dunlin-store/tests/conformance/harness.rs"]
-mod harness;
-
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use dunlin_core::guardrails::Rule;
-use dunlin_core::{Channel, Currency, Customer, Date, Money, PaymentMethod};
+use dunlin_core::Channel;
 use dunlin_runtime::{Runtime, RuntimeConfig};
+use dunlin_store::testing::{customer, date as d, Fixture};
 use dunlin_store::{
-    ActionStatus, CustomerRecord, Db, DecisionQuery, FailureMode, NewInvoice, NewPaymentPlan,
-    PlanKind, PlanStatus, TenantId, TenantSettings,
+    ActionStatus, Db, DecisionQuery, FailureMode, NewInvoice, NewPaymentPlan, PlanKind, PlanStatus,
+    TenantId, TenantSettings,
 };
 use dunlin_sweep::{sweep, sweep_many, SweepError, SweepOptions, SweepReport};
 use dunlin_tests::{fixture, reference_policy};
 use futures_util::StreamExt;
-use harness::Fixture;
 
-conformance!(
+dunlin_store::conformance!(
     a_sweep_decides_each_due_invoice_once_and_a_rerun_adds_nothing,
     the_customer_contact_cap_holds_across_pages_in_flight,
     a_payment_plan_holds_dunning_unless_the_tenant_releases_it,
@@ -34,10 +31,6 @@ conformance!(
     once_stopped_sweep_many_starts_no_further_tenant,
 );
 
-fn d(s: &str) -> Date {
-    s.parse().unwrap()
-}
-
 struct World {
     db: Arc<dyn Db>,
     runtime: Runtime,
@@ -50,39 +43,9 @@ fn world(f: Fixture) -> World {
     }
 }
 
-fn customer(id: &str, opted_out: Vec<Channel>) -> CustomerRecord {
-    CustomerRecord {
-        profile: Customer {
-            id: id.into(),
-            tags: vec![],
-            lifetime_value: Money::new(100_000, Currency::EUR),
-            customer_since: d("2023-01-01"),
-            on_time_payments_12m: 4,
-            late_payments_12m: 1,
-            locale: "en".into(),
-            time_zone: "Europe/Helsinki".into(),
-            reachable_on: vec![Channel::Email, Channel::Sms],
-            opted_out,
-        },
-        contact: BTreeMap::new(),
-    }
-}
-
+/// An invoice of 120.00 EUR.
 fn invoice(id: &str, customer: &str, due_on: &str) -> NewInvoice {
-    NewInvoice {
-        id: id.into(),
-        customer_id: customer.into(),
-        number: format!("N-{id}"),
-        issued_on: d("2026-01-01"),
-        due_on: d(due_on),
-        amount: Money::new(12_000, Currency::EUR),
-        open_balance_minor: None,
-        payment_method: PaymentMethod::BankTransfer,
-        failed_attempts: 0,
-        last_failure: None,
-        status: None,
-        metadata: BTreeMap::new(),
-    }
+    dunlin_store::testing::invoice(id, customer, d(due_on), 12_000)
 }
 
 /// A tenant with `policies` uploaded in order (the last one active), two customers, two
@@ -107,7 +70,10 @@ async fn tenant(
     }
     w.db.upsert_customers(
         &t,
-        &[customer("c1", opted_out.clone()), customer("c2", opted_out)],
+        &[
+            customer("c1").with_opted_out(&opted_out),
+            customer("c2").with_opted_out(&opted_out),
+        ],
     )
     .await
     .unwrap();

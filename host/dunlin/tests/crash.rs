@@ -2,21 +2,17 @@
 //! few thousand invoices and restarted; every due invoice ends with exactly one decision per
 //! as-of date and every decision with all of its actions. And `dunlin serve` sweeps on its
 //! schedule and stops cleanly on SIGTERM. Both run on SQLite and on PostgreSQL, with the
-//! storage conformance suite's harness (`DUNLIN_TEST_POSTGRES_URL`).
+//! store's test harness (`dunlin_store::testing`, `DUNLIN_TEST_POSTGRES_URL`).
 
-#[path = "../../dunlin-store/tests/conformance/harness.rs"]
-mod harness;
-
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use dunlin_core::{Channel, Currency, Customer, Date, Money, PaymentMethod};
-use dunlin_store::{CustomerRecord, DecisionQuery, DueQuery, NewInvoice, TenantId};
-use harness::Fixture;
+use dunlin_core::{Channel, Date};
+use dunlin_store::testing::{self, customer, date as d, invoice, Fixture};
+use dunlin_store::{DecisionQuery, DueQuery, TenantId};
 
-conformance!(
+dunlin_store::conformance!(
     sigkill_during_sweeps_loses_and_duplicates_nothing,
     serve_sweeps_on_schedule_and_stops_on_sigterm,
     serve_beside_hostile_tenants_sweeps_the_others_and_stops_on_sigterm,
@@ -78,10 +74,6 @@ fn ok(mut cmd: Command) -> String {
     stdout
 }
 
-fn d(s: &str) -> Date {
-    s.parse().unwrap()
-}
-
 async fn seed(f: &Fixture, cli: &Cli, schedule: &str, policy: &str) {
     seed_tenant(f, cli, "crash", &["--schedule", schedule], policy, INVOICES).await;
 }
@@ -102,38 +94,23 @@ async fn seed_tenant(
     ok(cli.dunlin(&["policy", "upload", "--tenant", tenant, policy, "--activate"]));
     let t = TenantId::new(tenant).unwrap();
     let customers: Vec<_> = (0..invoices.div_ceil(10))
-        .map(|c| CustomerRecord {
-            profile: Customer {
-                id: format!("c{c:04}"),
-                tags: vec![],
-                lifetime_value: Money::new(50_000, Currency::EUR),
-                customer_since: d("2024-01-01"),
-                on_time_payments_12m: 3,
-                late_payments_12m: 1,
-                locale: "en".into(),
-                time_zone: "UTC".into(),
-                reachable_on: vec![Channel::Email],
-                opted_out: vec![],
-            },
-            contact: BTreeMap::new(),
+        .map(|c| {
+            customer(&format!("c{c:04}"))
+                .with_lifetime_value(50_000)
+                .with_customer_since(d("2024-01-01"))
+                .with_payments_12m(3, 1)
+                .with_time_zone("UTC")
+                .with_reachable_on(&[Channel::Email])
         })
         .collect();
     f.db.upsert_customers(&t, &customers).await.unwrap();
     let invoices: Vec<_> = (0..invoices)
-        .map(|i| NewInvoice {
-            id: format!("i{i:05}"),
-            customer_id: format!("c{:04}", i / 10),
-            number: format!("N{i}"),
-            issued_on: d("2026-01-01"),
+        .map(|i| {
             // Due dates spread over a month, so ladders are at different steps.
-            due_on: d("2026-01-15") + chrono::Days::new((i % 30) as u64),
-            amount: Money::new(10_000 + i as i64, Currency::EUR),
-            open_balance_minor: None,
-            payment_method: PaymentMethod::BankTransfer,
-            failed_attempts: 0,
-            last_failure: None,
-            status: None,
-            metadata: BTreeMap::new(),
+            let due_on = d("2026-01-15") + chrono::Days::new((i % 30) as u64);
+            let customer = format!("c{:04}", i / 10);
+            invoice(&format!("i{i:05}"), &customer, due_on, 10_000 + i as i64)
+                .with_number(&format!("N{i}"))
         })
         .collect();
     f.db.upsert_invoices(&t, &invoices).await.unwrap();
@@ -207,12 +184,12 @@ async fn sigkill_during_sweeps_loses_and_duplicates_nothing(f: Fixture) {
     let unnamed = "SELECT COUNT(*) FROM context_chunks c \
                    WHERE NOT EXISTS (SELECT 1 FROM decisions d WHERE d.context_chunk = c.id)";
     assert_eq!(
-        harness::scalar(&f, unnamed).await,
+        testing::scalar(&f, unnamed).await,
         Some(0),
         "chunks left behind"
     );
     if f.url.starts_with("sqlite:") {
-        let broken = harness::scalar(&f, "SELECT 1 FROM pragma_foreign_key_check").await;
+        let broken = testing::scalar(&f, "SELECT 1 FROM pragma_foreign_key_check").await;
         assert_eq!(broken, None, "a row whose reference does not hold");
     }
 }

@@ -1,5 +1,4 @@
-//! Runs each conformance test against a fresh database of each backend. The sweep tests
-//! (`host/dunlin-sweep/tests/sweep.rs`) include this file too.
+//! Runs a test against a fresh database of each backend.
 //!
 //! SQLite: a file in a temporary directory. PostgreSQL: a database with a random name on the
 //! server at `DUNLIN_TEST_POSTGRES_URL`, dropped afterwards. Without that variable the
@@ -10,24 +9,25 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
-use dunlin_store::{connect, Db};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, Connection, Executor};
 
-/// What a conformance test gets: an open, migrated, empty database and its URL.
+use crate::{connect, Db};
+
+/// What a test gets: an open, migrated, empty database and its URL.
 pub struct Fixture {
+    /// The store under test.
     pub db: Arc<dyn Db>,
-    /// The sweep tests share this harness (by `#[path]`) and need only the handle.
-    #[allow(dead_code)]
+    /// Where it lives (`sqlite://…` or `postgres://…`), for a second connection beside it.
     pub url: String,
 }
 
+/// The variable naming the PostgreSQL server the tests create their databases on.
 pub const PG_URL_VAR: &str = "DUNLIN_TEST_POSTGRES_URL";
 
 /// Runs one statement on the fixture's database beside the store (either backend) and
 /// returns the first column of its first row, if it has one: for checks the store's API
 /// does not offer, such as counting rows of a table.
-#[allow(dead_code)] // not every test binary that includes the harness uses it
 pub async fn scalar(f: &Fixture, statement: &str) -> Option<i64> {
     use sqlx::Row;
     if f.url.starts_with("sqlite:") {
@@ -41,6 +41,7 @@ pub async fn scalar(f: &Fixture, statement: &str) -> Option<i64> {
     }
 }
 
+/// Runs `test` on a new SQLite file, closed afterwards.
 pub async fn on_sqlite<F, Fut>(test: F)
 where
     F: FnOnce(Fixture) -> Fut,
@@ -48,7 +49,16 @@ where
 {
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("sqlite://{}", dir.path().join("dunlin.db").display());
-    let db = connect(&url).await.expect("open sqlite");
+    open_and_run(url, test).await;
+}
+
+/// Opens the store at `url`, runs `test` on it and closes it.
+async fn open_and_run<F, Fut>(url: String, test: F)
+where
+    F: FnOnce(Fixture) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let db = connect(&url).await.expect("open the test database");
     test(Fixture {
         db: db.clone(),
         url,
@@ -57,6 +67,9 @@ where
     db.close().await;
 }
 
+/// Runs `test` on a new PostgreSQL database, dropped afterwards, even when `test` panics
+/// (the panic is then resumed). Without [`PG_URL_VAR`]: a panic when `CI` is set, otherwise
+/// a note on stderr and nothing run.
 pub async fn on_postgres<F, Fut>(test: F)
 where
     F: FnOnce(Fixture) -> Fut + Send + 'static,
@@ -84,19 +97,7 @@ where
     let url = with_database(&admin_url, &name);
     // Run the test on its own task so that a failing assertion still lets us drop the
     // database before reporting it.
-    let outcome = tokio::spawn({
-        let url = url.clone();
-        async move {
-            let db = connect(&url).await.expect("open postgres");
-            test(Fixture {
-                db: db.clone(),
-                url,
-            })
-            .await;
-            db.close().await;
-        }
-    })
-    .await;
+    let outcome = tokio::spawn(async move { open_and_run(url, test).await }).await;
     conn.execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
         .await
         .expect("drop test database");
@@ -137,7 +138,9 @@ fn with_database(url: &str, name: &str) -> String {
     }
 }
 
-/// Declares each listed test once per backend: `sqlite::name` and `postgres::name`.
+/// Declares each listed test once per backend: `sqlite::name` and `postgres::name`. Each
+/// name is an `async fn(Fixture)` in the invoking module; the expansion uses `#[tokio::test]`,
+/// so the invoking crate depends on tokio with its `macros` and `rt-multi-thread` features.
 #[macro_export]
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
@@ -145,7 +148,7 @@ macro_rules! conformance {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    $crate::harness::on_sqlite(super::$name).await;
+                    $crate::testing::on_sqlite(super::$name).await;
                 }
             )*
         }
@@ -153,22 +156,27 @@ macro_rules! conformance {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    $crate::harness::on_postgres(super::$name).await;
+                    $crate::testing::on_postgres(super::$name).await;
                 }
             )*
         }
     };
 }
 
-#[test]
-fn database_name_replaces_the_path() {
-    assert_eq!(
-        with_database("postgres://u:p@127.0.0.1:5432/postgres", "x"),
-        "postgres://u:p@127.0.0.1:5432/x"
-    );
-    assert_eq!(
-        with_database("postgres://u@h/postgres?sslmode=disable", "x"),
-        "postgres://u@h/x?sslmode=disable"
-    );
-    assert_eq!(with_database("postgres://h", "x"), "postgres://h/x");
+#[cfg(test)]
+mod tests {
+    use super::with_database;
+
+    #[test]
+    fn database_name_replaces_the_path() {
+        assert_eq!(
+            with_database("postgres://u:p@127.0.0.1:5432/postgres", "x"),
+            "postgres://u:p@127.0.0.1:5432/x"
+        );
+        assert_eq!(
+            with_database("postgres://u@h/postgres?sslmode=disable", "x"),
+            "postgres://u@h/x?sslmode=disable"
+        );
+        assert_eq!(with_database("postgres://h", "x"), "postgres://h/x");
+    }
 }
