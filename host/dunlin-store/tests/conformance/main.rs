@@ -1,6 +1,6 @@
 //! The storage conformance suite: every test runs on SQLite and on PostgreSQL
-//! (`cargo test -p dunlin-store --test conformance`; the PostgreSQL URL is read as
-//! `dunlin_store::testing` says). One file per concern; tests of one backend alone are in
+//! (`cargo test -p dunlin-store --test conformance`; `dunlin_store::testing` says where the
+//! PostgreSQL leg finds its server). One file per concern; tests of one backend alone are in
 //! `sqlite_only.rs` and `postgres_only.rs`.
 
 mod data;
