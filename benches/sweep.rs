@@ -15,7 +15,7 @@
 //! (decisions, actions and dunning state emptied beforehand) instead of seeding it again.
 
 /// jemalloc, as the `dunlin` binary uses: the sweep's stages free on one thread what another
-/// allocated, and glibc's malloc made them queue on its arena locks (docs/benchmarks.md).
+/// allocated, and glibc's malloc made them queue on its arena locks (docs/benchmarks.md#jemalloc).
 #[cfg(not(target_env = "msvc"))]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;

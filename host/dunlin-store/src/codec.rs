@@ -74,9 +74,10 @@ pub fn compress_context(ctx: &Context) -> Result<Vec<u8>, StoreError> {
 /// never writes a raw newline), in one zstd frame against the dictionary, after its tag.
 ///
 /// One frame for a run of contexts instead of one each: zstd sets up its entropy tables once
-/// per frame, which was half of compressing a lone 900-byte context, and the later contexts
+/// per frame, which is half of compressing a lone 900-byte context, and the later contexts
 /// of a run find most of their text in the earlier ones. 64 contexts of a demo book: 260 ns
-/// and 22 bytes a context, against 1,950 ns and 138 bytes one by one (see docs/benchmarks.md).
+/// and 22 bytes a context, against 1,950 ns and 138 bytes one by one
+/// (docs/benchmarks.md#chunked-contexts).
 pub(crate) fn compress_contexts<'c>(
     contexts: impl IntoIterator<Item = &'c Context>,
 ) -> Result<Vec<u8>, StoreError> {

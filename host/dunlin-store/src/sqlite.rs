@@ -24,11 +24,11 @@ const BACKEND: crate::Backend = crate::Backend::Sqlite;
 /// wait for the lock.
 const WRITE_LANES: usize = 1;
 
-/// The page size of a new database file; a file keeps the size it was made with (4 KiB before
-/// this was set). Larger pages mean fewer B-tree pages to find, split and log per row: the
+/// The page size of a new database file; a file keeps the size it was made with (older files
+/// have 4 KiB). Larger pages mean fewer B-tree pages to find, split and log per row: the
 /// sweep's three rows per invoice cost a standalone writer 5.7 to 6.1 µs with 16 KiB pages
 /// against 6.6 to 7.0 µs with 4 KiB, and a sweep of 1M invoices took 5 to 9 % less time
-/// (docs/benchmarks.md, ninth session).
+/// (docs/benchmarks.md#16-kib-pages).
 const PAGE_SIZE: u32 = 16384;
 
 /// How long a statement waits for another connection's lock before it fails as busy.

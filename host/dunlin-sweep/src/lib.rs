@@ -41,7 +41,7 @@ pub struct SweepOptions {
     pub dry_run: bool,
     /// Invoices per page (one select, one write transaction). 4,000 by default: a sweep of
     /// 1M invoices took 2 to 3 % less time than with 2,000, on SQLite and on PostgreSQL
-    /// (docs/benchmarks.md, tenth session); a page in flight holds its contexts in memory.
+    /// (docs/benchmarks.md#page-size-and-ramp-up); a page in flight holds its contexts in memory.
     pub page_size: u32,
     /// Threads deciding in parallel.
     pub workers: usize,

@@ -4,8 +4,8 @@
 //! another, every sweep ends with its writer alone on the machine, writing the last page
 //! while the other stages wait for the next tenant. On PostgreSQL, whose writes wait on the
 //! server, 1M invoices in 100 tenants took 10 to 16 % less time; on SQLite between as much
-//! time and 4.5 % less, the cores kept busier but more CPU spent (docs/benchmarks.md, tenth
-//! session).
+//! time and 4.5 % less, the cores kept busier but more CPU spent
+//! (docs/benchmarks.md#overlapping-sweeps).
 
 use std::collections::VecDeque;
 

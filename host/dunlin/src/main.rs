@@ -21,7 +21,7 @@ mod tenant_cmd;
 
 /// jemalloc instead of glibc's malloc: a sweep's stages free on one thread what another
 /// allocated (contexts, outcomes), and glibc's malloc made them queue on its arena locks; a
-/// sweep of 1M invoices took about 6 % less time (docs/benchmarks.md, ninth session).
+/// sweep of 1M invoices took about 6 % less time (docs/benchmarks.md#jemalloc).
 #[cfg(not(target_env = "msvc"))]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;

@@ -2,8 +2,8 @@
 //!
 //! In WAL mode the connection that commits runs SQLite's automatic checkpoint: once the WAL
 //! holds enough pages, that commit also copies them into the database file and syncs it. For
-//! the sweep's writer, the one thread every invoice passes through, that was about a sixth of
-//! its time in a sweep of 1M invoices (docs/benchmarks.md, sixth session). Here the writer only
+//! the sweep's writer, the one thread every invoice passes through, that is about a sixth of
+//! its time in a sweep of 1M invoices (docs/benchmarks.md#checkpoint-thread). Here the writer only
 //! nudges this thread after each batch it commits; the thread runs a PASSIVE checkpoint, which
 //! never waits for the writer or readers and never makes them wait, at most once per
 //! [`PACE`].

@@ -35,8 +35,8 @@ const KEEP_IDLE: usize = 4;
 /// of `pread` into SQLite's page cache: all of it up to SQLite's own limit (2 GB unless it is
 /// compiled otherwise; a larger value is lowered to that). Pages still in the WAL are read as
 /// before, and writes go through the WAL as before. A page read from the map costs no system
-/// call, no copy and no trip through the page cache's shared mutex: a sweep of 1M invoices
-/// took 2 to 3 % less time (docs/benchmarks.md, tenth session). SQLite's own caveat: a disk
+/// call, no copy and no trip through the page cache: a sweep of 1M invoices
+/// took 2 to 3 % less time (docs/benchmarks.md#memory-mapped-reads). SQLite's own caveat: a disk
 /// error while reading the map is a signal that ends the process, not an error result; the
 /// sweep is idempotent, so the next start redoes what the crash cut short.
 const MMAP_SIZE: i64 = 2 << 30;
@@ -418,10 +418,10 @@ pub(super) fn record(
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .ctx("begin")?;
     // The IMMEDIATE transaction is the lock (SQLite has one writer at a time); this only
-    // checks the tenant. It used to be `UPDATE tenants SET id = id`, which with foreign keys
-    // on made SQLite visit every row of the tenant in every table referencing tenants: with
-    // `context_chunks`, whose tenant column has no index, a scan of the whole table per batch
-    // (1M invoices: 21 s instead of 17 s).
+    // checks the tenant. Not `UPDATE tenants SET id = id`: with foreign keys on, that makes
+    // SQLite visit every row of the tenant in every table referencing tenants, and for
+    // `context_chunks`, whose tenant column has no index, scan the whole table per batch
+    // (1M invoices: 21 s instead of 17 s; docs/benchmarks.md#sqlite-fast-path).
     let known = tx
         .prepare_cached("SELECT EXISTS (SELECT 1 FROM tenants WHERE id = ?1)")
         .and_then(|mut s| s.query_row([tenant.as_str()], |r| r.get::<_, bool>(0)))
