@@ -35,10 +35,10 @@ const KEEP_IDLE: usize = 4;
 /// of `pread` into SQLite's page cache: all of it up to SQLite's own limit (2 GB unless it is
 /// compiled otherwise; a larger value is lowered to that). Pages still in the WAL are read as
 /// before, and writes go through the WAL as before. A page read from the map costs no system
-/// call, no copy and no trip through the page cache: a sweep of 1M invoices
-/// took 2 to 3 % less time (docs/benchmarks.md#memory-mapped-reads). SQLite's own caveat: a disk
-/// error while reading the map is a signal that ends the process, not an error result; the
-/// sweep is idempotent, so the next start redoes what the crash cut short.
+/// call and no copy into the page cache: a sweep of 1M invoices took 2 to 3 % less time
+/// (docs/benchmarks.md#memory-mapped-reads). SQLite's own caveat: a disk error while reading
+/// the map is a signal that ends the process, not an error result; the sweep is idempotent,
+/// so the next start redoes what the crash cut short.
 const MMAP_SIZE: i64 = 2 << 30;
 
 /// A small pool of rusqlite connections to one database file, and its checkpoint thread.
