@@ -1,0 +1,5 @@
+//! Delivery of the outbox to people and systems. Today: webhooks signed per the Standard
+//! Webhooks specification, the checks that keep tenants' endpoints outside the operator's
+//! network, and the events they carry.
+
+pub mod webhook;

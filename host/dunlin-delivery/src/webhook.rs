@@ -1,0 +1,15 @@
+//! Webhooks per the Standard Webhooks specification: signing (`sign.rs`), endpoint checks
+//! against server-side request forgery (`endpoint.rs`), the HTTP client that enforces them
+//! at connect time (`client.rs`) and the JSON events (`event.rs`).
+
+pub mod client;
+pub mod endpoint;
+pub mod event;
+pub mod sign;
+
+pub use client::{client, read_capped, CappedBody, ClientError, PolicyResolver};
+pub use endpoint::{
+    address_range, check_addr, AddressRange, Endpoint, EndpointError, EndpointPolicy, Refusal,
+};
+pub use event::{EventData, EventType, WebhookEvent};
+pub use sign::{verify, SignError, SignedHeaders, SigningKeys, VerifyError, WebhookSecret};
