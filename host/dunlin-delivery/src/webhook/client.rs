@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
-use super::endpoint::{check_addr, EndpointPolicy};
+use super::endpoint::{check_addr, EndpointError, EndpointPolicy};
 
 /// Resolves host names like the system does, then refuses the name if any of its addresses
 /// is one the policy refuses. Checking here, rather than on the URL alone, closes DNS
@@ -33,15 +33,22 @@ impl Resolve for PolicyResolver {
         let policy = self.policy;
         Box::pin(async move {
             // Port 0: the connector puts the URL's port on each address.
-            let addrs: Vec<SocketAddr> =
-                tokio::net::lookup_host((name.as_str(), 0)).await?.collect();
-            for addr in &addrs {
-                check_addr(addr, &policy)?;
-            }
-            let addrs: Addrs = Box::new(addrs.into_iter());
+            let addrs = tokio::net::lookup_host((name.as_str(), 0)).await?;
+            let addrs: Addrs = Box::new(all_allowed(addrs.collect(), &policy)?.into_iter());
             Ok(addrs)
         })
     }
+}
+
+/// `addrs` when the policy allows every one of them, else the first refusal.
+fn all_allowed(
+    addrs: Vec<SocketAddr>,
+    policy: &EndpointPolicy,
+) -> Result<Vec<SocketAddr>, EndpointError> {
+    for addr in &addrs {
+        check_addr(addr, policy)?;
+    }
+    Ok(addrs)
 }
 
 /// The webhook client under `policy`: connect and total time both bounded by `timeout`, no
@@ -106,4 +113,35 @@ pub enum ClientError {
     /// The connection failed or timed out while the body was read.
     #[error("cannot read the webhook receiver's response")]
     Body(#[source] reqwest::Error),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addrs(list: &[&str]) -> Vec<SocketAddr> {
+        list.iter()
+            .map(|a| a.parse().expect("a test address"))
+            .collect()
+    }
+
+    #[test]
+    fn one_internal_address_refuses_the_whole_name() {
+        let strict = EndpointPolicy::default();
+        let public = addrs(&["93.184.216.34:0", "[2606:4700::1111]:0"]);
+        assert_eq!(all_allowed(public.clone(), &strict), Ok(public));
+        for internal in ["10.0.0.7:0", "[::ffff:127.0.0.1]:0", "[fd00:ec2::254]:0"] {
+            let mixed = addrs(&["93.184.216.34:0", internal, "[2606:4700::1111]:0"]);
+            let err = all_allowed(mixed.clone(), &strict).expect_err(internal);
+            assert!(
+                matches!(err, EndpointError::AddressRefused { addr, .. } if addr == mixed[1].ip()),
+                "{err}"
+            );
+            let open = EndpointPolicy {
+                allow_http: false,
+                allow_private: true,
+            };
+            assert_eq!(all_allowed(mixed.clone(), &open), Ok(mixed));
+        }
+    }
 }
