@@ -57,8 +57,7 @@ fn all_allowed(
 /// resolved by [`PolicyResolver`].
 ///
 /// The resolver sees host names only; a URL with a literal address must have passed
-/// [`Endpoint::parse`](super::Endpoint::parse) under the same policy, which the delivery
-/// path does before every request.
+/// [`Endpoint::parse`](super::Endpoint::parse) under the same policy before every request.
 pub fn client(policy: EndpointPolicy, timeout: Duration) -> Result<reqwest::Client, ClientError> {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())

@@ -1,9 +1,9 @@
 //! Webhook endpoints are untrusted tenant input: a URL that points inside the operator's
 //! network would make Dunlin a proxy into it (server-side request forgery).
 //!
-//! The check has two steps. [`Endpoint::parse`] checks the URL when a tenant registers it
-//! (and again before each delivery): scheme, length, no credentials, no fragment, and a
-//! literal address against the ranges below. A host name can resolve to anything, and to
+//! The check has two steps. [`Endpoint::parse`] checks the URL, at registration and before
+//! each request (the policy may have changed): scheme, length, no credentials, no fragment,
+//! and a literal address against the ranges below. A host name can resolve to anything, and to
 //! something else on the next lookup (DNS rebinding), so [`check_addr`] runs on every address
 //! the name resolves to at connect time (the HTTP client's resolver, `client.rs`).
 
