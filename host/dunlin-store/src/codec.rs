@@ -1,6 +1,7 @@
 //! How values are laid out in columns: enums as their kebab-case names, lists and maps as
 //! JSON text, contexts as zstd-compressed JSON.
 
+use chrono::{DateTime, SubsecRound, Utc};
 use dunlin_core::Context;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -270,6 +271,17 @@ impl ChunkText {
             .map_err(|e| corrupt_context(e.to_string()))?;
         from_json("decision context", text)
     }
+}
+
+/// The current time as it is stored: to the microsecond, which is what PostgreSQL keeps, so
+/// that a value read back equals the value written on both backends.
+pub(crate) fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+/// A count (fuel, microseconds) as a stored integer, saturating at `i64::MAX`.
+pub(crate) fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
 }
 
 /// Converts a stored integer to the narrower type the domain uses.

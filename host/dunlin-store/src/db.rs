@@ -6,9 +6,9 @@ use dunlin_core::Date;
 
 use crate::ledger::{InvoiceRecord, NewDispute, NewInvoice, NewPayment, NewPaymentPlan};
 use crate::review::{
-    Contact, DecisionQuery, DecisionRecord, DuePage, DueQuery, DunningState, EncodedOutcome,
-    Outcome, RecordSummary,
+    Contact, DecisionQuery, DecisionRecord, DuePage, DueQuery, DunningState, Outcome, RecordSummary,
 };
+use crate::sweep::EncodedOutcome;
 use crate::tenant::{PolicyBlob, PolicyVersion, Tenant, TenantId, TenantSettings};
 use crate::{CustomerRecord, Result};
 
@@ -28,6 +28,9 @@ pub enum Backend {
 /// tenant's rows: another tenant's ids find nothing. The exceptions are [`Db::tenants`] (the
 /// operator's list) and [`Db::tenant_for_api_key`] (which is how a request finds its tenant).
 /// Batch writes are all or nothing.
+///
+/// The methods at the end, after `recent_contacts`, are the sweep's fast path
+/// ([`Db::write_lanes`], [`Db::record_encoded`]); the rest is for every caller.
 #[async_trait]
 pub trait Db: Send + Sync {
     /// The backend behind this handle.
@@ -112,19 +115,6 @@ pub trait Db: Send + Sync {
         let encoded = EncodedOutcome::encode_all(outcomes.to_vec())?;
         self.record_encoded(tenant, encoded).await
     }
-    /// How many [`Db::record_encoded`] calls for one tenant may usefully run at once: one
-    /// where the database has a single writer (SQLite), more where writers of disjoint rows
-    /// proceed side by side (PostgreSQL). Concurrent calls stay correct on every backend;
-    /// this only says whether they gain anything.
-    fn write_lanes(&self) -> usize {
-        1
-    }
-    /// [`Db::record_batch`] for outcomes encoded beforehand (on the caller's threads).
-    async fn record_encoded(
-        &self,
-        tenant: &TenantId,
-        outcomes: Vec<EncodedOutcome>,
-    ) -> Result<RecordSummary>;
     /// The decision log, oldest first, with each decision's actions.
     async fn decisions(
         &self,
@@ -138,4 +128,23 @@ pub trait Db: Send + Sync {
         customer: &str,
         since: Date,
     ) -> Result<Vec<Contact>>;
+
+    // ---- The sweep's fast path ---------------------------------------------------------
+    // Only a sweep calls these (its types are in `crate::sweep`): it encodes outcomes on its
+    // own threads and writes up to `write_lanes` batches at once. Everyone else records with
+    // `record_batch`, which encodes and calls `record_encoded`.
+
+    /// How many [`Db::record_encoded`] calls for one tenant may usefully run at once: one
+    /// where the database has a single writer (SQLite), more where writers of disjoint rows
+    /// proceed side by side (PostgreSQL). Concurrent calls stay correct on every backend;
+    /// this only says whether they gain anything.
+    fn write_lanes(&self) -> usize {
+        1
+    }
+    /// [`Db::record_batch`] for outcomes encoded beforehand (on the caller's threads).
+    async fn record_encoded(
+        &self,
+        tenant: &TenantId,
+        outcomes: Vec<EncodedOutcome>,
+    ) -> Result<RecordSummary>;
 }

@@ -4,6 +4,9 @@
 //! (`postgres://…`), brings the schema up to date and returns a [`Db`]. Both backends run the
 //! same SQL (see `sql.rs`) and pass the same conformance suite (`tests/conformance/`).
 //!
+//! The root exports the API for everyone; [`sweep`] holds what only the sweep's fast path
+//! needs.
+//!
 //! Every query is scoped to one tenant; money is integer minor units with a currency.
 
 use std::sync::Arc;
@@ -15,6 +18,7 @@ pub mod ledger;
 mod postgres;
 pub mod review;
 mod sqlite;
+pub mod sweep;
 pub mod tenant;
 #[cfg(feature = "test-support")]
 pub mod testing;
@@ -30,8 +34,7 @@ pub use ledger::{
 pub use postgres::PgDb;
 pub use review::{
     ActionRecord, ActionStatus, Contact, DecisionQuery, DecisionRecord, DueInvoice, DuePage,
-    DueQuery, DunningState, EncodedOutcome, FailureRecord, InvoiceReceipt, Outcome, PlannedAction,
-    PolicyRef, RecordSummary, CONTEXTS_PER_CHUNK,
+    DueQuery, DunningState, FailureRecord, Outcome, PlannedAction, PolicyRef, RecordSummary,
 };
 pub use sqlite::SqliteDb;
 pub use tenant::{

@@ -2,6 +2,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
+use std::sync::LazyLock;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
@@ -10,10 +11,8 @@ use dunlin_core::Date;
 
 use crate::codec::{self, from_json};
 use crate::error::{redact, QueryContext};
-use crate::{
-    Contact, DuePage, DueQuery, EncodedOutcome, Outcome, RecordSummary, Result, StoreError,
-    TenantId,
-};
+use crate::sweep::{batch, page, EncodedOutcome};
+use crate::{Contact, DuePage, DueQuery, Outcome, RecordSummary, Result, StoreError, TenantId};
 
 /// The sqlx database `sql.rs` is compiled for here.
 type Driver = sqlx::Postgres;
@@ -35,12 +34,12 @@ fn json_rows(fields: &str, order_by: &str) -> String {
 
 type Tx = sqlx::Transaction<'static, Driver>;
 
-/// The columns of [`sql::DUE_SELECT`], in [`sql::DueRow`]'s order.
-const DUE_FIELDS: &str = "id, customer_id, number, issued_on, due_on, amount_minor, currency, \
-    open_balance_minor, payment_method, failed_attempts, last_failure_on, last_failure_code, \
-    last_failure_kind, metadata, tags, lifetime_value_minor, lifetime_currency, customer_since, \
-    on_time_12m, late_12m, locale, time_zone, reachable_on, opted_out, level, last_action_on, \
-    next_review_on, policy_version, paused_until, paused_why, ended, disputed, on_plan";
+/// The page query's columns by name, in the order of [`page::DUE_COLUMNS`], which is the
+/// order [`page::DueRow`] reads each invoice's JSON array in.
+static DUE_FIELDS: LazyLock<String> = LazyLock::new(|| {
+    let names: Vec<&str> = page::DUE_COLUMNS.iter().map(|(name, _)| *name).collect();
+    names.join(", ")
+});
 
 /// A page's list of ids bound as one text array, as the second parameter (see
 /// `due_for_review`).
@@ -85,11 +84,11 @@ async fn insert_decisions(
     let interventions: Vec<&str> = rows.iter().map(|e| e.interventions.as_str()).collect();
     let fuel: Vec<Option<i64>> = rows
         .iter()
-        .map(|e| e.outcome.fuel_used.map(sql::to_i64))
+        .map(|e| e.outcome.fuel_used.map(codec::to_i64))
         .collect();
     let duration: Vec<Option<i64>> = rows
         .iter()
-        .map(|e| e.outcome.duration_us.map(sql::to_i64))
+        .map(|e| e.outcome.duration_us.map(codec::to_i64))
         .collect();
     let code = col(&|e| e.outcome.failure.as_ref().map(|f| f.code.as_str()));
     let message = col(&|e| e.outcome.failure.as_ref().map(|f| f.message.as_str()));
@@ -146,7 +145,7 @@ async fn insert_chunks(
         "SELECT nextval(pg_get_serial_sequence('context_chunks', 'id')) \
          FROM generate_series(1, $1)",
     )
-    .bind(sql::to_i64(keys.len() as u64))
+    .bind(codec::to_i64(keys.len() as u64))
     .fetch_all(&mut **tx)
     .await
     .ctx("record contexts")?;
@@ -171,7 +170,7 @@ async fn delete_unnamed_chunks(
     chunks: &HashMap<usize, i64>,
     inserted: &[&EncodedOutcome],
 ) -> Result<()> {
-    let unnamed = sql::unnamed_chunks(chunks, inserted);
+    let unnamed = batch::unnamed_chunks(chunks, inserted);
     if !unnamed.is_empty() {
         sqlx::query("DELETE FROM context_chunks WHERE tenant_id = $1 AND id = ANY($2::int8[])")
             .bind(tenant.as_str())
@@ -187,7 +186,7 @@ async fn delete_unnamed_chunks(
 async fn insert_actions(
     tx: &mut Tx,
     tenant: &TenantId,
-    rows: &[sql::NewAction<'_>],
+    rows: &[batch::NewAction<'_>],
     at: DateTime<Utc>,
 ) -> Result<()> {
     if rows.is_empty() {
@@ -268,7 +267,7 @@ async fn upsert_states(
          next_review_on, policy_version, paused_until, paused_why, ended, updated_at) \
          SELECT $1, *, $10 FROM UNNEST($2::text[], $3::int8[], $4::date[], $5::date[], \
          $6::int8[], $7::date[], $8::text[], $9::bool[]){}",
-        sql::STATE_CONFLICT
+        batch::STATE_CONFLICT
     );
     sqlx::query(&statement)
         .bind(tenant.as_str())
@@ -298,7 +297,7 @@ async fn due_for_review(db: &PgDb, tenant: &TenantId, query: &DueQuery) -> Resul
         .await
         .ctx("read tenant")?
         .ok_or_else(|| StoreError::UnknownTenant(tenant.clone()))?;
-    let (params, horizon) = sql::page_tenant(
+    let (params, horizon) = page::page_tenant(
         &sql::get::<String>(&row, "params")?,
         sql::get(&row, "lead_days")?,
         as_of,
@@ -306,8 +305,8 @@ async fn due_for_review(db: &PgDb, tenant: &TenantId, query: &DueQuery) -> Resul
 
     let page_sql = format!(
         "SELECT {} FROM ({}) AS page",
-        json_rows(DUE_FIELDS, "id"),
-        sql::page_sql(query.after.is_some())
+        json_rows(&DUE_FIELDS, "id"),
+        page::page_sql(query.after.is_some())
     );
     let mut page = sqlx::query(&page_sql)
         .bind(tenant.as_str())
@@ -321,7 +320,7 @@ async fn due_for_review(db: &PgDb, tenant: &TenantId, query: &DueQuery) -> Resul
         .fetch_one(&db.pool)
         .await
         .ctx("select invoices due for review")?;
-    let rows: Vec<sql::DueRow> =
+    let rows: Vec<page::DueRow> =
         from_json("page of due invoices", &sql::get::<String>(&row, "rows")?)?;
     if rows.is_empty() {
         return Ok(DuePage {
@@ -333,29 +332,29 @@ async fn due_for_review(db: &PgDb, tenant: &TenantId, query: &DueQuery) -> Resul
         .into_iter()
         .map(|r| r.into_due(as_of, &params))
         .collect::<Result<Vec<_>>>()?;
-    let mut extras = sql::PageExtras::default();
+    let mut extras = page::PageExtras::default();
 
     // Each list of ids is one array, read back with `unnest`: PostgreSQL joins it to the
     // index. As `IN ($2, …, $2001)` a cached generic plan could scan the tenant's actions and
     // test each against all 2,000 values; with the statistics taken before a sweep (no
     // actions yet) it did, at 200 to 340 ms a page by the end of a sweep of 1M invoices.
     let invoices: Vec<&str> = due.iter().map(|d| d.context.invoice.id.as_str()).collect();
-    let history = sql::history_sql(&json_rows(sql::HISTORY_FIELDS, "id"), UNNEST_2);
+    let history = page::history_sql(&json_rows(page::HISTORY_FIELDS, "id"), UNNEST_2);
     let row = sqlx::query(&history)
         .bind(tenant.as_str())
         .bind(&invoices)
         .fetch_one(&db.pool)
         .await
         .ctx("read action history")?;
-    let rows: Vec<sql::HistoryRow> =
+    let rows: Vec<page::HistoryRow> =
         from_json("action history", &sql::get::<String>(&row, "rows")?)?;
     for row in rows {
         let (invoice, past) = row.into_past()?;
         extras.history.entry(invoice).or_default().push(past);
     }
 
-    let customers = sql::page_customers(&due);
-    let overdue = sql::overdue_sql(UNNEST_3);
+    let customers = page::page_customers(&due);
+    let overdue = page::overdue_sql(UNNEST_3);
     let q = sqlx::query(&overdue)
         .bind(tenant.as_str())
         .bind(as_of)
@@ -367,7 +366,7 @@ async fn due_for_review(db: &PgDb, tenant: &TenantId, query: &DueQuery) -> Resul
         );
     }
 
-    let contacts = sql::contacts_sql(UNNEST_3);
+    let contacts = page::contacts_sql(UNNEST_3);
     let q = sqlx::query(&contacts)
         .bind(tenant.as_str())
         .bind(query.contacts_since)
@@ -383,7 +382,7 @@ async fn due_for_review(db: &PgDb, tenant: &TenantId, query: &DueQuery) -> Resul
                 channel: codec::parse_name("channel", &sql::get::<String>(&row, "channel")?)?,
             });
     }
-    sql::complete_page(due, extras, as_of, limit)
+    page::complete_page(due, extras, as_of, limit)
 }
 
 /// Records a batch in one transaction. The decisions go first, each inserted only if its
@@ -406,7 +405,7 @@ async fn record_encoded(
     let mut encoded: Vec<&EncodedOutcome> = outcomes.iter().collect();
     encoded.sort_by(|a, b| key(a).cmp(&key(b)));
     encoded.dedup_by(|b, a| key(a) == key(b));
-    let at = sql::now();
+    let at = codec::now();
     let mut tx = db.begin_write().await?;
     sql::require_tenant(&mut tx, tenant).await?;
 
@@ -423,8 +422,8 @@ async fn record_encoded(
         })
         .collect();
     delete_unnamed_chunks(&mut tx, tenant, &chunks, &inserted).await?;
-    insert_actions(&mut tx, tenant, &sql::new_actions(&inserted), at).await?;
-    upsert_states(&mut tx, tenant, &sql::latest_states(&inserted), at).await?;
+    insert_actions(&mut tx, tenant, &batch::new_actions(&inserted), at).await?;
+    upsert_states(&mut tx, tenant, &batch::latest_states(&inserted), at).await?;
     tx.commit().await.ctx("commit decisions")?;
     Ok(RecordSummary {
         recorded: inserted.len(),

@@ -11,8 +11,10 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+use crate::codec;
 use crate::error::{redact, QueryContext};
-use crate::{DuePage, DueQuery, EncodedOutcome, RecordSummary, Result, StoreError, TenantId};
+use crate::sweep::EncodedOutcome;
+use crate::{DuePage, DueQuery, RecordSummary, Result, StoreError, TenantId};
 use direct::Direct;
 
 /// The sqlx database `sql.rs` is compiled for here.
@@ -72,7 +74,7 @@ async fn record_encoded(
 ) -> Result<RecordSummary> {
     let (tenant, store) = (tenant.clone(), db.direct.id());
     let writing = db.direct.writing().await;
-    let at = sql::now();
+    let at = codec::now();
     let (summary, outcomes) = db
         .direct
         .run("record decisions", move |conn| {

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 
 use dunlin_core::guardrails::GuardrailSettings;
 use dunlin_runtime::{Mode, Report, WasmPolicy};
-use dunlin_store::{DueInvoice, EncodedOutcome, FailureMode, Outcome};
+use dunlin_store::sweep::EncodedOutcome;
+use dunlin_store::{DueInvoice, FailureMode, Outcome};
 
 use crate::outcome::{self, Tally};
 use crate::{CancellationToken, SweepError, Versions};
@@ -105,7 +106,7 @@ pub(crate) async fn page(
 
 /// Items mapped in runs of this many, handed to the workers in turn: one chunk of contexts
 /// each, so every run is compressed as one.
-const RUN: usize = dunlin_store::CONTEXTS_PER_CHUNK;
+const RUN: usize = dunlin_store::sweep::CONTEXTS_PER_CHUNK;
 
 /// Encodes `built` on `workers` threads while this thread draws it (applying the
 /// guardrails).

@@ -19,14 +19,11 @@ use dunlin_core::iso_date::iso;
 use dunlin_core::Date;
 
 use super::checkpoint::{autocheckpoint_pages, Checkpointer, WRITER_AUTOCHECKPOINT_BYTES};
-use super::sql;
 use crate::codec;
 use crate::error::QueryContext;
-use crate::review::Issuer;
-use crate::{
-    Contact, DueInvoice, DuePage, DueQuery, EncodedOutcome, InvoiceReceipt, RecordSummary, Result,
-    StoreError, TenantId,
-};
+use crate::sweep::page::{due_column, DueRow};
+use crate::sweep::{batch, page, EncodedOutcome, InvoiceReceipt, Issuer};
+use crate::{Contact, DueInvoice, DuePage, DueQuery, RecordSummary, Result, StoreError, TenantId};
 
 /// Connections kept open between calls; more are opened when calls overlap.
 const KEEP_IDLE: usize = 4;
@@ -174,43 +171,51 @@ impl rusqlite::types::FromSql for Day {
     }
 }
 
-/// One invoice of the page query, column by column ([`sql::DUE_SELECT`] selects
-/// [`sql::DueRow`]'s fields in order).
-fn due_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<sql::DueRow> {
-    Ok(sql::DueRow {
-        id: r.get(0)?,
-        customer_id: r.get(1)?,
-        number: r.get(2)?,
-        issued_on: r.get::<_, Day>(3)?.0,
-        due_on: r.get::<_, Day>(4)?.0,
-        amount_minor: r.get(5)?,
-        currency: r.get(6)?,
-        open_balance_minor: r.get(7)?,
-        payment_method: r.get(8)?,
-        failed_attempts: r.get(9)?,
-        last_failure_on: r.get::<_, Option<Day>>(10)?.map(|d| d.0),
-        last_failure_code: r.get(11)?,
-        last_failure_kind: r.get(12)?,
-        metadata: r.get(13)?,
-        tags: r.get(14)?,
-        lifetime_value_minor: r.get(15)?,
-        lifetime_currency: r.get(16)?,
-        customer_since: r.get::<_, Day>(17)?.0,
-        on_time_12m: r.get(18)?,
-        late_12m: r.get(19)?,
-        locale: r.get(20)?,
-        time_zone: r.get(21)?,
-        reachable_on: r.get(22)?,
-        opted_out: r.get(23)?,
-        level: r.get(24)?,
-        last_action_on: r.get::<_, Option<Day>>(25)?.map(|d| d.0),
-        next_review_on: r.get::<_, Option<Day>>(26)?.map(|d| d.0),
-        policy_version: r.get(27)?,
-        paused_until: r.get::<_, Option<Day>>(28)?.map(|d| d.0),
-        paused_why: r.get(29)?,
-        ended: r.get(30)?,
-        disputed: r.get(31)?,
-        on_plan: r.get(32)?,
+/// One invoice of the page query, each field from the column of its name
+/// ([`page::DUE_COLUMNS`]; the places are found when this is compiled).
+fn due_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DueRow> {
+    Ok(DueRow {
+        id: r.get(const { due_column("id") })?,
+        customer_id: r.get(const { due_column("customer_id") })?,
+        number: r.get(const { due_column("number") })?,
+        issued_on: r.get::<_, Day>(const { due_column("issued_on") })?.0,
+        due_on: r.get::<_, Day>(const { due_column("due_on") })?.0,
+        amount_minor: r.get(const { due_column("amount_minor") })?,
+        currency: r.get(const { due_column("currency") })?,
+        open_balance_minor: r.get(const { due_column("open_balance_minor") })?,
+        payment_method: r.get(const { due_column("payment_method") })?,
+        failed_attempts: r.get(const { due_column("failed_attempts") })?,
+        last_failure_on: r
+            .get::<_, Option<Day>>(const { due_column("last_failure_on") })?
+            .map(|d| d.0),
+        last_failure_code: r.get(const { due_column("last_failure_code") })?,
+        last_failure_kind: r.get(const { due_column("last_failure_kind") })?,
+        metadata: r.get(const { due_column("metadata") })?,
+        tags: r.get(const { due_column("tags") })?,
+        lifetime_value_minor: r.get(const { due_column("lifetime_value_minor") })?,
+        lifetime_currency: r.get(const { due_column("lifetime_currency") })?,
+        customer_since: r.get::<_, Day>(const { due_column("customer_since") })?.0,
+        on_time_12m: r.get(const { due_column("on_time_12m") })?,
+        late_12m: r.get(const { due_column("late_12m") })?,
+        locale: r.get(const { due_column("locale") })?,
+        time_zone: r.get(const { due_column("time_zone") })?,
+        reachable_on: r.get(const { due_column("reachable_on") })?,
+        opted_out: r.get(const { due_column("opted_out") })?,
+        level: r.get(const { due_column("level") })?,
+        last_action_on: r
+            .get::<_, Option<Day>>(const { due_column("last_action_on") })?
+            .map(|d| d.0),
+        next_review_on: r
+            .get::<_, Option<Day>>(const { due_column("next_review_on") })?
+            .map(|d| d.0),
+        policy_version: r.get(const { due_column("policy_version") })?,
+        paused_until: r
+            .get::<_, Option<Day>>(const { due_column("paused_until") })?
+            .map(|d| d.0),
+        paused_why: r.get(const { due_column("paused_why") })?,
+        ended: r.get(const { due_column("ended") })?,
+        disputed: r.get(const { due_column("disputed") })?,
+        on_plan: r.get(const { due_column("on_plan") })?,
     })
 }
 
@@ -240,7 +245,7 @@ pub(super) fn due_page(
         d.receipt = Some(InvoiceReceipt::new(&issuer, &d.context.invoice.id));
     }
     tx.commit().ctx("end the read")?;
-    sql::complete_page(due, extras, as_of, limit)
+    page::complete_page(due, extras, as_of, limit)
 }
 
 /// The queries of [`due_page`], inside its transaction.
@@ -249,7 +254,7 @@ fn read_page(
     tenant: &TenantId,
     query: &DueQuery,
     limit: u32,
-) -> Result<(Vec<DueInvoice>, sql::PageExtras)> {
+) -> Result<(Vec<DueInvoice>, page::PageExtras)> {
     let as_of = query.as_of;
     let tenant_id = tenant.as_str();
     let (params, lead_days): (String, i64) = tx
@@ -262,10 +267,10 @@ fn read_page(
                 source: e,
             },
         })?;
-    let (params, horizon) = sql::page_tenant(&params, lead_days, as_of)?;
+    let (params, horizon) = page::page_tenant(&params, lead_days, as_of)?;
 
     let mut page = tx
-        .prepare_cached(&sql::page_sql(query.after.is_some()))
+        .prepare_cached(&page::page_sql(query.after.is_some()))
         .ctx("select invoices due for review")?;
     let limit_param = i64::from(limit);
     let mut bound: Vec<(&str, &dyn rusqlite::ToSql)> = vec![
@@ -287,7 +292,7 @@ fn read_page(
         due.push(row.into_due(as_of, &params)?);
     }
     drop(rows);
-    let mut extras = sql::PageExtras::default();
+    let mut extras = page::PageExtras::default();
     if due.is_empty() {
         return Ok((due, extras));
     }
@@ -299,7 +304,7 @@ fn read_page(
     );
     let history = format!(
         "{} ORDER BY id",
-        sql::history_sql(sql::HISTORY_FIELDS, JSON_LIST_2)
+        page::history_sql(page::HISTORY_FIELDS, JSON_LIST_2)
     );
     let mut stmt = tx.prepare_cached(&history).ctx("read action history")?;
     let rows = stmt
@@ -309,7 +314,7 @@ fn read_page(
                 ("$2", &invoices),
             ],
             |r| {
-                Ok(sql::HistoryRow {
+                Ok(page::HistoryRow {
                     invoice_id: r.get(0)?,
                     as_of: r.get::<_, Day>(1)?.0,
                     kind: r.get(2)?,
@@ -327,11 +332,11 @@ fn read_page(
         extras.history.entry(invoice).or_default().push(past);
     }
 
-    let customers = codec::json(&sql::page_customers(&due));
+    let customers = codec::json(&page::page_customers(&due));
     let by_customer: [(&str, &dyn rusqlite::ToSql); 3] =
         [("$1", &tenant_id), ("$2", &as_of), ("$3", &customers)];
     let mut stmt = tx
-        .prepare_cached(&sql::overdue_sql(JSON_LIST_3))
+        .prepare_cached(&page::overdue_sql(JSON_LIST_3))
         .ctx("sum overdue invoices")?;
     let rows = stmt
         .query_map(&by_customer, |r| {
@@ -347,7 +352,7 @@ fn read_page(
         ("$3", &customers),
     ];
     let mut stmt = tx
-        .prepare_cached(&sql::contacts_sql(JSON_LIST_3))
+        .prepare_cached(&page::contacts_sql(JSON_LIST_3))
         .ctx("read recent contacts")?;
     let rows = stmt
         .query_map(&since, |r| {
@@ -492,8 +497,8 @@ pub(super) fn record(
                     e.decision,
                     o.reason,
                     e.interventions,
-                    o.fuel_used.map(sql::to_i64),
-                    o.duration_us.map(sql::to_i64),
+                    o.fuel_used.map(codec::to_i64),
+                    o.duration_us.map(codec::to_i64),
                     o.failure.as_ref().map(|f| f.code.as_str()),
                     o.failure.as_ref().map(|f| f.message.as_str()),
                     at,
@@ -504,12 +509,12 @@ pub(super) fn record(
             }
             recorded.push(e);
         }
-        for id in sql::unnamed_chunks(&chunks, &recorded) {
+        for id in batch::unnamed_chunks(&chunks, &recorded) {
             tx.prepare_cached("DELETE FROM context_chunks WHERE tenant_id = ?1 AND id = ?2")
                 .and_then(|mut s| s.execute(params![tenant.as_str(), id]))
                 .ctx("record contexts")?;
         }
-        for a in sql::new_actions(&recorded) {
+        for a in batch::new_actions(&recorded) {
             let ctx = &a.outcome.context;
             let notice = a.notice();
             action
@@ -533,10 +538,10 @@ pub(super) fn record(
             "INSERT INTO dunning_state (tenant_id, invoice_id, level, last_action_on, \
              next_review_on, policy_version, paused_until, paused_why, ended, updated_at) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10){}",
-            sql::STATE_CONFLICT
+            batch::STATE_CONFLICT
         );
         let mut state = tx.prepare_cached(&upsert).ctx("record dunning state")?;
-        for o in sql::latest_states(&recorded) {
+        for o in batch::latest_states(&recorded) {
             let s = &o.state;
             state
                 .execute(params![
@@ -559,4 +564,31 @@ pub(super) fn record(
         recorded: recorded.len(),
         skipped: outcomes.len() - recorded.len(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sweep::page::{distinct_due_row, DUE_COLUMNS};
+
+    /// SQLite's mapping: each field of a due row from the column of its own name, wherever
+    /// the column list puts that column.
+    #[test]
+    fn a_due_row_reads_each_field_from_the_column_of_its_name() {
+        let expected = distinct_due_row();
+        let by_name = serde_json::to_value(&expected).expect("serialise");
+        let columns: Vec<String> = DUE_COLUMNS
+            .iter()
+            .map(|(name, _)| match &by_name[name] {
+                serde_json::Value::String(s) => format!("'{s}' AS {name}"),
+                serde_json::Value::Number(n) => format!("{n} AS {name}"),
+                other => panic!("{name} holds {other}; the sample fills every field"),
+            })
+            .collect();
+        let conn = Connection::open_in_memory().expect("open");
+        let read = conn
+            .query_row(&format!("SELECT {}", columns.join(", ")), [], due_row)
+            .expect("read the row");
+        assert_eq!(read, expected);
+    }
 }

@@ -247,7 +247,7 @@ async fn stored_context_decodes_to_the_same_context(f: Fixture) {
 /// not left behind; a decision reads a chunk only of its own tenant.
 async fn contexts_are_kept_in_chunks_and_no_chunk_is_left_unnamed(f: Fixture) {
     let acme = tid("acme");
-    let per_chunk = dunlin_store::CONTEXTS_PER_CHUNK;
+    let per_chunk = dunlin_store::sweep::CONTEXTS_PER_CHUNK;
     let n = 2 * per_chunk + 22;
     let outcomes = many_first_reminders(&f, n, &["c1", "c2"]).await;
     let chunks = "SELECT COUNT(*) FROM context_chunks";

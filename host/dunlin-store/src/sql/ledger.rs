@@ -1,0 +1,582 @@
+//! Imported rows: upserts keyed by the tenant's own ids, in runs of up to
+//! [`crate::ledger::UPSERT_CHUNK`] rows per statement, and the reads of one customer or invoice.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use dunlin_core::{CollectionFailure, Customer, Date, DeclineKind, Money};
+use sqlx::{QueryBuilder, Row as _};
+
+use super::{get, require_tenant, Driver, Row, This, Tx};
+use crate::codec::{self, from_json, json, narrow, now};
+use crate::error::QueryContext;
+use crate::ledger::{
+    distinct, upsert_runs, CustomerRecord, DisputeStatus, InvoiceRecord, InvoiceStatus, NewDispute,
+    NewInvoice, NewPayment, NewPaymentPlan, PlanStatus,
+};
+use crate::tenant::TenantId;
+use crate::{validate, Result, StoreError};
+
+/// Appends ` IN ($n, …)` binding `ids`, for a `WHERE … IN` list.
+fn push_in<'a>(qb: &mut QueryBuilder<'a, Driver>, ids: impl IntoIterator<Item = &'a str>) {
+    qb.push(" IN (");
+    let mut list = qb.separated(", ");
+    for id in ids {
+        list.push_bind(id);
+    }
+    qb.push(")");
+}
+
+/// Fails with [`StoreError::UnknownCustomer`] for the first invoice of `run` whose customer
+/// the tenant does not have (checked up front: a multi-row insert's foreign-key error would
+/// not say which row).
+async fn require_customers(tx: &mut Tx, tenant: &TenantId, run: &[NewInvoice]) -> Result<()> {
+    let wanted = distinct(run.iter().map(|i| i.customer_id.as_str()));
+    let known = known_ids(tx, "SELECT id FROM customers", tenant, &wanted)
+        .await
+        .ctx("look up customers")?;
+    match run.iter().find(|i| !known.contains(&i.customer_id)) {
+        Some(i) => Err(StoreError::UnknownCustomer {
+            tenant: tenant.clone(),
+            what: "invoice",
+            id: i.id.clone(),
+            customer: i.customer_id.clone(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Fails with [`StoreError::UnknownInvoice`] for the first of `refs` (a `what` row's id and
+/// the invoice it names) whose invoice the tenant does not have: checked up front, as a
+/// multi-row insert's foreign-key error would not say which row.
+async fn require_invoices<'r>(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    what: &'static str,
+    refs: impl Iterator<Item = (&'r str, &'r str)> + Clone,
+) -> Result<()> {
+    let wanted = distinct(refs.clone().map(|(_, invoice)| invoice));
+    let known = known_ids(tx, "SELECT id FROM invoices", tenant, &wanted)
+        .await
+        .ctx("look up invoices")?;
+    match refs
+        .into_iter()
+        .find(|(_, invoice)| !known.contains(*invoice))
+    {
+        Some((id, invoice)) => Err(StoreError::UnknownInvoice {
+            tenant: tenant.clone(),
+            what,
+            id: id.to_owned(),
+            invoice: invoice.to_owned(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Withdraws the undelivered actions of `invoices` (paid, closed, disputed or put on a
+/// plan), in one statement.
+async fn cancel_pending_of<'a>(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    invoices: impl IntoIterator<Item = &'a str>,
+    at: DateTime<Utc>,
+) -> Result<()> {
+    let invoices: Vec<&str> = invoices.into_iter().collect();
+    if invoices.is_empty() {
+        return Ok(());
+    }
+    let mut qb =
+        QueryBuilder::<Driver>::new("UPDATE actions SET status = 'cancelled', updated_at = ");
+    qb.push_bind(at)
+        .push(" WHERE status = 'pending' AND tenant_id = ")
+        .push_bind(tenant.as_str())
+        .push(" AND invoice_id");
+    push_in(&mut qb, invoices.iter().copied());
+    qb.build()
+        .execute(&mut **tx)
+        .await
+        .ctx("cancel pending actions")?;
+    Ok(())
+}
+
+/// One run of payments (no id twice), in a handful of statements whatever its size: the
+/// invoices and the payments recorded before are read first, every row is checked in order
+/// (the first bad one is the error, and nothing of the run is written), then the payments are
+/// upserted, each invoice's balance lowered by its net change, and the invoices this run paid
+/// in full marked `paid` with their pending actions cancelled. Paid in full is judged on the
+/// balance after the whole run.
+async fn record_payments(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    run: &[NewPayment],
+    at: DateTime<Utc>,
+) -> Result<()> {
+    let invoice_ids = distinct(run.iter().map(|p| p.invoice_id.as_str()));
+    let currencies: HashMap<String, String> = select_by_ids(
+        tx,
+        "SELECT id, currency FROM invoices",
+        tenant,
+        &invoice_ids,
+    )
+    .await
+    .ctx("look up invoices")?
+    .iter()
+    .map(|row| Ok((get(row, "id")?, get(row, "currency")?)))
+    .collect::<Result<_>>()?;
+    let payment_ids = distinct(run.iter().map(|p| p.id.as_str()));
+    let before: HashMap<String, (String, i64)> = select_by_ids(
+        tx,
+        "SELECT id, invoice_id, amount_minor FROM payments",
+        tenant,
+        &payment_ids,
+    )
+    .await
+    .ctx("look up payments")?
+    .iter()
+    .map(|row| {
+        let recorded = (get(row, "invoice_id")?, get(row, "amount_minor")?);
+        Ok((get(row, "id")?, recorded))
+    })
+    .collect::<Result<_>>()?;
+
+    let mut change: BTreeMap<&str, i64> = BTreeMap::new();
+    for p in run {
+        let currency = currencies
+            .get(&p.invoice_id)
+            .ok_or_else(|| StoreError::UnknownInvoice {
+                tenant: tenant.clone(),
+                what: "payment",
+                id: p.id.clone(),
+                invoice: p.invoice_id.clone(),
+            })?;
+        let invalid = |problem: String| StoreError::Invalid {
+            what: "payment",
+            id: p.id.clone(),
+            problem,
+        };
+        if currency != p.amount.currency.as_str() {
+            return Err(invalid(format!(
+                "paid in {} but invoice {} is in {currency}",
+                p.amount.currency, p.invoice_id
+            )));
+        }
+        let previous = match before.get(&p.id) {
+            Some((invoice, _)) if *invoice != p.invoice_id => {
+                return Err(invalid(format!(
+                    "was recorded for invoice {invoice}; it cannot move to {}",
+                    p.invoice_id
+                )));
+            }
+            Some((_, amount)) => *amount,
+            None => 0,
+        };
+        *change.entry(p.invoice_id.as_str()).or_default() += p.amount.minor - previous;
+    }
+
+    let mut qb = QueryBuilder::<Driver>::new(
+        "INSERT INTO payments (tenant_id, id, invoice_id, amount_minor, currency, paid_on, \
+         created_at) ",
+    );
+    qb.push_values(run, |mut b, p| {
+        b.push_bind(tenant.as_str())
+            .push_bind(p.id.as_str())
+            .push_bind(p.invoice_id.as_str())
+            .push_bind(p.amount.minor)
+            .push_bind(p.amount.currency.as_str())
+            .push_bind(p.paid_on)
+            .push_bind(at);
+    });
+    qb.push(
+        " ON CONFLICT (tenant_id, id) DO UPDATE SET amount_minor = excluded.amount_minor, \
+         currency = excluded.currency, paid_on = excluded.paid_on",
+    );
+    qb.build().execute(&mut **tx).await.ctx("record payments")?;
+
+    change.retain(|_, delta| *delta != 0);
+    if change.is_empty() {
+        return Ok(());
+    }
+    // A VALUES list names its columns column1, column2 on both databases.
+    let mut qb = QueryBuilder::<Driver>::new(
+        "UPDATE invoices SET open_balance_minor = open_balance_minor - d.column2, updated_at = ",
+    );
+    qb.push_bind(at).push(" FROM (");
+    qb.push_values(&change, |mut b, (invoice, delta)| {
+        b.push_bind(*invoice).push_bind(*delta);
+    });
+    qb.push(") AS d WHERE invoices.tenant_id = ")
+        .push_bind(tenant.as_str())
+        .push(" AND invoices.id = d.column1");
+    qb.build().execute(&mut **tx).await.ctx("apply payments")?;
+
+    let mut qb = QueryBuilder::<Driver>::new(
+        "UPDATE invoices SET status = 'paid' WHERE status = 'open' AND open_balance_minor <= 0 \
+         AND tenant_id = ",
+    );
+    qb.push_bind(tenant.as_str()).push(" AND id");
+    push_in(&mut qb, change.keys().copied());
+    qb.push(" RETURNING id");
+    let cleared: Vec<String> = qb
+        .build_query_scalar()
+        .fetch_all(&mut **tx)
+        .await
+        .ctx("mark invoices paid")?;
+    cancel_pending_of(tx, tenant, cleared.iter().map(String::as_str), at).await
+}
+
+/// Which of `ids` the tenant has in the table `select` (`SELECT id FROM table`) reads.
+async fn known_ids(
+    tx: &mut Tx,
+    select: &str,
+    tenant: &TenantId,
+    ids: &[&str],
+) -> sqlx::Result<HashSet<String>> {
+    select_by_ids(tx, select, tenant, ids)
+        .await?
+        .iter()
+        .map(|row| row.try_get("id"))
+        .collect()
+}
+
+/// `select` (`SELECT … FROM table`) of the tenant's rows whose `id` is one of `ids`.
+async fn select_by_ids(
+    tx: &mut Tx,
+    select: &str,
+    tenant: &TenantId,
+    ids: &[&str],
+) -> sqlx::Result<Vec<Row>> {
+    let mut qb = QueryBuilder::<Driver>::new(select);
+    qb.push(" WHERE tenant_id = ")
+        .push_bind(tenant.as_str())
+        .push(" AND id");
+    push_in(&mut qb, ids.iter().copied());
+    qb.build().fetch_all(&mut **tx).await
+}
+
+fn customer_from_row(row: &Row, id_column: &str) -> Result<Customer> {
+    let currency: String = get(row, "lifetime_currency")?;
+    Ok(Customer {
+        id: get(row, id_column)?,
+        tags: from_json("customer tags", &get::<String>(row, "tags")?)?,
+        lifetime_value: Money::new(
+            get(row, "lifetime_value_minor")?,
+            codec::parse_name("currency", &currency)?,
+        ),
+        customer_since: get(row, "customer_since")?,
+        on_time_payments_12m: narrow("on-time payments", get::<i64>(row, "on_time_12m")?)?,
+        late_payments_12m: narrow("late payments", get::<i64>(row, "late_12m")?)?,
+        locale: get(row, "locale")?,
+        time_zone: get(row, "time_zone")?,
+        reachable_on: from_json("reachable channels", &get::<String>(row, "reachable_on")?)?,
+        opted_out: from_json("opted-out channels", &get::<String>(row, "opted_out")?)?,
+    })
+}
+
+fn last_failure_from_row(row: &Row) -> Result<Option<CollectionFailure>> {
+    let on: Option<Date> = get(row, "last_failure_on")?;
+    let code: Option<String> = get(row, "last_failure_code")?;
+    let kind: Option<String> = get(row, "last_failure_kind")?;
+    Ok(match (on, code, kind) {
+        (Some(on), Some(code), Some(kind)) => Some(CollectionFailure {
+            on,
+            code,
+            kind: codec::parse_name::<DeclineKind>("decline kind", &kind)?,
+        }),
+        _ => None,
+    })
+}
+
+pub(super) async fn upsert_customers(
+    db: &This,
+    tenant: &TenantId,
+    rows: &[CustomerRecord],
+) -> Result<usize> {
+    rows.iter().try_for_each(validate::customer)?;
+    let at = now();
+    let mut tx = db.begin_write().await?;
+    require_tenant(&mut tx, tenant).await?;
+    for run in upsert_runs(rows, |c| c.profile.id.as_str(), |_| ()) {
+        let mut qb = QueryBuilder::<Driver>::new(
+            "INSERT INTO customers (tenant_id, id, tags, lifetime_value_minor, \
+             lifetime_currency, customer_since, on_time_12m, late_12m, locale, time_zone, \
+             reachable_on, opted_out, contact, updated_at) ",
+        );
+        qb.push_values(run, |mut b, c| {
+            let p = &c.profile;
+            b.push_bind(tenant.as_str())
+                .push_bind(p.id.as_str())
+                .push_bind(json(&p.tags))
+                .push_bind(p.lifetime_value.minor)
+                .push_bind(p.lifetime_value.currency.as_str())
+                .push_bind(p.customer_since)
+                .push_bind(i64::from(p.on_time_payments_12m))
+                .push_bind(i64::from(p.late_payments_12m))
+                .push_bind(p.locale.as_str())
+                .push_bind(p.time_zone.as_str())
+                .push_bind(json(&p.reachable_on))
+                .push_bind(json(&p.opted_out))
+                .push_bind(json(&c.contact))
+                .push_bind(at);
+        });
+        qb.push(
+            " ON CONFLICT (tenant_id, id) DO UPDATE SET tags = excluded.tags, \
+             lifetime_value_minor = excluded.lifetime_value_minor, \
+             lifetime_currency = excluded.lifetime_currency, \
+             customer_since = excluded.customer_since, on_time_12m = excluded.on_time_12m, \
+             late_12m = excluded.late_12m, locale = excluded.locale, \
+             time_zone = excluded.time_zone, reachable_on = excluded.reachable_on, \
+             opted_out = excluded.opted_out, contact = excluded.contact, \
+             updated_at = excluded.updated_at",
+        );
+        qb.build().execute(&mut *tx).await.ctx("upsert customers")?;
+    }
+    tx.commit().await.ctx("commit customers")?;
+    Ok(rows.len())
+}
+
+pub(super) async fn upsert_invoices(
+    db: &This,
+    tenant: &TenantId,
+    rows: &[NewInvoice],
+) -> Result<usize> {
+    rows.iter().try_for_each(validate::invoice)?;
+    let at = now();
+    let mut tx = db.begin_write().await?;
+    require_tenant(&mut tx, tenant).await?;
+    // A run shares whether the open balance and the status are given, which decides how
+    // a known invoice's columns are updated.
+    let variant = |i: &NewInvoice| (i.open_balance_minor.is_some(), i.status.is_some());
+    for run in upsert_runs(rows, |i| i.id.as_str(), variant) {
+        require_customers(&mut tx, tenant, run).await?;
+        let (balance_given, status_given) = variant(&run[0]);
+        let mut qb = QueryBuilder::<Driver>::new(
+            "INSERT INTO invoices (tenant_id, id, customer_id, number, issued_on, due_on, \
+             amount_minor, currency, open_balance_minor, payment_method, failed_attempts, \
+             last_failure_on, last_failure_code, last_failure_kind, status, metadata, \
+             updated_at) ",
+        );
+        qb.push_values(run, |mut b, i| {
+            let failure = i.last_failure.as_ref();
+            b.push_bind(tenant.as_str())
+                .push_bind(i.id.as_str())
+                .push_bind(i.customer_id.as_str())
+                .push_bind(i.number.as_str())
+                .push_bind(i.issued_on)
+                .push_bind(i.due_on)
+                .push_bind(i.amount.minor)
+                .push_bind(i.amount.currency.as_str())
+                // A new invoice without an explicit open balance owes its amount.
+                .push_bind(i.open_balance_minor.unwrap_or(i.amount.minor))
+                .push_bind(codec::name(&i.payment_method))
+                .push_bind(i64::from(i.failed_attempts))
+                .push_bind(failure.map(|f| f.on))
+                .push_bind(failure.map(|f| f.code.as_str()))
+                .push_bind(failure.map(|f| codec::name(&f.kind)))
+                .push_bind(i.status.unwrap_or(InvoiceStatus::Open).as_str())
+                .push_bind(json(&i.metadata))
+                .push_bind(at);
+        });
+        qb.push(
+            " ON CONFLICT (tenant_id, id) DO UPDATE SET customer_id = excluded.customer_id, \
+             number = excluded.number, issued_on = excluded.issued_on, \
+             due_on = excluded.due_on, amount_minor = excluded.amount_minor, \
+             currency = excluded.currency, payment_method = excluded.payment_method, \
+             failed_attempts = excluded.failed_attempts, \
+             last_failure_on = excluded.last_failure_on, \
+             last_failure_code = excluded.last_failure_code, \
+             last_failure_kind = excluded.last_failure_kind, \
+             metadata = excluded.metadata, updated_at = excluded.updated_at, ",
+        );
+        // Without an explicit open balance, a known invoice owes its (new) amount less the
+        // payments recorded for it; without a status it keeps its own.
+        qb.push(if balance_given {
+            "open_balance_minor = excluded.open_balance_minor, "
+        } else {
+            "open_balance_minor = excluded.amount_minor - COALESCE(\
+                 (SELECT CAST(SUM(p.amount_minor) AS BIGINT) FROM payments p \
+                  WHERE p.tenant_id = excluded.tenant_id AND p.invoice_id = excluded.id), 0), "
+        });
+        qb.push(if status_given {
+            "status = excluded.status"
+        } else {
+            "status = invoices.status"
+        });
+        qb.build().execute(&mut *tx).await.ctx("upsert invoices")?;
+        let closed = run.iter().filter(|i| {
+            matches!(
+                i.status,
+                Some(InvoiceStatus::Paid | InvoiceStatus::Void | InvoiceStatus::WrittenOff)
+            )
+        });
+        cancel_pending_of(&mut tx, tenant, closed.map(|i| i.id.as_str()), at).await?;
+    }
+    tx.commit().await.ctx("commit invoices")?;
+    Ok(rows.len())
+}
+
+pub(super) async fn upsert_payments(
+    db: &This,
+    tenant: &TenantId,
+    rows: &[NewPayment],
+) -> Result<usize> {
+    rows.iter().try_for_each(validate::payment)?;
+    let at = now();
+    let mut tx = db.begin_write().await?;
+    require_tenant(&mut tx, tenant).await?;
+    // Runs of at most UPSERT_CHUNK payments, no id twice, in file order: a payment
+    // recorded again later in the batch sees the run before it.
+    for run in upsert_runs(rows, |p| p.id.as_str(), |_| ()) {
+        record_payments(&mut tx, tenant, run, at).await?;
+    }
+    tx.commit().await.ctx("commit payments")?;
+    Ok(rows.len())
+}
+
+pub(super) async fn upsert_disputes(
+    db: &This,
+    tenant: &TenantId,
+    rows: &[NewDispute],
+) -> Result<usize> {
+    rows.iter().try_for_each(validate::dispute)?;
+    let at = now();
+    let mut tx = db.begin_write().await?;
+    require_tenant(&mut tx, tenant).await?;
+    for run in upsert_runs(rows, |d| d.id.as_str(), |_| ()) {
+        let refs = run.iter().map(|d| (d.id.as_str(), d.invoice_id.as_str()));
+        require_invoices(&mut tx, tenant, "dispute", refs).await?;
+        let mut qb = QueryBuilder::<Driver>::new(
+            "INSERT INTO disputes (tenant_id, id, invoice_id, opened_on, reason, status, \
+             resolved_on, updated_at) ",
+        );
+        qb.push_values(run, |mut b, d| {
+            b.push_bind(tenant.as_str())
+                .push_bind(d.id.as_str())
+                .push_bind(d.invoice_id.as_str())
+                .push_bind(d.opened_on)
+                .push_bind(d.reason.as_str())
+                .push_bind(d.status.as_str())
+                .push_bind(d.resolved_on)
+                .push_bind(at);
+        });
+        qb.push(
+            " ON CONFLICT (tenant_id, id) DO UPDATE SET invoice_id = excluded.invoice_id, \
+             opened_on = excluded.opened_on, reason = excluded.reason, \
+             status = excluded.status, resolved_on = excluded.resolved_on, \
+             updated_at = excluded.updated_at",
+        );
+        qb.build().execute(&mut *tx).await.ctx("upsert disputes")?;
+        let opened = run.iter().filter(|d| d.status == DisputeStatus::Open);
+        cancel_pending_of(&mut tx, tenant, opened.map(|d| d.invoice_id.as_str()), at).await?;
+    }
+    tx.commit().await.ctx("commit disputes")?;
+    Ok(rows.len())
+}
+
+pub(super) async fn upsert_payment_plans(
+    db: &This,
+    tenant: &TenantId,
+    rows: &[NewPaymentPlan],
+) -> Result<usize> {
+    rows.iter().try_for_each(validate::payment_plan)?;
+    let at = now();
+    let mut tx = db.begin_write().await?;
+    require_tenant(&mut tx, tenant).await?;
+    for run in upsert_runs(rows, |p| p.id.as_str(), |_| ()) {
+        let refs = run.iter().map(|p| (p.id.as_str(), p.invoice_id.as_str()));
+        require_invoices(&mut tx, tenant, "payment plan", refs).await?;
+        let mut qb = QueryBuilder::<Driver>::new(
+            "INSERT INTO payment_plans (tenant_id, id, invoice_id, kind, agreed_on, \
+             expires_on, status, updated_at) ",
+        );
+        qb.push_values(run, |mut b, p| {
+            b.push_bind(tenant.as_str())
+                .push_bind(p.id.as_str())
+                .push_bind(p.invoice_id.as_str())
+                .push_bind(p.kind.as_str())
+                .push_bind(p.agreed_on)
+                .push_bind(p.expires_on)
+                .push_bind(p.status.as_str())
+                .push_bind(at);
+        });
+        qb.push(
+            " ON CONFLICT (tenant_id, id) DO UPDATE SET invoice_id = excluded.invoice_id, \
+             kind = excluded.kind, agreed_on = excluded.agreed_on, \
+             expires_on = excluded.expires_on, status = excluded.status, \
+             updated_at = excluded.updated_at",
+        );
+        qb.build()
+            .execute(&mut *tx)
+            .await
+            .ctx("upsert payment plans")?;
+        let active = run.iter().filter(|p| p.status == PlanStatus::Active);
+        cancel_pending_of(&mut tx, tenant, active.map(|p| p.invoice_id.as_str()), at).await?;
+    }
+    tx.commit().await.ctx("commit payment plans")?;
+    Ok(rows.len())
+}
+
+pub(super) async fn customer(
+    db: &This,
+    tenant: &TenantId,
+    id: &str,
+) -> Result<Option<CustomerRecord>> {
+    let row = sqlx::query(
+        "SELECT id, tags, lifetime_value_minor, lifetime_currency, customer_since, \
+         on_time_12m, late_12m, locale, time_zone, reachable_on, opted_out, contact \
+         FROM customers WHERE tenant_id = $1 AND id = $2",
+    )
+    .bind(tenant.as_str())
+    .bind(id)
+    .fetch_optional(&db.pool)
+    .await
+    .ctx("read customer")?;
+    row.map(|row| {
+        Ok(CustomerRecord {
+            profile: customer_from_row(&row, "id")?,
+            contact: from_json("customer contact", &get::<String>(&row, "contact")?)?,
+        })
+    })
+    .transpose()
+}
+
+pub(super) async fn invoice(
+    db: &This,
+    tenant: &TenantId,
+    id: &str,
+) -> Result<Option<InvoiceRecord>> {
+    let row = sqlx::query(
+        "SELECT i.id, i.customer_id, i.number, i.issued_on, i.due_on, i.amount_minor, \
+         i.currency, i.open_balance_minor, i.payment_method, i.failed_attempts, \
+         i.last_failure_on, i.last_failure_code, i.last_failure_kind, i.status, i.metadata, \
+         EXISTS (SELECT 1 FROM disputes d WHERE d.tenant_id = i.tenant_id \
+                 AND d.invoice_id = i.id AND d.status = 'open') AS disputed \
+         FROM invoices i WHERE i.tenant_id = $1 AND i.id = $2",
+    )
+    .bind(tenant.as_str())
+    .bind(id)
+    .fetch_optional(&db.pool)
+    .await
+    .ctx("read invoice")?;
+    row.map(|row| {
+        let currency = codec::parse_name("currency", &get::<String>(&row, "currency")?)?;
+        Ok(InvoiceRecord {
+            id: get(&row, "id")?,
+            customer_id: get(&row, "customer_id")?,
+            number: get(&row, "number")?,
+            issued_on: get(&row, "issued_on")?,
+            due_on: get(&row, "due_on")?,
+            amount: Money::new(get(&row, "amount_minor")?, currency),
+            open_balance: Money::new(get(&row, "open_balance_minor")?, currency),
+            payment_method: codec::parse_name(
+                "payment method",
+                &get::<String>(&row, "payment_method")?,
+            )?,
+            failed_attempts: narrow("failed attempts", get::<i64>(&row, "failed_attempts")?)?,
+            last_failure: last_failure_from_row(&row)?,
+            status: codec::parse_name("invoice status", &get::<String>(&row, "status")?)?,
+            disputed: get(&row, "disputed")?,
+            metadata: from_json("invoice metadata", &get::<String>(&row, "metadata")?)?,
+        })
+    })
+    .transpose()
+}

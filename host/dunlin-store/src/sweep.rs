@@ -1,0 +1,115 @@
+//! The sweep's fast path: what only a sweep needs from the store, beside the general API.
+//!
+//! A sweep reads pages with [`crate::Db::due_for_review`] as anyone may, then encodes its
+//! outcomes on its own threads ([`EncodedOutcome::encode_all`], in runs of
+//! [`CONTEXTS_PER_CHUNK`]) and writes them with [`crate::Db::record_encoded`], up to
+//! [`crate::Db::write_lanes`] batches at once. Each invoice of a SQLite page carries an
+//! [`InvoiceReceipt`], which its outcome hands back so the writer need not look the invoice up
+//! again. Everyone else records with [`crate::Db::record_batch`] and never sees these types.
+//!
+//! The backend-neutral rules of both hot calls live here too, compiled once: `page` (the
+//! page query and how a page is put together) and `batch` (which rows a batch of outcomes
+//! writes).
+
+use std::sync::Arc;
+
+use crate::review::Outcome;
+use crate::{codec, StoreError, TenantId};
+
+pub(crate) mod batch;
+pub(crate) mod page;
+
+/// A store's word that it read this invoice of this tenant from its database, handed out with
+/// each invoice due for review. An [`Outcome`] carrying its invoice's receipt spares the
+/// SQLite writer from looking the invoice up again before it records the decision; without
+/// one (or with another store's, tenant's or invoice's) the writer looks it up. Invoices are
+/// never deleted (void, written off and paid are statuses; the schema refuses a `DELETE`), so
+/// an invoice once read stays. Only the store makes receipts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InvoiceReceipt {
+    /// Who issued it, shared by the receipts of one page.
+    issuer: Arc<Issuer>,
+    invoice: String,
+}
+
+/// A store reading one tenant's invoices.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Issuer {
+    /// The store's number: no other store in the process has it.
+    pub(crate) store: u64,
+    pub(crate) tenant: TenantId,
+}
+
+impl InvoiceReceipt {
+    /// `issuer`'s receipt for `invoice`.
+    pub(crate) fn new(issuer: &Arc<Issuer>, invoice: &str) -> Self {
+        InvoiceReceipt {
+            issuer: Arc::clone(issuer),
+            invoice: invoice.to_owned(),
+        }
+    }
+
+    /// Whether this is store `store`'s receipt for `invoice` of `tenant`.
+    pub(crate) fn vouches_for(&self, store: u64, tenant: &TenantId, invoice: &str) -> bool {
+        self.issuer.store == store && self.issuer.tenant == *tenant && self.invoice == invoice
+    }
+}
+
+/// An [`Outcome`] with its columns already encoded: the compressed context and the JSON texts.
+/// Encoding is the CPU-heavy part of recording, so a sweep does it on its worker threads and
+/// hands the store only what it must bind ([`crate::Db::record_encoded`]).
+#[derive(Clone, Debug)]
+pub struct EncodedOutcome {
+    /// The outcome.
+    pub outcome: Outcome,
+    /// The chunk its context was compressed into, shared with the outcomes beside it.
+    pub(crate) chunk: Arc<Vec<u8>>,
+    /// The context's line in the chunk.
+    pub(crate) line: u16,
+    pub(crate) decision: Option<String>,
+    pub(crate) interventions: String,
+    /// One JSON payload per action, in order.
+    pub(crate) payloads: Vec<String>,
+}
+
+/// At most this many contexts are compressed into one chunk. A chunk is written once and read
+/// whole to replay any one of its decisions (about 60 KB of JSON at 64), and larger chunks
+/// compress only a little better.
+pub const CONTEXTS_PER_CHUNK: usize = 64;
+
+// A context's line in its chunk is a u16.
+const _: () = assert!(CONTEXTS_PER_CHUNK <= u16::MAX as usize);
+
+impl EncodedOutcome {
+    /// Encodes `outcomes` for the store, in order, their contexts compressed together in
+    /// chunks of up to [`CONTEXTS_PER_CHUNK`].
+    pub fn encode_all(outcomes: Vec<Outcome>) -> Result<Vec<Self>, StoreError> {
+        let mut encoded = Vec::with_capacity(outcomes.len());
+        let mut outcomes = outcomes.into_iter().peekable();
+        while outcomes.peek().is_some() {
+            let run: Vec<Outcome> = outcomes.by_ref().take(CONTEXTS_PER_CHUNK).collect();
+            let chunk = Arc::new(codec::compress_contexts(run.iter().map(|o| &*o.context))?);
+            for (line, outcome) in (0u16..).zip(run) {
+                encoded.push(EncodedOutcome {
+                    chunk: Arc::clone(&chunk),
+                    line,
+                    decision: outcome.decision.as_ref().map(codec::json),
+                    interventions: codec::json(&outcome.interventions),
+                    payloads: outcome
+                        .actions
+                        .iter()
+                        .map(|a| codec::json(&a.action))
+                        .collect(),
+                    outcome,
+                });
+            }
+        }
+        Ok(encoded)
+    }
+
+    /// Names the outcome's chunk: equal for the outcomes encoded into one chunk (the chunk's
+    /// address, stable while any of them lives).
+    pub(crate) fn chunk_key(&self) -> usize {
+        Arc::as_ptr(&self.chunk) as usize
+    }
+}
