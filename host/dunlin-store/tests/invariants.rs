@@ -2,14 +2,8 @@
 //! invoices are never deleted, so an invoice a page handed out a receipt for is still there
 //! when its outcome is recorded, by a writer that does not look it up again.
 
-#[path = "conformance/harness.rs"]
-mod harness;
-
-use dunlin_store::{
-    Backend, CustomerRecord, DueQuery, DunningState, NewInvoice, Outcome, TenantId, TenantSettings,
-};
-use harness::Fixture;
-use serde_json::json;
+use dunlin_store::testing::{customer, date, invoice, Fixture};
+use dunlin_store::{Backend, DueQuery, DunningState, Outcome, TenantId, TenantSettings};
 use sqlx::Connection;
 
 /// Deletes the invoice by raw SQL beside the store: on SQLite as the sweep's own connections
@@ -41,19 +35,10 @@ async fn an_invoice_cannot_be_deleted_while_its_receipt_is_trusted(f: Fixture) {
     f.db.create_tenant(&tenant, &TenantSettings::default())
         .await
         .unwrap();
-    let customer: CustomerRecord = serde_json::from_value(json!({"profile": {
-        "id": "c1",
-        "lifetime-value": {"minor": 0, "currency": "EUR"},
-        "customer-since": "2024-01-01",
-    }}))
-    .unwrap();
-    f.db.upsert_customers(&tenant, &[customer]).await.unwrap();
-    let invoice: NewInvoice = serde_json::from_value(json!({
-        "id": "i1", "customer-id": "c1", "number": "N-1", "issued-on": "2026-01-01",
-        "due-on": "2026-01-31", "amount": {"minor": 10000, "currency": "EUR"},
-        "payment-method": "bank-transfer",
-    }))
-    .unwrap();
+    f.db.upsert_customers(&tenant, &[customer("c1")])
+        .await
+        .unwrap();
+    let invoice = invoice("i1", "c1", date("2026-01-31"), 10_000);
     f.db.upsert_invoices(&tenant, &[invoice]).await.unwrap();
 
     let as_of = "2026-02-10".parse().unwrap();
@@ -93,9 +78,11 @@ async fn an_invoice_cannot_be_deleted_while_its_receipt_is_trusted(f: Fixture) {
     assert_eq!(summary.recorded, 1);
     assert!(f.db.invoice(&tenant, "i1").await.unwrap().is_some());
     if f.db.backend() == Backend::Sqlite {
-        let dangling = harness::scalar(&f, "SELECT COUNT(*) FROM pragma_foreign_key_check").await;
+        let dangling =
+            dunlin_store::testing::scalar(&f, "SELECT COUNT(*) FROM pragma_foreign_key_check")
+                .await;
         assert_eq!(dangling, Some(0));
     }
 }
 
-conformance!(an_invoice_cannot_be_deleted_while_its_receipt_is_trusted);
+dunlin_store::conformance!(an_invoice_cannot_be_deleted_while_its_receipt_is_trusted);
