@@ -8,7 +8,7 @@ use crate::ledger::{InvoiceRecord, NewDispute, NewInvoice, NewPayment, NewPaymen
 use crate::review::{
     Contact, DecisionQuery, DecisionRecord, DuePage, DueQuery, DunningState, Outcome, RecordSummary,
 };
-use crate::sweep::EncodedOutcome;
+use crate::sweep::{EncodedOutcome, LedgerMark, Written};
 use crate::tenant::{PolicyBlob, PolicyVersion, Tenant, TenantId, TenantSettings};
 use crate::{CustomerRecord, Result};
 
@@ -113,7 +113,7 @@ pub trait Db: Send + Sync {
     /// or resumed sweep writes nothing twice.
     async fn record_batch(&self, tenant: &TenantId, outcomes: &[Outcome]) -> Result<RecordSummary> {
         let encoded = EncodedOutcome::encode_all(outcomes.to_vec())?;
-        self.record_encoded(tenant, encoded).await
+        Ok(self.record_encoded(tenant, encoded, None).await?.summary())
     }
     /// The decision log, oldest first, with each decision's actions.
     async fn decisions(
@@ -141,10 +141,19 @@ pub trait Db: Send + Sync {
     fn write_lanes(&self) -> usize {
         1
     }
-    /// [`Db::record_batch`] for outcomes encoded beforehand (on the caller's threads).
+    /// Where the tenant's ledger stands: read it before [`Db::due_for_review`] and hand it to
+    /// [`Db::record_encoded`] with the page's outcomes.
+    async fn ledger_mark(&self, tenant: &TenantId) -> Result<LedgerMark>;
+    /// [`Db::record_batch`] for outcomes encoded beforehand (on the caller's threads), with
+    /// the [`LedgerMark`] of the page they were decided on: an outcome whose invoice's ledger
+    /// changed after the mark (a payment, dispute, plan or invoice update written since) is
+    /// dropped, nothing of it written, and the invoice stays due. The check and the ledger
+    /// writes exclude each other, so no pending action is written for an invoice a ledger
+    /// write has closed or disputed. Without a mark, outcomes are recorded as given.
     async fn record_encoded(
         &self,
         tenant: &TenantId,
         outcomes: Vec<EncodedOutcome>,
-    ) -> Result<RecordSummary>;
+        read_at: Option<LedgerMark>,
+    ) -> Result<Written>;
 }

@@ -11,8 +11,8 @@ use dunlin_core::Date;
 
 use crate::codec::{self, from_json};
 use crate::error::{redact, QueryContext};
-use crate::sweep::{batch, page, EncodedOutcome};
-use crate::{Contact, DuePage, DueQuery, Outcome, RecordSummary, Result, StoreError, TenantId};
+use crate::sweep::{batch, page, EncodedOutcome, LedgerMark, Written};
+use crate::{Contact, DuePage, DueQuery, Outcome, Result, StoreError, TenantId};
 
 /// The sqlx database `sql.rs` is compiled for here.
 type Driver = sqlx::Postgres;
@@ -385,17 +385,50 @@ async fn due_for_review(db: &PgDb, tenant: &TenantId, query: &DueQuery) -> Resul
     page::complete_page(due, extras, as_of, limit)
 }
 
+/// The invoices among `rows` that a ledger write stamped after `seen` (see
+/// [`LedgerMark`]), in one statement.
+async fn stamped_after(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    rows: &[&EncodedOutcome],
+    seen: i64,
+) -> Result<HashSet<String>> {
+    let invoices: Vec<&str> = rows
+        .iter()
+        .map(|e| e.outcome.context.invoice.id.as_str())
+        .collect();
+    sqlx::query_scalar(
+        "SELECT s.invoice_id FROM ledger_stamps s JOIN UNNEST($2::text[]) AS b (id) \
+         ON s.invoice_id = b.id WHERE s.tenant_id = $1 AND s.seq > $3",
+    )
+    .bind(tenant.as_str())
+    .bind(invoices)
+    .bind(seen)
+    .fetch_all(&mut **tx)
+    .await
+    .ctx("look up changed invoices")
+    .map(|ids| ids.into_iter().collect())
+}
+
 /// Records a batch in one transaction. The decisions go first, each inserted only if its
 /// (invoice, as-of) is free; only those inserted then write their actions and states, so a
 /// repeated or resumed sweep writes nothing twice. Batches of one tenant may run at once
 /// ([`WRITE_LANES`]): PostgreSQL makes an insert wait for a concurrent transaction holding the
 /// same key and skips it once that one commits. The batch is written in key order, so two
 /// batches that share keys wait on each other in one order and cannot deadlock.
+///
+/// The tenant's ledger clock is read `FOR SHARE` first: a ledger write (which updates that
+/// row first) committing meanwhile is waited for, and one starting meanwhile waits for this
+/// batch. When
+/// the ledger moved past `read_at`, the outcomes of the invoices it stamped since are
+/// dropped. Batches share the lock, and everything else in them is locked after it, so the
+/// one order holds.
 async fn record_encoded(
     db: &PgDb,
     tenant: &TenantId,
     outcomes: Vec<EncodedOutcome>,
-) -> Result<RecordSummary> {
+    read_at: Option<LedgerMark>,
+) -> Result<Written> {
     // In key order, and one decision per (invoice, as-of): the sort is stable, so a batch
     // that repeats one keeps the first.
     fn key<'e>(e: &&'e EncodedOutcome) -> (&'e str, Date) {
@@ -408,6 +441,21 @@ async fn record_encoded(
     let at = codec::now();
     let mut tx = db.begin_write().await?;
     sql::require_tenant(&mut tx, tenant).await?;
+    // No clock row: the tenant has had no ledger write, so it has no invoices either.
+    let seq: i64 =
+        sqlx::query_scalar("SELECT seq FROM ledger_clock WHERE tenant_id = $1 FOR SHARE")
+            .bind(tenant.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .ctx("read the ledger's clock")?
+            .unwrap_or(0);
+    let stale = match read_at.and_then(|m| m.seq_of(tenant)) {
+        Some(seen) if seen < seq => stamped_after(&mut tx, tenant, &encoded, seen).await?,
+        _ => HashSet::new(),
+    };
+    let total = encoded.len();
+    encoded.retain(|e| !stale.contains(&e.outcome.context.invoice.id));
+    let dropped = total - encoded.len();
 
     // Decisions, then the actions of those inserted (named by the decision's key), then
     // their new states.
@@ -425,10 +473,7 @@ async fn record_encoded(
     insert_actions(&mut tx, tenant, &batch::new_actions(&inserted), at).await?;
     upsert_states(&mut tx, tenant, &batch::latest_states(&inserted), at).await?;
     tx.commit().await.ctx("commit decisions")?;
-    Ok(RecordSummary {
-        recorded: inserted.len(),
-        skipped: outcomes.len() - inserted.len(),
-    })
+    Ok(Written::of(&inserted, outcomes.len(), dropped))
 }
 
 /// Refreshes the planner's statistics after a bulk load, on every table of ours, the

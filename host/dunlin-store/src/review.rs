@@ -247,7 +247,8 @@ pub struct Outcome {
 pub struct RecordSummary {
     /// Decisions written.
     pub recorded: usize,
-    /// Outcomes skipped because a decision for that invoice and day exists already.
+    /// Outcomes not written: a decision for that invoice and day exists already, or the
+    /// invoice's ledger changed after its page was read ([`crate::sweep::Written::stale`]).
     pub skipped: usize,
 }
 

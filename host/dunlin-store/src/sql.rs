@@ -26,10 +26,8 @@ use sqlx::Row as _;
 use super::{Driver, This, BACKEND};
 use crate::error::QueryContext;
 use crate::ledger::{InvoiceRecord, NewDispute, NewInvoice, NewPayment, NewPaymentPlan};
-use crate::review::{
-    Contact, DecisionQuery, DecisionRecord, DuePage, DueQuery, DunningState, RecordSummary,
-};
-use crate::sweep::EncodedOutcome;
+use crate::review::{Contact, DecisionQuery, DecisionRecord, DuePage, DueQuery, DunningState};
+use crate::sweep::{EncodedOutcome, LedgerMark, Written};
 use crate::tenant::{PolicyBlob, PolicyVersion, Tenant, TenantId, TenantSettings};
 use crate::{Backend, CustomerRecord, Db, Result, StoreError};
 
@@ -209,12 +207,17 @@ impl Db for This {
         super::WRITE_LANES
     }
 
+    async fn ledger_mark(&self, tenant: &TenantId) -> Result<LedgerMark> {
+        ledger::ledger_mark(self, tenant).await
+    }
+
     async fn record_encoded(
         &self,
         tenant: &TenantId,
         outcomes: Vec<EncodedOutcome>,
-    ) -> Result<RecordSummary> {
+        read_at: Option<LedgerMark>,
+    ) -> Result<Written> {
         // Each backend writes a batch its fastest way, by the rules in `crate::sweep::batch`.
-        super::record_encoded(self, tenant, outcomes).await
+        super::record_encoded(self, tenant, outcomes, read_at).await
     }
 }

@@ -13,8 +13,8 @@ use sqlx::sqlite::{
 
 use crate::codec;
 use crate::error::{redact, QueryContext};
-use crate::sweep::EncodedOutcome;
-use crate::{DuePage, DueQuery, RecordSummary, Result, StoreError, TenantId};
+use crate::sweep::{EncodedOutcome, LedgerMark, Written};
+use crate::{DuePage, DueQuery, Result, StoreError, TenantId};
 use direct::Direct;
 
 /// The sqlx database `sql.rs` is compiled for here.
@@ -71,14 +71,17 @@ async fn record_encoded(
     db: &SqliteDb,
     tenant: &TenantId,
     outcomes: Vec<EncodedOutcome>,
-) -> Result<RecordSummary> {
+    read_at: Option<LedgerMark>,
+) -> Result<Written> {
     let (tenant, store) = (tenant.clone(), db.direct.id());
     let writing = db.direct.writing().await;
     let at = codec::now();
     let (summary, outcomes) = db
         .direct
         .run("record decisions", move |conn| {
-            direct::record(conn, store, &tenant, &outcomes, at).map(|summary| (summary, outcomes))
+            let seen = read_at.and_then(|m| m.seq_of(&tenant));
+            direct::record(conn, store, &tenant, &outcomes, seen, at)
+                .map(|summary| (summary, outcomes))
         })
         .await?;
     drop(writing);

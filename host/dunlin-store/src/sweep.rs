@@ -13,7 +13,7 @@
 
 use std::sync::Arc;
 
-use crate::review::Outcome;
+use crate::review::{ActionStatus, Outcome, RecordSummary};
 use crate::{codec, StoreError, TenantId};
 
 pub(crate) mod batch;
@@ -111,5 +111,78 @@ impl EncodedOutcome {
     /// address, stable while any of them lives).
     pub(crate) fn chunk_key(&self) -> usize {
         Arc::as_ptr(&self.chunk) as usize
+    }
+}
+
+/// Where a tenant's ledger stood before a page was read ([`crate::Db::ledger_mark`]). Every
+/// ledger write (invoices, payments, disputes, payment plans) takes the tenant's next
+/// sequence number and stamps the invoices it touches with it; recording a page's outcomes
+/// with its mark drops each outcome whose invoice was stamped after the mark, since its
+/// decision was made on data the ledger has changed since (a reminder for an invoice paid
+/// meanwhile). A write that lands between the mark and the page is in both, and its
+/// invoices' outcomes are dropped too: safe, and rare. Only the store makes marks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LedgerMark {
+    tenant: TenantId,
+    seq: i64,
+}
+
+impl LedgerMark {
+    /// The mark of `tenant`'s ledger at sequence number `seq`.
+    pub(crate) fn new(tenant: &TenantId, seq: i64) -> Self {
+        LedgerMark {
+            tenant: tenant.clone(),
+            seq,
+        }
+    }
+
+    /// The sequence number the mark holds, if it is `tenant`'s: a mark of another tenant's
+    /// ledger says nothing of this one's.
+    pub(crate) fn seq_of(&self, tenant: &TenantId) -> Option<i64> {
+        (self.tenant == *tenant).then_some(self.seq)
+    }
+}
+
+/// What [`crate::Db::record_encoded`] did with a page's outcomes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Written {
+    /// Decisions written.
+    pub recorded: usize,
+    /// Outcomes skipped because a decision for that invoice and day exists already.
+    pub skipped: usize,
+    /// Outcomes dropped because their invoice's ledger changed after the page was read:
+    /// nothing of them is written, so the invoice stays due for review.
+    pub stale: usize,
+    /// Actions of the decisions written that went into the outbox to be delivered.
+    pub actions: usize,
+    /// Actions of the decisions written that the guardrails blocked.
+    pub blocked: usize,
+}
+
+impl Written {
+    /// What `recorded` (the outcomes whose decision was written) wrote, out of `total`
+    /// outcomes of which `stale` were dropped.
+    pub(crate) fn of(recorded: &[&EncodedOutcome], total: usize, stale: usize) -> Self {
+        let statuses = recorded.iter().flat_map(|e| &e.outcome.actions);
+        let (blocked, actions) = statuses.fold((0, 0), |(b, a), p| match p.status {
+            ActionStatus::Blocked => (b + 1, a),
+            _ => (b, a + 1),
+        });
+        Written {
+            recorded: recorded.len(),
+            skipped: total - recorded.len() - stale,
+            stale,
+            actions,
+            blocked,
+        }
+    }
+
+    /// The summary [`crate::Db::record_batch`] returns: a stale outcome was not written
+    /// either.
+    pub fn summary(&self) -> RecordSummary {
+        RecordSummary {
+            recorded: self.recorded,
+            skipped: self.skipped + self.stale,
+        }
     }
 }

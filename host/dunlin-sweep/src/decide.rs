@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use dunlin_core::guardrails::GuardrailSettings;
 use dunlin_runtime::{Mode, Report, WasmPolicy};
-use dunlin_store::sweep::EncodedOutcome;
+use dunlin_store::sweep::{EncodedOutcome, LedgerMark};
 use dunlin_store::{DueInvoice, FailureMode, Outcome};
 
 use crate::outcome::{self, Tally};
@@ -54,6 +54,9 @@ pub(crate) type Handles = BTreeMap<u32, WasmPolicy>;
 #[derive(Default)]
 pub(crate) struct PageDone {
     pub(crate) outcomes: Vec<EncodedOutcome>,
+    /// Where the tenant's ledger stood when the page was read, for the store to drop the
+    /// outcomes of invoices changed since.
+    pub(crate) read_at: Option<LedgerMark>,
     pub(crate) reviewed: usize,
     pub(crate) failures: usize,
     pub(crate) blocked: usize,

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use dunlin_core::guardrails::{GuardrailSettings, OperatorLimits};
 use dunlin_core::Date;
 use dunlin_runtime::{LoadError, LoadedPolicy, Runtime};
+use dunlin_store::sweep::LedgerMark;
 use dunlin_store::{
     Db, DueInvoice, DueQuery, FailureMode, PolicyStatus, StoreError, Tenant, TenantId,
 };
@@ -87,11 +88,16 @@ pub struct SweepReport {
     pub recorded: usize,
     /// Reviews skipped because that invoice already had a decision for this as-of date.
     pub skipped: usize,
+    /// Reviews dropped because the invoice's ledger changed (a payment, dispute, plan or
+    /// invoice update written) after its page was read: nothing of them was written, and
+    /// the invoice is reviewed again by the next sweep.
+    pub stale: usize,
     /// Reviews where the policy failed (whatever the failure mode then did).
     pub failures: usize,
-    /// Actions put in the outbox.
+    /// Actions put in the outbox by the decisions written (on a dry run: by every review).
     pub actions: usize,
-    /// Actions the guardrails blocked.
+    /// Actions the guardrails blocked, of the decisions written (on a dry run: of every
+    /// review).
     pub blocked: usize,
     /// Time the select stage spent selecting pages and building contexts.
     pub select: Duration,
@@ -196,7 +202,7 @@ async fn run_sweep(
 
     // Three stages run at once, a page apart: select page n+1 while page n is decided and
     // page n-1 written. Each page is still written in one transaction of its own.
-    let (to_decide, mut selected) = mpsc::channel::<Vec<DueInvoice>>(1);
+    let (to_decide, mut selected) = mpsc::channel::<(Vec<DueInvoice>, LedgerMark)>(1);
     let (to_write, mut decided) = mpsc::channel::<decide::PageDone>(1);
 
     let select = async {
@@ -213,12 +219,15 @@ async fn run_sweep(
             first = false;
             let started = Instant::now();
             query.limit = limits.next().unwrap_or(opts.page_size);
+            // Where the ledger stood before the page was read: the store drops the outcome
+            // of an invoice that a ledger write (a payment, a dispute) changed since.
+            let read_at = db.ledger_mark(tenant).await?;
             let page = db.due_for_review(tenant, &query).await?;
             busy += started.elapsed();
             if page.invoices.is_empty() {
                 break;
             }
-            if to_decide.send(page.invoices).await.is_err() {
+            if to_decide.send((page.invoices, read_at)).await.is_err() {
                 break; // the decide stage failed; its error is the one to report
             }
             match page.next {
@@ -244,7 +253,7 @@ async fn run_sweep(
             stop: opts.stop.clone(),
         };
         let mut first = true;
-        while let Some(invoices) = selected.recv().await {
+        while let Some((invoices, read_at)) = selected.recv().await {
             // On a stop, pages selected but not yet decided are dropped: nothing of them
             // was recorded, so the next sweep picks them up.
             if !first && opts.stopping() {
@@ -259,7 +268,8 @@ async fn run_sweep(
                     ensure_loaded(db, runtime, tenant, &mut stage.versions, v).await?;
                 }
             }
-            let (next, done) = decide::page(stage, invoices).await?;
+            let (next, mut done) = decide::page(stage, invoices).await?;
+            done.read_at = Some(read_at);
             stage = next;
             busy += started.elapsed();
             if to_write.send(done).await.is_err() {
@@ -294,17 +304,23 @@ async fn run_sweep(
                     };
                     report.reviewed += done.reviewed;
                     report.failures += done.failures;
-                    report.blocked += done.blocked;
-                    report.actions += done.actions;
-                    if !opts.dry_run {
+                    if opts.dry_run {
+                        report.blocked += done.blocked;
+                        report.actions += done.actions;
+                    } else {
                         busy_since.get_or_insert_with(Instant::now);
-                        writing.push(db.record_encoded(tenant, done.outcomes));
+                        writing.push(db.record_encoded(tenant, done.outcomes, done.read_at));
                     }
                 }
                 Some(written) = writing.next(), if !writing.is_empty() => {
-                    let summary = written?;
-                    report.recorded += summary.recorded;
-                    report.skipped += summary.skipped;
+                    // What the store wrote, which another sweep of the tenant recording
+                    // first or a ledger write meanwhile make less than what was decided.
+                    let written = written?;
+                    report.recorded += written.recorded;
+                    report.skipped += written.skipped;
+                    report.stale += written.stale;
+                    report.actions += written.actions;
+                    report.blocked += written.blocked;
                     if writing.is_empty() {
                         report.write += busy_since.take().map_or(Duration::ZERO, |t| t.elapsed());
                     }
@@ -325,6 +341,7 @@ async fn run_sweep(
         tracing::info!(
             reviewed = report.reviewed,
             recorded = report.recorded,
+            stale = report.stale,
             failures = report.failures,
             "sweep done"
         );

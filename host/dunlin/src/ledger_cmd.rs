@@ -81,11 +81,13 @@ pub async fn run_sweep(
 pub fn print_report(tenant: &str, as_of: Date, dry_run: bool, r: &SweepReport) {
     outln!(
         "{}sweep of {tenant} for {as_of}: {} reviewed, {} recorded, {} already decided, \
-         {} policy failures, {} actions, {} blocked by guardrails",
+         {} left for the next sweep (ledger changed), {} policy failures, {} actions, \
+         {} blocked by guardrails",
         if dry_run { "dry-run " } else { "" },
         r.reviewed,
         r.recorded,
         r.skipped,
+        r.stale,
         r.failures,
         r.actions,
         r.blocked

@@ -14,6 +14,7 @@ use crate::ledger::{
     distinct, upsert_runs, CustomerRecord, DisputeStatus, InvoiceRecord, InvoiceStatus, NewDispute,
     NewInvoice, NewPayment, NewPaymentPlan, PlanStatus,
 };
+use crate::sweep::LedgerMark;
 use crate::tenant::TenantId;
 use crate::{validate, Result, StoreError};
 
@@ -99,12 +100,57 @@ async fn cancel_pending_of<'a>(
     Ok(())
 }
 
+/// Starts a ledger write: fails with `UnknownTenant` unless the tenant exists, then takes the
+/// tenant's next ledger sequence number, which the write stamps on every invoice it touches
+/// ([`stamp_invoices`]). It comes first in the transaction: on PostgreSQL it locks the
+/// tenant's clock row until the commit, so a sweep's recording (which reads that row
+/// `FOR SHARE`) either commits before anything of the write, whose `cancel_pending_of` then
+/// sees its actions, or starts after the write commits and sees its stamps.
+async fn ledger_write(tx: &mut Tx, tenant: &TenantId) -> Result<i64> {
+    require_tenant(tx, tenant).await?;
+    sqlx::query_scalar(
+        "INSERT INTO ledger_clock (tenant_id, seq) VALUES ($1, 1) \
+         ON CONFLICT (tenant_id) DO UPDATE SET seq = ledger_clock.seq + 1 RETURNING seq",
+    )
+    .bind(tenant.as_str())
+    .fetch_one(&mut **tx)
+    .await
+    .ctx("advance the ledger")
+}
+
+/// Stamps `invoices` with the ledger write's sequence number `seq`: a sweep's outcome for
+/// one of them, decided on a page read before `seq`, is then stale.
+async fn stamp_invoices<'a>(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    seq: i64,
+    invoices: impl Iterator<Item = &'a str>,
+) -> Result<()> {
+    let invoices = distinct(invoices);
+    if invoices.is_empty() {
+        return Ok(());
+    }
+    let mut qb =
+        QueryBuilder::<Driver>::new("INSERT INTO ledger_stamps (tenant_id, invoice_id, seq) ");
+    qb.push_values(invoices, |mut b, invoice| {
+        b.push_bind(tenant.as_str())
+            .push_bind(invoice)
+            .push_bind(seq);
+    });
+    qb.push(" ON CONFLICT (tenant_id, invoice_id) DO UPDATE SET seq = excluded.seq");
+    qb.build().execute(&mut **tx).await.ctx("stamp invoices")?;
+    Ok(())
+}
+
 /// One run of payments (no id twice), in a handful of statements whatever its size: the
 /// invoices and the payments recorded before are read first, every row is checked in order
 /// (the first bad one is the error, and nothing of the run is written), then the payments are
 /// upserted, each invoice's balance lowered by its net change, and the invoices this run paid
 /// in full marked `paid` with their pending actions cancelled. Paid in full is judged on the
-/// balance after the whole run.
+/// balance after the whole run. A payment that would take its invoice's balance beyond
+/// [`validate::MAX_AMOUNT_MINOR`] either way is a bad row like any other, checked in Rust on
+/// both backends: in SQL, SQLite would turn an overflowing balance into a float and
+/// PostgreSQL fail the statement without saying which row.
 async fn record_payments(
     tx: &mut Tx,
     tenant: &TenantId,
@@ -112,16 +158,19 @@ async fn record_payments(
     at: DateTime<Utc>,
 ) -> Result<()> {
     let invoice_ids = distinct(run.iter().map(|p| p.invoice_id.as_str()));
-    let currencies: HashMap<String, String> = select_by_ids(
+    let invoices: HashMap<String, (String, i64)> = select_by_ids(
         tx,
-        "SELECT id, currency FROM invoices",
+        "SELECT id, currency, open_balance_minor FROM invoices",
         tenant,
         &invoice_ids,
     )
     .await
     .ctx("look up invoices")?
     .iter()
-    .map(|row| Ok((get(row, "id")?, get(row, "currency")?)))
+    .map(|row| {
+        let invoice = (get(row, "currency")?, get(row, "open_balance_minor")?);
+        Ok((get(row, "id")?, invoice))
+    })
     .collect::<Result<_>>()?;
     let payment_ids = distinct(run.iter().map(|p| p.id.as_str()));
     let before: HashMap<String, (String, i64)> = select_by_ids(
@@ -141,14 +190,15 @@ async fn record_payments(
 
     let mut change: BTreeMap<&str, i64> = BTreeMap::new();
     for p in run {
-        let currency = currencies
-            .get(&p.invoice_id)
-            .ok_or_else(|| StoreError::UnknownInvoice {
-                tenant: tenant.clone(),
-                what: "payment",
-                id: p.id.clone(),
-                invoice: p.invoice_id.clone(),
-            })?;
+        let (currency, balance) =
+            invoices
+                .get(&p.invoice_id)
+                .ok_or_else(|| StoreError::UnknownInvoice {
+                    tenant: tenant.clone(),
+                    what: "payment",
+                    id: p.id.clone(),
+                    invoice: p.invoice_id.clone(),
+                })?;
         let invalid = |problem: String| StoreError::Invalid {
             what: "payment",
             id: p.id.clone(),
@@ -170,7 +220,18 @@ async fn record_payments(
             Some((_, amount)) => *amount,
             None => 0,
         };
-        *change.entry(p.invoice_id.as_str()).or_default() += p.amount.minor - previous;
+        let delta = change.entry(p.invoice_id.as_str()).or_default();
+        *delta += p.amount.minor - previous;
+        let limit = validate::MAX_AMOUNT_MINOR;
+        if !balance
+            .checked_sub(*delta)
+            .is_some_and(|after| (-limit..=limit).contains(&after))
+        {
+            return Err(invalid(format!(
+                "brings invoice {}'s open balance beyond {limit} minor units either way",
+                p.invoice_id
+            )));
+        }
     }
 
     let mut qb = QueryBuilder::<Driver>::new(
@@ -342,7 +403,7 @@ pub(super) async fn upsert_invoices(
     rows.iter().try_for_each(validate::invoice)?;
     let at = now();
     let mut tx = db.begin_write().await?;
-    require_tenant(&mut tx, tenant).await?;
+    let seq = ledger_write(&mut tx, tenant).await?;
     // A run shares whether the open balance and the status are given, which decides how
     // a known invoice's columns are updated.
     let variant = |i: &NewInvoice| (i.open_balance_minor.is_some(), i.status.is_some());
@@ -409,6 +470,7 @@ pub(super) async fn upsert_invoices(
             )
         });
         cancel_pending_of(&mut tx, tenant, closed.map(|i| i.id.as_str()), at).await?;
+        stamp_invoices(&mut tx, tenant, seq, run.iter().map(|i| i.id.as_str())).await?;
     }
     tx.commit().await.ctx("commit invoices")?;
     Ok(rows.len())
@@ -422,11 +484,13 @@ pub(super) async fn upsert_payments(
     rows.iter().try_for_each(validate::payment)?;
     let at = now();
     let mut tx = db.begin_write().await?;
-    require_tenant(&mut tx, tenant).await?;
+    let seq = ledger_write(&mut tx, tenant).await?;
     // Runs of at most UPSERT_CHUNK payments, no id twice, in file order: a payment
     // recorded again later in the batch sees the run before it.
     for run in upsert_runs(rows, |p| p.id.as_str(), |_| ()) {
         record_payments(&mut tx, tenant, run, at).await?;
+        let named = run.iter().map(|p| p.invoice_id.as_str());
+        stamp_invoices(&mut tx, tenant, seq, named).await?;
     }
     tx.commit().await.ctx("commit payments")?;
     Ok(rows.len())
@@ -440,7 +504,7 @@ pub(super) async fn upsert_disputes(
     rows.iter().try_for_each(validate::dispute)?;
     let at = now();
     let mut tx = db.begin_write().await?;
-    require_tenant(&mut tx, tenant).await?;
+    let seq = ledger_write(&mut tx, tenant).await?;
     for run in upsert_runs(rows, |d| d.id.as_str(), |_| ()) {
         let refs = run.iter().map(|d| (d.id.as_str(), d.invoice_id.as_str()));
         require_invoices(&mut tx, tenant, "dispute", refs).await?;
@@ -467,6 +531,8 @@ pub(super) async fn upsert_disputes(
         qb.build().execute(&mut *tx).await.ctx("upsert disputes")?;
         let opened = run.iter().filter(|d| d.status == DisputeStatus::Open);
         cancel_pending_of(&mut tx, tenant, opened.map(|d| d.invoice_id.as_str()), at).await?;
+        let named = run.iter().map(|d| d.invoice_id.as_str());
+        stamp_invoices(&mut tx, tenant, seq, named).await?;
     }
     tx.commit().await.ctx("commit disputes")?;
     Ok(rows.len())
@@ -480,7 +546,7 @@ pub(super) async fn upsert_payment_plans(
     rows.iter().try_for_each(validate::payment_plan)?;
     let at = now();
     let mut tx = db.begin_write().await?;
-    require_tenant(&mut tx, tenant).await?;
+    let seq = ledger_write(&mut tx, tenant).await?;
     for run in upsert_runs(rows, |p| p.id.as_str(), |_| ()) {
         let refs = run.iter().map(|p| (p.id.as_str(), p.invoice_id.as_str()));
         require_invoices(&mut tx, tenant, "payment plan", refs).await?;
@@ -510,6 +576,8 @@ pub(super) async fn upsert_payment_plans(
             .ctx("upsert payment plans")?;
         let active = run.iter().filter(|p| p.status == PlanStatus::Active);
         cancel_pending_of(&mut tx, tenant, active.map(|p| p.invoice_id.as_str()), at).await?;
+        let named = run.iter().map(|p| p.invoice_id.as_str());
+        stamp_invoices(&mut tx, tenant, seq, named).await?;
     }
     tx.commit().await.ctx("commit payment plans")?;
     Ok(rows.len())
@@ -579,4 +647,19 @@ pub(super) async fn invoice(
         })
     })
     .transpose()
+}
+
+/// Where `tenant`'s ledger stands ([`LedgerMark`]).
+pub(super) async fn ledger_mark(db: &This, tenant: &TenantId) -> Result<LedgerMark> {
+    // A tenant without a clock row has had no ledger write yet.
+    let seq: Option<i64> = sqlx::query_scalar(
+        "SELECT CAST(COALESCE(c.seq, 0) AS BIGINT) FROM tenants t \
+         LEFT JOIN ledger_clock c ON c.tenant_id = t.id WHERE t.id = $1",
+    )
+    .bind(tenant.as_str())
+    .fetch_optional(&db.pool)
+    .await
+    .ctx("read the ledger's clock")?;
+    seq.map(|seq| LedgerMark::new(tenant, seq))
+        .ok_or_else(|| StoreError::UnknownTenant(tenant.clone()))
 }

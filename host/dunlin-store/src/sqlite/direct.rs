@@ -7,6 +7,7 @@
 //! stay sqlx's; these connections open the file only after it is migrated.
 
 use std::collections::hash_map::{Entry, HashMap};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -22,8 +23,8 @@ use super::checkpoint::{autocheckpoint_pages, Checkpointer, WRITER_AUTOCHECKPOIN
 use crate::codec;
 use crate::error::QueryContext;
 use crate::sweep::page::{due_column, DueRow};
-use crate::sweep::{batch, page, EncodedOutcome, InvoiceReceipt, Issuer};
-use crate::{Contact, DueInvoice, DuePage, DueQuery, RecordSummary, Result, StoreError, TenantId};
+use crate::sweep::{batch, page, EncodedOutcome, InvoiceReceipt, Issuer, Written};
+use crate::{Contact, DueInvoice, DuePage, DueQuery, Result, StoreError, TenantId};
 
 /// Connections kept open between calls; more are opened when calls overlap.
 const KEEP_IDLE: usize = 4;
@@ -397,6 +398,32 @@ fn timestamp(at: DateTime<Utc>) -> String {
 const MISSING_INVOICE: &str = "SELECT j.value FROM json_each(?2) AS j WHERE NOT EXISTS \
     (SELECT 1 FROM invoices WHERE tenant_id = ?1 AND id = j.value) LIMIT 1";
 
+/// The invoices of `outcomes` that a ledger write stamped after `seen` (see [`crate::LedgerMark`]),
+/// in one statement.
+fn stamped_after(
+    tx: &rusqlite::Transaction<'_>,
+    tenant: &TenantId,
+    outcomes: &[EncodedOutcome],
+    seen: i64,
+) -> Result<HashSet<String>> {
+    let invoices: Vec<&str> = outcomes
+        .iter()
+        .map(|e| e.outcome.context.invoice.id.as_str())
+        .collect();
+    tx.prepare_cached(
+        "SELECT s.invoice_id FROM json_each(?2) AS j JOIN ledger_stamps s \
+         ON s.tenant_id = ?1 AND s.invoice_id = j.value WHERE s.seq > ?3",
+    )
+    .and_then(|mut s| {
+        s.query_map(
+            params![tenant.as_str(), codec::json(&invoices), seen],
+            |r| r.get(0),
+        )?
+        .collect()
+    })
+    .ctx("look up changed invoices")
+}
+
 /// Records a batch in one transaction. Each decision is inserted first: one that exists
 /// already (a repeated or resumed sweep, or a day repeated within the batch) inserts nothing,
 /// and its outcome then writes no actions and no state either. Each chunk of contexts is
@@ -411,13 +438,20 @@ const MISSING_INVOICE: &str = "SELECT j.value FROM json_each(?2) AS j WHERE NOT 
 /// Per-row checks by SQLite cost a fifth of the writer's instructions (callgrind, 20,000
 /// invoices: 1,274 M against 1,022 M without), most of it opening a cursor on the parent for
 /// every row.
+///
+/// With `seen`, the ledger sequence number of the outcomes' page, the outcomes of invoices
+/// a ledger write stamped after it are dropped (a receipt vouches that the invoice exists,
+/// not that it is unchanged). SQLite's single writer orders this batch and every ledger
+/// write: either the write came first and its stamps are read here, or this batch came
+/// first and the write's `cancel_pending_of` withdraws what it left pending.
 pub(super) fn record(
     conn: &mut Connection,
     store: u64,
     tenant: &TenantId,
     outcomes: &[EncodedOutcome],
+    seen: Option<i64>,
     at: DateTime<Utc>,
-) -> Result<RecordSummary> {
+) -> Result<Written> {
     let at = timestamp(at);
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -464,6 +498,24 @@ pub(super) fn record(
         });
     }
 
+    let stale = match seen {
+        Some(seen) => {
+            // No clock row: the tenant has had no ledger write, so it has no invoices either.
+            let seq: Option<i64> = tx
+                .prepare_cached("SELECT seq FROM ledger_clock WHERE tenant_id = ?1")
+                .and_then(|mut s| s.query_row([tenant.as_str()], |r| r.get(0)).optional())
+                .ctx("read the ledger's clock")?;
+            match seq {
+                Some(seq) if seen < seq => stamped_after(&tx, tenant, outcomes, seen)?,
+                _ => HashSet::new(),
+            }
+        }
+        None => HashSet::new(),
+    };
+    let dropped = outcomes
+        .iter()
+        .filter(|e| stale.contains(&e.outcome.context.invoice.id))
+        .count();
     let mut recorded: Vec<&EncodedOutcome> = Vec::with_capacity(outcomes.len());
     {
         let mut decision = tx.prepare_cached(INSERT_DECISION).ctx("record decisions")?;
@@ -471,7 +523,10 @@ pub(super) fn record(
         let mut chunk = tx.prepare_cached(INSERT_CHUNK).ctx("record contexts")?;
         // The chunks inserted so far, by `chunk_key`, with their ids.
         let mut chunks: HashMap<usize, i64> = HashMap::new();
-        for e in outcomes {
+        for e in outcomes
+            .iter()
+            .filter(|e| !stale.contains(&e.outcome.context.invoice.id))
+        {
             let o = &e.outcome;
             let ctx = &o.context;
             let as_of = iso(ctx.as_of);
@@ -560,10 +615,7 @@ pub(super) fn record(
         }
     }
     tx.commit().ctx("commit decisions")?;
-    Ok(RecordSummary {
-        recorded: recorded.len(),
-        skipped: outcomes.len() - recorded.len(),
-    })
+    Ok(Written::of(&recorded, outcomes.len(), dropped))
 }
 
 #[cfg(test)]
