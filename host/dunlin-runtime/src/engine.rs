@@ -15,9 +15,9 @@ use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 use crate::cache::CompileCache;
 use crate::compile::{self, Compiler};
 use crate::inspect;
-use crate::policy::{Bindings, LoadedPolicy};
+use crate::policy::LoadedPolicy;
 use crate::sandbox::Host;
-use crate::wit::{self, WitVersion};
+use crate::wit::{self, Bindings, WitVersion};
 use crate::{Limits, LoadError, SetupError};
 
 /// How often the epoch ticks; deadlines are rounded up to whole ticks.
@@ -191,11 +191,7 @@ impl Runtime {
             .linker
             .instantiate_pre(&component)
             .map_err(|e| mismatch(format!("{e:#}")))?;
-        let bindings = match version {
-            WitVersion::V0_1_0 => Bindings::V0_1(
-                wit::v0_1::InstancePre::new(pre).map_err(|e| mismatch(format!("{e:#}")))?,
-            ),
-        };
+        let bindings = Bindings::new(version, pre).map_err(|e| mismatch(format!("{e:#}")))?;
         let ty = component.component_type();
         let info = ComponentInfo {
             version,

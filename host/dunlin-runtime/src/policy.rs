@@ -10,18 +10,8 @@ use wasmtime::Store;
 use crate::engine::{ComponentInfo, Runtime};
 use crate::limits::{LimitHit, Limits};
 use crate::sandbox::Host;
-use crate::wit::v0_1;
+use crate::wit::{Bindings, Instance};
 use crate::LoadError;
-
-/// The pre-instantiated bindings of one contract version.
-pub(crate) enum Bindings {
-    V0_1(v0_1::InstancePre<Host>),
-}
-
-/// A live instance of one contract version.
-enum Instance {
-    V0_1(v0_1::Instance),
-}
 
 /// A validated, compiled policy component, ready to instantiate. Cheap to clone; share it
 /// across threads and give each thread its own [`WasmPolicy`].
@@ -177,9 +167,7 @@ impl WasmPolicy {
         let _ = store.set_fuel(limits.fuel);
         store.set_epoch_deadline(runtime.deadline_ticks);
 
-        let called = match &instance {
-            Instance::V0_1(i) => v0_1::decide(i, &mut store, ctx, limits.output_bytes),
-        };
+        let called = instance.decide(&mut store, ctx, limits.output_bytes);
         let fuel_used = limits.fuel - store.get_fuel().unwrap_or(0);
         let (log, log_truncated) = store.data().log.take();
         let outcome = match called {
@@ -210,10 +198,7 @@ impl WasmPolicy {
         // Start functions run under the same budget as a call.
         let _ = store.set_fuel(runtime.limits.fuel);
         store.set_epoch_deadline(runtime.deadline_ticks);
-        let instance = match &self.loaded.inner.bindings {
-            Bindings::V0_1(pre) => pre.instantiate(&mut store).map(Instance::V0_1),
-        };
-        match instance {
+        match self.loaded.inner.bindings.instantiate(&mut store) {
             Ok(instance) => Ok((store, instance)),
             Err(e) => {
                 let (log, log_truncated) = store.data().log.take();

@@ -3,32 +3,128 @@
 //! A component names its contract version in its export (`dunlin:policy/decider@0.1.0`),
 //! so no custom section is needed. Each supported version has its own bindings module that
 //! converts to and from the core types; once a version has shipped, it stays supported.
+//!
+//! This file is the one place that dispatches on the version: [`contract_versions!`] lists
+//! every supported version with its bindings, and makes from that one list the public
+//! [`WitVersion`], the pre-instantiated [`Bindings`], the live [`Instance`] and the `match`
+//! of each call. Adding `dunlin:policy@0.2.0` is a `wit/policy@0.2.0/` folder, a `v0_2.rs`
+//! implementing [`ContractBindings`], and one line in that list; nothing else in the
+//! runtime names a version (`every_contract_folder_has_bindings_and_only_those` holds the
+//! list and `wit/` to each other).
 
 pub(crate) mod v0_1;
 
+use dunlin_core::{Context, Decision, PolicyFailure};
+use wasmtime::component::InstancePre;
+use wasmtime::Store;
+
+use crate::sandbox::Host;
 use crate::LoadError;
 
 /// The export every policy must have, without its version.
 const EXPORT: &str = "dunlin:policy/decider";
 
-/// A contract version this host can run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum WitVersion {
+/// What one contract version's bindings module provides. The runtime calls a policy only
+/// through these, so a version's types never leave its module.
+pub(crate) trait ContractBindings {
+    /// The version's semver text, as in its WIT folder's name and its package line.
+    const VERSION: &'static str;
+    /// The component pre-instantiated with the linker, its exports looked up.
+    type Pre;
+    /// A live instance.
+    type Instance;
+
+    /// Looks up the version's exports in a pre-instantiated component.
+    fn prepare(pre: InstancePre<Host>) -> wasmtime::Result<Self::Pre>;
+
+    /// Instantiates in `store`, which checks the exports' types and runs the start code.
+    fn instantiate(pre: &Self::Pre, store: &mut Store<Host>) -> wasmtime::Result<Self::Instance>;
+
+    /// Calls `decide` with `ctx` in this version's types and converts the answer. The outer
+    /// error is a sandbox failure (trap, fuel, deadline); the inner one is the policy's
+    /// refusal or a decision the host cannot accept.
+    fn decide(
+        instance: &Self::Instance,
+        store: &mut Store<Host>,
+        ctx: &Context,
+        output_limit: usize,
+    ) -> wasmtime::Result<Result<Decision, PolicyFailure>>;
+}
+
+/// Makes every type and `match` that depends on the set of supported versions from one
+/// list of `Variant => bindings type`, oldest first.
+macro_rules! contract_versions {
+    ($($(#[$doc:meta])* $version:ident => $bindings:ty),+ $(,)?) => {
+        /// A contract version this host can run.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum WitVersion {
+            $($(#[$doc])* $version,)+
+        }
+
+        impl WitVersion {
+            /// Every supported version, oldest first.
+            pub const SUPPORTED: &'static [WitVersion] = &[$(WitVersion::$version),+];
+
+            /// The semver text, e.g. `"0.1.0"`.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(WitVersion::$version => <$bindings as ContractBindings>::VERSION,)+
+                }
+            }
+        }
+
+        /// A component's pre-instantiated bindings, of the version it targets.
+        pub(crate) enum Bindings {
+            $($version(<$bindings as ContractBindings>::Pre),)+
+        }
+
+        /// A live instance of one contract version.
+        pub(crate) enum Instance {
+            $($version(<$bindings as ContractBindings>::Instance),)+
+        }
+
+        impl Bindings {
+            /// The bindings of `version` for a pre-instantiated component.
+            pub(crate) fn new(version: WitVersion, pre: InstancePre<Host>) -> wasmtime::Result<Self> {
+                match version {
+                    $(WitVersion::$version => <$bindings>::prepare(pre).map(Bindings::$version),)+
+                }
+            }
+
+            /// A fresh instance in `store`.
+            pub(crate) fn instantiate(&self, store: &mut Store<Host>) -> wasmtime::Result<Instance> {
+                match self {
+                    $(Bindings::$version(pre) => {
+                        <$bindings>::instantiate(pre, store).map(Instance::$version)
+                    })+
+                }
+            }
+        }
+
+        impl Instance {
+            /// Decides for `ctx` ([`ContractBindings::decide`]).
+            pub(crate) fn decide(
+                &self,
+                store: &mut Store<Host>,
+                ctx: &Context,
+                output_limit: usize,
+            ) -> wasmtime::Result<Result<Decision, PolicyFailure>> {
+                match self {
+                    $(Instance::$version(instance) => {
+                        <$bindings>::decide(instance, store, ctx, output_limit)
+                    })+
+                }
+            }
+        }
+    };
+}
+
+contract_versions! {
     /// `dunlin:policy@0.1.0`.
-    V0_1_0,
+    V0_1_0 => v0_1::V0_1,
 }
 
 impl WitVersion {
-    /// Every supported version, oldest first.
-    pub const SUPPORTED: &'static [WitVersion] = &[WitVersion::V0_1_0];
-
-    /// The semver text, e.g. `"0.1.0"`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            WitVersion::V0_1_0 => "0.1.0",
-        }
-    }
-
     /// The supported version that serves components built against `version`: the same
     /// major version and, below 1.0, the same minor one (semver's caret rule); any patch
     /// release of it.
@@ -152,6 +248,53 @@ mod tests {
             pick(&["acme:greeter/greet@1.0.0"]),
             Err(LoadError::WrongWorld { .. })
         ));
+    }
+
+    /// `contract_versions!` and `wit/` describe the same versions: each supported version
+    /// has its folder, whose package is that version, and each folder (a shipped contract
+    /// stays supported) has its line in the list, hence its bindings. Each is picked by its
+    /// own export name, and the next version after the newest is refused as incompatible.
+    #[test]
+    fn every_contract_folder_has_bindings_and_only_those() {
+        let wit = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../wit");
+        let mut folders: Vec<String> = std::fs::read_dir(&wit)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+            .filter_map(|name| name.strip_prefix("policy@").map(str::to_owned))
+            .collect();
+        folders.sort_by_key(|v| major_minor(v));
+        let supported_list: Vec<&str> = WitVersion::SUPPORTED.iter().map(|v| v.as_str()).collect();
+        assert_eq!(
+            folders, supported_list,
+            "wit/policy@*/ against contract_versions!"
+        );
+        for &version in WitVersion::SUPPORTED {
+            let text =
+                std::fs::read_to_string(wit.join(format!("policy@{version}/policy.wit"))).unwrap();
+            assert!(
+                text.lines()
+                    .any(|line| line.trim() == format!("package dunlin:policy@{version};")),
+                "wit/policy@{version}/policy.wit declares another package"
+            );
+            assert_eq!(
+                detect([format!("{EXPORT}@{version}").as_str()]).unwrap(),
+                version
+            );
+        }
+        let newest = WitVersion::SUPPORTED.last().expect("at least one version");
+        let (major, minor) = major_minor(newest.as_str()).unwrap();
+        let next = if major == 0 {
+            format!("0.{}.0", minor + 1)
+        } else {
+            format!("{}.0.0", major + 1)
+        };
+        match detect([format!("{EXPORT}@{next}").as_str()]) {
+            Err(LoadError::Incompatible { found, supported }) => {
+                assert_eq!(found, next);
+                assert_eq!(supported, supported_list.join(", "));
+            }
+            other => panic!("{next}: {other:?}"),
+        }
     }
 
     #[test]

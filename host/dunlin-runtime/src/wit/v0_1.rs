@@ -1,7 +1,8 @@
 //! Bindings for `dunlin:policy@0.1.0` and their conversions to and from the core types.
 //!
 //! A later contract version gets a sibling module (`v0_2.rs`) with its own bindings and
-//! conversions; the rest of the runtime only sees core types.
+//! conversions, and a line in `wit.rs`'s list of versions; the rest of the runtime only
+//! sees core types.
 
 use dunlin_core as core;
 use wasmtime::component::bindgen;
@@ -14,34 +15,52 @@ bindgen!({
 
 use exports::dunlin::policy::decider as wit;
 
-pub(crate) use self::{Policy as Instance, PolicyPre as InstancePre};
+/// The bindings of this version, for the dispatch in `wit.rs`.
+pub(crate) struct V0_1;
 
-/// Calls `decide` and converts the answer. The outer error is a sandbox failure (trap, fuel,
-/// deadline); the inner one is the policy's refusal or a decision the host cannot accept.
-pub(crate) fn decide(
-    instance: &Instance,
-    store: &mut wasmtime::Store<crate::sandbox::Host>,
-    ctx: &core::Context,
-    output_limit: usize,
-) -> wasmtime::Result<Result<core::Decision, core::PolicyFailure>> {
-    let lists = Lists::of(ctx);
-    let answer = instance
-        .dunlin_policy_decider()
-        .call_decide(&mut *store, context(ctx, &lists))?;
-    Ok(match answer {
-        Ok(decision) => {
-            let size = output_size(&decision);
-            if size > output_limit {
-                Err(core::PolicyFailure::OutputTooLarge {
-                    size,
-                    limit: output_limit,
-                })
-            } else {
-                core::Decision::try_from(decision).map_err(core::PolicyFailure::from)
+impl super::ContractBindings for V0_1 {
+    const VERSION: &'static str = "0.1.0";
+    type Pre = PolicyPre<crate::sandbox::Host>;
+    type Instance = Policy;
+
+    fn prepare(
+        pre: wasmtime::component::InstancePre<crate::sandbox::Host>,
+    ) -> wasmtime::Result<Self::Pre> {
+        PolicyPre::new(pre)
+    }
+
+    fn instantiate(
+        pre: &Self::Pre,
+        store: &mut wasmtime::Store<crate::sandbox::Host>,
+    ) -> wasmtime::Result<Policy> {
+        pre.instantiate(store)
+    }
+
+    fn decide(
+        instance: &Policy,
+        store: &mut wasmtime::Store<crate::sandbox::Host>,
+        ctx: &core::Context,
+        output_limit: usize,
+    ) -> wasmtime::Result<Result<core::Decision, core::PolicyFailure>> {
+        let lists = Lists::of(ctx);
+        let answer = instance
+            .dunlin_policy_decider()
+            .call_decide(&mut *store, context(ctx, &lists))?;
+        Ok(match answer {
+            Ok(decision) => {
+                let size = output_size(&decision);
+                if size > output_limit {
+                    Err(core::PolicyFailure::OutputTooLarge {
+                        size,
+                        limit: output_limit,
+                    })
+                } else {
+                    core::Decision::try_from(decision).map_err(core::PolicyFailure::from)
+                }
             }
-        }
-        Err(refusal) => Err(refused(refusal, output_limit)),
-    })
+            Err(refusal) => Err(refused(refusal, output_limit)),
+        })
+    }
 }
 
 /// A refusal as the host keeps it. Its text is the policy's, so it is bounded like a
