@@ -17,8 +17,9 @@
 //!       .build();
 //!   assert_eq!(ctx.days_overdue(), 10);
 //!   ```
-//! - [`context_from_json`], [`context_to_json`] and [`decision_to_json`] speak the host's JSON
-//!   format (the one of `dunlin policy run --context` and cases files).
+//! - [`context_from_json`], [`context_to_json`], [`decision_from_json`] and
+//!   [`decision_to_json`] speak the host's JSON format (the one of `dunlin policy run
+//!   --context` and cases files).
 //! - [`run_cases`] runs a cases file against a policy natively, with the same semantics as
 //!   `dunlin policy test` runs it against the built component.
 //!
@@ -32,12 +33,16 @@
 mod builder;
 mod cases;
 mod contract;
+#[cfg(test)]
+mod contract_cases;
 mod json;
 
 pub use builder::{closed, date, escalated, notified, paused, retried, ContextBuilder, IntoDate};
 pub use cases::{check_cases, merge_patch, run_cases, subset_mismatches, CaseFailure, CasesReport};
 pub use contract::contract_violation;
-pub use json::{context_from_json, context_to_json, decision_to_json, policy_error_to_json};
+pub use json::{
+    context_from_json, context_to_json, decision_from_json, decision_to_json, policy_error_to_json,
+};
 
 /// Starts a [`ContextBuilder`] with the defaults it documents.
 pub fn context() -> ContextBuilder {

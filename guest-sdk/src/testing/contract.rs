@@ -6,6 +6,7 @@
 //! should be fixed.
 
 use std::collections::BTreeSet;
+use std::fmt::Write as _;
 
 use crate::{Action, Context, Date, Decision};
 
@@ -67,7 +68,7 @@ fn check(ctx: &Context, d: &Decision) -> Result<(), String> {
                     if !seen.insert(name) {
                         return Err(format!(
                             "template variable \"{}\" is given twice",
-                            name.escape_debug()
+                            escaped(name)
                         ));
                     }
                 }
@@ -119,13 +120,18 @@ enum Allow {
     NewlineAndTab,
 }
 
-/// Refuses control characters (C0, DEL, C1) and bidirectional embeddings, overrides and
-/// isolates (U+202A..=U+202E, U+2066..=U+2069), which would forge or reorder what the host
-/// prints; free text keeps its newlines and tabs.
+/// A control character (C0, DEL, C1) or a bidirectional embedding, override or isolate
+/// (U+202A..=U+202E, U+2066..=U+2069).
+fn is_control(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Refuses [`is_control`] characters, which would forge or reorder what the host prints;
+/// free text keeps its newlines and tabs.
 fn controls(field: &str, value: &str, allow: Allow) -> Result<(), String> {
     let bad = |c: char| match (c, allow) {
         ('\n' | '\t', Allow::NewlineAndTab) => false,
-        _ => c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'),
+        _ => is_control(c),
     };
     match value.char_indices().find(|&(_, c)| bad(c)) {
         None => Ok(()),
@@ -143,12 +149,32 @@ fn identifier(field: &str, value: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        // The value is the policy's: shown escaped, as the host would.
         Err(format!(
             "{field} \"{}\" may use only a-z, 0-9, '.', '_' and '-'",
-            value.escape_debug()
+            escaped(value)
         ))
     }
+}
+
+/// The policy's text as the host shows it in a message (its `text::Escaped`): one inert
+/// line, with `\n`, `\t`, `\r`, backslashes and every [`is_control`] character escaped,
+/// everything else (quotes included) as is.
+fn escaped(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            '\\' => out.push_str("\\\\"),
+            c if is_control(c) => {
+                // Writing to a String cannot fail.
+                let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 fn after(field: &str, date: Date, as_of: Date) -> Result<(), String> {

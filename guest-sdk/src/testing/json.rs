@@ -15,9 +15,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::{
-    Action, ActionKind, ActionOutcome, Channel, CollectionFailure, Context, Customer, Date,
-    Decision, DeclineKind, EscalationKind, Invoice, Money, OtherOverdue, PastAction, PaymentMethod,
-    PolicyError, Tone,
+    Action, ActionKind, ActionOutcome, Channel, Closure, CollectionFailure, Context, Customer,
+    Date, Decision, DeclineKind, Escalation, EscalationKind, Invoice, Money, Notice, OtherOverdue,
+    PastAction, Pause, PaymentMethod, PolicyError, Retry, Tone,
 };
 
 /// Reads a context in the host's JSON format, with the host's defaults for omitted fields.
@@ -34,11 +34,34 @@ pub fn context_to_json(ctx: &Context) -> Value {
     serde_json::to_value(ContextJson::from(ctx)).expect("string-keyed plain data always serializes")
 }
 
+/// A context's JSON text with its fields in the host's order, to compare with what the host
+/// writes byte for byte (a [`Value`] keeps no order).
+#[cfg(test)]
+pub(super) fn context_to_text(ctx: &Context) -> String {
+    serde_json::to_string(&ContextJson::from(ctx)).expect("plain data serializes")
+}
+
+/// A decision's JSON text with its fields in the host's order ([`context_to_text`]).
+#[cfg(test)]
+pub(super) fn decision_to_text(decision: &Decision) -> String {
+    serde_json::to_string(&DecisionJson::from(decision)).expect("plain data serializes")
+}
+
 /// Writes a decision in the host's JSON format: `review-on` is `null` when the ladder ends,
 /// actions carry a `kind` tag, template variables are an object.
 pub fn decision_to_json(decision: &Decision) -> Value {
     serde_json::to_value(DecisionJson::from(decision))
         .expect("string-keyed plain data always serializes")
+}
+
+/// Reads a decision in the host's JSON format, with the host's defaults for omitted fields
+/// (no actions, no template variables, no write-off, no `review-on`).
+///
+/// The error names the offending field or value, as serde reports it.
+pub fn decision_from_json(value: &Value) -> Result<Decision, String> {
+    DecisionJson::deserialize(value)
+        .map(Decision::from)
+        .map_err(|err| err.to_string())
 }
 
 /// Writes a refusal as the host does: `{"kind": "bad-param", "detail": "..."}`.
@@ -250,23 +273,26 @@ struct OtherOverdueJson {
     total_minor: i64,
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
 struct DecisionJson {
     segment: String,
+    #[serde(default)]
     actions: Vec<ActionJson>,
+    #[serde(default)]
     review_on: Option<J<Date>>,
     reason: String,
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "kebab-case", tag = "kind")]
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "kind", deny_unknown_fields)]
 enum ActionJson {
     Notify {
         level: u8,
         channel: J<Channel>,
         tone: J<Tone>,
         template: String,
+        #[serde(default)]
         vars: BTreeMap<String, String>,
     },
     RetryPayment {
@@ -281,7 +307,7 @@ enum ActionJson {
         reason: String,
     },
     Close {
-        #[serde(rename = "write-off")]
+        #[serde(rename = "write-off", default)]
         write_off: bool,
         reason: String,
     },
@@ -433,6 +459,46 @@ impl From<&Context> for ContextJson {
                 total_minor: c.other_overdue.total.minor,
             },
             params: map(&c.params),
+        }
+    }
+}
+
+impl From<DecisionJson> for Decision {
+    fn from(d: DecisionJson) -> Decision {
+        Decision {
+            segment: d.segment,
+            actions: d.actions.into_iter().map(Action::from).collect(),
+            review_on: d.review_on.map(|j| j.0),
+            reason: d.reason,
+        }
+    }
+}
+
+impl From<ActionJson> for Action {
+    fn from(a: ActionJson) -> Action {
+        match a {
+            ActionJson::Notify {
+                level,
+                channel,
+                tone,
+                template,
+                vars,
+            } => Action::Notify(Notice {
+                level,
+                channel: channel.0,
+                tone: tone.0,
+                template,
+                vars: pairs(vars),
+            }),
+            ActionJson::RetryPayment { reason } => Action::RetryPayment(Retry { reason }),
+            ActionJson::Pause { until, reason } => Action::Pause(Pause {
+                until: until.0,
+                reason,
+            }),
+            ActionJson::Escalate { to, reason } => {
+                Action::Escalate(Escalation { kind: to.0, reason })
+            }
+            ActionJson::Close { write_off, reason } => Action::Close(Closure { write_off, reason }),
         }
     }
 }

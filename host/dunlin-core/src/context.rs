@@ -15,7 +15,10 @@ use crate::{Date, Money};
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct Context {
     /// The day the decision is made for, in the tenant's time zone.
-    #[serde(serialize_with = "crate::iso_date::serialize")]
+    #[serde(
+        serialize_with = "crate::iso_date::serialize",
+        deserialize_with = "crate::iso_date::deserialize"
+    )]
     pub as_of: Date,
     /// The invoice under review.
     pub invoice: Invoice,
@@ -68,7 +71,10 @@ pub enum DeclineKind {
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct CollectionFailure {
     /// When it failed.
-    #[serde(serialize_with = "crate::iso_date::serialize")]
+    #[serde(
+        serialize_with = "crate::iso_date::serialize",
+        deserialize_with = "crate::iso_date::deserialize"
+    )]
     pub on: Date,
     /// The processor's decline code.
     pub code: String,
@@ -85,10 +91,16 @@ pub struct Invoice {
     /// The printed invoice number.
     pub number: String,
     /// Date of issue.
-    #[serde(serialize_with = "crate::iso_date::serialize")]
+    #[serde(
+        serialize_with = "crate::iso_date::serialize",
+        deserialize_with = "crate::iso_date::deserialize"
+    )]
     pub issued_on: Date,
     /// Due date.
-    #[serde(serialize_with = "crate::iso_date::serialize")]
+    #[serde(
+        serialize_with = "crate::iso_date::serialize",
+        deserialize_with = "crate::iso_date::deserialize"
+    )]
     pub due_on: Date,
     /// The invoiced total.
     pub amount: Money,
@@ -180,7 +192,10 @@ pub struct Customer {
     /// Everything paid so far.
     pub lifetime_value: Money,
     /// When the relationship began.
-    #[serde(serialize_with = "crate::iso_date::serialize")]
+    #[serde(
+        serialize_with = "crate::iso_date::serialize",
+        deserialize_with = "crate::iso_date::deserialize"
+    )]
     pub customer_since: Date,
     /// Invoices paid on time in the last 12 months.
     #[serde(default, rename = "on-time-payments-12m")]
@@ -255,7 +270,10 @@ pub enum ActionKind {
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct PastAction {
     /// The as-of date of the decision that produced it.
-    #[serde(serialize_with = "crate::iso_date::serialize")]
+    #[serde(
+        serialize_with = "crate::iso_date::serialize",
+        deserialize_with = "crate::iso_date::deserialize"
+    )]
     pub on: Date,
     /// What kind of action.
     pub kind: ActionKind,

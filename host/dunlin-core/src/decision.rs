@@ -30,7 +30,11 @@ pub struct Decision {
     #[serde(default)]
     pub actions: Vec<Action>,
     /// When to look again; `None` ends the ladder.
-    #[serde(serialize_with = "crate::iso_date::option")]
+    #[serde(
+        default,
+        serialize_with = "crate::iso_date::option",
+        deserialize_with = "crate::iso_date::deserialize_option"
+    )]
     pub review_on: Option<Date>,
     /// Why, for the decision log.
     pub reason: String,
@@ -103,7 +107,10 @@ pub struct Retry {
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct Pause {
     /// First date dunning may resume.
-    #[serde(serialize_with = "crate::iso_date::serialize")]
+    #[serde(
+        serialize_with = "crate::iso_date::serialize",
+        deserialize_with = "crate::iso_date::deserialize"
+    )]
     pub until: Date,
     /// Why.
     pub reason: String,

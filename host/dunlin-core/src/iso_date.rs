@@ -3,9 +3,14 @@
 //! formatting each one through `fmt::Debug` cost about 75 ns against 10 here: a fifth of
 //! serialising a whole context. Years outside 0 to 9999, which chrono writes with a sign,
 //! still go through chrono, so the text is the same for every date.
+//!
+//! Read back, a date must have that shape too ([`deserialize`]): chrono alone would also
+//! take `26-02-10` as the year 26 or a date after a space, which the guest SDK's copy of the
+//! format refuses; the contract's shared cases (`wit/policy@0.1.0/cases/`) hold both sides
+//! to the one rule.
 
 use chrono::Datelike;
-use serde::{Serialize, Serializer};
+use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::Date;
 
@@ -86,6 +91,48 @@ pub fn parse(s: &str) -> Result<Date, chrono::ParseError> {
     s.parse()
 }
 
+/// `#[serde(deserialize_with = "iso_date::deserialize")]` for a [`Date`] field: `YYYY-MM-DD`
+/// (a year of four digits or more, with a sign if chrono writes one; month and day of one
+/// or two digits), read as [`parse`] reads it.
+pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Date, D::Error> {
+    struct Visitor;
+
+    impl de::Visitor<'_> for Visitor {
+        type Value = Date;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a date as YYYY-MM-DD")
+        }
+
+        fn visit_str<E: de::Error>(self, s: &str) -> Result<Date, E> {
+            let digits = |part: &str, min: usize, max: usize| {
+                (min..=max).contains(&part.len()) && part.bytes().all(|b| b.is_ascii_digit())
+            };
+            let mut parts = s.strip_prefix(['+', '-']).unwrap_or(s).split('-');
+            let shaped = matches!(
+                (parts.next(), parts.next(), parts.next(), parts.next()),
+                (Some(y), Some(m), Some(d), None)
+                    if digits(y, 4, 9) && digits(m, 1, 2) && digits(d, 1, 2)
+            );
+            match shaped.then(|| parse(s).ok()).flatten() {
+                Some(date) => Ok(date),
+                None => Err(E::invalid_value(de::Unexpected::Str(s), &self)),
+            }
+        }
+    }
+
+    d.deserialize_str(Visitor)
+}
+
+/// `#[serde(default, deserialize_with = "iso_date::deserialize_option")]` for an
+/// `Option<Date>` field: `null` or a date as [`deserialize`] reads it.
+pub fn deserialize_option<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Date>, D::Error> {
+    #[derive(Deserialize)]
+    struct Strict(#[serde(deserialize_with = "deserialize")] Date);
+
+    Ok(Option::<Strict>::deserialize(d)?.map(|Strict(date)| date))
+}
+
 /// `YYYY-MM-DD` for a year from 0 to 9999; `None` for the years chrono writes with a sign.
 fn text(date: &Date) -> Option<[u8; 10]> {
     let year = u32::try_from(date.year()).ok().filter(|y| *y <= 9999)?;
@@ -151,6 +198,38 @@ mod tests {
             Date::from_ymd_opt(2026, 2, 13).unwrap(),
         ] {
             assert_eq!(parse(&iso(day)), Ok(day));
+        }
+    }
+
+    #[test]
+    fn dates_are_read_back_only_in_the_shape_they_are_written() {
+        #[derive(Deserialize)]
+        struct Day(#[serde(deserialize_with = "deserialize")] Date);
+        let read = |text: &str| serde_json::from_value::<Day>(text.into()).map(|Day(d)| d);
+        for day in [
+            Date::MIN,
+            Date::MAX,
+            Date::from_ymd_opt(0, 1, 1).unwrap(),
+            Date::from_ymd_opt(-1, 6, 30).unwrap(),
+            Date::from_ymd_opt(10000, 1, 1).unwrap(),
+        ] {
+            assert_eq!(read(&iso(day)).unwrap(), day, "{day}");
+        }
+        assert_eq!(
+            read("2026-1-5").unwrap(),
+            Date::from_ymd_opt(2026, 1, 5).unwrap()
+        );
+        for refused in [
+            "26-02-10",
+            " 2026-02-10",
+            "2026-02-10 ",
+            "2026-02- 1",
+            "2026-02-30",
+            "2026-02-10T00:00:00Z",
+            "",
+        ] {
+            let err = read(refused).map(|d| d.to_string()).unwrap_err();
+            assert!(err.to_string().contains("YYYY-MM-DD"), "{refused:?}: {err}");
         }
     }
 
