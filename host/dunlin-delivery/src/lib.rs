@@ -2,4 +2,5 @@
 //! Webhooks specification, the checks that keep tenants' endpoints outside the operator's
 //! network, and the events they carry.
 
+pub mod template;
 pub mod webhook;
