@@ -311,17 +311,12 @@ async fn a_redirect_is_not_followed() {
 async fn a_slow_receiver_hits_the_timeout() {
     let server = Server::start(Answer::Slow(Duration::from_secs(3)));
     let client = client(private_allowed(), Duration::from_millis(300)).expect("client");
-    let started = Instant::now();
+    // The receiver answers after 3 s: only the client's own timeout ends the call in error.
     let err = server
         .post(&client, "127.0.0.1")
         .await
         .expect_err("the receiver is too slow");
     assert!(err.is_timeout(), "{err:?}");
-    assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "{:?}",
-        started.elapsed()
-    );
     assert_eq!(server.requests().len(), 1);
 }
 

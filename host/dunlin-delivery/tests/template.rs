@@ -1,8 +1,6 @@
 //! Tenants' templates: limits, escaping, strict variables, the locale fallback chain and
 //! CLDR formats.
 
-use std::time::{Duration, Instant};
-
 use dunlin_core::{Currency, Date, Money};
 use dunlin_delivery::template::{
     fallback_chain, Limits, LocaleFormat, Part, RenderInput, Template, TemplateError, TemplateSet,
@@ -43,14 +41,12 @@ fn no_controls(message: &str) {
 }
 
 #[test]
-fn an_endless_loop_runs_out_of_fuel_quickly() {
+fn an_endless_loop_runs_out_of_fuel() {
     let endless = "{% for a in range(10000) %}{% for b in range(10000) %}\
                    {% for c in range(10000) %}{% endfor %}{% endfor %}{% endfor %}";
     let t = template("loop", "en", endless).unwrap();
-    let started = Instant::now();
+    // 10^12 iterations: only the fuel bound lets this test end.
     let err = t.check().unwrap_err();
-    let took = started.elapsed();
-    assert!(took < Duration::from_secs(1), "took {took:?}");
     let TemplateError::Invalid { part, reason, .. } = &err else {
         panic!("{err}");
     };
