@@ -4,4 +4,5 @@
 //! customer's language.
 
 pub mod template;
+pub mod unsubscribe;
 pub mod webhook;
