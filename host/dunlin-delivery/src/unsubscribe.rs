@@ -588,6 +588,28 @@ mod tests {
         assert_eq!(keys.sign(&issued), written);
     }
 
+    /// The example of `docs/unsubscribe.md`, computed independently before it was written
+    /// here: `python3 -c 'import hmac,hashlib,base64; e=lambda b: base64.urlsafe_b64encode(b)
+    /// .rstrip(b"=").decode(); s="v1."+e(PAYLOAD); print(s+"."+e(hmac.new(bytes([1])*32,
+    /// s.encode(), hashlib.sha256).digest()))'` printed the same token.
+    #[test]
+    fn sign_matches_the_documented_example() {
+        const DOCUMENTED: &str = "v1.eyJ0IjoiYWNtZSIsImMiOiJjdXN0LTQyIiwiY2giOiJlbWFpbCIsImV4cCI6MTgwMDAwMDAwMH0.HfJjKs_VH1kWi9AJIYGNjUlk6UNVH_i4Hqy7W5-uPoU";
+        let key = UnsubscribeKey::parse("AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=")
+            .expect("the documented key");
+        let keys = UnsubscribeKeys::new(key);
+        assert_eq!(keys.sign(&sample()), DOCUMENTED);
+        let (_, payload, _) = parts(DOCUMENTED);
+        assert_eq!(
+            URL_SAFE_NO_PAD.decode(payload).expect("base64url"),
+            br#"{"t":"acme","c":"cust-42","ch":"email","exp":1800000000}"#
+        );
+        assert_eq!(
+            keys.verify(DOCUMENTED, at(EXPIRES - 1)).expect("ok"),
+            sample()
+        );
+    }
+
     #[test]
     fn every_tamper_is_refused_with_its_error() {
         let keys = UnsubscribeKeys::new(key(1));
