@@ -3,6 +3,7 @@
 //! network, and the events they carry; and tenants' email templates, rendered safely in the
 //! customer's language.
 
+pub mod email;
 pub mod template;
 pub mod unsubscribe;
 pub mod webhook;
