@@ -292,11 +292,13 @@ impl Transport for SmtpTransport {
     }
 }
 
-/// 5xx replies are permanent; 4xx replies, refused or broken connections, timeouts and TLS
-/// failures are temporary, since the relay or the network may recover.
+/// 5xx replies are permanent, and so are lettre's refusals of the message itself (a
+/// non-ASCII address to a server without SMTPUTF8), which repeat on every attempt; 4xx
+/// replies, refused or broken connections, timeouts and TLS failures are temporary, since
+/// the relay or the network may recover.
 fn classify(err: &SmtpError) -> Outcome {
     let reason = bounded(&super::chain(err));
-    if err.is_permanent() {
+    if err.is_permanent() || err.is_client() {
         Outcome::Permanent { reason }
     } else {
         Outcome::Temporary { reason }
