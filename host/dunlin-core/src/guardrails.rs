@@ -572,7 +572,6 @@ pub fn apply(
         interventions: Vec::new(),
     };
     let mut dropped = Vec::new();
-    let mut dropped_rules = Vec::new();
     let kept: Vec<Action> = actions
         .into_iter()
         .enumerate()
@@ -581,7 +580,6 @@ pub fn apply(
             Err(Blocked(rule, detail, action)) => {
                 guard.note(rule, Effect::Dropped, Some(i), detail);
                 dropped.push(action);
-                dropped_rules.push(rule);
                 None
             }
         })
@@ -602,7 +600,7 @@ pub fn apply(
     }
     let closes = kept.iter().any(|a| matches!(a, Action::Close(_)));
     if let (None, false) = (review_on, closes) {
-        if let Some((rule, on, detail)) = guard.keep_ladder_alive(&dropped_rules, &dropped) {
+        if let Some((rule, on, detail)) = guard.keep_ladder_alive(&dropped) {
             review_on = Some(on);
             guard.note(rule, Effect::Rescheduled, None, detail);
         }
@@ -662,16 +660,17 @@ impl Guard<'_> {
     /// the collections minimum, the day the invoice reaches it; for every other rule, the
     /// next day), the rule that sets it and a detail saying so. A guardrail must not end a
     /// ladder: the policy meant to act, and what it asked for may be allowed later.
-    fn keep_ladder_alive(
-        &self,
-        rules: &[Rule],
-        dropped: &[Action],
-    ) -> Option<(Rule, Date, String)> {
+    fn keep_ladder_alive(&self, dropped: &[Action]) -> Option<(Rule, Date, String)> {
         let as_of = self.ctx.as_of;
-        let (rule, on, action) = rules
+        // The dropping interventions name the rule of each dropped action, in the same order.
+        let rules = self
+            .interventions
             .iter()
+            .filter(|i| i.effect == Effect::Dropped);
+        let (rule, on, action) = rules
+            .map(|i| i.rule)
             .zip(dropped)
-            .filter_map(|(&rule, action)| {
+            .filter_map(|(rule, action)| {
                 let allowed = match rule {
                     Rule::EscalationTooEarly => self.ctx.invoice.due_on.checked_add_days(
                         Days::new(self.settings.min_days_overdue_for_collections.into()),

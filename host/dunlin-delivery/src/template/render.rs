@@ -140,9 +140,10 @@ impl Template {
 
     fn render_part(&self, part: Part, ctx: &Value) -> Result<String, TemplateError> {
         let env = &self.envs[part as usize];
+        let source = self.source.part(part);
         let template = env
             .get_template(part.name())
-            .expect("each part's environment holds that part");
+            .map_err(|e| invalid(&self.id, &self.locale, part, source, &e))?;
         let mut out = CappedWriter {
             buf: Vec::new(),
             limit: self.limits.output_bytes,
@@ -158,12 +159,15 @@ impl Template {
                     limit: self.limits.output_bytes,
                 })
             }
-            Err(e) => {
-                let source = self.source.part(part);
-                return Err(invalid(&self.id, &self.locale, part, source, &e));
-            }
+            Err(e) => return Err(invalid(&self.id, &self.locale, part, source, &e)),
         }
-        Ok(String::from_utf8(out.buf).expect("minijinja writes whole UTF-8 strings"))
+        String::from_utf8(out.buf).map_err(|_| TemplateError::Invalid {
+            id: self.id.clone(),
+            locale: self.locale.clone(),
+            part,
+            line: None,
+            reason: "the rendered text is not UTF-8".into(),
+        })
     }
 }
 
