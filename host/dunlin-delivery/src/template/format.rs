@@ -20,6 +20,15 @@ pub struct LocaleFormat {
     dates: DateTimeFormatter<YMD>,
 }
 
+impl std::fmt::Debug for LocaleFormat {
+    /// The locale says which formats these are; the formatters' data is not worth printing.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocaleFormat")
+            .field("locale", &self.locale.to_string())
+            .finish_non_exhaustive()
+    }
+}
+
 impl LocaleFormat {
     /// The formats of `tag`, a BCP 47 language tag (`fi-FI`, `de`, `nb`).
     pub fn new(tag: &str) -> Result<Self, TemplateError> {

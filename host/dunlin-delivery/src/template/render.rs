@@ -50,6 +50,8 @@ pub struct Template {
     locale: String,
     source: TemplateSource,
     limits: Limits,
+    /// The template's own locale's formats, built once: ICU4X formatters load their data.
+    format: LocaleFormat,
     /// One environment per part, in [`Part::ALL`] order, each holding only its part: an
     /// `include` of another part would render it with that part's escaping (the plain
     /// text's none inside the HTML).
@@ -67,7 +69,8 @@ impl Template {
         limits: Limits,
     ) -> Result<Template, TemplateError> {
         check_id(id)?;
-        let locale = LocaleFormat::new(locale)?.locale().to_string();
+        let format = LocaleFormat::new(locale)?;
+        let locale = format.locale().to_string();
         let mut envs = Vec::with_capacity(Part::ALL.len());
         for part in Part::ALL {
             let text = source.part(part);
@@ -91,6 +94,7 @@ impl Template {
             locale,
             source,
             limits,
+            format,
             envs,
         };
         Ok(template)
@@ -128,7 +132,7 @@ impl Template {
 
     /// Renders every part for `input`, formatted for the template's own locale.
     pub fn render(&self, input: &RenderInput) -> Result<Rendered, TemplateError> {
-        self.render_with(input, &LocaleFormat::new(&self.locale)?)
+        self.render_with(input, &self.format)
     }
 
     /// Renders every part against [`RenderInput::sample`] in the template's locale: what a
