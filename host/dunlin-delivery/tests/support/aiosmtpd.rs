@@ -1,9 +1,14 @@
-//! A real SMTP server for tests and the bench: Debian's python3-aiosmtpd with the handler in
-//! `tests/smtp_recorder.py`, on a free loopback port, killed when dropped.
+//! A real SMTP server for tests and the bench: aiosmtpd with the handler in
+//! `tests/smtp_recorder.py`, on a free loopback port, killed when dropped. aiosmtpd is
+//! Debian's python3-aiosmtpd where it is installed (`.ci/run` installs it, pinned); on a
+//! machine without it, the harness installs the pinned version from PyPI into a virtual
+//! environment under the build's temporary folder, once, so the README's test command needs
+//! no other set-up than Python 3.
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// A running aiosmtpd; dropping it kills the process.
@@ -11,6 +16,62 @@ pub struct Aiosmtpd {
     child: Child,
     pub port: u16,
     pub folder: Option<PathBuf>,
+}
+
+/// The aiosmtpd version installed from PyPI when no interpreter has one: Debian 12's is 1.4.3,
+/// which PyPI no longer serves for this Python; 1.4.6 is the same series.
+const PYPI_AIOSMTPD: &str = "aiosmtpd==1.4.6";
+
+/// An interpreter that can `import aiosmtpd`: `DUNLIN_TEST_PYTHON` if set, else the system
+/// interpreter (Debian's package installs into its dist-packages, which a python3 earlier on
+/// PATH, e.g. pyenv's, does not see), else `python3`, else a virtual environment made for the
+/// tests. Panics with what to install when there is no Python 3 at all.
+fn python_with_aiosmtpd() -> String {
+    static PYTHON: OnceLock<String> = OnceLock::new();
+    PYTHON
+        .get_or_init(|| {
+            if let Ok(python) = std::env::var("DUNLIN_TEST_PYTHON") {
+                return python;
+            }
+            let imports = |python: &str| {
+                Command::new(python)
+                    .args(["-c", "import aiosmtpd"])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status()
+                    .is_ok_and(|s| s.success())
+            };
+            if let Some(found) = ["/usr/bin/python3", "python3"].into_iter().find(|p| imports(p)) {
+                return found.to_owned();
+            }
+            let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("aiosmtpd-venv");
+            let python = venv.join("bin").join("python3");
+            let ready = venv.join(".installed");
+            if !ready.exists() {
+                // A folder left by an interrupted install is made again from scratch.
+                let _ = std::fs::remove_dir_all(&venv);
+                let run = |command: &mut Command, what: &str| {
+                    let status = command.status().unwrap_or_else(|err| {
+                        panic!("{what}: {err}; the SMTP tests need Python 3 with venv and pip, or python3-aiosmtpd (apt-get install python3-aiosmtpd)")
+                    });
+                    assert!(
+                        status.success(),
+                        "{what} failed ({status}); the SMTP tests need Python 3 with venv and pip, or python3-aiosmtpd (apt-get install python3-aiosmtpd)"
+                    );
+                };
+                run(
+                    Command::new("python3").args(["-m", "venv"]).arg(&venv),
+                    "making a virtual environment for aiosmtpd",
+                );
+                run(
+                    Command::new(&python).args(["-m", "pip", "install", "--quiet", PYPI_AIOSMTPD]),
+                    "installing aiosmtpd from PyPI",
+                );
+                std::fs::write(&ready, PYPI_AIOSMTPD).expect("mark the test environment ready");
+            }
+            python.to_string_lossy().into_owned()
+        })
+        .clone()
 }
 
 /// A loopback port nothing listens on at the moment of the call.
@@ -26,15 +87,7 @@ impl Aiosmtpd {
     /// it accepts connections. Panics with what to install when it cannot start: a test that
     /// needs a real server fails without one, it never passes silently.
     pub fn start(folder: Option<&Path>) -> Self {
-        let python = std::env::var("DUNLIN_TEST_PYTHON").unwrap_or_else(|_| {
-            // Debian's package installs into the system interpreter's dist-packages, which a
-            // python3 earlier on PATH (pyenv, a venv) does not see.
-            if Path::new("/usr/bin/python3").exists() {
-                "/usr/bin/python3".into()
-            } else {
-                "python3".into()
-            }
-        });
+        let python = python_with_aiosmtpd();
         let tests = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
         let port = free_port();
         let mut command = Command::new(&python);
