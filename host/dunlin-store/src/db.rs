@@ -5,6 +5,9 @@ use chrono::{DateTime, Utc};
 use dunlin_core::Date;
 
 use crate::ledger::{InvoiceRecord, NewDispute, NewInvoice, NewPayment, NewPaymentPlan};
+use crate::outbox::{
+    AttemptRecord, Claim, ClaimedAction, FinishSummary, Finished, OutboxEntry, OutboxQuery, Requeue,
+};
 use crate::review::{
     Contact, DecisionQuery, DecisionRecord, DuePage, DueQuery, DunningState, Outcome, RecordSummary,
 };
@@ -128,6 +131,34 @@ pub trait Db: Send + Sync {
         customer: &str,
         since: Date,
     ) -> Result<Vec<Contact>>;
+
+    /// A customer's open invoices, oldest due date first (an email lists the others).
+    async fn open_invoices(&self, tenant: &TenantId, customer: &str) -> Result<Vec<InvoiceRecord>>;
+
+    // ---- The outbox: the delivery worker's claims and results (`crate::outbox`) ---------
+
+    /// Leases up to `claim.limit` of the tenant's due actions (pending, next attempt due,
+    /// not leased by a live worker) in id order, plus, when consolidating, the same
+    /// customers' other due email notices of the same day; returns them with their
+    /// decision, invoice and customer as they stand now. Safe with several workers on one
+    /// database: each action goes to one claim until its lease expires.
+    async fn claim_actions(&self, tenant: &TenantId, claim: &Claim) -> Result<Vec<ClaimedAction>>;
+    /// Writes the results of claimed actions and logs their attempts, in one transaction.
+    /// A result whose lease was lost (claimed again after expiry, or the action withdrawn)
+    /// is not written; its attempts are logged all the same.
+    async fn finish_actions(
+        &self,
+        tenant: &TenantId,
+        worker: &str,
+        results: &[Finished],
+    ) -> Result<FinishSummary>;
+    /// The tenant's outbox, by id.
+    async fn outbox(&self, tenant: &TenantId, query: &OutboxQuery) -> Result<Vec<OutboxEntry>>;
+    /// The logged attempts of the tenant's actions `ids`, oldest first.
+    async fn delivery_attempts(&self, tenant: &TenantId, ids: &[i64])
+        -> Result<Vec<AttemptRecord>>;
+    /// Puts failed or dead actions back in the queue, attempts reset; returns how many.
+    async fn requeue_actions(&self, tenant: &TenantId, which: &Requeue) -> Result<u64>;
 
     // ---- The sweep's fast path ---------------------------------------------------------
     // Only a sweep calls these (its types are in `crate::sweep`): it encodes outcomes on its

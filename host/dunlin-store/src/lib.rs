@@ -15,6 +15,7 @@ pub mod codec;
 mod db;
 mod error;
 pub mod ledger;
+pub mod outbox;
 mod postgres;
 pub mod review;
 mod sqlite;

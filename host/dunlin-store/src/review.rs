@@ -111,8 +111,11 @@ pub enum ActionStatus {
     Pending,
     /// Delivered.
     Delivered,
-    /// Delivery failed for good.
+    /// Delivery failed for good: a permanent failure (a 5xx reply, an address that does
+    /// not parse, a receiver's 4xx).
     Failed,
+    /// Every allowed delivery attempt failed for now; `deliveries retry` requeues it.
+    Dead,
     /// The customer opened it.
     Opened,
     /// A retry that collected the money.
@@ -132,6 +135,7 @@ impl ActionStatus {
             ActionStatus::Pending => "pending",
             ActionStatus::Delivered => "delivered",
             ActionStatus::Failed => "failed",
+            ActionStatus::Dead => "dead",
             ActionStatus::Opened => "opened",
             ActionStatus::Succeeded => "succeeded",
             ActionStatus::Declined => "declined",
@@ -145,6 +149,7 @@ impl ActionStatus {
             "pending" => ActionStatus::Pending,
             "delivered" => ActionStatus::Delivered,
             "failed" => ActionStatus::Failed,
+            "dead" => ActionStatus::Dead,
             "opened" => ActionStatus::Opened,
             "succeeded" => ActionStatus::Succeeded,
             "declined" => ActionStatus::Declined,
@@ -159,12 +164,13 @@ impl ActionStatus {
         })
     }
 
-    /// How a policy sees it in the history: a cancelled action reads as blocked.
+    /// How a policy sees it in the history: a cancelled action reads as blocked, a dead one
+    /// as failed.
     pub fn outcome(&self) -> ActionOutcome {
         match self {
             ActionStatus::Pending => ActionOutcome::Pending,
             ActionStatus::Delivered => ActionOutcome::Delivered,
-            ActionStatus::Failed => ActionOutcome::Failed,
+            ActionStatus::Failed | ActionStatus::Dead => ActionOutcome::Failed,
             ActionStatus::Opened => ActionOutcome::Opened,
             ActionStatus::Succeeded => ActionOutcome::Succeeded,
             ActionStatus::Declined => ActionOutcome::Declined,
@@ -327,4 +333,11 @@ pub struct ActionRecord {
     pub status: ActionStatus,
     /// Delivery attempts so far.
     pub attempts: u32,
+    /// When the next delivery attempt is due, while pending.
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    /// The last delivery error.
+    pub last_error: Option<String>,
+    /// Why it waits or was withheld at send time (outside the contact window, the invoice
+    /// paid after the decision, an opt-out).
+    pub note: Option<String>,
 }

@@ -13,7 +13,8 @@
 //! the column layout in [`crate::codec`].
 //!
 //! One file per concern holds the bodies: `sql/tenant.rs` (tenants, API keys, policy
-//! versions), `sql/ledger.rs` (imported rows), `sql/review.rs` (reading the decision log);
+//! versions), `sql/ledger.rs` (imported rows), `sql/review.rs` (reading the decision log),
+//! `sql/outbox.rs` (the delivery worker's claims and results);
 //! `impl Db` below forwards to them. The sweep's two hot calls, `due_for_review` and
 //! `record_encoded`, are each backend's own (`super::due_for_review`, `super::record_encoded`;
 //! on SQLite over rusqlite, in `sqlite/direct.rs`).
@@ -26,6 +27,9 @@ use sqlx::Row as _;
 use super::{Driver, This, BACKEND};
 use crate::error::QueryContext;
 use crate::ledger::{InvoiceRecord, NewDispute, NewInvoice, NewPayment, NewPaymentPlan};
+use crate::outbox::{
+    AttemptRecord, Claim, ClaimedAction, FinishSummary, Finished, OutboxEntry, OutboxQuery, Requeue,
+};
 use crate::review::{Contact, DecisionQuery, DecisionRecord, DuePage, DueQuery, DunningState};
 use crate::sweep::{EncodedOutcome, LedgerMark, Written};
 use crate::tenant::{PolicyBlob, PolicyVersion, Tenant, TenantId, TenantSettings};
@@ -36,6 +40,9 @@ use crate::{Backend, CustomerRecord, Db, Result, StoreError};
 #[allow(clippy::duplicate_mod)]
 #[path = "sql/ledger.rs"]
 mod ledger;
+#[allow(clippy::duplicate_mod)]
+#[path = "sql/outbox.rs"]
+mod outbox;
 #[allow(clippy::duplicate_mod)]
 #[path = "sql/review.rs"]
 mod review;
@@ -201,6 +208,39 @@ impl Db for This {
         since: Date,
     ) -> Result<Vec<Contact>> {
         review::recent_contacts(self, tenant, customer, since).await
+    }
+
+    async fn open_invoices(&self, tenant: &TenantId, customer: &str) -> Result<Vec<InvoiceRecord>> {
+        ledger::open_invoices(self, tenant, customer).await
+    }
+
+    async fn claim_actions(&self, tenant: &TenantId, claim: &Claim) -> Result<Vec<ClaimedAction>> {
+        outbox::claim(self, tenant, claim).await
+    }
+
+    async fn finish_actions(
+        &self,
+        tenant: &TenantId,
+        worker: &str,
+        results: &[Finished],
+    ) -> Result<FinishSummary> {
+        outbox::finish(self, tenant, worker, results).await
+    }
+
+    async fn outbox(&self, tenant: &TenantId, query: &OutboxQuery) -> Result<Vec<OutboxEntry>> {
+        outbox::outbox(self, tenant, query).await
+    }
+
+    async fn delivery_attempts(
+        &self,
+        tenant: &TenantId,
+        ids: &[i64],
+    ) -> Result<Vec<AttemptRecord>> {
+        outbox::attempts(self, tenant, ids).await
+    }
+
+    async fn requeue_actions(&self, tenant: &TenantId, which: &Requeue) -> Result<u64> {
+        outbox::requeue(self, tenant, which).await
     }
 
     fn write_lanes(&self) -> usize {

@@ -75,12 +75,15 @@ async fn require_invoices<'r>(
 }
 
 /// Withdraws the undelivered actions of `invoices` (paid, closed, disputed or put on a
-/// plan), in one statement.
+/// plan), in one statement, with `note` saying why (`explain` shows it). An action a
+/// delivery worker holds is withdrawn too: the worker's result then finds it no longer
+/// pending and is not written.
 async fn cancel_pending_of<'a>(
     tx: &mut Tx,
     tenant: &TenantId,
     invoices: impl IntoIterator<Item = &'a str>,
     at: DateTime<Utc>,
+    note: &str,
 ) -> Result<()> {
     let invoices: Vec<&str> = invoices.into_iter().collect();
     if invoices.is_empty() {
@@ -89,6 +92,8 @@ async fn cancel_pending_of<'a>(
     let mut qb =
         QueryBuilder::<Driver>::new("UPDATE actions SET status = 'cancelled', updated_at = ");
     qb.push_bind(at)
+        .push(", lease_owner = NULL, lease_until = NULL, note = ")
+        .push_bind(note)
         .push(" WHERE status = 'pending' AND tenant_id = ")
         .push_bind(tenant.as_str())
         .push(" AND invoice_id");
@@ -282,7 +287,8 @@ async fn record_payments(
         .fetch_all(&mut **tx)
         .await
         .ctx("mark invoices paid")?;
-    cancel_pending_of(tx, tenant, cleared.iter().map(String::as_str), at).await
+    let note = "the invoice was paid in full after the decision";
+    cancel_pending_of(tx, tenant, cleared.iter().map(String::as_str), at, note).await
 }
 
 /// Which of `ids` the tenant has in the table `select` (`SELECT id FROM table`) reads.
@@ -469,7 +475,8 @@ pub(super) async fn upsert_invoices(
                 Some(InvoiceStatus::Paid | InvoiceStatus::Void | InvoiceStatus::WrittenOff)
             )
         });
-        cancel_pending_of(&mut tx, tenant, closed.map(|i| i.id.as_str()), at).await?;
+        let note = "the invoice was closed (paid, void or written off) after the decision";
+        cancel_pending_of(&mut tx, tenant, closed.map(|i| i.id.as_str()), at, note).await?;
         stamp_invoices(&mut tx, tenant, seq, run.iter().map(|i| i.id.as_str())).await?;
     }
     tx.commit().await.ctx("commit invoices")?;
@@ -530,7 +537,15 @@ pub(super) async fn upsert_disputes(
         );
         qb.build().execute(&mut *tx).await.ctx("upsert disputes")?;
         let opened = run.iter().filter(|d| d.status == DisputeStatus::Open);
-        cancel_pending_of(&mut tx, tenant, opened.map(|d| d.invoice_id.as_str()), at).await?;
+        let note = "a dispute was opened on the invoice after the decision";
+        cancel_pending_of(
+            &mut tx,
+            tenant,
+            opened.map(|d| d.invoice_id.as_str()),
+            at,
+            note,
+        )
+        .await?;
         let named = run.iter().map(|d| d.invoice_id.as_str());
         stamp_invoices(&mut tx, tenant, seq, named).await?;
     }
@@ -575,7 +590,15 @@ pub(super) async fn upsert_payment_plans(
             .await
             .ctx("upsert payment plans")?;
         let active = run.iter().filter(|p| p.status == PlanStatus::Active);
-        cancel_pending_of(&mut tx, tenant, active.map(|p| p.invoice_id.as_str()), at).await?;
+        let note = "a payment plan or promise to pay was agreed after the decision";
+        cancel_pending_of(
+            &mut tx,
+            tenant,
+            active.map(|p| p.invoice_id.as_str()),
+            at,
+            note,
+        )
+        .await?;
         let named = run.iter().map(|p| p.invoice_id.as_str());
         stamp_invoices(&mut tx, tenant, seq, named).await?;
     }
@@ -607,46 +630,68 @@ pub(super) async fn customer(
     .transpose()
 }
 
+/// The columns [`invoice_from_row`] reads, from `invoices i`.
+const INVOICE_COLUMNS: &str = "i.id, i.customer_id, i.number, i.issued_on, i.due_on, \
+     i.amount_minor, i.currency, i.open_balance_minor, i.payment_method, i.failed_attempts, \
+     i.last_failure_on, i.last_failure_code, i.last_failure_kind, i.status, i.metadata, \
+     EXISTS (SELECT 1 FROM disputes d WHERE d.tenant_id = i.tenant_id \
+             AND d.invoice_id = i.id AND d.status = 'open') AS disputed";
+
+fn invoice_from_row(row: &Row) -> Result<InvoiceRecord> {
+    let currency = codec::parse_name("currency", &get::<String>(row, "currency")?)?;
+    Ok(InvoiceRecord {
+        id: get(row, "id")?,
+        customer_id: get(row, "customer_id")?,
+        number: get(row, "number")?,
+        issued_on: get(row, "issued_on")?,
+        due_on: get(row, "due_on")?,
+        amount: Money::new(get(row, "amount_minor")?, currency),
+        open_balance: Money::new(get(row, "open_balance_minor")?, currency),
+        payment_method: codec::parse_name(
+            "payment method",
+            &get::<String>(row, "payment_method")?,
+        )?,
+        failed_attempts: narrow("failed attempts", get::<i64>(row, "failed_attempts")?)?,
+        last_failure: last_failure_from_row(row)?,
+        status: codec::parse_name("invoice status", &get::<String>(row, "status")?)?,
+        disputed: get(row, "disputed")?,
+        metadata: from_json("invoice metadata", &get::<String>(row, "metadata")?)?,
+    })
+}
+
 pub(super) async fn invoice(
     db: &This,
     tenant: &TenantId,
     id: &str,
 ) -> Result<Option<InvoiceRecord>> {
-    let row = sqlx::query(
-        "SELECT i.id, i.customer_id, i.number, i.issued_on, i.due_on, i.amount_minor, \
-         i.currency, i.open_balance_minor, i.payment_method, i.failed_attempts, \
-         i.last_failure_on, i.last_failure_code, i.last_failure_kind, i.status, i.metadata, \
-         EXISTS (SELECT 1 FROM disputes d WHERE d.tenant_id = i.tenant_id \
-                 AND d.invoice_id = i.id AND d.status = 'open') AS disputed \
-         FROM invoices i WHERE i.tenant_id = $1 AND i.id = $2",
-    )
+    let row = sqlx::query(&format!(
+        "SELECT {INVOICE_COLUMNS} FROM invoices i WHERE i.tenant_id = $1 AND i.id = $2"
+    ))
     .bind(tenant.as_str())
     .bind(id)
     .fetch_optional(&db.pool)
     .await
     .ctx("read invoice")?;
-    row.map(|row| {
-        let currency = codec::parse_name("currency", &get::<String>(&row, "currency")?)?;
-        Ok(InvoiceRecord {
-            id: get(&row, "id")?,
-            customer_id: get(&row, "customer_id")?,
-            number: get(&row, "number")?,
-            issued_on: get(&row, "issued_on")?,
-            due_on: get(&row, "due_on")?,
-            amount: Money::new(get(&row, "amount_minor")?, currency),
-            open_balance: Money::new(get(&row, "open_balance_minor")?, currency),
-            payment_method: codec::parse_name(
-                "payment method",
-                &get::<String>(&row, "payment_method")?,
-            )?,
-            failed_attempts: narrow("failed attempts", get::<i64>(&row, "failed_attempts")?)?,
-            last_failure: last_failure_from_row(&row)?,
-            status: codec::parse_name("invoice status", &get::<String>(&row, "status")?)?,
-            disputed: get(&row, "disputed")?,
-            metadata: from_json("invoice metadata", &get::<String>(&row, "metadata")?)?,
-        })
-    })
-    .transpose()
+    row.as_ref().map(invoice_from_row).transpose()
+}
+
+pub(super) async fn open_invoices(
+    db: &This,
+    tenant: &TenantId,
+    customer: &str,
+) -> Result<Vec<InvoiceRecord>> {
+    sqlx::query(&format!(
+        "SELECT {INVOICE_COLUMNS} FROM invoices i WHERE i.tenant_id = $1 \
+         AND i.customer_id = $2 AND i.status = 'open' ORDER BY i.due_on, i.id"
+    ))
+    .bind(tenant.as_str())
+    .bind(customer)
+    .fetch_all(&db.pool)
+    .await
+    .ctx("read a customer's open invoices")?
+    .iter()
+    .map(invoice_from_row)
+    .collect()
 }
 
 /// Where `tenant`'s ledger stands ([`LedgerMark`]).

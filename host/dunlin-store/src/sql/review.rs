@@ -169,7 +169,8 @@ pub(super) async fn decisions(
     invoices.sort_unstable();
     invoices.dedup();
     let mut qb = QueryBuilder::<Driver>::new(
-        "SELECT id, invoice_id, as_of, ordinal, payload, status, attempts FROM actions \
+        "SELECT id, invoice_id, as_of, ordinal, payload, status, attempts, next_attempt_at, \
+         last_error, note FROM actions \
          WHERE tenant_id = ",
     );
     qb.push_bind(tenant.as_str()).push(" AND invoice_id IN (");
@@ -195,6 +196,9 @@ pub(super) async fn decisions(
             action: from_json("action", &get::<String>(&row, "payload")?)?,
             status: ActionStatus::parse(&get::<String>(&row, "status")?)?,
             attempts: narrow("action attempts", get::<i64>(&row, "attempts")?)?,
+            next_attempt_at: get(&row, "next_attempt_at")?,
+            last_error: get(&row, "last_error")?,
+            note: get(&row, "note")?,
         });
     }
     for r in &mut records {

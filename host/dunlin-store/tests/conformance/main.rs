@@ -7,6 +7,7 @@ mod data;
 mod due;
 mod isolation;
 mod ledger;
+mod outbox;
 mod postgres_only;
 mod recording;
 mod sqlite_only;

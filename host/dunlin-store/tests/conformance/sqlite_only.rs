@@ -229,9 +229,17 @@ async fn sqlite_migration_3_keeps_the_log_its_ids_and_its_references() {
         .execute(&pool)
         .await
         .expect("attach");
-    for table in ["tenants", "customers", "invoices", "dunning_state"] {
+    // Tenants gained a column after migration 2: copy the ones it had.
+    let tenants = "id, name, time_zone, schedule, guardrails, failure_mode, params, lead_days, \
+                   last_tick_at, created_at";
+    for (table, columns) in [
+        ("tenants", tenants),
+        ("customers", "*"),
+        ("invoices", "*"),
+        ("dunning_state", "*"),
+    ] {
         sqlx::query(&format!(
-            "INSERT INTO main.{table} SELECT * FROM src.{table}"
+            "INSERT INTO main.{table} SELECT {columns} FROM src.{table}"
         ))
         .execute(&pool)
         .await
@@ -254,10 +262,14 @@ async fn sqlite_migration_3_keeps_the_log_its_ids_and_its_references() {
             .await
             .expect("a decision's own context");
     }
-    sqlx::query("INSERT INTO main.actions SELECT * FROM src.actions")
-        .execute(&pool)
-        .await
-        .expect("actions");
+    sqlx::query(
+        "INSERT INTO main.actions SELECT id, tenant_id, invoice_id, as_of, ordinal, customer_id, \
+         kind, channel, level, tone, payload, status, attempts, next_attempt_at, last_error, \
+         created_at, updated_at FROM src.actions",
+    )
+    .execute(&pool)
+    .await
+    .expect("actions");
     sqlx::query("DETACH DATABASE src")
         .execute(&pool)
         .await
