@@ -115,8 +115,9 @@ pub struct CustomerNow {
     pub opted_out: Vec<Channel>,
     /// Addresses and names for delivery (`name`, `email`, `phone`, …).
     pub contact: BTreeMap<String, String>,
-    /// Notices delivered to the customer in the 7 days before the claim.
-    pub delivered_7_days: u32,
+    /// When each notice delivered to the customer in the 7 days before the claim was
+    /// delivered, oldest first: what the contact cap counts.
+    pub recent_contacts: Vec<DateTime<Utc>>,
 }
 
 /// Which channel an attempt used.

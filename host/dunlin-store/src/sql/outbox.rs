@@ -24,6 +24,10 @@ use crate::review::ActionStatus;
 use crate::tenant::TenantId;
 use crate::{Backend, Result};
 
+/// How far back a claimed action's customer's contacts are read: the span of the
+/// guardrails' contact cap.
+const CONTACT_SPAN: chrono::Duration = chrono::Duration::days(7);
+
 /// The row lock the picking query takes: PostgreSQL skips rows another claim is taking;
 /// SQLite has no row locks and needs none (one writer at a time).
 fn skip_locked(table: &str) -> String {
@@ -139,14 +143,7 @@ async fn read_claimed(
                  AND p.expires_on >= ",
     );
     qb.push_bind(now.date_naive()).push(
-        ") AS on_plan, \
-         (SELECT COUNT(*) FROM actions n WHERE n.tenant_id = a.tenant_id \
-          AND n.customer_id = a.customer_id AND n.kind = 'notify' \
-          AND n.status IN ('delivered', 'opened') AND n.updated_at >= ",
-    );
-    qb.push_bind(now - chrono::Duration::days(7)).push(
-        ") AS delivered_7_days, \
-         c.locale, c.time_zone, c.opted_out, c.contact \
+        ") AS on_plan, c.locale, c.time_zone, c.opted_out, c.contact \
          FROM actions a \
          JOIN decisions d ON d.tenant_id = a.tenant_id AND d.invoice_id = a.invoice_id \
               AND d.as_of = a.as_of \
@@ -168,16 +165,62 @@ async fn read_claimed(
         .map(|row| get(row, "id"))
         .collect::<Result<_>>()?;
     let mut delivered_to = delivered_targets(tx, tenant, &retried).await?;
+    let mut customers: Vec<String> = rows
+        .iter()
+        .map(|row| get(row, "customer_id"))
+        .collect::<Result<_>>()?;
+    customers.sort_unstable();
+    customers.dedup();
+    let contacts = recent_contacts(tx, tenant, &customers, now).await?;
     rows.iter()
-        .map(|row| claimed_from_row(row, &mut delivered_to))
+        .map(|row| claimed_from_row(row, &mut delivered_to, &contacts))
         .collect()
+}
+
+/// When each of `customers` was last contacted: the notices delivered to them in the
+/// seven days before `now`, by the time each was delivered.
+async fn recent_contacts(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    customers: &[String],
+    now: DateTime<Utc>,
+) -> Result<HashMap<String, Vec<DateTime<Utc>>>> {
+    let mut qb = QueryBuilder::<Driver>::new(
+        "SELECT customer_id, updated_at FROM actions WHERE kind = 'notify' \
+         AND status IN ('delivered', 'opened') AND updated_at >= ",
+    );
+    qb.push_bind(now - CONTACT_SPAN)
+        .push(" AND tenant_id = ")
+        .push_bind(tenant.as_str())
+        .push(" AND customer_id IN (");
+    let mut list = qb.separated(", ");
+    for customer in customers {
+        list.push_bind(customer.as_str());
+    }
+    qb.push(") ORDER BY updated_at");
+    let mut contacts: HashMap<String, Vec<DateTime<Utc>>> = HashMap::new();
+    for row in qb
+        .build()
+        .fetch_all(&mut **tx)
+        .await
+        .ctx("read customers' recent contacts")?
+    {
+        contacts
+            .entry(get(&row, "customer_id")?)
+            .or_default()
+            .push(get(&row, "updated_at")?);
+    }
+    Ok(contacts)
 }
 
 fn claimed_from_row(
     row: &Row,
     delivered_to: &mut HashMap<i64, Vec<String>>,
+    contacts: &HashMap<String, Vec<DateTime<Utc>>>,
 ) -> Result<ClaimedAction> {
     let id: i64 = get(row, "id")?;
+    let customer_id: String = get(row, "customer_id")?;
+    let recent_contacts = contacts.get(&customer_id).cloned().unwrap_or_default();
     let currency = codec::parse_name("currency", &get::<String>(row, "currency")?)?;
     Ok(ClaimedAction {
         lease: Lease {
@@ -185,7 +228,7 @@ fn claimed_from_row(
             token: get(row, "lease_token")?,
         },
         invoice_id: get(row, "invoice_id")?,
-        customer_id: get(row, "customer_id")?,
+        customer_id,
         as_of: get(row, "as_of")?,
         ordinal: narrow("action ordinal", get::<i64>(row, "ordinal")?)?,
         action: from_json("action", &get::<String>(row, "payload")?)?,
@@ -210,7 +253,7 @@ fn claimed_from_row(
             time_zone: get(row, "time_zone")?,
             opted_out: from_json("opted-out channels", &get::<String>(row, "opted_out")?)?,
             contact: from_json("customer contact", &get::<String>(row, "contact")?)?,
-            delivered_7_days: narrow("contacts", get::<i64>(row, "delivered_7_days")?)?,
+            recent_contacts,
         },
         delivered_to: delivered_to.remove(&id).unwrap_or_default(),
     })

@@ -156,7 +156,7 @@ async fn a_claimed_action_carries_its_decision_invoice_and_customer(f: Fixture) 
     assert!(!c.invoice.disputed && !c.invoice.on_payment_plan);
     assert_eq!(c.customer.locale, "fi");
     assert_eq!(c.customer.contact["email"], "c1@example.com");
-    assert_eq!(c.customer.delivered_7_days, 0);
+    assert!(c.customer.recent_contacts.is_empty());
     assert!(c.delivered_to.is_empty());
     assert_eq!(c.key("acme"), format!("dunlin-acme-{}", c.lease.id));
 
@@ -167,7 +167,7 @@ async fn a_claimed_action_carries_its_decision_invoice_and_customer(f: Fixture) 
         f.db.claim_actions(&acme, &claim("w1", Utc::now(), 1, false))
             .await
             .unwrap();
-    assert_eq!(next[0].customer.delivered_7_days, 1);
+    assert_eq!(next[0].customer.recent_contacts.len(), 1);
 }
 
 async fn a_result_is_written_only_under_its_own_lease(f: Fixture) {
