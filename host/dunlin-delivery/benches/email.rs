@@ -9,6 +9,8 @@
 #[path = "../tests/support/aiosmtpd.rs"]
 #[allow(dead_code)] // The tests share this file and use other parts of it.
 mod aiosmtpd;
+#[path = "../tests/support/python.rs"]
+mod python;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

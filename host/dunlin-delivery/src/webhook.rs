@@ -1,10 +1,12 @@
 //! Webhooks per the Standard Webhooks specification: signing (`sign.rs`), endpoint checks
 //! against server-side request forgery (`endpoint.rs`), the HTTP client that enforces them
-//! at connect time (`client.rs`) and the JSON events (`event.rs`).
+//! at connect time (`client.rs`), the JSON events (`event.rs`), and the sender that delivers
+//! one event to one endpoint and classifies the answer (`send.rs`).
 
 pub mod client;
 pub mod endpoint;
 pub mod event;
+pub mod send;
 pub mod sign;
 
 pub use client::{client, read_capped, CappedBody, ClientError, PolicyResolver};
@@ -12,4 +14,5 @@ pub use endpoint::{
     address_range, check_addr, AddressRange, Endpoint, EndpointError, EndpointPolicy, Refusal,
 };
 pub use event::{EventData, EventType, WebhookEvent};
+pub use send::{Attempt, WebhookSender};
 pub use sign::{verify, SignError, SignedHeaders, SigningKeys, VerifyError, WebhookSecret};

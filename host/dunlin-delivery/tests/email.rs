@@ -4,6 +4,8 @@
 #[path = "support/aiosmtpd.rs"]
 #[allow(dead_code)] // The bench shares this file and uses other parts of it.
 mod aiosmtpd;
+#[path = "support/python.rs"]
+mod python;
 
 use std::time::Duration;
 

@@ -3,13 +3,15 @@
 //! Debian's python3-aiosmtpd where it is installed (`.ci/run` installs it, pinned); on a
 //! machine without it, the harness installs the pinned version from PyPI into a virtual
 //! environment under the build's temporary folder, once, so the README's test command needs
-//! no other set-up than Python 3.
+//! no other set-up than Python 3. Its includer also includes `support/python.rs` as `python`.
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
+
+use crate::python::python_with;
 
 /// A running aiosmtpd; dropping it kills the process.
 pub struct Aiosmtpd {
@@ -22,54 +24,17 @@ pub struct Aiosmtpd {
 /// which PyPI no longer serves for this Python; 1.4.6 is the same series.
 const PYPI_AIOSMTPD: &str = "aiosmtpd==1.4.6";
 
-/// An interpreter that can `import aiosmtpd`: `DUNLIN_TEST_PYTHON` if set, else the system
-/// interpreter (Debian's package installs into its dist-packages, which a python3 earlier on
-/// PATH, e.g. pyenv's, does not see), else `python3`, else a virtual environment made for the
-/// tests. Panics with what to install when there is no Python 3 at all.
+/// An interpreter that can `import aiosmtpd` (see [`python_with`]).
 fn python_with_aiosmtpd() -> String {
     static PYTHON: OnceLock<String> = OnceLock::new();
     PYTHON
         .get_or_init(|| {
-            if let Ok(python) = std::env::var("DUNLIN_TEST_PYTHON") {
-                return python;
-            }
-            let imports = |python: &str| {
-                Command::new(python)
-                    .args(["-c", "import aiosmtpd"])
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .status()
-                    .is_ok_and(|s| s.success())
-            };
-            if let Some(found) = ["/usr/bin/python3", "python3"].into_iter().find(|p| imports(p)) {
-                return found.to_owned();
-            }
-            let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("aiosmtpd-venv");
-            let python = venv.join("bin").join("python3");
-            let ready = venv.join(".installed");
-            if !ready.exists() {
-                // A folder left by an interrupted install is made again from scratch.
-                let _ = std::fs::remove_dir_all(&venv);
-                let run = |command: &mut Command, what: &str| {
-                    let status = command.status().unwrap_or_else(|err| {
-                        panic!("{what}: {err}; the SMTP tests need Python 3 with venv and pip, or python3-aiosmtpd (apt-get install python3-aiosmtpd)")
-                    });
-                    assert!(
-                        status.success(),
-                        "{what} failed ({status}); the SMTP tests need Python 3 with venv and pip, or python3-aiosmtpd (apt-get install python3-aiosmtpd)"
-                    );
-                };
-                run(
-                    Command::new("python3").args(["-m", "venv"]).arg(&venv),
-                    "making a virtual environment for aiosmtpd",
-                );
-                run(
-                    Command::new(&python).args(["-m", "pip", "install", "--quiet", PYPI_AIOSMTPD]),
-                    "installing aiosmtpd from PyPI",
-                );
-                std::fs::write(&ready, PYPI_AIOSMTPD).expect("mark the test environment ready");
-            }
-            python.to_string_lossy().into_owned()
+            python_with(
+                "aiosmtpd",
+                PYPI_AIOSMTPD,
+                "aiosmtpd-venv",
+                "or python3-aiosmtpd (apt-get install python3-aiosmtpd)",
+            )
         })
         .clone()
 }
