@@ -230,12 +230,7 @@ async fn sqlite_migration_3_keeps_the_log_its_ids_and_its_references() {
         .await
         .expect("attach");
     for table in ["tenants", "customers", "invoices", "dunning_state"] {
-        sqlx::query(&format!(
-            "INSERT INTO main.{table} SELECT * FROM src.{table}"
-        ))
-        .execute(&pool)
-        .await
-        .expect(table);
+        copy_old_columns(&pool, table).await;
     }
     sqlx::query(
         "INSERT INTO main.decisions SELECT id, tenant_id, invoice_id, as_of, policy_version, \
@@ -254,10 +249,7 @@ async fn sqlite_migration_3_keeps_the_log_its_ids_and_its_references() {
             .await
             .expect("a decision's own context");
     }
-    sqlx::query("INSERT INTO main.actions SELECT * FROM src.actions")
-        .execute(&pool)
-        .await
-        .expect("actions");
+    copy_old_columns(&pool, "actions").await;
     sqlx::query("DETACH DATABASE src")
         .execute(&pool)
         .await
@@ -358,4 +350,21 @@ async fn sqlite_recorded_batches_are_checkpointed_in_the_background() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     db.close().await;
+}
+
+/// Copies `table` from the attached `src` into `main`, only the columns the older `main`
+/// has: later migrations add some (`tenants.delivery`, the leases on `actions`).
+async fn copy_old_columns(pool: &sqlx::SqlitePool, table: &str) {
+    let columns: Vec<String> = sqlx::query_scalar("SELECT name FROM pragma_table_info(?, 'main')")
+        .bind(table)
+        .fetch_all(pool)
+        .await
+        .expect(table);
+    let columns = columns.join(", ");
+    sqlx::query(&format!(
+        "INSERT INTO main.{table} ({columns}) SELECT {columns} FROM src.{table}"
+    ))
+    .execute(pool)
+    .await
+    .expect(table);
 }
