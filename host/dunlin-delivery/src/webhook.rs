@@ -13,6 +13,8 @@ pub use client::{client, read_capped, CappedBody, ClientError, PolicyResolver};
 pub use endpoint::{
     address_range, check_addr, AddressRange, Endpoint, EndpointError, EndpointPolicy, Refusal,
 };
-pub use event::{EventData, EventType, WebhookEvent};
+pub use event::{EventData, EventType, UnknownEventType, WebhookEvent};
 pub use send::{Attempt, WebhookSender};
-pub use sign::{verify, SignError, SignedHeaders, SigningKeys, VerifyError, WebhookSecret};
+pub use sign::{
+    random_endpoint_id, verify, SignError, SignedHeaders, SigningKeys, VerifyError, WebhookSecret,
+};

@@ -409,3 +409,42 @@ fn amounts_and_dates_are_written_as_cldr_writes_them_per_locale() {
         assert_eq!(format.date(day).unwrap(), date, "{locale}");
     }
 }
+
+#[test]
+fn stored_rows_make_the_same_set_as_the_templates_they_came_from() {
+    let fi = template("reminder", "fi-fi", "Hei {{ customer.name }}").unwrap();
+    let en = template("reminder", "en", "Hello {{ customer.name }}").unwrap();
+    let rows: Vec<dunlin_store::TemplateRow> = [&fi, &en].map(Into::into).to_vec();
+    assert_eq!(rows[0].locale, "fi-FI", "stored in canonical form");
+    assert_eq!(rows[0].text, "Hei {{ customer.name }}");
+    let set = TemplateSet::from_rows(&rows, Limits::default()).unwrap();
+    let input = RenderInput::sample("fi-FI");
+    assert!(set
+        .render("reminder", "en", &input)
+        .unwrap()
+        .text
+        .starts_with("Hei "));
+    let sv = RenderInput::sample("sv");
+    assert!(set
+        .render("reminder", "en", &sv)
+        .unwrap()
+        .text
+        .starts_with("Hello "));
+
+    let broken = dunlin_store::TemplateRow {
+        text: "{% if %}".into(),
+        ..rows[1].clone()
+    };
+    let err = TemplateSet::from_rows(&[broken], Limits::default()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            TemplateError::Invalid {
+                part: Part::Text,
+                line: Some(1),
+                ..
+            }
+        ),
+        "{err}"
+    );
+}

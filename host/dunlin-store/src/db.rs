@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dunlin_core::Date;
 
+use crate::delivery::{EndpointRow, NewEndpoint, TemplateRow};
 use crate::ledger::{InvoiceRecord, NewDispute, NewInvoice, NewPayment, NewPaymentPlan};
 use crate::outbox::{
     AttemptRecord, Claim, ClaimedAction, FinishSummary, Finished, OutboxEntry, OutboxQuery, Requeue,
@@ -187,4 +188,47 @@ pub trait Db: Send + Sync {
         outcomes: Vec<EncodedOutcome>,
         read_at: Option<LedgerMark>,
     ) -> Result<Written>;
+
+    // Delivery configuration: settings, templates, webhook endpoints.
+    // The settings are `TenantSettings::delivery`, stored with the tenant; the rest are rows
+    // of their own. What a template renders and which URLs and events an endpoint may have
+    // are checked by `dunlin-delivery` before these are called; the store checks bounds.
+
+    /// Stores templates, each replacing the tenant's template of its id and locale (all three
+    /// parts in one row), in one transaction: every row or none. Returns how many.
+    async fn put_templates(&self, tenant: &TenantId, rows: &[TemplateRow]) -> Result<usize>;
+    /// Stores one template, replacing the one of its id and locale.
+    async fn put_template(&self, tenant: &TenantId, row: &TemplateRow) -> Result<()> {
+        self.put_templates(tenant, std::slice::from_ref(row))
+            .await
+            .map(|_| ())
+    }
+    /// The tenant's templates, by id and then locale.
+    async fn templates(&self, tenant: &TenantId) -> Result<Vec<TemplateRow>>;
+    /// The tenant's template of this id and locale.
+    async fn template(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        locale: &str,
+    ) -> Result<Option<TemplateRow>>;
+    /// Deletes the tenant's template of this id and locale; whether there was one.
+    async fn delete_template(&self, tenant: &TenantId, id: &str, locale: &str) -> Result<bool>;
+    /// Adds a webhook endpoint; fails with `EndpointExists` if the tenant has its id.
+    async fn add_endpoint(&self, tenant: &TenantId, endpoint: &NewEndpoint) -> Result<EndpointRow>;
+    /// The tenant's webhook endpoints, by id.
+    async fn endpoints(&self, tenant: &TenantId) -> Result<Vec<EndpointRow>>;
+    /// One of the tenant's webhook endpoints.
+    async fn endpoint(&self, tenant: &TenantId, id: &str) -> Result<Option<EndpointRow>>;
+    /// Removes a webhook endpoint; whether there was one.
+    async fn remove_endpoint(&self, tenant: &TenantId, id: &str) -> Result<bool>;
+    /// Makes `new_secret` the endpoint's secret; the current one becomes the previous secret,
+    /// which keeps signing until `previous_until`. `None` if the tenant has no such endpoint.
+    async fn rotate_endpoint_secret(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        new_secret: &str,
+        previous_until: DateTime<Utc>,
+    ) -> Result<Option<EndpointRow>>;
 }

@@ -58,6 +58,14 @@ pub enum StoreError {
     /// A tenant with this id exists already.
     #[error("tenant {0} already exists")]
     TenantExists(TenantId),
+    /// The tenant has a webhook endpoint with this id already.
+    #[error("tenant {tenant} has a webhook endpoint {id:?} already")]
+    EndpointExists {
+        /// The tenant.
+        tenant: TenantId,
+        /// The endpoint's id.
+        id: String,
+    },
     /// The tenant has no such policy version.
     #[error("tenant {tenant} has no policy version {version}")]
     UnknownPolicyVersion {

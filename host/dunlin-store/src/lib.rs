@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 pub mod codec;
 mod db;
+pub mod delivery;
 mod error;
 pub mod ledger;
 pub mod outbox;
@@ -27,6 +28,7 @@ pub mod validate;
 
 pub use codec::{compress_context, decompress_context};
 pub use db::{Backend, Db};
+pub use delivery::{DeliverySettings, EndpointRow, NewEndpoint, TemplateRow, Weekday};
 pub use error::{Result, StoreError};
 pub use ledger::{
     CustomerRecord, DisputeStatus, InvoiceRecord, InvoiceStatus, NewDispute, NewInvoice,

@@ -14,7 +14,8 @@
 //!
 //! One file per concern holds the bodies: `sql/tenant.rs` (tenants, API keys, policy
 //! versions), `sql/ledger.rs` (imported rows), `sql/review.rs` (reading the decision log),
-//! `sql/outbox.rs` (the delivery worker's claims and results);
+//! `sql/outbox.rs` (the delivery worker's claims and results), `sql/delivery_config.rs`
+//! (tenants' email templates and webhook endpoints);
 //! `impl Db` below forwards to them. The sweep's two hot calls, `due_for_review` and
 //! `record_encoded`, are each backend's own (`super::due_for_review`, `super::record_encoded`;
 //! on SQLite over rusqlite, in `sqlite/direct.rs`).
@@ -25,6 +26,7 @@ use dunlin_core::Date;
 use sqlx::Row as _;
 
 use super::{Driver, This, BACKEND};
+use crate::delivery::{EndpointRow, NewEndpoint, TemplateRow};
 use crate::error::QueryContext;
 use crate::ledger::{InvoiceRecord, NewDispute, NewInvoice, NewPayment, NewPaymentPlan};
 use crate::outbox::{
@@ -37,6 +39,9 @@ use crate::{Backend, CustomerRecord, Db, Result, StoreError};
 
 // The concern modules are compiled once per backend with this file; their paths are
 // spelled out because a file included by `#[path]` looks for its modules beside itself.
+#[allow(clippy::duplicate_mod)]
+#[path = "sql/delivery_config.rs"]
+mod delivery_config;
 #[allow(clippy::duplicate_mod)]
 #[path = "sql/ledger.rs"]
 mod ledger;
@@ -259,5 +264,56 @@ impl Db for This {
     ) -> Result<Written> {
         // Each backend writes a batch its fastest way, by the rules in `crate::sweep::batch`.
         super::record_encoded(self, tenant, outcomes, read_at).await
+    }
+
+    // Delivery configuration: settings, templates, webhook endpoints.
+
+    async fn put_templates(&self, tenant: &TenantId, rows: &[TemplateRow]) -> Result<usize> {
+        delivery_config::put_templates(self, tenant, rows).await
+    }
+
+    async fn templates(&self, tenant: &TenantId) -> Result<Vec<TemplateRow>> {
+        delivery_config::templates(self, tenant).await
+    }
+
+    async fn template(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        locale: &str,
+    ) -> Result<Option<TemplateRow>> {
+        delivery_config::template(self, tenant, id, locale).await
+    }
+
+    async fn delete_template(&self, tenant: &TenantId, id: &str, locale: &str) -> Result<bool> {
+        delivery_config::delete_template(self, tenant, id, locale).await
+    }
+
+    async fn add_endpoint(&self, tenant: &TenantId, endpoint: &NewEndpoint) -> Result<EndpointRow> {
+        delivery_config::add_endpoint(self, tenant, endpoint).await
+    }
+
+    async fn endpoints(&self, tenant: &TenantId) -> Result<Vec<EndpointRow>> {
+        delivery_config::endpoints(self, tenant, None).await
+    }
+
+    async fn endpoint(&self, tenant: &TenantId, id: &str) -> Result<Option<EndpointRow>> {
+        Ok(delivery_config::endpoints(self, tenant, Some(id))
+            .await?
+            .pop())
+    }
+
+    async fn remove_endpoint(&self, tenant: &TenantId, id: &str) -> Result<bool> {
+        delivery_config::remove_endpoint(self, tenant, id).await
+    }
+
+    async fn rotate_endpoint_secret(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        new_secret: &str,
+        previous_until: DateTime<Utc>,
+    ) -> Result<Option<EndpointRow>> {
+        delivery_config::rotate_endpoint_secret(self, tenant, id, new_secret, previous_until).await
     }
 }

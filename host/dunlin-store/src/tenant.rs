@@ -11,6 +11,7 @@ use dunlin_core::text::{is_bidi_control, is_control, quoted, truncate, Escaped};
 use dunlin_scheduler::{Schedule, ScheduleError};
 use serde::{Deserialize, Serialize};
 
+use crate::delivery::DeliverySettings;
 use crate::StoreError;
 
 /// A tenant's id: the handle used on the command line and in the API (`acme`, `north-shop`).
@@ -22,12 +23,7 @@ impl TenantId {
     /// Checks and wraps an id: 1 to 64 characters of `a-z`, `0-9`, `-` and `_`, starting with a
     /// letter or digit.
     pub fn new(id: &str) -> Result<Self, StoreError> {
-        let ok = (1..=64).contains(&id.len())
-            && id
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
-            && id.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric());
-        if ok {
+        if is_handle(id) {
             Ok(TenantId(id.to_owned()))
         } else {
             Err(StoreError::BadTenantId(id.to_owned()))
@@ -64,6 +60,15 @@ impl From<TenantId> for String {
     fn from(id: TenantId) -> String {
         id.0
     }
+}
+
+/// Whether `s` is a handle: 1 to 64 characters of `a-z`, `0-9`, `-` and `_`, starting with a
+/// letter or digit (tenant ids, webhook endpoint ids).
+pub(crate) fn is_handle(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        && s.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
 }
 
 /// What the sweep does when the policy fails for an invoice.
@@ -125,6 +130,9 @@ pub struct TenantSettings {
     pub params: BTreeMap<String, String>,
     /// How many days before the due date an invoice is first reviewed (0: on the due date).
     pub lead_days: u32,
+    /// How notices go out (sender, locale, payment link, retries, quiet days).
+    #[serde(default)]
+    pub delivery: DeliverySettings,
 }
 
 impl Default for TenantSettings {
@@ -137,6 +145,7 @@ impl Default for TenantSettings {
             failure_mode: FailureMode::default(),
             params: BTreeMap::new(),
             lead_days: 0,
+            delivery: DeliverySettings::default(),
         }
     }
 }
@@ -215,8 +224,9 @@ impl TenantSettings {
     /// Checks the settings as the daemon will read them, against the operator's `limits`:
     /// the cron expression and IANA time zone parse, the guardrails are a JSON object of
     /// known keys within the limits, the name and params are bounded text, the lead days at
-    /// most [`MAX_LEAD_DAYS`]. Every path that stores settings a tenant sent calls this; the
-    /// store's `create_tenant` and `update_tenant` call it with [`OperatorLimits::widest`].
+    /// most [`MAX_LEAD_DAYS`], the delivery settings as [`DeliverySettings::validate`] checks
+    /// them. Every path that stores settings a tenant sent calls this; the store's
+    /// `create_tenant` and `update_tenant` call it with [`OperatorLimits::widest`].
     pub fn validate(&self, limits: &OperatorLimits) -> Result<CheckedSettings, SettingsError> {
         // The scheduler's own messages quote the value unbounded: say it here instead.
         let schedule = Schedule::parse(&self.schedule, &self.time_zone).map_err(|e| match e {
@@ -256,6 +266,7 @@ impl TenantSettings {
                 format!("is too many: at most {MAX_LEAD_DAYS}"),
             ));
         }
+        self.delivery.validate()?;
         Ok(CheckedSettings {
             schedule,
             guardrails,
@@ -263,7 +274,7 @@ impl TenantSettings {
     }
 }
 
-fn invalid(key: &str, value: String, problem: String) -> SettingsError {
+pub(crate) fn invalid(key: &str, value: String, problem: String) -> SettingsError {
     SettingsError::Invalid {
         key: key.to_owned(),
         value,
@@ -273,7 +284,7 @@ fn invalid(key: &str, value: String, problem: String) -> SettingsError {
 
 /// Free text a tenant sets: at most `max` bytes, one line of printable characters (it is
 /// shown in lists and logs). `key` is bounded here, since a param's key is the tenant's own.
-fn text_setting(key: &str, value: &str, max: usize) -> Result<(), SettingsError> {
+pub(crate) fn text_setting(key: &str, value: &str, max: usize) -> Result<(), SettingsError> {
     let key = Escaped(&truncate(key, json_shape::SHOWN_BYTES)).to_string();
     if value.len() > max {
         return Err(invalid(

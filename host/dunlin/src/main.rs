@@ -13,10 +13,12 @@ macro_rules! outln {
 }
 
 mod demo_cmd;
+mod endpoint_cmd;
 mod import_cmd;
 mod ledger_cmd;
 mod policy_cmd;
 mod simulate_cmd;
+mod template_cmd;
 mod tenant_cmd;
 
 /// jemalloc instead of glibc's malloc: a sweep's stages free on one thread what another
@@ -41,6 +43,8 @@ use dunlin_runtime::{Compiler, Limits, Runtime, RuntimeConfig};
 struct Cli {
     #[command(flatten)]
     sandbox: SandboxArgs,
+    #[command(flatten)]
+    webhooks: endpoint_cmd::WebhookPolicyArgs,
     /// Where tenants, invoices and the decision log live: sqlite://FILE (created and
     /// migrated on first use) or postgres://…
     #[arg(
@@ -112,6 +116,12 @@ enum Command {
     /// Create, list, show and change tenants.
     #[command(subcommand)]
     Tenant(tenant_cmd::TenantCommand),
+    /// Upload, list, show and render a tenant's email templates.
+    #[command(subcommand)]
+    Template(template_cmd::TemplateCommand),
+    /// Add, list, remove and rotate a tenant's webhook endpoints.
+    #[command(subcommand)]
+    Endpoint(endpoint_cmd::EndpointCommand),
     /// Run one sweep of a tenant by hand.
     Sweep(ledger_cmd::SweepArgs),
     /// List a tenant's decisions (the audit log).
@@ -152,6 +162,8 @@ impl Cli {
             Command::Policy(cmd) => cmd.needs_db(),
             Command::Simulate(_) | Command::Demo(_) | Command::CompileWorker { .. } => false,
             Command::Tenant(_)
+            | Command::Template(_)
+            | Command::Endpoint(_)
             | Command::Sweep(_)
             | Command::Decisions(_)
             | Command::Explain(_)
@@ -206,6 +218,8 @@ async fn run_with_db(cli: &Cli) -> anyhow::Result<ExitCode> {
     let result = match &cli.command {
         Command::Policy(cmd) => policy_cmd::run_stored(cmd, &cli.sandbox, db).await,
         Command::Tenant(cmd) => tenant_cmd::run(cmd, db, &limits).await,
+        Command::Template(cmd) => template_cmd::run(cmd, db).await,
+        Command::Endpoint(cmd) => endpoint_cmd::run(cmd, db, &cli.webhooks.policy()).await,
         Command::Sweep(args) => {
             ledger_cmd::run_sweep(args, db, &cli.sandbox.runtime()?, &limits).await
         }

@@ -7,7 +7,7 @@ use anyhow::{bail, Context as _};
 use clap::Subcommand;
 use dunlin_core::guardrails::OperatorLimits;
 use dunlin_core::text::Escaped;
-use dunlin_store::{Db, FailureMode, Tenant, TenantId, TenantSettings};
+use dunlin_store::{Db, DeliverySettings, FailureMode, Tenant, TenantId, TenantSettings};
 
 #[derive(Subcommand)]
 pub enum TenantCommand {
@@ -57,6 +57,12 @@ pub struct SettingsArgs {
     /// Days before the due date an invoice is first reviewed.
     #[arg(long)]
     lead_days: Option<u32>,
+    /// Delivery settings as JSON; the keys given replace those set, e.g.
+    /// '{"sender-address": "billing@example.com", "default-locale": "fi", "quiet-days": ["sun"]}'
+    /// (keys: sender-name, sender-address, reply-to, default-locale, payment-link,
+    /// consolidate, max-attempts, quiet-days).
+    #[arg(long)]
+    delivery: Option<String>,
 }
 
 fn key_value(s: &str) -> Result<(String, String), String> {
@@ -93,9 +99,32 @@ impl SettingsArgs {
         if let Some(v) = self.lead_days {
             settings.lead_days = v;
         }
+        if let Some(v) = &self.delivery {
+            settings.delivery = merge_delivery(&settings.delivery, v)?;
+        }
         settings.validate(limits)?;
         Ok(settings)
     }
+}
+
+/// `given` (a JSON object) laid over `current`, key by key: a key not given keeps its value.
+fn merge_delivery(current: &DeliverySettings, given: &str) -> anyhow::Result<DeliverySettings> {
+    let given: serde_json::Value =
+        serde_json::from_str(given).context("--delivery is not valid JSON")?;
+    let serde_json::Value::Object(given) = given else {
+        bail!("--delivery must be a JSON object");
+    };
+    let mut merged = serde_json::to_value(current)?;
+    let object = merged
+        .as_object_mut()
+        .expect("delivery settings serialise to a JSON object");
+    object.extend(given);
+    serde_json::from_value(merged).map_err(|e| {
+        anyhow::anyhow!(
+            "--delivery: {}",
+            Escaped(&dunlin_core::text::truncate(&e.to_string(), 400))
+        )
+    })
 }
 
 pub fn tenant_id(id: &str) -> anyhow::Result<TenantId> {

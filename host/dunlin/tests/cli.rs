@@ -901,3 +901,369 @@ fn run_shows_a_refusal_and_the_policys_log_escaped() {
         "{stderr}"
     );
 }
+
+/// Runs `dunlin` on the database in `dir` (cache beside it) and returns its exit code,
+/// stdout and stderr.
+fn on_db(dir: &Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = dunlin_db(&dir.join("cache"), &dir.join("t.db"), args);
+    let (stdout, stderr) = text(&out);
+    (out.status.code(), stdout, stderr)
+}
+
+#[test]
+fn delivery_settings_are_set_shown_and_refused_by_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let set = r#"{"sender-address": "billing@acme.example", "default-locale": "fi", "quiet-days": ["sat", "sun"]}"#;
+    let (code, _, err) = on_db(d, &["tenant", "create", "acme", "--delivery", set]);
+    assert_eq!(code, Some(0), "{err}");
+    let (code, _, err) = on_db(
+        d,
+        &[
+            "tenant",
+            "set",
+            "acme",
+            "--delivery",
+            r#"{"max-attempts": 3}"#,
+        ],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let (_, shown, _) = on_db(d, &["tenant", "show", "acme"]);
+    let json: serde_json::Value =
+        serde_json::from_str(shown.split("\npolicy version").next().unwrap()).unwrap();
+    let delivery = &json["settings"]["delivery"];
+    assert_eq!(delivery["sender-address"], "billing@acme.example");
+    assert_eq!(delivery["default-locale"], "fi");
+    assert_eq!(delivery["quiet-days"], serde_json::json!(["sat", "sun"]));
+    assert_eq!(delivery["max-attempts"], 3, "the keys not given are kept");
+    for (value, says) in [
+        (
+            r#"{"max-attempts": 0}"#,
+            "delivery.max-attempts 0 is out of range",
+        ),
+        (r#"{"default-locale": "??"}"#, "delivery.default-locale"),
+        (
+            r#"{"payment-link": "http://pay.example/{invoice}"}"#,
+            "delivery.payment-link",
+        ),
+        (
+            r#"{"quiet-days": ["someday"]}"#,
+            "unknown variant `someday`",
+        ),
+        (r#"{"sender": "x"}"#, "unknown field `sender`"),
+    ] {
+        for args in [
+            &["tenant", "set", "acme", "--delivery", value][..],
+            &["tenant", "create", "bad", "--delivery", value][..],
+        ] {
+            let (code, _, err) = on_db(d, args);
+            assert_eq!(code, Some(2), "{args:?}");
+            assert!(err.contains(says), "{says:?} in {err:?}");
+        }
+    }
+    let (_, after, _) = on_db(d, &["tenant", "show", "acme"]);
+    assert_eq!(after, shown, "nothing changed");
+}
+
+/// Writes a template's three parts into `dir` as `<name>.subject`, `.txt` and `.html`.
+fn template_files(dir: &Path, name: &str, subject: &str, text: &str, html: &str) -> [String; 3] {
+    ["subject", "txt", "html"]
+        .into_iter()
+        .zip([subject, text, html])
+        .map(|(ext, body)| {
+            let path = dir.join(format!("{name}.{ext}"));
+            std::fs::write(&path, body).unwrap();
+            path.to_str().unwrap().to_owned()
+        })
+        .collect::<Vec<_>>()
+        .try_into()
+        .unwrap()
+}
+
+#[test]
+fn templates_are_uploaded_checked_listed_shown_and_rendered_for_their_tenant_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for t in ["acme", "beta"] {
+        assert_eq!(on_db(d, &["tenant", "create", t]).0, Some(0));
+    }
+    let [subject, txt, html] = template_files(
+        d,
+        "good",
+        "Invoice {{ invoice.number }}",
+        "Hello {{ customer.name }},\nplease pay {{ invoice.open_balance }}.\n",
+        "<p>Hello {{ customer.name }} \u{1b}[2J</p>",
+    );
+    let upload = |tenant: &str, id: &str, files: [&str; 3]| {
+        on_db(
+            d,
+            &[
+                "template",
+                "upload",
+                "--tenant",
+                tenant,
+                "--id",
+                id,
+                "--locale",
+                "en",
+                "--subject",
+                files[0],
+                "--text",
+                files[1],
+                "--html",
+                files[2],
+            ],
+        )
+    };
+    let (code, out, err) = upload("acme", "reminder", [&subject, &txt, &html]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("stored template reminder (en)"), "{out}");
+
+    // A template that does not render is refused with its line; nothing is stored.
+    let [_, bad_txt, _] = template_files(d, "bad", "x", "Hello,\n\n{{ customer.nmae }}\n", "x");
+    let (code, _, err) = upload("acme", "broken", [&subject, &bad_txt, &html]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("plain text, line 3") && err.contains("undefined"),
+        "{err}"
+    );
+    // A folder goes in whole or not at all: one bad template keeps the good one out too.
+    let folder = d.join("folder");
+    for locale in ["de", "fi"] {
+        std::fs::create_dir_all(folder.join(locale)).unwrap();
+    }
+    template_files(
+        &folder.join("de"),
+        "mahnung",
+        "Rechnung",
+        "Hallo {{ customer.name }}",
+        "<p/>",
+    );
+    template_files(
+        &folder.join("fi"),
+        "muistutus",
+        "Lasku",
+        "{% for %}",
+        "<p/>",
+    );
+    let folder_arg = folder.to_str().unwrap();
+    let (code, _, err) = on_db(
+        d,
+        &[
+            "template", "upload", "--tenant", "acme", "--dir", folder_arg,
+        ],
+    );
+    assert_eq!(code, Some(2));
+    assert!(err.contains("muistutus") && err.contains("line 1"), "{err}");
+    let (_, listed, _) = on_db(d, &["template", "list", "--tenant", "acme"]);
+    let ids: Vec<&str> = listed
+        .lines()
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
+    assert_eq!(ids, ["reminder"], "{listed}");
+    std::fs::remove_dir_all(folder.join("fi")).unwrap();
+    let (code, out, err) = on_db(
+        d,
+        &[
+            "template", "upload", "--tenant", "acme", "--dir", folder_arg,
+        ],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("stored template mahnung (de)"), "{out}");
+
+    let (code, shown, _) = on_db(
+        d,
+        &[
+            "template", "show", "--tenant", "acme", "reminder", "--locale", "en",
+        ],
+    );
+    assert_eq!(code, Some(0));
+    assert!(shown.contains("Invoice {{ invoice.number }}"), "{shown}");
+    assert!(
+        shown.contains("please pay {{ invoice.open_balance }}."),
+        "{shown}"
+    );
+    assert!(shown.contains(r"\u{1b}[2J"), "{shown}");
+    assert!(raw_controls(&shown).is_empty(), "{shown:?}");
+
+    // A customer in fi-FI falls back to the tenant's default locale, en.
+    let (code, rendered, err) = on_db(
+        d,
+        &[
+            "template", "render", "--tenant", "acme", "reminder", "--locale", "fi-FI",
+        ],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        rendered.starts_with("template reminder in en (for fi-FI; the chain: fi-FI → fi → en)"),
+        "{rendered}"
+    );
+    assert!(
+        rendered.contains("subject: Invoice INV-2026-0042"),
+        "{rendered}"
+    );
+    assert!(rendered.contains("Hello Alex Example,"), "{rendered}");
+
+    // Another tenant sees none of it.
+    let (_, beta_list, _) = on_db(d, &["template", "list", "--tenant", "beta"]);
+    assert!(beta_list.is_empty(), "{beta_list}");
+    for args in [
+        &[
+            "template", "show", "--tenant", "beta", "reminder", "--locale", "en",
+        ][..],
+        &[
+            "template", "render", "--tenant", "beta", "reminder", "--locale", "en",
+        ][..],
+    ] {
+        let (code, out, err) = on_db(d, args);
+        assert_eq!(code, Some(2), "{args:?}");
+        assert!(!out.contains("Invoice"), "{out}");
+        assert!(err.contains("no template"), "{err}");
+    }
+}
+
+#[test]
+fn endpoints_are_checked_added_rotated_and_removed_for_their_tenant_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for t in ["acme", "beta"] {
+        assert_eq!(on_db(d, &["tenant", "create", t]).0, Some(0));
+    }
+    let secret_in = |out: &str| {
+        out.lines()
+            .find_map(|l| l.strip_prefix("secret: "))
+            .unwrap_or_else(|| panic!("no secret in {out}"))
+            .to_owned()
+    };
+    let (code, out, err) = on_db(
+        d,
+        &[
+            "endpoint",
+            "add",
+            "--tenant",
+            "acme",
+            "--id",
+            "erp",
+            "--url",
+            "https://hooks.acme.example/dunlin",
+            "--events",
+            "invoice.escalated,notice.requested",
+        ],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let first = secret_in(&out);
+    assert!(first.starts_with("whsec_") && first.len() > 40, "{first}");
+
+    // The operator's policy: loopback and plain http only when allowed.
+    let local = [
+        "endpoint",
+        "add",
+        "--tenant",
+        "acme",
+        "--id",
+        "local",
+        "--url",
+        "http://127.0.0.1:9/hook",
+    ];
+    let (code, _, err) = on_db(d, &local);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("loopback"), "{err}");
+    let (code, _, err) = on_db(d, &[&local[..], &["--webhook-allow-private"]].concat());
+    assert_eq!(code, Some(0), "{err}");
+    let (code, _, err) = on_db(
+        d,
+        &[
+            "endpoint",
+            "add",
+            "--tenant",
+            "acme",
+            "--url",
+            "https://x.example/",
+            "--events",
+            "invoice.paid",
+        ],
+    );
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains(r#"unknown event type "invoice.paid""#),
+        "{err}"
+    );
+    let (code, _, err) = on_db(
+        d,
+        &[
+            "endpoint",
+            "add",
+            "--tenant",
+            "acme",
+            "--id",
+            "erp",
+            "--url",
+            "https://x.example/",
+        ],
+    );
+    assert_eq!(code, Some(2));
+    assert!(err.contains("already"), "{err}");
+    let (code, out, err) = on_db(
+        d,
+        &[
+            "endpoint",
+            "add",
+            "--tenant",
+            "acme",
+            "--url",
+            "https://x.example/",
+        ],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("added endpoint ep-"), "{out}");
+
+    let (_, listed, _) = on_db(d, &["endpoint", "list", "--tenant", "acme"]);
+    assert_eq!(listed.lines().count(), 3, "{listed}");
+    assert!(
+        listed.contains("erp") && listed.contains("invoice.escalated,notice.requested"),
+        "{listed}"
+    );
+    assert!(!listed.contains("whsec_"), "no secret listed: {listed}");
+
+    // Another tenant cannot see, rotate or remove acme's endpoints.
+    let (_, beta_list, _) = on_db(d, &["endpoint", "list", "--tenant", "beta"]);
+    assert!(beta_list.is_empty(), "{beta_list}");
+    for args in [
+        &["endpoint", "rotate", "--tenant", "beta", "erp"][..],
+        &["endpoint", "remove", "--tenant", "beta", "erp"][..],
+    ] {
+        let (code, out, err) = on_db(d, args);
+        assert_eq!(code, Some(2), "{args:?}");
+        assert!(
+            !out.contains("whsec_") && err.contains("no endpoint"),
+            "{out} {err}"
+        );
+    }
+
+    let (code, out, err) = on_db(
+        d,
+        &[
+            "endpoint",
+            "rotate",
+            "--tenant",
+            "acme",
+            "erp",
+            "--overlap-hours",
+            "2",
+        ],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let second = secret_in(&out);
+    assert!(second.starts_with("whsec_") && second != first);
+    let (_, listed, _) = on_db(d, &["endpoint", "list", "--tenant", "acme"]);
+    assert!(listed.contains("previous secret signs until"), "{listed}");
+    assert!(
+        !listed.contains(&first) && !listed.contains(&second),
+        "{listed}"
+    );
+
+    let (code, _, err) = on_db(d, &["endpoint", "remove", "--tenant", "acme", "erp"]);
+    assert_eq!(code, Some(0), "{err}");
+    let (_, listed, _) = on_db(d, &["endpoint", "list", "--tenant", "acme"]);
+    assert!(!listed.contains("erp"), "{listed}");
+}

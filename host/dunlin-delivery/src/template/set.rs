@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 
+use dunlin_store::TemplateRow;
 use icu_locale_core::Locale;
 
 use super::format::LocaleFormat;
@@ -89,6 +90,20 @@ impl TemplateSet {
         template.render_with(input, &LocaleFormat::new(format_locale)?)
     }
 
+    /// The set a tenant's stored templates make, each parsed within `limits` as at upload.
+    pub fn from_rows(rows: &[TemplateRow], limits: Limits) -> Result<TemplateSet, TemplateError> {
+        let mut set = TemplateSet::new();
+        for row in rows {
+            let source = TemplateSource {
+                subject: row.subject.clone(),
+                text: row.text.clone(),
+                html: row.html.clone(),
+            };
+            set.insert(Template::new(&row.id, &row.locale, source, limits)?);
+        }
+        Ok(set)
+    }
+
     /// Reads a template directory: `<locale>/<template-id>.{subject,txt,html}`, all three
     /// parts of every template present. Each template is parsed, not yet checked.
     pub fn from_dir(dir: &Path, limits: Limits) -> Result<TemplateSet, TemplateError> {
@@ -126,6 +141,21 @@ impl TemplateSet {
             }
         }
         Ok(set)
+    }
+}
+
+impl From<&Template> for TemplateRow {
+    /// The row that stores `template`: its id, canonical locale and sources.
+    fn from(template: &Template) -> TemplateRow {
+        let source = template.source();
+        TemplateRow {
+            id: template.id().to_owned(),
+            locale: template.locale().to_owned(),
+            subject: source.subject.clone(),
+            text: source.text.clone(),
+            html: source.html.clone(),
+            updated_at: None,
+        }
     }
 }
 

@@ -68,6 +68,28 @@ impl EventType {
     }
 }
 
+impl std::str::FromStr for EventType {
+    type Err = UnknownEventType;
+
+    /// An event type by its name, as endpoints' event filters name them.
+    fn from_str(name: &str) -> Result<EventType, UnknownEventType> {
+        EventType::ALL
+            .into_iter()
+            .find(|t| t.as_str() == name)
+            .ok_or_else(|| UnknownEventType {
+                name: dunlin_core::text::quoted(name, 64),
+            })
+    }
+}
+
+/// A name that is no [`EventType`]'s.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown event type {name}: the event types are {}", EventType::ALL.map(EventType::as_str).join(", "))]
+pub struct UnknownEventType {
+    /// The name, quoted, bounded and escaped.
+    pub name: String,
+}
+
 /// One webhook event: the body a delivery signs and sends.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WebhookEvent {
@@ -266,5 +288,21 @@ mod tests {
         assert_eq!(json["type"], "invoice.closed");
         assert!(json["data"].get("text").is_none());
         assert!(WebhookEvent::new(timestamp, data(notice(Channel::Email))).is_none());
+    }
+
+    #[test]
+    fn event_types_are_read_by_name_and_an_unknown_name_lists_the_known_ones() {
+        for t in EventType::ALL {
+            assert_eq!(t.as_str().parse::<EventType>(), Ok(t));
+        }
+        let err = "invoice.paid\u{1b}[2J"
+            .parse::<EventType>()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(r#"unknown event type "invoice.paid\u{1b}[2J": the event types are notice.requested, "#),
+            "{err}"
+        );
+        assert!(err.ends_with("invoice.closed"), "{err}");
     }
 }

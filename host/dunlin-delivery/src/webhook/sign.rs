@@ -15,6 +15,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use dunlin_core::text::{truncate, Escaped};
+use dunlin_store::EndpointRow;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -79,6 +80,14 @@ impl WebhookSecret {
             });
         }
         Ok(WebhookSecret { key })
+    }
+
+    /// A new random secret of 32 bytes from the operating system's random source, for a new
+    /// endpoint or a rotation.
+    pub fn generate() -> Result<WebhookSecret, SignError> {
+        let mut key = vec![0u8; 32];
+        getrandom::fill(&mut key).map_err(SignError::Random)?;
+        WebhookSecret::from_key(key)
     }
 
     /// The written form `whsec_<base64>`, for storing the secret and showing it once to the
@@ -151,6 +160,18 @@ impl SigningKeys {
             current,
             previous: Some((previous, previous_expires_at)),
         }
+    }
+
+    /// The keys of a stored endpoint: its secret, and its previous one until
+    /// `previous_until` if it was rotated.
+    pub fn stored(row: &EndpointRow) -> Result<SigningKeys, SignError> {
+        let current = WebhookSecret::parse(&row.secret)?;
+        Ok(match (&row.previous_secret, row.previous_until) {
+            (Some(previous), Some(until)) => {
+                SigningKeys::rotating(current, WebhookSecret::parse(previous)?, until.timestamp())
+            }
+            _ => SigningKeys::new(current),
+        })
     }
 
     /// The secrets that sign a delivery stamped `timestamp`, current first.
@@ -276,6 +297,19 @@ pub enum SignError {
         /// The longest key.
         max: usize,
     },
+    /// The operating system's random source failed while making a secret.
+    #[error("the system's random source failed: {0}")]
+    Random(getrandom::Error),
+}
+
+/// A fresh id for an endpoint its tenant did not name: `ep-` and 12 random hex digits.
+pub fn random_endpoint_id() -> Result<String, SignError> {
+    let mut bytes = [0u8; 6];
+    getrandom::fill(&mut bytes).map_err(SignError::Random)?;
+    Ok(format!(
+        "ep-{}",
+        bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    ))
 }
 
 /// Why a received delivery does not verify.
@@ -572,5 +606,40 @@ mod tests {
         );
         assert_eq!(keys.live(expires_at - 1).count(), 2);
         assert_eq!(keys.live(expires_at).count(), 1);
+    }
+
+    #[test]
+    fn generated_secrets_are_fresh_and_stored_rows_sign_with_both_during_rotation() {
+        let (a, b) = (
+            WebhookSecret::generate().unwrap(),
+            WebhookSecret::generate().unwrap(),
+        );
+        assert_ne!(a, b);
+        assert_eq!(WebhookSecret::parse(&a.expose_whsec()).unwrap(), a);
+        let id = random_endpoint_id().unwrap();
+        assert!(id.starts_with("ep-") && id.len() == 15, "{id}");
+        assert_ne!(id, random_endpoint_id().unwrap());
+
+        let until = chrono::DateTime::from_timestamp(2_000, 0).unwrap();
+        let mut row = EndpointRow {
+            id: "erp".into(),
+            url: "https://erp.example/hooks".into(),
+            events: vec![],
+            secret: b.expose_whsec(),
+            previous_secret: None,
+            previous_until: None,
+            created_at: until,
+        };
+        assert_eq!(SigningKeys::stored(&row).unwrap().live(1_000).count(), 1);
+        row.previous_secret = Some(a.expose_whsec());
+        row.previous_until = Some(until);
+        let keys = SigningKeys::stored(&row).unwrap();
+        assert_eq!(keys.live(1_999).collect::<Vec<_>>(), [&b, &a]);
+        assert_eq!(keys.live(2_000).collect::<Vec<_>>(), [&b]);
+        row.secret = "whsec_!!".into();
+        assert_eq!(
+            SigningKeys::stored(&row).unwrap_err(),
+            SignError::SecretEncoding
+        );
     }
 }

@@ -12,7 +12,7 @@ use crate::tenant::{
 use crate::{validate, Result, StoreError};
 
 const TENANT_COLUMNS: &str = "id, name, time_zone, schedule, guardrails, failure_mode, params, \
-                              lead_days, last_tick_at, created_at";
+                              lead_days, delivery, last_tick_at, created_at";
 
 fn tenant_from_row(row: &Row) -> Result<Tenant> {
     let id: String = get(row, "id")?;
@@ -35,6 +35,7 @@ fn tenant_from_row(row: &Row) -> Result<Tenant> {
             })?,
             params: from_json("tenant params", &get::<String>(row, "params")?)?,
             lead_days: narrow("tenant lead days", get::<i64>(row, "lead_days")?)?,
+            delivery: from_json("tenant delivery settings", &get::<String>(row, "delivery")?)?,
         },
         last_tick_at: get(row, "last_tick_at")?,
         created_at: get(row, "created_at")?,
@@ -142,19 +143,19 @@ async fn require_policy_version(tx: &mut super::Tx, tenant: &TenantId, version: 
     }
 }
 
-fn is_fk_violation(e: &sqlx::Error) -> bool {
+pub(super) fn is_fk_violation(e: &sqlx::Error) -> bool {
     e.as_database_error()
         .is_some_and(|d| d.is_foreign_key_violation())
 }
 
-fn is_unique_violation(e: &sqlx::Error) -> bool {
+pub(super) fn is_unique_violation(e: &sqlx::Error) -> bool {
     e.as_database_error()
         .is_some_and(|d| d.is_unique_violation())
 }
 
 type Query<'q> = sqlx::query::Query<'q, Driver, <Driver as sqlx::Database>::Arguments<'q>>;
 
-/// Binds the tenant's id and settings as `$1` to `$8`, the order in which both the insert and
+/// Binds the tenant's id and settings as `$1` to `$9`, the order in which both the insert and
 /// the update name them.
 fn bind_settings<'q>(
     query: Query<'q>,
@@ -170,6 +171,7 @@ fn bind_settings<'q>(
         .bind(settings.failure_mode.as_str())
         .bind(json(&settings.params))
         .bind(i64::from(settings.lead_days))
+        .bind(json(&settings.delivery))
 }
 
 pub(super) async fn create_tenant(
@@ -181,8 +183,8 @@ pub(super) async fn create_tenant(
     let created_at = now();
     let insert = sqlx::query(
         "INSERT INTO tenants (id, name, time_zone, schedule, guardrails, failure_mode, \
-         params, lead_days, last_tick_at, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, $9)",
+         params, lead_days, delivery, last_tick_at, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, $10)",
     );
     let result = bind_settings(insert, id, settings)
         .bind(created_at)
@@ -229,7 +231,7 @@ pub(super) async fn update_tenant(
     validate::tenant_settings(settings)?;
     let update = sqlx::query(
         "UPDATE tenants SET name = $2, time_zone = $3, schedule = $4, guardrails = $5, \
-         failure_mode = $6, params = $7, lead_days = $8 WHERE id = $1",
+         failure_mode = $6, params = $7, lead_days = $8, delivery = $9 WHERE id = $1",
     );
     let done = bind_settings(update, id, settings)
         .execute(&db.pool)

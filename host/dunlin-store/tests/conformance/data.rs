@@ -23,6 +23,7 @@ pub fn settings() -> TenantSettings {
         failure_mode: FailureMode::PreviousVersion,
         params: BTreeMap::from([("brand".to_owned(), "Acme".to_owned())]),
         lead_days: 0,
+        ..TenantSettings::default()
     }
 }
 

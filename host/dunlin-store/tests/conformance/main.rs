@@ -4,6 +4,7 @@
 //! `sqlite_only.rs` and `postgres_only.rs`.
 
 mod data;
+mod delivery_config;
 mod due;
 mod isolation;
 mod ledger;

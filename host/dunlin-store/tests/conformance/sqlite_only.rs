@@ -229,21 +229,8 @@ async fn sqlite_migration_3_keeps_the_log_its_ids_and_its_references() {
         .execute(&pool)
         .await
         .expect("attach");
-    // Tenants gained a column after migration 2: copy the ones it had.
-    let tenants = "id, name, time_zone, schedule, guardrails, failure_mode, params, lead_days, \
-                   last_tick_at, created_at";
-    for (table, columns) in [
-        ("tenants", tenants),
-        ("customers", "*"),
-        ("invoices", "*"),
-        ("dunning_state", "*"),
-    ] {
-        sqlx::query(&format!(
-            "INSERT INTO main.{table} SELECT {columns} FROM src.{table}"
-        ))
-        .execute(&pool)
-        .await
-        .expect(table);
+    for table in ["tenants", "customers", "invoices", "dunning_state"] {
+        copy_old_columns(&pool, table).await;
     }
     sqlx::query(
         "INSERT INTO main.decisions SELECT id, tenant_id, invoice_id, as_of, policy_version, \
@@ -262,14 +249,7 @@ async fn sqlite_migration_3_keeps_the_log_its_ids_and_its_references() {
             .await
             .expect("a decision's own context");
     }
-    sqlx::query(
-        "INSERT INTO main.actions SELECT id, tenant_id, invoice_id, as_of, ordinal, customer_id, \
-         kind, channel, level, tone, payload, status, attempts, next_attempt_at, last_error, \
-         created_at, updated_at FROM src.actions",
-    )
-    .execute(&pool)
-    .await
-    .expect("actions");
+    copy_old_columns(&pool, "actions").await;
     sqlx::query("DETACH DATABASE src")
         .execute(&pool)
         .await
@@ -370,4 +350,21 @@ async fn sqlite_recorded_batches_are_checkpointed_in_the_background() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     db.close().await;
+}
+
+/// Copies `table` from the attached `src` into `main`, only the columns the older `main`
+/// has: later migrations add some (`tenants.delivery`, the leases on `actions`).
+async fn copy_old_columns(pool: &sqlx::SqlitePool, table: &str) {
+    let columns: Vec<String> = sqlx::query_scalar("SELECT name FROM pragma_table_info(?, 'main')")
+        .bind(table)
+        .fetch_all(pool)
+        .await
+        .expect(table);
+    let columns = columns.join(", ");
+    sqlx::query(&format!(
+        "INSERT INTO main.{table} ({columns}) SELECT {columns} FROM src.{table}"
+    ))
+    .execute(pool)
+    .await
+    .expect(table);
 }
