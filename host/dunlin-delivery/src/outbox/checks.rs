@@ -225,7 +225,7 @@ fn cap_frees(
 }
 
 /// The first instant at or after `from` inside `window` on a day that is not quiet, in `tz`;
-/// `None` when no such instant comes within [`SEARCH_DAYS`].
+/// `None` when no such instant comes within two weeks.
 pub fn next_opening(
     from: DateTime<Utc>,
     tz: Tz,
