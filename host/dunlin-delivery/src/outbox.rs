@@ -1,5 +1,7 @@
-//! The outbox: recorded actions on their way to people and systems. What needs no database
-//! lives in its own modules: the send-time checks (`checks`) and the retry timing (`retry`).
+//! The outbox: recorded actions on their way to people and systems. `worker` claims them
+//! from the store, checks, sends and writes back; what needs no database lives in its own
+//! modules: the send-time checks (`checks`) and the retry timing (`retry`).
 
 pub mod checks;
 pub mod retry;
+pub mod worker;

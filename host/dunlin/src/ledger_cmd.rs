@@ -8,7 +8,8 @@ use dunlin_core::text::{truncate, Escaped};
 use dunlin_core::Date;
 use dunlin_runtime::Runtime;
 use dunlin_scheduler::Schedule;
-use dunlin_store::{Db, DecisionQuery, DecisionRecord};
+use dunlin_store::outbox::AttemptRecord;
+use dunlin_store::{ActionRecord, ActionStatus, Db, DecisionQuery, DecisionRecord};
 use dunlin_sweep::{sweep, SweepOptions, SweepReport};
 
 use crate::tenant_cmd::{existing_tenant, tenant_id};
@@ -151,6 +152,36 @@ fn actions(r: &DecisionRecord) -> String {
     }
 }
 
+/// What delivery did with an action: why it waits or was withheld, when it is tried next,
+/// and each attempt.
+fn delivery(a: &ActionRecord, attempts: &[AttemptRecord]) {
+    let mut lines = Vec::new();
+    if let Some(note) = &a.note {
+        lines.push(guest(note));
+    }
+    if let (ActionStatus::Pending, Some(at)) = (a.status, a.next_attempt_at) {
+        lines.push(format!("next attempt {}", at.format("%Y-%m-%d %H:%M UTC")));
+    }
+    if let Some(error) = &a.last_error {
+        lines.push(format!("last error: {}", guest(error)));
+    }
+    for t in attempts.iter().filter(|t| t.action_id == a.id) {
+        let m = &t.attempt_made;
+        lines.push(format!(
+            "attempt {} at {} by {} to {}: {} ({})",
+            t.attempt,
+            m.started_at.format("%Y-%m-%d %H:%M:%S UTC"),
+            m.channel.as_str(),
+            guest(&m.target),
+            m.outcome.as_str(),
+            guest(&m.detail)
+        ));
+    }
+    for line in lines {
+        outln!("  delivery: #{} {}: {line}", a.id, a.status.as_str());
+    }
+}
+
 pub async fn run_explain(args: &ExplainArgs, db: &dyn Db) -> anyhow::Result<ExitCode> {
     let (tenant, _) = existing_tenant(db, &args.tenant).await?;
     let log = db
@@ -169,6 +200,11 @@ pub async fn run_explain(args: &ExplainArgs, db: &dyn Db) -> anyhow::Result<Exit
         Escaped(&args.tenant),
         log.len()
     );
+    let ids: Vec<i64> = log
+        .iter()
+        .flat_map(|r| r.actions.iter().map(|a| a.id))
+        .collect();
+    let attempts = db.delivery_attempts(&tenant, &ids).await?;
     for r in &log {
         let policy = r.policy.as_ref().map_or("no policy".to_owned(), |p| {
             format!("policy v{} ({})", p.version, &p.sha256[..12])
@@ -184,6 +220,9 @@ pub async fn run_explain(args: &ExplainArgs, db: &dyn Db) -> anyhow::Result<Exit
         }
         outln!("  why:      {}", guest(&r.reason));
         outln!("  actions:  {}", actions(r));
+        for a in &r.actions {
+            delivery(a, &attempts);
+        }
         if let Some(f) = &r.failure {
             outln!("  failure:  [{}] {}", Escaped(&f.code), guest(&f.message));
         }

@@ -12,6 +12,7 @@ macro_rules! outln {
     };
 }
 
+mod deliver_cmd;
 mod demo_cmd;
 mod endpoint_cmd;
 mod import_cmd;
@@ -45,6 +46,8 @@ struct Cli {
     sandbox: SandboxArgs,
     #[command(flatten)]
     webhooks: endpoint_cmd::WebhookPolicyArgs,
+    #[command(flatten)]
+    mail: deliver_cmd::MailArgs,
     /// Where tenants, invoices and the decision log live: sqlite://FILE (created and
     /// migrated on first use) or postgres://…
     #[arg(
@@ -131,8 +134,14 @@ enum Command {
     Explain(ledger_cmd::ExplainArgs),
     /// Load customers, invoices, payments, disputes or payment plans from CSV or JSON Lines.
     Import(import_cmd::ImportArgs),
-    /// Run the daemon: each tenant's sweep on its schedule, in its time zone, until SIGINT or
-    /// SIGTERM (then the page being written is finished and the daemon exits).
+    /// Deliver the outbox: emails and signed webhooks, checked again at send time (contact
+    /// window, opt-outs, caps, the invoice's state), retried with backoff.
+    Deliver(deliver_cmd::DeliverArgs),
+    /// List the outbox (actions and their delivery), or requeue failed and dead actions.
+    Deliveries(deliver_cmd::DeliveriesArgs),
+    /// Run the daemon: each tenant's sweep on its schedule, in its time zone, and the outbox's
+    /// delivery, until SIGINT or SIGTERM (then the page being written and the sends under
+    /// way are finished and the daemon exits).
     Serve,
     /// Compiles one component from stdin to stdout under a memory limit: the child process
     /// the runtime compiles uploads in (not for people).
@@ -164,6 +173,8 @@ impl Cli {
             Command::Tenant(_)
             | Command::Template(_)
             | Command::Endpoint(_)
+            | Command::Deliver(_)
+            | Command::Deliveries(_)
             | Command::Sweep(_)
             | Command::Decisions(_)
             | Command::Explain(_)
@@ -175,10 +186,11 @@ impl Cli {
 
 /// `dunlin serve`: the daemon until a signal.
 async fn serve(
-    db: &dyn dunlin_store::Db,
-    sandbox: &SandboxArgs,
+    shared: std::sync::Arc<dyn dunlin_store::Db>,
+    cli: &Cli,
     limits: &OperatorLimits,
 ) -> anyhow::Result<ExitCode> {
+    let db = shared.as_ref();
     // The signals are listened for before the runtime is built and any sweep starts, so a
     // SIGTERM from here on is a graceful stop. Before this (process start, opening and
     // migrating the database) it is the default kill, which leaves nothing half-written.
@@ -195,26 +207,42 @@ async fn serve(
         tracing::info!("shutting down after the current page");
         stop.cancel();
     });
-    let runtime = sandbox.runtime()?;
-    tracing::info!("dunlin serve started");
-    dunlin_sweep::serve(
+    let runtime = cli.sandbox.runtime()?;
+    let (worker, transport) = deliver_cmd::worker(
+        std::sync::Arc::clone(&shared),
+        &cli.mail,
+        cli.webhooks.policy(),
+        std::sync::Arc::new(dunlin_scheduler::SystemClock),
+    )?;
+    tracing::info!(email = %transport, "dunlin serve started");
+    let delivering = tokio::spawn(worker.run(
+        dunlin_delivery::outbox::worker::Scope::All,
+        false,
+        shutdown.clone(),
+    ));
+    let swept = dunlin_sweep::serve(
         db,
         &runtime,
         &dunlin_scheduler::SystemClock,
         limits,
-        shutdown,
+        shutdown.clone(),
     )
-    .await?;
+    .await;
+    // Whatever ended the schedule ends delivery too, after the sends under way.
+    shutdown.cancel();
+    let delivered = delivering.await.context("the delivery task")?;
+    swept?;
+    delivered?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// The commands that work on the database.
 async fn run_with_db(cli: &Cli) -> anyhow::Result<ExitCode> {
     let limits = cli.operator_limits()?;
-    let db = dunlin_store::connect(&cli.database)
+    let shared = dunlin_store::connect(&cli.database)
         .await
         .context("opening the database")?;
-    let db = db.as_ref();
+    let db = shared.as_ref();
     let result = match &cli.command {
         Command::Policy(cmd) => policy_cmd::run_stored(cmd, &cli.sandbox, db).await,
         Command::Tenant(cmd) => tenant_cmd::run(cmd, db, &limits).await,
@@ -225,7 +253,12 @@ async fn run_with_db(cli: &Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Decisions(args) => ledger_cmd::run_decisions(args, db).await,
         Command::Explain(args) => ledger_cmd::run_explain(args, db).await,
-        Command::Serve => serve(db, &cli.sandbox, &limits).await,
+        Command::Serve => serve(std::sync::Arc::clone(&shared), cli, &limits).await,
+        Command::Deliver(args) => {
+            let policy = cli.webhooks.policy();
+            deliver_cmd::run_deliver(args, std::sync::Arc::clone(&shared), &cli.mail, policy).await
+        }
+        Command::Deliveries(args) => deliver_cmd::run_deliveries(args, db).await,
         Command::Import(args) => import_cmd::run(args, db).await,
         Command::Simulate(_) | Command::Demo(_) | Command::CompileWorker { .. } => {
             unreachable!("no --database")
