@@ -144,13 +144,15 @@ pub trait Db: Send + Sync {
     /// decision, invoice and customer as they stand now. Safe with several workers on one
     /// database: each action goes to one claim until its lease expires.
     async fn claim_actions(&self, tenant: &TenantId, claim: &Claim) -> Result<Vec<ClaimedAction>>;
-    /// Writes the results of claimed actions and logs their attempts, in one transaction.
-    /// A result whose lease was lost (claimed again after expiry, or the action withdrawn)
-    /// is not written; its attempts are logged all the same.
+    /// Writes the results of claimed actions, stamped `at` (the worker's clock, which the
+    /// contact cap counts by), and logs their attempts, in one transaction. A result whose
+    /// lease was lost (claimed again after expiry, or the action withdrawn) is not written;
+    /// its attempts are logged all the same.
     async fn finish_actions(
         &self,
         tenant: &TenantId,
         worker: &str,
+        at: DateTime<Utc>,
         results: &[Finished],
     ) -> Result<FinishSummary>;
     /// The tenant's outbox, by id.

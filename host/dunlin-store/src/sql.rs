@@ -227,9 +227,10 @@ impl Db for This {
         &self,
         tenant: &TenantId,
         worker: &str,
+        at: DateTime<Utc>,
         results: &[Finished],
     ) -> Result<FinishSummary> {
-        outbox::finish(self, tenant, worker, results).await
+        outbox::finish(self, tenant, worker, at, results).await
     }
 
     async fn outbox(&self, tenant: &TenantId, query: &OutboxQuery) -> Result<Vec<OutboxEntry>> {

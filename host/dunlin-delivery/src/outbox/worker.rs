@@ -407,7 +407,7 @@ impl<T: Transport + 'static> Worker<T> {
         }
         let written = self
             .db
-            .finish_actions(tenant, &self.config.name, &results)
+            .finish_actions(tenant, &self.config.name, self.clock.now(), &results)
             .await?;
         totals.lost = written.lost as u64;
         tracing::info!(
@@ -660,10 +660,11 @@ impl<T: Transport + 'static> Worker<T> {
             key: key.clone(),
             unsubscribe: unsubscribe.into_iter().collect(),
         };
-        let started = Utc::now();
+        let started = Instant::now();
         let outcome = self.email.send(&email).await;
         let attempt = attempt_of(
-            started,
+            now,
+            started.elapsed(),
             AttemptChannel::Email,
             address,
             key.as_str(),
@@ -733,7 +734,7 @@ impl<T: Transport + 'static> Worker<T> {
             let event = &event;
             let key = &key;
             async move {
-                let started = Utc::now();
+                let started = Instant::now();
                 let sent = match (&target.endpoint, &target.keys) {
                     (Ok(endpoint), Ok(keys)) => {
                         self.webhooks.send(endpoint, keys, event, key).await
@@ -745,14 +746,14 @@ impl<T: Transport + 'static> Worker<T> {
                         retry_after: None,
                     },
                 };
-                (target.id.as_str(), started, sent)
+                (target.id.as_str(), started.elapsed(), sent)
             }
         });
         let sent = futures_util::future::join_all(sends).await;
         let attempts = sent
             .iter()
-            .map(|(id, started, s)| {
-                attempt_of(*started, AttemptChannel::Webhook, id, &key, &s.outcome)
+            .map(|(id, took, s)| {
+                attempt_of(now, *took, AttemptChannel::Webhook, id, &key, &s.outcome)
             })
             .collect();
         let outcomes: Vec<(&Outcome, Option<Duration>)> = sent
@@ -905,8 +906,11 @@ fn finished(claimed: &ClaimedAction, attempts: Vec<Attempt>, next: Next) -> Fini
     }
 }
 
+/// The log's row for one send that started at `started` (the worker's clock) and took
+/// `took`, or as long as the transport says when it says.
 fn attempt_of(
     started: DateTime<Utc>,
+    took: Duration,
     channel: AttemptChannel,
     target: &str,
     key: &str,
@@ -914,16 +918,8 @@ fn attempt_of(
 ) -> Attempt {
     let (outcome, detail, latency) = match outcome {
         Outcome::Sent { reply, latency } => (AttemptOutcome::Delivered, reply.as_str(), *latency),
-        Outcome::Temporary { reason } => (
-            AttemptOutcome::Temporary,
-            reason.as_str(),
-            elapsed_since(started),
-        ),
-        Outcome::Permanent { reason } => (
-            AttemptOutcome::Permanent,
-            reason.as_str(),
-            elapsed_since(started),
-        ),
+        Outcome::Temporary { reason } => (AttemptOutcome::Temporary, reason.as_str(), took),
+        Outcome::Permanent { reason } => (AttemptOutcome::Permanent, reason.as_str(), took),
     };
     Attempt {
         started_at: started,
@@ -934,10 +930,6 @@ fn attempt_of(
         outcome,
         detail: bounded(detail),
     }
-}
-
-fn elapsed_since(started: DateTime<Utc>) -> Duration {
-    (Utc::now() - started).to_std().unwrap_or_default()
 }
 
 /// What becomes of an action after one attempt over all its targets: delivered when every
