@@ -201,6 +201,8 @@ pub enum Scope {
 pub struct Worker<T> {
     db: Arc<dyn Db>,
     email: T,
+    /// Tenants' own relays, where the operator configured one; the rest use `email`.
+    tenant_email: std::collections::HashMap<TenantId, T>,
     webhooks: WebhookSender,
     clock: Arc<dyn Clock>,
     config: WorkerConfig,
@@ -255,11 +257,19 @@ impl<T: Transport + 'static> Worker<T> {
         Ok(Worker {
             db,
             email,
+            tenant_email: std::collections::HashMap::new(),
             webhooks,
             clock,
             permits: Semaphore::new(config.total.max(1)),
             config,
         })
+    }
+
+    /// Sends `tenant`'s email through `transport` (the tenant's own relay) instead of the
+    /// operator's.
+    pub fn with_tenant_transport(mut self, tenant: TenantId, transport: T) -> Worker<T> {
+        self.tenant_email.insert(tenant, transport);
+        self
     }
 
     /// Delivers until `stop` is cancelled, or with `once` until nothing more is due. Each
@@ -661,7 +671,8 @@ impl<T: Transport + 'static> Worker<T> {
             unsubscribe: unsubscribe.into_iter().collect(),
         };
         let started = Instant::now();
-        let outcome = self.email.send(&email).await;
+        let transport = self.tenant_email.get(&config.tenant).unwrap_or(&self.email);
+        let outcome = transport.send(&email).await;
         let attempt = attempt_of(
             now,
             started.elapsed(),
