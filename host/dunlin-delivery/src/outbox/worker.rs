@@ -414,6 +414,24 @@ impl<T: Transport + 'static> Worker<T> {
             .collect();
         for result in &results {
             totals.count(&result.next);
+            // What an operator may have to act on: an action given up on. The errors are
+            // bounded and escaped where they were made.
+            match &result.next {
+                Next::Dead { error } => tracing::warn!(
+                    tenant = %tenant,
+                    action = result.lease.id,
+                    attempts = result.attempt,
+                    error = %error,
+                    "delivery gave up after the last allowed attempt; `dunlin deliveries retry` requeues it"
+                ),
+                Next::Failed { error } => tracing::warn!(
+                    tenant = %tenant,
+                    action = result.lease.id,
+                    error = %error,
+                    "delivery failed for good"
+                ),
+                _ => {}
+            }
         }
         let written = self
             .db
