@@ -414,8 +414,9 @@ impl<T: Transport + 'static> Worker<T> {
             .collect();
         for result in &results {
             totals.count(&result.next);
-            // What an operator may have to act on: an action given up on. The errors are
-            // bounded and escaped where they were made.
+            // What an operator may have to act on: an action given up on after retries (the
+            // receiver or relay has been away). The errors are bounded and escaped where they
+            // were made.
             match &result.next {
                 Next::Dead { error } => tracing::warn!(
                     tenant = %tenant,
@@ -424,7 +425,9 @@ impl<T: Transport + 'static> Worker<T> {
                     error = %error,
                     "delivery gave up after the last allowed attempt; `dunlin deliveries retry` requeues it"
                 ),
-                Next::Failed { error } => tracing::warn!(
+                // A bounce or a channel the tenant has no endpoint for: the customer's or the
+                // tenant's matter, shown in `deliveries` and `explain`, not the operator's.
+                Next::Failed { error } => tracing::info!(
                     tenant = %tenant,
                     action = result.lease.id,
                     error = %error,
