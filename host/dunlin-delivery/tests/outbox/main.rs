@@ -14,5 +14,9 @@ mod receiver;
 
 mod scene;
 
+mod dead_letters;
 mod email;
+mod fairness;
+mod outcomes;
+mod send_time;
 mod webhooks;

@@ -156,6 +156,27 @@ pub async fn decide(
     ids
 }
 
+/// One email notice from "reminder-friendly" per customer, each for an invoice of its own
+/// (`i-{customer}`, `minor` cents), decided on `as_of`; returns the actions' ids in order.
+pub async fn one_notice_each(
+    f: &Fixture,
+    tenant: &TenantId,
+    as_of: &str,
+    customers: &[CustomerRecord],
+    minor: i64,
+) -> Vec<i64> {
+    let invoices: Vec<NewInvoice> = customers
+        .iter()
+        .map(|c| invoice(&format!("i-{}", c.profile.id), &c.profile.id, minor))
+        .collect();
+    ledger(f, tenant, customers, &invoices).await;
+    let planned: Vec<(&str, Vec<Action>)> = invoices
+        .iter()
+        .map(|i| (i.id.as_str(), vec![email("reminder-friendly")]))
+        .collect();
+    decide(f, tenant, as_of, &planned).await
+}
+
 fn outcome(context: &Context, actions: Vec<Action>) -> Outcome {
     let review_on = context.as_of + Days::new(7);
     Outcome {
