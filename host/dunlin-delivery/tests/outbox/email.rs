@@ -23,6 +23,7 @@ dunlin_store::conformance!(
     a_refused_connection_is_retried_with_the_same_message_id_until_the_server_takes_it,
     one_customers_email_notices_of_a_day_go_out_as_one_email,
     without_consolidation_each_notice_is_an_email_of_its_own,
+    a_consolidated_email_is_retried_as_one_with_its_message_id,
 );
 
 fn unsubscribe_keys() -> UnsubscribeKeys {
@@ -334,5 +335,44 @@ async fn without_consolidation_each_notice_is_an_email_of_its_own(f: Fixture) {
         let log = attempts(&f, &acme, *id).await;
         assert_eq!(log.len(), 1, "{id}: {log:?}");
         assert_eq!(log[0].attempt_made.message_key, key(&acme, *id));
+    }
+}
+
+async fn a_consolidated_email_is_retried_as_one_with_its_message_id(f: Fixture) {
+    let ids = two_notices_for_one_customer(&f, delivery()).await;
+    let acme = crate::scene::tid("acme");
+    let port = free_port();
+    let now = clock(march_10(10, 0));
+    let totals = run(&f, smtp(port), &now, config()).await;
+    assert_eq!(totals.retried, 2, "{totals:?}");
+    // The worker polls all the time: the next run is at the first retry time.
+    let mut due = Vec::new();
+    for id in &ids {
+        due.push(
+            entry(&f, &acme, *id)
+                .await
+                .next_attempt_at
+                .expect("a retry time"),
+        );
+    }
+    now.set(*due.iter().min().expect("two"));
+
+    let mailbox = Mailbox::start_on(port);
+    let totals = run(&f, mailbox.smtp(), &now, config()).await;
+    assert_eq!(
+        totals.delivered, 2,
+        "both notices again in one email: {totals:?}"
+    );
+    let received = mailbox.received(1);
+    assert_eq!(received.len(), 1);
+    let message_id = format!("{}@acme.example", key(&acme, ids[0]));
+    assert_eq!(parse(&received[0]).message_id(), Some(message_id.as_str()));
+    for id in &ids {
+        let keys: Vec<String> = attempts(&f, &acme, *id)
+            .await
+            .into_iter()
+            .map(|a| a.attempt_made.message_key)
+            .collect();
+        assert_eq!(keys, [key(&acme, ids[0]), key(&acme, ids[0])], "{id}");
     }
 }
