@@ -703,12 +703,25 @@ impl<T: Transport + 'static> Worker<T> {
             &outcome,
         );
         let max = config.settings.max_attempts;
+        let mut nexts: Vec<Next> = group
+            .iter()
+            .map(|c| next_after(&[(&outcome, None)], c.attempts + 1, max, now))
+            .collect();
+        // One retry time for the group: drawn apart, the first due would go out alone and
+        // the rest as a second email under another Message-ID.
+        let shared = nexts.iter().find_map(|n| match n {
+            Next::Retry { at, .. } => Some(*at),
+            _ => None,
+        });
+        for next in &mut nexts {
+            if let (Next::Retry { at, .. }, Some(shared)) = (next, shared) {
+                *at = shared;
+            }
+        }
         group
             .iter()
-            .map(|c| {
-                let next = next_after(&[(&outcome, None)], c.attempts + 1, max, now);
-                finished(c, vec![attempt.clone()], next)
-            })
+            .zip(nexts)
+            .map(|(c, next)| finished(c, vec![attempt.clone()], next))
             .collect()
     }
 
