@@ -16,6 +16,7 @@ mod deliver_cmd;
 mod demo_cmd;
 mod endpoint_cmd;
 mod import_cmd;
+mod key_cmd;
 mod ledger_cmd;
 mod policy_cmd;
 mod simulate_cmd;
