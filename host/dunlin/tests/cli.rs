@@ -400,6 +400,50 @@ fn tenants_are_created_checked_and_listed() {
 }
 
 #[test]
+fn tenant_keys_are_shown_once_listed_without_the_key_and_revoked() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cache, db) = (dir.path().join("cache"), dir.path().join("t.db"));
+    for t in ["acme", "beta"] {
+        assert!(dunlin_db(&cache, &db, &["tenant", "create", t])
+            .status
+            .success());
+    }
+    let made = dunlin_db(
+        &cache,
+        &db,
+        &["tenant", "key", "create", "acme", "--label", "billing"],
+    );
+    let (key, said) = text(&made);
+    assert!(made.status.success(), "{said}");
+    let key = key.trim();
+    assert!(key.starts_with("dk_") && key.len() == 46, "{key}");
+    assert!(said.contains("shown only now"), "{said}");
+
+    let list = dunlin_db(&cache, &db, &["tenant", "key", "list", "acme"]);
+    let (listed, _) = text(&list);
+    assert!(
+        listed.contains("billing") && !listed.contains(&key[3..]),
+        "{listed}"
+    );
+    let id = listed.split_whitespace().next().unwrap().to_owned();
+    assert_eq!(id.len(), 12, "{listed}");
+
+    // Another tenant's list and revoke never reach acme's key.
+    let (beta_list, _) = text(&dunlin_db(&cache, &db, &["tenant", "key", "list", "beta"]));
+    assert!(beta_list.trim().is_empty(), "{beta_list}");
+    let wrong = dunlin_db(&cache, &db, &["tenant", "key", "revoke", "beta", &id]);
+    assert_eq!(wrong.status.code(), Some(2));
+    assert!(text(&wrong).1.contains("has no key"), "{:?}", text(&wrong));
+
+    let revoked = dunlin_db(&cache, &db, &["tenant", "key", "revoke", "acme", &id]);
+    assert!(revoked.status.success(), "{:?}", text(&revoked));
+    let (listed, _) = text(&dunlin_db(&cache, &db, &["tenant", "key", "list", "acme"]));
+    assert!(!listed.contains("revoked -"), "{listed}");
+    let again = dunlin_db(&cache, &db, &["tenant", "key", "revoke", "acme", &id]);
+    assert_eq!(again.status.code(), Some(2));
+}
+
+#[test]
 fn malformed_guardrails_are_refused_naming_the_key_and_nothing_is_stored() {
     let dir = tempfile::tempdir().unwrap();
     let (cache, db) = (dir.path().join("cache"), dir.path().join("t.db"));
