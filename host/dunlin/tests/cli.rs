@@ -15,6 +15,8 @@ fn dunlin(cache: &Path, args: &[&str]) -> Output {
         .arg("--cache-dir")
         .arg(cache)
         .current_dir(repo())
+        // Commands that deliver write their emails to the test's folder, not the repo's.
+        .env("DUNLIN_MAIL_DIR", cache.join("mail"))
         .output()
         .expect("dunlin runs")
 }

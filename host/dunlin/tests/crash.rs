@@ -48,6 +48,8 @@ impl Cli {
             .arg(self.cache.path())
             .args(args)
             .current_dir(repo())
+            // `serve` delivers the outbox: its emails go to the test's folder, not the repo's.
+            .env("DUNLIN_MAIL_DIR", self.cache.path().join("mail"))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         cmd
