@@ -63,14 +63,9 @@ pub(super) async fn claim(
     push_claimable(&mut qb, claim.now);
     qb.push(" ORDER BY id LIMIT ")
         .push_bind(i64::from(claim.limit))
-        .push(skip_locked("actions"))
-        .push(") UPDATE actions SET lease_owner = ")
-        .push_bind(&claim.worker)
-        .push(", lease_until = ")
-        .push_bind(until)
-        .push(", lease_token = lease_token + 1 WHERE tenant_id = ")
-        .push_bind(tenant.as_str())
-        .push(" AND id IN (SELECT id FROM picked) RETURNING id, customer_id, as_of, kind, channel");
+        .push(skip_locked("actions"));
+    push_lease(&mut qb, tenant, claim, until);
+    qb.push(" AND id IN (SELECT id FROM picked) RETURNING id, customer_id, as_of, kind, channel");
     let rows = qb
         .build()
         .fetch_all(&mut *tx)
@@ -124,14 +119,8 @@ pub(super) async fn claim(
                     .push_bind_unseparated(*as_of)
                     .push_unseparated(")");
             }
-            qb.push(")")
-                .push(skip_locked("actions"))
-                .push(") UPDATE actions SET lease_owner = ")
-                .push_bind(&claim.worker)
-                .push(", lease_until = ")
-                .push_bind(until)
-                .push(", lease_token = lease_token + 1 WHERE tenant_id = ")
-                .push_bind(tenant.as_str());
+            qb.push(")").push(skip_locked("actions"));
+            push_lease(&mut qb, tenant, claim, until);
             push_claimable(&mut qb, claim.now);
             qb.push(" AND id IN (SELECT id FROM picked) RETURNING id");
             let more: Vec<i64> = qb
@@ -145,6 +134,22 @@ pub(super) async fn claim(
     let claimed = read_claimed(&mut tx, tenant, &ids, claim.now).await?;
     tx.commit().await.ctx("commit a claim")?;
     Ok(claimed)
+}
+
+/// `) UPDATE` that leases the rows a `picked` CTE chose to `claim`'s worker until `until`,
+/// up to its `WHERE tenant_id = …`.
+fn push_lease<'a>(
+    qb: &mut QueryBuilder<'a, Driver>,
+    tenant: &'a TenantId,
+    claim: &'a Claim,
+    until: DateTime<Utc>,
+) {
+    qb.push(") UPDATE actions SET lease_owner = ")
+        .push_bind(&claim.worker)
+        .push(", lease_until = ")
+        .push_bind(until)
+        .push(", lease_token = lease_token + 1 WHERE tenant_id = ")
+        .push_bind(tenant.as_str());
 }
 
 /// ` IN ($n, …)` over `ids`.
