@@ -150,10 +150,24 @@ async fn sigkill_during_delivery_loses_nothing_and_repeats_only_what_was_in_flig
     let mut in_flight: BTreeMap<String, usize> = BTreeMap::new();
     let (mut kills, mut hits) = (0, 0);
     let started = Instant::now();
+    let (mut delivered, mut running) = (0, Duration::ZERO);
     while hits < KILLS {
+        // Each run is killed at a random moment up to 700 ms, or up to the time it takes to
+        // deliver twice its share of what the kills still to come need left (at the rate
+        // seen so far), so that a fast machine does not run out of work before the last
+        // kill. A moment, not a count of deliveries: those are written at the end of a
+        // round, when the worker holds nothing.
+        let share = (PER_TENANT * TENANTS.len() - delivered) / (KILLS - hits + 1);
+        let mut longest = 700;
+        if delivered > 0 {
+            let per_ms = delivered as f64 / running.as_millis() as f64;
+            longest = ((2 * share) as f64 / per_ms).clamp(150.0, 700.0) as u64;
+        }
+        let wait = Duration::from_millis(rng.random_range(100..longest));
         let mut worker = Running(deliver(&f, smtp.port, &log, false).spawn().unwrap());
         let name = format!("{HOST}-{}", worker.0.id());
-        tokio::time::sleep(Duration::from_millis(rng.random_range(100..700))).await;
+        tokio::time::sleep(wait).await;
+        running += wait;
         assert!(
             worker.0.try_wait().unwrap().is_none(),
             "deliver exited early; its log: {}",
@@ -175,10 +189,11 @@ async fn sigkill_during_delivery_loses_nothing_and_repeats_only_what_was_in_flig
         for k in held {
             *in_flight.entry(k.clone()).or_default() += 1;
         }
-        let pending = all
+        delivered = all
             .values()
-            .filter(|(s, _)| *s == ActionStatus::Pending)
+            .filter(|(s, _)| *s == ActionStatus::Delivered)
             .count();
+        let pending = all.len() - delivered;
         assert!(
             pending > 0 || hits >= KILLS,
             "everything was delivered after {kills} kills, {hits} of them during delivery: \
