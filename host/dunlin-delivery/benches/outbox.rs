@@ -102,7 +102,7 @@ async fn claims(f: &Fixture, backend: &str, n: usize) {
             })
             .collect();
         let written =
-            f.db.finish_actions(&tenant, "bench", &results)
+            f.db.finish_actions(&tenant, "bench", Utc::now(), &results)
                 .await
                 .expect("finish");
         assert_eq!(written.written, results.len());

@@ -219,14 +219,55 @@ pub async fn import_reader<R: std::io::Read + Send>(
     options: &Options,
     progress: &mut (dyn FnMut(Progress) + Send),
 ) -> Result<ImportReport, ImportError> {
-    if db.tenant(tenant).await?.is_none() {
-        return Err(ImportError::UnknownTenant(tenant.clone()));
-    }
-    let rows = read::Rows::new(format, kind, input)?;
-    let report = load::run(db, tenant, kind, rows, options.batch_size.max(1), progress).await?;
+    let report = load_reader(db, tenant, kind, format, input, options, progress).await?;
     if report.loaded > 0 {
         // A bulk load changes the tables' shape; fresh statistics keep the sweep's plans good.
         db.refresh_statistics().await?;
     }
     Ok(report)
+}
+
+/// Imports rows of `kind` given as JSON values, one row each in the JSON Lines row format
+/// (the HTTP API's batches): the same checks and the same upserts as a file, and a row's
+/// [`RowError::line`] is its position counting from 1. The planner's statistics are left to
+/// bulk imports: a request's rows are few beside the tables.
+pub async fn import_values(
+    db: &dyn Db,
+    tenant: &TenantId,
+    kind: Kind,
+    rows: &[serde_json::Value],
+    options: &Options,
+) -> Result<ImportReport, ImportError> {
+    // One line per row: serde_json writes a line break inside a string as `\n`.
+    let mut lines = Vec::new();
+    for row in rows {
+        serde_json::to_writer(&mut lines, row).expect("a JSON value writes to memory");
+        lines.push(b'\n');
+    }
+    load_reader(
+        db,
+        tenant,
+        kind,
+        Format::JsonLines,
+        &lines[..],
+        options,
+        &mut |_| {},
+    )
+    .await
+}
+
+async fn load_reader<R: std::io::Read + Send>(
+    db: &dyn Db,
+    tenant: &TenantId,
+    kind: Kind,
+    format: Format,
+    input: R,
+    options: &Options,
+    progress: &mut (dyn FnMut(Progress) + Send),
+) -> Result<ImportReport, ImportError> {
+    if db.tenant(tenant).await?.is_none() {
+        return Err(ImportError::UnknownTenant(tenant.clone()));
+    }
+    let rows = read::Rows::new(format, kind, input)?;
+    load::run(db, tenant, kind, rows, options.batch_size.max(1), progress).await
 }

@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dunlin_core::Date;
 
+use crate::api_key::ApiKeyRow;
 use crate::delivery::{EndpointRow, NewEndpoint, TemplateRow};
 use crate::ledger::{InvoiceRecord, NewDispute, NewInvoice, NewPayment, NewPaymentPlan};
 use crate::outbox::{
@@ -14,7 +15,7 @@ use crate::review::{
 };
 use crate::sweep::{EncodedOutcome, LedgerMark, Written};
 use crate::tenant::{PolicyBlob, PolicyVersion, Tenant, TenantId, TenantSettings};
-use crate::{CustomerRecord, Result};
+use crate::{CustomerRecord, Result, StoreError};
 
 /// Which database a [`Db`] talks to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,8 +60,33 @@ pub trait Db: Send + Sync {
 
     /// Stores the sha256 of an API key for the tenant; the key itself is never stored.
     async fn add_api_key(&self, tenant: &TenantId, key: &str, label: &str) -> Result<()>;
-    /// The tenant an API key belongs to.
+    /// The tenant an API key belongs to; `None` for an unknown or revoked key. Notes the use
+    /// (at most once a minute per key, so reads do not become writes).
     async fn tenant_for_api_key(&self, key: &str) -> Result<Option<TenantId>>;
+    /// Makes a new random key for the tenant ([`crate::api_key::generate`]) and stores its
+    /// hash. Returns the key, to be shown once (the store cannot show it again), and its row.
+    async fn create_api_key(&self, tenant: &TenantId, label: &str) -> Result<(String, ApiKeyRow)> {
+        let key = crate::api_key::generate().map_err(StoreError::Random)?;
+        self.add_api_key(tenant, &key, label).await?;
+        let id = crate::api_key::id_of(&key);
+        let row = self
+            .api_keys(tenant)
+            .await?
+            .into_iter()
+            .find(|row| row.id == id)
+            .ok_or_else(|| StoreError::Corrupt {
+                what: "api key",
+                detail: format!("key {id} was stored but is not listed"),
+            })?;
+        Ok((key, row))
+    }
+    /// The tenant's keys, revoked ones included, oldest first; never a key itself.
+    async fn api_keys(&self, tenant: &TenantId) -> Result<Vec<ApiKeyRow>>;
+    /// Revokes the tenant's key of this public id; whether it had such a key not yet revoked.
+    async fn revoke_api_key(&self, tenant: &TenantId, id: &str) -> Result<bool>;
+    /// Whether the database answers and its schema has every migration this build knows
+    /// (a replica of an older build finds newer ones applied, which is current too).
+    async fn ready(&self) -> Result<bool>;
 
     /// Stores a policy component as the tenant's next version (status `uploaded`). Uploading
     /// bytes the tenant already has returns the existing version.
@@ -144,13 +170,15 @@ pub trait Db: Send + Sync {
     /// decision, invoice and customer as they stand now. Safe with several workers on one
     /// database: each action goes to one claim until its lease expires.
     async fn claim_actions(&self, tenant: &TenantId, claim: &Claim) -> Result<Vec<ClaimedAction>>;
-    /// Writes the results of claimed actions and logs their attempts, in one transaction.
-    /// A result whose lease was lost (claimed again after expiry, or the action withdrawn)
-    /// is not written; its attempts are logged all the same.
+    /// Writes the results of claimed actions, stamped `at` (the worker's clock, which the
+    /// contact cap counts by), and logs their attempts, in one transaction. A result whose
+    /// lease was lost (claimed again after expiry, or the action withdrawn) is not written;
+    /// its attempts are logged all the same.
     async fn finish_actions(
         &self,
         tenant: &TenantId,
         worker: &str,
+        at: DateTime<Utc>,
         results: &[Finished],
     ) -> Result<FinishSummary>;
     /// The tenant's outbox, by id.

@@ -136,6 +136,9 @@ pub enum StoreError {
         /// Why it does not decode.
         detail: String,
     },
+    /// The operating system's random source failed while making an API key.
+    #[error("could not read the operating system's random source for an API key")]
+    Random(#[source] getrandom::Error),
 }
 
 /// Shorthand for results of this crate.

@@ -11,6 +11,7 @@
 
 use std::sync::Arc;
 
+pub mod api_key;
 pub mod codec;
 mod db;
 pub mod delivery;
@@ -26,6 +27,7 @@ pub mod tenant;
 pub mod testing;
 pub mod validate;
 
+pub use api_key::ApiKeyRow;
 pub use codec::{compress_context, decompress_context};
 pub use db::{Backend, Db};
 pub use delivery::{DeliverySettings, EndpointRow, NewEndpoint, TemplateRow, Weekday};

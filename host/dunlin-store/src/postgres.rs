@@ -18,6 +18,9 @@ use crate::{Contact, DuePage, DueQuery, Outcome, Result, StoreError, TenantId};
 type Driver = sqlx::Postgres;
 /// The handle `sql.rs` implements [`crate::Db`] for here.
 type This = PgDb;
+
+/// The schema's migrations, embedded: run on open, compared by `Db::ready`.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 const BACKEND: crate::Backend = crate::Backend::Postgres;
 /// [`crate::Db::write_lanes`]: two batches of one sweep are written at once. One server
 /// process inserting a batch used one core while the other stood partly idle (200,000
@@ -518,10 +521,7 @@ impl PgDb {
                 source,
             })?;
         // sqlx takes an advisory lock while migrating, so replicas starting together are safe.
-        sqlx::migrate!("migrations/postgres")
-            .run(&pool)
-            .await
-            .map_err(StoreError::Migrate)?;
+        MIGRATOR.run(&pool).await.map_err(StoreError::Migrate)?;
         Ok(PgDb { pool })
     }
 

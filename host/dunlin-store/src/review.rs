@@ -263,6 +263,12 @@ pub struct RecordSummary {
 pub struct DecisionQuery {
     /// Only this invoice's.
     pub invoice: Option<String>,
+    /// Only decisions about this customer's invoices.
+    pub customer: Option<String>,
+    /// Only decisions for this as-of day or later.
+    pub from: Option<Date>,
+    /// Only decisions for this as-of day or earlier.
+    pub to: Option<Date>,
     /// Only decisions with a larger id (for paging).
     pub after_id: Option<i64>,
     /// At most this many (clamped to 1..=10000), oldest first.
@@ -273,6 +279,9 @@ impl Default for DecisionQuery {
     fn default() -> Self {
         DecisionQuery {
             invoice: None,
+            customer: None,
+            from: None,
+            to: None,
             after_id: None,
             limit: 1000,
         }

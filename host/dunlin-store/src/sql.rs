@@ -26,6 +26,7 @@ use dunlin_core::Date;
 use sqlx::Row as _;
 
 use super::{Driver, This, BACKEND};
+use crate::api_key::ApiKeyRow;
 use crate::delivery::{EndpointRow, NewEndpoint, TemplateRow};
 use crate::error::QueryContext;
 use crate::ledger::{InvoiceRecord, NewDispute, NewInvoice, NewPayment, NewPaymentPlan};
@@ -123,6 +124,18 @@ impl Db for This {
 
     async fn tenant_for_api_key(&self, key: &str) -> Result<Option<TenantId>> {
         tenant::tenant_for_api_key(self, key).await
+    }
+
+    async fn api_keys(&self, tenant: &TenantId) -> Result<Vec<ApiKeyRow>> {
+        tenant::api_keys(self, tenant).await
+    }
+
+    async fn revoke_api_key(&self, tenant: &TenantId, id: &str) -> Result<bool> {
+        tenant::revoke_api_key(self, tenant, id).await
+    }
+
+    async fn ready(&self) -> Result<bool> {
+        tenant::migrations_current(self, &super::MIGRATOR).await
     }
 
     async fn add_policy_version(&self, tenant: &TenantId, bytes: &[u8]) -> Result<PolicyVersion> {
@@ -227,9 +240,10 @@ impl Db for This {
         &self,
         tenant: &TenantId,
         worker: &str,
+        at: DateTime<Utc>,
         results: &[Finished],
     ) -> Result<FinishSummary> {
-        outbox::finish(self, tenant, worker, results).await
+        outbox::finish(self, tenant, worker, at, results).await
     }
 
     async fn outbox(&self, tenant: &TenantId, query: &OutboxQuery) -> Result<Vec<OutboxEntry>> {

@@ -21,6 +21,9 @@ use direct::Direct;
 type Driver = sqlx::Sqlite;
 /// The handle `sql.rs` implements [`crate::Db`] for here.
 type This = SqliteDb;
+
+/// The schema's migrations, embedded: run on open, compared by `Db::ready`.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 const BACKEND: crate::Backend = crate::Backend::Sqlite;
 /// [`crate::Db::write_lanes`]: SQLite has one writer at a time, so a second batch would only
 /// wait for the lock.
@@ -135,10 +138,7 @@ impl SqliteDb {
             .connect_with(options)
             .await
             .map_err(connect_err)?;
-        sqlx::migrate!("migrations/sqlite")
-            .run(&pool)
-            .await
-            .map_err(StoreError::Migrate)?;
+        MIGRATOR.run(&pool).await.map_err(StoreError::Migrate)?;
         Ok(SqliteDb {
             pool,
             direct: Arc::new(Direct::new(path)),

@@ -1,13 +1,14 @@
 //! `dunlin deliver` and `dunlin deliveries`: the outbox worker by hand, and the outbox and its
 //! dead letters for an operator. Also builds the worker `serve` and `demo` run.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context as _;
 use dunlin_core::clock::Clock;
-use dunlin_core::text::{truncate, Escaped};
+use dunlin_core::text::{quoted, truncate, Escaped};
 use dunlin_delivery::email::{
     Email, FileTransport, Outcome, SmtpConfig, SmtpConfigError, SmtpTransport, Transport,
 };
@@ -38,7 +39,25 @@ pub struct MailArgs {
     /// DUNLIN_UNSUBSCRIBE_KEY_FILE) every email carries a signed link and the RFC 8058 headers.
     #[arg(long, global = true, env = "DUNLIN_UNSUBSCRIBE_URL")]
     pub unsubscribe_url: Option<String>,
+    /// Tenants' own SMTP relays: a JSON file mapping a tenant's id to its relay, with the keys
+    /// of the DUNLIN_SMTP_* settings in lower case, e.g.
+    /// {"acme": {"host": "smtp.acme.example", "username": "dunning", "password-file": "/run/secrets/acme"}}.
+    /// Tenants not in it use the operator's relay.
+    #[arg(long, global = true, env = "DUNLIN_TENANT_RELAYS")]
+    pub tenant_relays: Option<PathBuf>,
 }
+
+/// The settings a tenant's relay may have: `DUNLIN_SMTP_*` without the prefix, in lower case.
+const RELAY_KEYS: &[&str] = &[
+    "host",
+    "port",
+    "security",
+    "username",
+    "password",
+    "password-file",
+    "timeout-secs",
+    "pool",
+];
 
 /// The email transport the operator chose.
 pub enum Mail {
@@ -104,6 +123,55 @@ impl MailArgs {
         }))
     }
 
+    /// The tenants' own relays from `--tenant-relays`, each read as `SmtpConfig` reads the
+    /// environment.
+    fn tenant_relays(&self) -> anyhow::Result<Vec<(TenantId, SmtpTransport)>> {
+        let Some(path) = &self.tenant_relays else {
+            return Ok(Vec::new());
+        };
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading --tenant-relays {}", path.display()))?;
+        let relays: BTreeMap<String, BTreeMap<String, serde_json::Value>> =
+            serde_json::from_str(&text).with_context(|| {
+                format!(
+                    "--tenant-relays {}: expected {{\"tenant\": {{\"host\": …}}}}",
+                    path.display()
+                )
+            })?;
+        let mut transports = Vec::new();
+        for (tenant, settings) in relays {
+            let id = TenantId::new(&tenant)
+                .with_context(|| format!("--tenant-relays: {}", quoted(&tenant, 64)))?;
+            let mut vars = BTreeMap::new();
+            for (key, value) in settings {
+                if !RELAY_KEYS.contains(&key.as_str()) {
+                    anyhow::bail!(
+                        "--tenant-relays: tenant {id}: unknown key {}; the keys are {}",
+                        quoted(&key, 64),
+                        RELAY_KEYS.join(", ")
+                    );
+                }
+                let value = match value {
+                    serde_json::Value::String(s) => s,
+                    serde_json::Value::Number(n) => n.to_string(),
+                    _ => anyhow::bail!(
+                        "--tenant-relays: tenant {id}: {key} is not a string or number"
+                    ),
+                };
+                vars.insert(
+                    format!("DUNLIN_SMTP_{}", key.to_uppercase().replace('-', "_")),
+                    value,
+                );
+            }
+            let config = SmtpConfig::from_lookup(|name| vars.get(name).cloned())
+                .with_context(|| format!("--tenant-relays: tenant {id}"))?;
+            let relay = SmtpTransport::new(&config)
+                .with_context(|| format!("--tenant-relays: tenant {id}'s relay"))?;
+            transports.push((id, relay));
+        }
+        Ok(transports)
+    }
+
     /// The worker's configuration under the operator's endpoint policy.
     pub fn worker_config(&self, policy: EndpointPolicy) -> anyhow::Result<WorkerConfig> {
         let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "dunlin".into());
@@ -132,8 +200,21 @@ pub fn worker(
     policy: EndpointPolicy,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<(Arc<Worker<Mail>>, String)> {
+    worker_with(db, mail, mail.worker_config(policy)?, clock)
+}
+
+/// [`worker`] with `config` in place of the operator's defaults.
+fn worker_with(
+    db: Arc<dyn Db>,
+    mail: &MailArgs,
+    config: WorkerConfig,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<(Arc<Worker<Mail>>, String)> {
     let (transport, shown) = mail.transport()?;
-    let worker = Worker::new(db, transport, clock, mail.worker_config(policy)?)?;
+    let mut worker = Worker::new(db, transport, clock, config)?;
+    for (tenant, relay) in mail.tenant_relays()? {
+        worker = worker.with_tenant_transport(tenant, Mail::Smtp(relay));
+    }
     Ok((Arc::new(worker), shown))
 }
 
@@ -164,11 +245,9 @@ pub async fn run_deliver(
             .await?
             .with_context(|| format!("no tenant {tenant}"))?;
     }
-    let (transport, shown) = mail.transport()?;
     let mut config = mail.worker_config(policy)?;
     config.lease = chrono::Duration::seconds(i64::from(args.lease_secs));
-    let clock = Arc::new(dunlin_scheduler::SystemClock);
-    let worker = Arc::new(Worker::new(db, transport, clock, config)?);
+    let (worker, shown) = worker_with(db, mail, config, Arc::new(dunlin_scheduler::SystemClock))?;
     outln!("delivering email to {shown}");
     let stop = dunlin_sweep::CancellationToken::new();
     if !args.once {

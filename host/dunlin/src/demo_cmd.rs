@@ -1,17 +1,26 @@
 //! `dunlin demo`: the whole daemon path on the embedded database, with no set-up. Creates a
 //! SQLite file, one tenant per reference policy, imports the bundled example book, plays the
 //! schedule forward day by day with a test clock (customers pay, dispute and answer retries
-//! as the book's behaviour scripts say) and prints a summary.
+//! as the book's behaviour scripts say), delivers each day's outbox after its sweeps (emails
+//! rendered from the example templates, written as `.eml` files) and prints a summary and one
+//! of the emails.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use chrono::{Days, TimeZone};
 use dunlin_core::simulate::Book;
-use dunlin_core::{Action, Date};
-use dunlin_scheduler::Schedule;
+use dunlin_core::text::Escaped;
+use dunlin_core::{Action, Channel, Date};
+use dunlin_delivery::email::FileTransport;
+use dunlin_delivery::outbox::worker::{Scope, Worker, WorkerConfig};
+use dunlin_delivery::template::{self, TemplateSet};
+use dunlin_scheduler::{ManualClock, Schedule};
+use dunlin_store::delivery::{DeliverySettings, TemplateRow};
+use dunlin_store::outbox::OutboxQuery;
 use dunlin_store::{
     ActionStatus, CustomerRecord, Db, DecisionQuery, DisputeStatus, InvoiceStatus, NewDispute,
     NewInvoice, NewPayment, TenantId, TenantSettings,
@@ -32,6 +41,9 @@ pub struct DemoArgs {
     /// The book [default: the bundled examples/book.json].
     #[arg(long)]
     book: Option<PathBuf>,
+    /// Where the emails are written (its .eml files are replaced).
+    #[arg(long, default_value = "dunlin-demo-mail")]
+    mail_dir: PathBuf,
 }
 
 const POLICIES: &[&str] = &["standard", "saas-card", "b2b-segmented"];
@@ -57,8 +69,10 @@ pub async fn run(args: &DemoArgs, sandbox: &SandboxArgs) -> anyhow::Result<ExitC
         let _ = std::fs::remove_file(PathBuf::from(name));
     }
     let url = format!("sqlite://{}", args.db_file.display());
-    let db = dunlin_store::connect(&url).await?;
-    let db = db.as_ref();
+    let shared = dunlin_store::connect(&url).await?;
+    let db = shared.as_ref();
+    let templates = example_templates()?;
+    let mail_dir = fresh_mail_dir(&args.mail_dir)?;
     let runtime = sandbox.runtime()?;
     outln!("demo database: {}", args.db_file.display());
 
@@ -71,9 +85,15 @@ pub async fn run(args: &DemoArgs, sandbox: &SandboxArgs) -> anyhow::Result<ExitC
             schedule: SCHEDULE.into(),
             params: book.params.clone(),
             lead_days: 7,
+            delivery: DeliverySettings {
+                sender_address: format!("billing@{policy}.demo.example"),
+                payment_link: "https://pay.demo.example/{invoice}".into(),
+                ..DeliverySettings::default()
+            },
             ..TenantSettings::default()
         };
         db.create_tenant(&id, &settings).await?;
+        db.put_templates(&id, &templates).await?;
         let (_, bytes) = resolve_bytes(&runtime, policy)?;
         let v = db.add_policy_version(&id, &bytes).await?;
         db.activate_policy_version(&id, v.version).await?;
@@ -89,6 +109,16 @@ pub async fn run(args: &DemoArgs, sandbox: &SandboxArgs) -> anyhow::Result<ExitC
         book.start
     );
 
+    // Each day's outbox goes out two hours after the sweep, inside every customer's contact
+    // window, on the demo's own clock.
+    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+    let config = WorkerConfig::new("demo", "dunning@localhost");
+    let worker = Arc::new(Worker::new(
+        Arc::clone(&shared),
+        FileTransport::new(&mail_dir),
+        Arc::clone(&clock) as Arc<dyn dunlin_core::clock::Clock>,
+        config,
+    )?);
     let schedule = Schedule::parse(SCHEDULE, TIME_ZONE)?;
     let end = book.start + Days::new(args.days.into());
     let mut tick = chrono_tz::Europe::Helsinki
@@ -108,13 +138,94 @@ pub async fn run(args: &DemoArgs, sandbox: &SandboxArgs) -> anyhow::Result<ExitC
             sweep(db, &runtime, id, &SweepOptions::new(as_of)).await?;
             sweeps += 1;
         }
+        clock.set(tick + chrono::Duration::hours(2));
+        let stop = dunlin_sweep::CancellationToken::new();
+        Arc::clone(&worker).run(Scope::All, true, stop).await?;
     }
     outln!("{sweeps} sweeps done\n");
     for id in &tenants {
         summary(db, id, &book).await?;
     }
+    show_one_email(&mail_dir)?;
     outln!("explore: dunlin --database {url} explain --tenant demo-standard --invoice inv-1003");
+    outln!("         dunlin --database {url} deliveries --tenant demo-standard --attempts");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The bundled example templates as rows to store.
+fn example_templates() -> anyhow::Result<Vec<TemplateRow>> {
+    let dir = repo_root()
+        .map(|r| r.join("examples").join("templates"))
+        .context("the bundled example templates are not here")?;
+    let set = TemplateSet::from_dir(&dir, template::Limits::default())
+        .with_context(|| format!("reading {}", dir.display()))?;
+    Ok(set.iter().map(TemplateRow::from).collect())
+}
+
+/// `dir`, created, with the `.eml` files of an earlier run removed (nothing else in it).
+fn fresh_mail_dir(dir: &Path) -> anyhow::Result<PathBuf> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "eml") {
+            std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
+        }
+    }
+    Ok(dir.to_owned())
+}
+
+/// Where the emails are, and the first reminder of the standard policy's tenant as its
+/// reader would see it: the headers that matter and the plain-text part.
+fn show_one_email(dir: &Path) -> anyhow::Result<()> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+        .collect();
+    outln!("{} emails written to {}/", files.len(), dir.display());
+    // The lowest action id of the standard tenant: its first reminder.
+    let id_of = |p: &PathBuf| {
+        p.file_stem()
+            .and_then(|s| s.to_str())
+            .and_then(|s| s.strip_prefix("dunlin-demo-standard-"))
+            .and_then(|n| n.parse::<u64>().ok())
+    };
+    files.retain(|p| id_of(p).is_some());
+    files.sort_by_key(id_of);
+    let Some(first) = files.first() else {
+        return Ok(());
+    };
+    let bytes = std::fs::read(first).with_context(|| format!("reading {}", first.display()))?;
+    let Some(email) = mail_parser::MessageParser::default().parse(&bytes) else {
+        anyhow::bail!("{} is not a readable email", first.display());
+    };
+    let addresses = |a: Option<&mail_parser::Address>| {
+        a.and_then(|a| a.first())
+            .map(|a| {
+                format!(
+                    "{} <{}>",
+                    a.name().unwrap_or_default(),
+                    a.address().unwrap_or_default()
+                )
+            })
+            .unwrap_or_default()
+    };
+    outln!("one of them, {}:\n", first.display());
+    outln!("  From:       {}", Escaped(&addresses(email.from())));
+    outln!("  To:         {}", Escaped(&addresses(email.to())));
+    outln!(
+        "  Subject:    {}",
+        Escaped(email.subject().unwrap_or_default())
+    );
+    outln!(
+        "  Message-ID: <{}>",
+        Escaped(email.message_id().unwrap_or_default())
+    );
+    outln!();
+    for line in email.body_text(0).unwrap_or_default().lines() {
+        outln!("  | {}", Escaped(line));
+    }
+    outln!();
+    Ok(())
 }
 
 async fn import_book(db: &dyn Db, tenant: &TenantId, book: &Book) -> anyhow::Result<()> {
@@ -123,7 +234,10 @@ async fn import_book(db: &dyn Db, tenant: &TenantId, book: &Book) -> anyhow::Res
         .iter()
         .map(|c| CustomerRecord {
             profile: c.profile.clone(),
-            contact: BTreeMap::from([("name".to_owned(), c.name.clone())]),
+            contact: BTreeMap::from([
+                ("name".to_owned(), c.name.clone()),
+                ("email".to_owned(), demo_address(&c.profile.id)),
+            ]),
         })
         .collect();
     db.upsert_customers(tenant, &customers).await?;
@@ -151,6 +265,16 @@ async fn import_book(db: &dyn Db, tenant: &TenantId, book: &Book) -> anyhow::Res
         .collect();
     db.upsert_invoices(tenant, &invoices).await?;
     Ok(())
+}
+
+/// A book customer's made-up address: `c-aalto` → `billing@aalto.example`.
+fn demo_address(customer: &str) -> String {
+    let name: String = customer
+        .trim_start_matches("c-")
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .collect();
+    format!("billing@{name}.example")
 }
 
 /// The customers' side of the story before the sweep of `as_of`: payments after enough
@@ -301,6 +425,30 @@ async fn summary(db: &dyn Db, tenant: &TenantId, book: &Book) -> anyhow::Result<
             .map(|(k, v)| format!("{v} {k}"))
             .collect::<Vec<_>>()
             .join(", ")
+    );
+    // What delivery made of the actions: emails by status, and the rest, which go to the
+    // tenant's webhook endpoints (the demo tenants have none, so those fail).
+    let query = OutboxQuery {
+        limit: 10_000,
+        ..OutboxQuery::default()
+    };
+    let mut emails: BTreeMap<&str, u32> = BTreeMap::new();
+    let mut webhooks: BTreeMap<&str, u32> = BTreeMap::new();
+    for entry in db.outbox(tenant, &query).await? {
+        let by_email = matches!(&entry.action, Action::Notify(n) if n.channel == Channel::Email);
+        let counts = if by_email { &mut emails } else { &mut webhooks };
+        *counts.entry(entry.status.as_str()).or_default() += 1;
+    }
+    let counted = |m: &BTreeMap<&str, u32>| {
+        m.iter()
+            .map(|(k, v)| format!("{v} {k}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    outln!("  emails:    {}", counted(&emails));
+    outln!(
+        "  webhooks:  {} (no endpoint configured)",
+        counted(&webhooks)
     );
     for id in ["inv-1003", "inv-1005"] {
         let steps: Vec<String> = log

@@ -16,6 +16,7 @@ mod deliver_cmd;
 mod demo_cmd;
 mod endpoint_cmd;
 mod import_cmd;
+mod key_cmd;
 mod ledger_cmd;
 mod policy_cmd;
 mod simulate_cmd;
@@ -141,8 +142,8 @@ enum Command {
     Deliveries(deliver_cmd::DeliveriesArgs),
     /// Run the daemon: each tenant's sweep on its schedule, in its time zone, and the outbox's
     /// delivery, until SIGINT or SIGTERM (then the page being written and the sends under
-    /// way are finished and the daemon exits).
-    Serve,
+    /// way are finished and the daemon exits); with --listen, the tenant HTTP API too.
+    Serve(ServeArgs),
     /// Compiles one component from stdin to stdout under a memory limit: the child process
     /// the runtime compiles uploads in (not for people).
     #[command(hide = true)]
@@ -154,6 +155,38 @@ enum Command {
     /// The whole path on the embedded database with no set-up: tenants with the reference
     /// policies, the example book imported, 90 days of scheduled sweeps, a summary.
     Demo(demo_cmd::DemoArgs),
+}
+
+/// `dunlin serve`'s own flags.
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Also serve the tenant HTTP API on this address, e.g. 127.0.0.1:8080. The admin routes
+    /// take the operator key from DUNLIN_OPERATOR_KEY or the file DUNLIN_OPERATOR_KEY_FILE.
+    #[arg(long, env = "DUNLIN_LISTEN")]
+    listen: Option<std::net::SocketAddr>,
+}
+
+/// The operator key, from `DUNLIN_OPERATOR_KEY` or the file `DUNLIN_OPERATOR_KEY_FILE`.
+fn operator_key() -> anyhow::Result<Option<dunlin_api::OperatorKey>> {
+    let key = match (
+        std::env::var("DUNLIN_OPERATOR_KEY").ok(),
+        std::env::var_os("DUNLIN_OPERATOR_KEY_FILE"),
+    ) {
+        (Some(_), Some(_)) => {
+            anyhow::bail!("set DUNLIN_OPERATOR_KEY or DUNLIN_OPERATOR_KEY_FILE, not both")
+        }
+        (Some(key), None) => key,
+        (None, Some(path)) => std::fs::read_to_string(&path).with_context(|| {
+            format!(
+                "reading DUNLIN_OPERATOR_KEY_FILE {}",
+                PathBuf::from(&path).display()
+            )
+        })?,
+        (None, None) => return Ok(None),
+    };
+    dunlin_api::OperatorKey::new(&key)
+        .map(Some)
+        .context("the operator key is empty")
 }
 
 impl Cli {
@@ -179,7 +212,7 @@ impl Cli {
             | Command::Decisions(_)
             | Command::Explain(_)
             | Command::Import(_)
-            | Command::Serve => true,
+            | Command::Serve(_) => true,
         }
     }
 }
@@ -188,9 +221,20 @@ impl Cli {
 async fn serve(
     shared: std::sync::Arc<dyn dunlin_store::Db>,
     cli: &Cli,
+    args: &ServeArgs,
     limits: &OperatorLimits,
 ) -> anyhow::Result<ExitCode> {
     let db = shared.as_ref();
+    let operator = operator_key()?;
+    // Bound before anything starts, so a taken address fails the command at once.
+    let listener = match args.listen {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("listening on {addr}"))?,
+        ),
+        None => None,
+    };
     // The signals are listened for before the runtime is built and any sweep starts, so a
     // SIGTERM from here on is a graceful stop. Before this (process start, opening and
     // migrating the database) it is the default kill, which leaves nothing half-written.
@@ -220,6 +264,17 @@ async fn serve(
         false,
         shutdown.clone(),
     ));
+    let api = listener.map(|listener| {
+        if let Ok(addr) = listener.local_addr() {
+            tracing::info!(%addr, "tenant API listening");
+        }
+        let state = dunlin_api::AppState {
+            db: std::sync::Arc::clone(&shared),
+            operator,
+            config: dunlin_api::ApiConfig::default(),
+        };
+        tokio::spawn(dunlin_api::serve(listener, state, shutdown.clone()))
+    });
     let swept = dunlin_sweep::serve(
         db,
         &runtime,
@@ -231,6 +286,11 @@ async fn serve(
     // Whatever ended the schedule ends delivery too, after the sends under way.
     shutdown.cancel();
     let delivered = delivering.await.context("the delivery task")?;
+    if let Some(api) = api {
+        api.await
+            .context("the API task")?
+            .context("serving the API")?;
+    }
     swept?;
     delivered?;
     Ok(ExitCode::SUCCESS)
@@ -253,7 +313,7 @@ async fn run_with_db(cli: &Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Decisions(args) => ledger_cmd::run_decisions(args, db).await,
         Command::Explain(args) => ledger_cmd::run_explain(args, db).await,
-        Command::Serve => serve(std::sync::Arc::clone(&shared), cli, &limits).await,
+        Command::Serve(args) => serve(std::sync::Arc::clone(&shared), cli, args, &limits).await,
         Command::Deliver(args) => {
             let policy = cli.webhooks.policy();
             deliver_cmd::run_deliver(args, std::sync::Arc::clone(&shared), &cli.mail, policy).await

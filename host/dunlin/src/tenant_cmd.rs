@@ -32,6 +32,9 @@ pub enum TenantCommand {
         #[command(flatten)]
         settings: SettingsArgs,
     },
+    /// Make, list and revoke a tenant's API keys.
+    #[command(subcommand)]
+    Key(crate::key_cmd::KeyCommand),
 }
 
 #[derive(clap::Args)]
@@ -195,6 +198,7 @@ pub async fn run(
             db.update_tenant(&id, &settings).await?;
             outln!("updated tenant {}", id.as_str());
         }
+        TenantCommand::Key(cmd) => return crate::key_cmd::run(cmd, db).await,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -400,6 +400,50 @@ fn tenants_are_created_checked_and_listed() {
 }
 
 #[test]
+fn tenant_keys_are_shown_once_listed_without_the_key_and_revoked() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cache, db) = (dir.path().join("cache"), dir.path().join("t.db"));
+    for t in ["acme", "beta"] {
+        assert!(dunlin_db(&cache, &db, &["tenant", "create", t])
+            .status
+            .success());
+    }
+    let made = dunlin_db(
+        &cache,
+        &db,
+        &["tenant", "key", "create", "acme", "--label", "billing"],
+    );
+    let (key, said) = text(&made);
+    assert!(made.status.success(), "{said}");
+    let key = key.trim();
+    assert!(key.starts_with("dk_") && key.len() == 46, "{key}");
+    assert!(said.contains("shown only now"), "{said}");
+
+    let list = dunlin_db(&cache, &db, &["tenant", "key", "list", "acme"]);
+    let (listed, _) = text(&list);
+    assert!(
+        listed.contains("billing") && !listed.contains(&key[3..]),
+        "{listed}"
+    );
+    let id = listed.split_whitespace().next().unwrap().to_owned();
+    assert_eq!(id.len(), 12, "{listed}");
+
+    // Another tenant's list and revoke never reach acme's key.
+    let (beta_list, _) = text(&dunlin_db(&cache, &db, &["tenant", "key", "list", "beta"]));
+    assert!(beta_list.trim().is_empty(), "{beta_list}");
+    let wrong = dunlin_db(&cache, &db, &["tenant", "key", "revoke", "beta", &id]);
+    assert_eq!(wrong.status.code(), Some(2));
+    assert!(text(&wrong).1.contains("has no key"), "{:?}", text(&wrong));
+
+    let revoked = dunlin_db(&cache, &db, &["tenant", "key", "revoke", "acme", &id]);
+    assert!(revoked.status.success(), "{:?}", text(&revoked));
+    let (listed, _) = text(&dunlin_db(&cache, &db, &["tenant", "key", "list", "acme"]));
+    assert!(!listed.contains("revoked -"), "{listed}");
+    let again = dunlin_db(&cache, &db, &["tenant", "key", "revoke", "acme", &id]);
+    assert_eq!(again.status.code(), Some(2));
+}
+
+#[test]
 fn malformed_guardrails_are_refused_naming_the_key_and_nothing_is_stored() {
     let dir = tempfile::tempdir().unwrap();
     let (cache, db) = (dir.path().join("cache"), dir.path().join("t.db"));
@@ -599,9 +643,18 @@ fn demo_then_explain_decisions_and_a_dry_run_sweep() {
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("cache");
     let db = dir.path().join("demo.db");
+    let mail = dir.path().join("mail");
     let out = dunlin(
         &cache,
-        &["demo", "--days", "45", "--db-file", db.to_str().unwrap()],
+        &[
+            "demo",
+            "--days",
+            "45",
+            "--db-file",
+            db.to_str().unwrap(),
+            "--mail-dir",
+            mail.to_str().unwrap(),
+        ],
     );
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stdout}\n{stderr}");
@@ -609,6 +662,23 @@ fn demo_then_explain_decisions_and_a_dry_run_sweep() {
         assert!(stdout.contains(tenant), "{stdout}");
     }
     assert!(stdout.contains("policy failures: 0"), "{stdout}");
+    // Each day's outbox went out: the emails are in the folder, and one is shown.
+    let written = std::fs::read_dir(&mail)
+        .expect("the mail folder")
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "eml"))
+        })
+        .count();
+    assert!(written > 10, "{written} emails\n{stdout}");
+    assert!(
+        stdout.contains(&format!("{written} emails written to")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("Message-ID: <dunlin-demo-standard-"),
+        "{stdout}"
+    );
 
     let explain = dunlin_db(
         &cache,
@@ -623,7 +693,12 @@ fn demo_then_explain_decisions_and_a_dry_run_sweep() {
     );
     let (stdout, stderr) = text(&explain);
     assert!(explain.status.success(), "{stderr}");
-    for expected in ["policy v1", "notify L1 friendly email [pending]", "why:"] {
+    for expected in [
+        "policy v1",
+        "notify L1 friendly email [delivered]",
+        "why:",
+        "by email to billing@",
+    ] {
         assert!(stdout.contains(expected), "{expected:?} missing:\n{stdout}");
     }
 
@@ -1266,4 +1341,178 @@ fn endpoints_are_checked_added_rotated_and_removed_for_their_tenant_only() {
     assert_eq!(code, Some(0), "{err}");
     let (_, listed, _) = on_db(d, &["endpoint", "list", "--tenant", "acme"]);
     assert!(!listed.contains("erp"), "{listed}");
+}
+
+/// A zone where it is mid-day now, so that a delivery test does not depend on the hour it
+/// runs at: `Etc/GMT-N` is UTC+N.
+fn zone_at_noon() -> String {
+    use chrono::Timelike;
+    let hour = i32::try_from(chrono::Utc::now().hour()).unwrap();
+    let offset = (12 - hour + 24) % 24; // 0..=23 hours ahead of UTC
+    let offset = if offset > 14 { offset - 24 } else { offset }; // Etc zones span -12..=+14
+    if offset >= 0 {
+        format!("Etc/GMT-{offset}")
+    } else {
+        format!("Etc/GMT+{}", -offset)
+    }
+}
+
+#[test]
+fn deliver_sends_each_tenants_mail_its_own_way_and_deliveries_lists_and_requeues() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let zone = zone_at_noon();
+    let customers = d.join("customers.csv");
+    std::fs::write(
+        &customers,
+        format!(
+            "id,name,email,currency,customer-since,locale,time-zone\n\
+             c-1,Aalto Oy,billing@aalto.example,EUR,2021-03-01,fi-FI,{zone}\n\
+             c-2,Brightwave Ltd,accounts@brightwave.example,EUR,2020-01-01,en-GB,{zone}\n"
+        ),
+    )
+    .unwrap();
+    let invoices = d.join("invoices.csv");
+    std::fs::write(
+        &invoices,
+        "id,customer-id,number,issued-on,due-on,amount-minor,currency,payment-method\n\
+         inv-1,c-1,2026-0001,2026-01-05,2026-02-04,39000,EUR,bank-transfer\n\
+         inv-2,c-2,2026-0002,2026-01-05,2026-02-04,125000,EUR,bank-transfer\n",
+    )
+    .unwrap();
+    let templates = repo().join("examples").join("templates");
+    for tenant in ["acme", "other"] {
+        let steps: [Vec<&str>; 6] = [
+            vec![
+                "tenant",
+                "create",
+                tenant,
+                "--delivery",
+                r#"{"sender-address": "billing@sender.example"}"#,
+            ],
+            vec![
+                "policy",
+                "upload",
+                "--tenant",
+                tenant,
+                standard().1.to_str().unwrap(),
+                "--activate",
+            ],
+            vec![
+                "import",
+                "--tenant",
+                tenant,
+                "--kind",
+                "customers",
+                customers.to_str().unwrap(),
+            ],
+            vec![
+                "import",
+                "--tenant",
+                tenant,
+                "--kind",
+                "invoices",
+                invoices.to_str().unwrap(),
+            ],
+            vec![
+                "template",
+                "upload",
+                "--tenant",
+                tenant,
+                "--dir",
+                templates.to_str().unwrap(),
+            ],
+            vec!["sweep", "--tenant", tenant, "--as-of", "2026-03-10"],
+        ];
+        for step in steps {
+            let (code, out, err) = on_db(d, &step);
+            assert_eq!(code, Some(0), "{step:?}: {out}{err}");
+        }
+    }
+    // `other` has its own relay, where nothing listens: its mail fails for now, acme's goes
+    // to the operator's folder.
+    let relays = d.join("relays.json");
+    std::fs::write(
+        &relays,
+        r#"{"other": {"host": "127.0.0.1", "port": 9, "security": "none", "timeout-secs": 2}}"#,
+    )
+    .unwrap();
+    let mail = d.join("mail");
+    let (mail_dir, relays_file) = (mail.to_str().unwrap(), relays.to_str().unwrap());
+    let (code, out, err) = on_db(
+        d,
+        &[
+            "deliver",
+            "--once",
+            "--mail-dir",
+            mail_dir,
+            "--tenant-relays",
+            relays_file,
+        ],
+    );
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("delivered 2, retrying 2"), "{out}");
+    let mut written: Vec<String> = std::fs::read_dir(&mail)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    written.sort();
+    assert_eq!(written.len(), 2, "{written:?}");
+    assert!(
+        written.iter().all(|f| f.starts_with("dunlin-acme-")),
+        "{written:?}"
+    );
+    let eml = std::fs::read_to_string(mail.join(&written[0])).unwrap();
+    assert!(eml.contains("From: acme <billing@sender.example>"), "{eml}");
+
+    let (code, out, err) = on_db(d, &["deliveries", "--tenant", "other", "--attempts"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.contains("pending") && out.contains("attempts 1, next"),
+        "{out}"
+    );
+    assert!(
+        out.contains("127.0.0.1") || out.contains("temporary"),
+        "{out}"
+    );
+    let (_, acme_delivered, _) = on_db(
+        d,
+        &["deliveries", "--tenant", "acme", "--status", "delivered"],
+    );
+    assert_eq!(
+        acme_delivered.matches(" delivered ").count(),
+        2,
+        "{acme_delivered}"
+    );
+    // A tenant's list and requeue never reach another tenant's actions.
+    let (_, other_delivered, _) = on_db(
+        d,
+        &["deliveries", "--tenant", "other", "--status", "delivered"],
+    );
+    assert_eq!(other_delivered.trim(), "", "{other_delivered}");
+    let acme_id = acme_delivered
+        .split('#')
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap()
+        .to_owned();
+    let (code, _, err) = on_db(d, &["deliveries", "retry", "--tenant", "other", &acme_id]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("has no failed or dead action"), "{err}");
+
+    // A relays file with an unknown key is refused by name.
+    std::fs::write(&relays, r#"{"other": {"hostname": "smtp.example"}}"#).unwrap();
+    let (code, _, err) = on_db(
+        d,
+        &[
+            "deliver",
+            "--once",
+            "--mail-dir",
+            mail_dir,
+            "--tenant-relays",
+            relays_file,
+        ],
+    );
+    assert_eq!(code, Some(2));
+    assert!(err.contains("unknown key \"hostname\""), "{err}");
 }

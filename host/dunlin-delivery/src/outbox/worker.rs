@@ -201,6 +201,8 @@ pub enum Scope {
 pub struct Worker<T> {
     db: Arc<dyn Db>,
     email: T,
+    /// Tenants' own relays, where the operator configured one; the rest use `email`.
+    tenant_email: std::collections::HashMap<TenantId, T>,
     webhooks: WebhookSender,
     clock: Arc<dyn Clock>,
     config: WorkerConfig,
@@ -255,11 +257,19 @@ impl<T: Transport + 'static> Worker<T> {
         Ok(Worker {
             db,
             email,
+            tenant_email: std::collections::HashMap::new(),
             webhooks,
             clock,
             permits: Semaphore::new(config.total.max(1)),
             config,
         })
+    }
+
+    /// Sends `tenant`'s email through `transport` (the tenant's own relay) instead of the
+    /// operator's.
+    pub fn with_tenant_transport(mut self, tenant: TenantId, transport: T) -> Worker<T> {
+        self.tenant_email.insert(tenant, transport);
+        self
     }
 
     /// Delivers until `stop` is cancelled, or with `once` until nothing more is due. Each
@@ -404,10 +414,31 @@ impl<T: Transport + 'static> Worker<T> {
             .collect();
         for result in &results {
             totals.count(&result.next);
+            // What an operator may have to act on: an action given up on after retries (the
+            // receiver or relay has been away). The errors are bounded and escaped where they
+            // were made.
+            match &result.next {
+                Next::Dead { error } => tracing::warn!(
+                    tenant = %tenant,
+                    action = result.lease.id,
+                    attempts = result.attempt,
+                    error = %error,
+                    "delivery gave up after the last allowed attempt; `dunlin deliveries retry` requeues it"
+                ),
+                // A bounce or a channel the tenant has no endpoint for: the customer's or the
+                // tenant's matter, shown in `deliveries` and `explain`, not the operator's.
+                Next::Failed { error } => tracing::info!(
+                    tenant = %tenant,
+                    action = result.lease.id,
+                    error = %error,
+                    "delivery failed for good"
+                ),
+                _ => {}
+            }
         }
         let written = self
             .db
-            .finish_actions(tenant, &self.config.name, &results)
+            .finish_actions(tenant, &self.config.name, self.clock.now(), &results)
             .await?;
         totals.lost = written.lost as u64;
         tracing::info!(
@@ -660,22 +691,37 @@ impl<T: Transport + 'static> Worker<T> {
             key: key.clone(),
             unsubscribe: unsubscribe.into_iter().collect(),
         };
-        let started = Utc::now();
-        let outcome = self.email.send(&email).await;
+        let started = Instant::now();
+        let transport = self.tenant_email.get(&config.tenant).unwrap_or(&self.email);
+        let outcome = transport.send(&email).await;
         let attempt = attempt_of(
-            started,
+            now,
+            started.elapsed(),
             AttemptChannel::Email,
             address,
             key.as_str(),
             &outcome,
         );
         let max = config.settings.max_attempts;
+        let mut nexts: Vec<Next> = group
+            .iter()
+            .map(|c| next_after(&[(&outcome, None)], c.attempts + 1, max, now))
+            .collect();
+        // One retry time for the group: drawn apart, the first due would go out alone and
+        // the rest as a second email under another Message-ID.
+        let shared = nexts.iter().find_map(|n| match n {
+            Next::Retry { at, .. } => Some(*at),
+            _ => None,
+        });
+        for next in &mut nexts {
+            if let (Next::Retry { at, .. }, Some(shared)) = (next, shared) {
+                *at = shared;
+            }
+        }
         group
             .iter()
-            .map(|c| {
-                let next = next_after(&[(&outcome, None)], c.attempts + 1, max, now);
-                finished(c, vec![attempt.clone()], next)
-            })
+            .zip(nexts)
+            .map(|(c, next)| finished(c, vec![attempt.clone()], next))
             .collect()
     }
 
@@ -733,7 +779,7 @@ impl<T: Transport + 'static> Worker<T> {
             let event = &event;
             let key = &key;
             async move {
-                let started = Utc::now();
+                let started = Instant::now();
                 let sent = match (&target.endpoint, &target.keys) {
                     (Ok(endpoint), Ok(keys)) => {
                         self.webhooks.send(endpoint, keys, event, key).await
@@ -745,14 +791,14 @@ impl<T: Transport + 'static> Worker<T> {
                         retry_after: None,
                     },
                 };
-                (target.id.as_str(), started, sent)
+                (target.id.as_str(), started.elapsed(), sent)
             }
         });
         let sent = futures_util::future::join_all(sends).await;
         let attempts = sent
             .iter()
-            .map(|(id, started, s)| {
-                attempt_of(*started, AttemptChannel::Webhook, id, &key, &s.outcome)
+            .map(|(id, took, s)| {
+                attempt_of(now, *took, AttemptChannel::Webhook, id, &key, &s.outcome)
             })
             .collect();
         let outcomes: Vec<(&Outcome, Option<Duration>)> = sent
@@ -905,8 +951,11 @@ fn finished(claimed: &ClaimedAction, attempts: Vec<Attempt>, next: Next) -> Fini
     }
 }
 
+/// The log's row for one send that started at `started` (the worker's clock) and took
+/// `took`, or as long as the transport says when it says.
 fn attempt_of(
     started: DateTime<Utc>,
+    took: Duration,
     channel: AttemptChannel,
     target: &str,
     key: &str,
@@ -914,16 +963,8 @@ fn attempt_of(
 ) -> Attempt {
     let (outcome, detail, latency) = match outcome {
         Outcome::Sent { reply, latency } => (AttemptOutcome::Delivered, reply.as_str(), *latency),
-        Outcome::Temporary { reason } => (
-            AttemptOutcome::Temporary,
-            reason.as_str(),
-            elapsed_since(started),
-        ),
-        Outcome::Permanent { reason } => (
-            AttemptOutcome::Permanent,
-            reason.as_str(),
-            elapsed_since(started),
-        ),
+        Outcome::Temporary { reason } => (AttemptOutcome::Temporary, reason.as_str(), took),
+        Outcome::Permanent { reason } => (AttemptOutcome::Permanent, reason.as_str(), took),
     };
     Attempt {
         started_at: started,
@@ -934,10 +975,6 @@ fn attempt_of(
         outcome,
         detail: bounded(detail),
     }
-}
-
-fn elapsed_since(started: DateTime<Utc>) -> Duration {
-    (Utc::now() - started).to_std().unwrap_or_default()
 }
 
 /// What becomes of an action after one attempt over all its targets: delivered when every

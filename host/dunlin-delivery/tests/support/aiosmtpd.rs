@@ -52,11 +52,16 @@ impl Aiosmtpd {
     /// it accepts connections. Panics with what to install when it cannot start: a test that
     /// needs a real server fails without one, it never passes silently.
     pub fn start(folder: Option<&Path>) -> Self {
+        Self::start_on(free_port(), folder)
+    }
+
+    /// [`start`](Self::start) on `port`: a test that first let connections to the port be
+    /// refused starts the server there later.
+    pub fn start_on(port: u16, folder: Option<&Path>) -> Self {
         let python = python_with_aiosmtpd();
         // Through the crate's folder by name, so the binary's crash test (which includes
         // this file from its own crate) finds the handler too.
         let tests = Path::new(env!("CARGO_MANIFEST_DIR")).join("../dunlin-delivery/tests");
-        let port = free_port();
         let mut command = Command::new(&python);
         command
             .args(["-m", "aiosmtpd", "-n", "-l"])

@@ -331,13 +331,13 @@ pub(super) async fn finish(
     db: &This,
     tenant: &TenantId,
     worker: &str,
+    now: DateTime<Utc>,
     results: &[Finished],
 ) -> Result<FinishSummary> {
     let mut summary = FinishSummary::default();
     if results.is_empty() {
         return Ok(summary);
     }
-    let now = Utc::now();
     let mut tx = db.begin_write().await?;
     for result in results {
         let (next_at, error, note) = match &result.next {

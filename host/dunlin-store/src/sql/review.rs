@@ -95,6 +95,19 @@ pub(super) async fn decisions(
     if let Some(invoice) = &query.invoice {
         qb.push(" AND invoice_id = ").push_bind(invoice.as_str());
     }
+    if let Some(customer) = &query.customer {
+        qb.push(" AND invoice_id IN (SELECT id FROM invoices WHERE tenant_id = ")
+            .push_bind(tenant.as_str())
+            .push(" AND customer_id = ")
+            .push_bind(customer.as_str())
+            .push(")");
+    }
+    if let Some(from) = query.from {
+        qb.push(" AND as_of >= ").push_bind(from);
+    }
+    if let Some(to) = query.to {
+        qb.push(" AND as_of <= ").push_bind(to);
+    }
     if let Some(after) = query.after_id {
         qb.push(" AND id > ").push_bind(after);
     }

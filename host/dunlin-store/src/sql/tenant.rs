@@ -4,6 +4,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use sha2::{Digest, Sha256};
 
 use super::{get, require_tenant, Driver, Row, This};
+use crate::api_key::{self, ApiKeyRow};
 use crate::codec::{self, from_json, json, narrow, now};
 use crate::error::QueryContext;
 use crate::tenant::{
@@ -258,28 +259,45 @@ pub(super) async fn mark_tick(db: &This, id: &TenantId, at: DateTime<Utc>) -> Re
     Ok(())
 }
 
+/// The longest label a key may have: it is printed in lists.
+const MAX_LABEL_CHARS: usize = 100;
+
+/// How stale a key's `last_used_at` may get before a request writes it again: noting every
+/// request would make every read a write.
+const LAST_USED_RESOLUTION: chrono::TimeDelta = chrono::TimeDelta::minutes(1);
+
 pub(super) async fn add_api_key(
     db: &This,
     tenant: &TenantId,
     key: &str,
     label: &str,
 ) -> Result<()> {
-    let sha = hex::encode(Sha256::digest(key.as_bytes()));
+    if label.chars().count() > MAX_LABEL_CHARS || label.chars().any(dunlin_core::text::is_control) {
+        return Err(StoreError::Invalid {
+            what: "api key label",
+            id: dunlin_core::text::truncate(label, MAX_LABEL_CHARS).into_owned(),
+            problem: format!(
+                "must be at most {MAX_LABEL_CHARS} characters, none of them control characters"
+            ),
+        });
+    }
+    let sha = api_key::digest(key);
     let result = sqlx::query(
-        "INSERT INTO api_keys (key_sha256, tenant_id, label, created_at) \
-         VALUES ($1, $2, $3, $4) ON CONFLICT (key_sha256) DO NOTHING",
+        "INSERT INTO api_keys (key_sha256, tenant_id, label, created_at, id) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (key_sha256) DO NOTHING",
     )
     .bind(&sha)
     .bind(tenant.as_str())
     .bind(label)
     .bind(now())
+    .bind(api_key::id_of_digest(&sha))
     .execute(&db.pool)
     .await;
     let done = match result {
         Err(e) if is_fk_violation(&e) => return Err(StoreError::UnknownTenant(tenant.clone())),
         other => other.ctx("add api key")?,
     };
-    if done.rows_affected() == 0 && tenant_for_api_key(db, key).await?.as_ref() != Some(tenant) {
+    if done.rows_affected() == 0 && owner_of_api_key(db, &sha).await?.as_ref() != Some(tenant) {
         return Err(StoreError::Invalid {
             what: "api key",
             id: label.to_owned(),
@@ -289,21 +307,105 @@ pub(super) async fn add_api_key(
     Ok(())
 }
 
-pub(super) async fn tenant_for_api_key(db: &This, key: &str) -> Result<Option<TenantId>> {
-    let sha = hex::encode(Sha256::digest(key.as_bytes()));
+/// The tenant whose key has this hash, revoked or not.
+async fn owner_of_api_key(db: &This, sha: &str) -> Result<Option<TenantId>> {
     let row = sqlx::query("SELECT tenant_id FROM api_keys WHERE key_sha256 = $1")
-        .bind(&sha)
+        .bind(sha)
         .fetch_optional(&db.pool)
         .await
         .ctx("look up api key")?;
-    row.map(|row| {
-        let id: String = get(&row, "tenant_id")?;
-        TenantId::new(&id).map_err(|_| StoreError::Corrupt {
-            what: "api key tenant",
-            detail: format!("{id:?}"),
-        })
+    row.map(|row| key_tenant(&get::<String>(&row, "tenant_id")?))
+        .transpose()
+}
+
+fn key_tenant(id: &str) -> Result<TenantId> {
+    TenantId::new(id).map_err(|_| StoreError::Corrupt {
+        what: "api key tenant",
+        detail: format!("{id:?}"),
     })
-    .transpose()
+}
+
+pub(super) async fn tenant_for_api_key(db: &This, key: &str) -> Result<Option<TenantId>> {
+    let sha = api_key::digest(key);
+    let row = sqlx::query(
+        "SELECT tenant_id, last_used_at, revoked_at FROM api_keys WHERE key_sha256 = $1",
+    )
+    .bind(&sha)
+    .fetch_optional(&db.pool)
+    .await
+    .ctx("look up api key")?;
+    let Some(row) = row else { return Ok(None) };
+    if get::<Option<DateTime<Utc>>>(&row, "revoked_at")?.is_some() {
+        return Ok(None);
+    }
+    let tenant = key_tenant(&get::<String>(&row, "tenant_id")?)?;
+    let at = now();
+    let last_used: Option<DateTime<Utc>> = get(&row, "last_used_at")?;
+    if last_used.is_none_or(|last| at - last >= LAST_USED_RESOLUTION) {
+        sqlx::query(
+            "UPDATE api_keys SET last_used_at = $3 WHERE tenant_id = $1 AND key_sha256 = $2",
+        )
+        .bind(tenant.as_str())
+        .bind(&sha)
+        .bind(at)
+        .execute(&db.pool)
+        .await
+        .ctx("note api key use")?;
+    }
+    Ok(Some(tenant))
+}
+
+pub(super) async fn api_keys(db: &This, tenant: &TenantId) -> Result<Vec<ApiKeyRow>> {
+    let rows = sqlx::query(
+        "SELECT id, label, created_at, last_used_at, revoked_at FROM api_keys \
+         WHERE tenant_id = $1 ORDER BY created_at, id",
+    )
+    .bind(tenant.as_str())
+    .fetch_all(&db.pool)
+    .await
+    .ctx("list api keys")?;
+    rows.iter()
+        .map(|row| {
+            Ok(ApiKeyRow {
+                id: get(row, "id")?,
+                label: get(row, "label")?,
+                created_at: get(row, "created_at")?,
+                last_used_at: get(row, "last_used_at")?,
+                revoked_at: get(row, "revoked_at")?,
+            })
+        })
+        .collect()
+}
+
+pub(super) async fn revoke_api_key(db: &This, tenant: &TenantId, id: &str) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE api_keys SET revoked_at = $3 WHERE tenant_id = $1 AND id = $2 \
+         AND revoked_at IS NULL",
+    )
+    .bind(tenant.as_str())
+    .bind(id)
+    .bind(now())
+    .execute(&db.pool)
+    .await
+    .ctx("revoke api key")?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Whether every migration of `migrator` is applied. Reads sqlx's own bookkeeping table,
+/// which belongs to no tenant.
+pub(super) async fn migrations_current(
+    db: &This,
+    migrator: &sqlx::migrate::Migrator,
+) -> Result<bool> {
+    let applied: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+            .fetch_all(&db.pool)
+            .await
+            .ctx("read applied migrations")?;
+    Ok(migrator
+        .iter()
+        .filter(|m| m.migration_type.is_up_migration())
+        .all(|m| applied.contains(&m.version)))
 }
 
 pub(super) async fn add_policy_version(

@@ -162,12 +162,21 @@ async fn a_claimed_action_carries_its_decision_invoice_and_customer(f: Fixture) 
 
     // Once the first is delivered, the customer's second notice counts it.
     let done = delivered(c);
-    f.db.finish_actions(&acme, "w1", &[done]).await.unwrap();
+    f.db.finish_actions(&acme, "w1", at(9), &[done])
+        .await
+        .unwrap();
     let next =
-        f.db.claim_actions(&acme, &claim("w1", Utc::now(), 1, false))
+        f.db.claim_actions(&acme, &claim("w1", at(10), 1, false))
             .await
             .unwrap();
-    assert_eq!(next[0].customer.recent_contacts.len(), 1);
+    assert_eq!(next[0].customer.recent_contacts, vec![at(9)]);
+    // A week on, the contact has left the cap's span.
+    let week_on = at(10) + Duration::days(7);
+    let later =
+        f.db.claim_actions(&acme, &claim("w1", week_on, 1, false))
+            .await
+            .unwrap();
+    assert!(later[0].customer.recent_contacts.is_empty());
 }
 
 async fn a_result_is_written_only_under_its_own_lease(f: Fixture) {
@@ -183,7 +192,10 @@ async fn a_result_is_written_only_under_its_own_lease(f: Fixture) {
     assert_eq!(ids(&stale), ids(&fresh), "the expired lease was taken over");
 
     let late = delivered(&stale[0]);
-    let summary = f.db.finish_actions(&acme, "w1", &[late]).await.unwrap();
+    let summary =
+        f.db.finish_actions(&acme, "w1", at(9), &[late])
+            .await
+            .unwrap();
     assert_eq!((summary.written, summary.lost), (0, 1));
     assert_eq!(
         status_of(&f, &acme, stale[0].lease.id).await,
@@ -191,7 +203,10 @@ async fn a_result_is_written_only_under_its_own_lease(f: Fixture) {
     );
 
     let own = delivered(&fresh[0]);
-    let summary = f.db.finish_actions(&acme, "w2", &[own]).await.unwrap();
+    let summary =
+        f.db.finish_actions(&acme, "w2", at(9), &[own])
+            .await
+            .unwrap();
     assert_eq!((summary.written, summary.lost), (1, 0));
     assert_eq!(
         status_of(&f, &acme, fresh[0].lease.id).await,
@@ -223,6 +238,7 @@ async fn retries_wait_for_their_time_and_dead_actions_are_requeued_by_hand(f: Fi
     f.db.finish_actions(
         &acme,
         "w1",
+        at(9),
         &[
             finished(a, vec![attempt("x", AttemptOutcome::Temporary)], retry),
             finished(b, vec![attempt("x", AttemptOutcome::Temporary)], dead),
@@ -288,7 +304,7 @@ async fn a_retry_knows_which_targets_took_the_action_already(f: Fixture) {
         at: at(10),
         error: "endpoint-b: HTTP 503".into(),
     };
-    f.db.finish_actions(&acme, "w1", &[finished(c, attempts, retry)])
+    f.db.finish_actions(&acme, "w1", at(9), &[finished(c, attempts, retry)])
         .await
         .unwrap();
     let again =
@@ -317,7 +333,10 @@ async fn a_payment_withdraws_a_held_action_and_says_why(f: Fixture) {
     .await
     .unwrap();
     let done = delivered(c);
-    let summary = f.db.finish_actions(&acme, "w1", &[done]).await.unwrap();
+    let summary =
+        f.db.finish_actions(&acme, "w1", at(9), &[done])
+            .await
+            .unwrap();
     assert_eq!(summary.lost, 1, "the withdrawn action keeps its status");
     let log =
         f.db.decisions(&acme, &DecisionQuery::invoice(&c.invoice_id))
@@ -359,9 +378,14 @@ async fn no_tenant_claims_lists_or_requeues_another_tenants_actions(f: Fixture) 
         })
         .collect();
     // Another tenant's results for acme's leases write nothing.
-    let summary = f.db.finish_actions(&other, "w1", &results).await.unwrap();
+    let summary =
+        f.db.finish_actions(&other, "w1", at(9), &results)
+            .await
+            .unwrap();
     assert_eq!(summary.written, 0);
-    f.db.finish_actions(&acme, "w1", &results).await.unwrap();
+    f.db.finish_actions(&acme, "w1", at(9), &results)
+        .await
+        .unwrap();
     assert!(f
         .db
         .outbox(&other, &OutboxQuery::default())

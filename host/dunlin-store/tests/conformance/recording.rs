@@ -21,6 +21,7 @@ dunlin_store::conformance!(
     stored_context_decodes_to_the_same_context,
     contexts_are_kept_in_chunks_and_no_chunk_is_left_unnamed,
     a_batch_naming_an_invoice_the_tenant_lacks_writes_nothing,
+    the_log_filters_by_customer_and_as_of_range_within_the_tenant,
 );
 
 async fn record_batch_twice_writes_one_decision_and_no_duplicate_actions(f: Fixture) {
@@ -369,4 +370,81 @@ async fn a_batch_naming_an_invoice_the_tenant_lacks_writes_nothing(f: Fixture) {
         })
         .collect();
     assert_eq!(f.db.record_batch(&acme, &later).await.unwrap().recorded, 2);
+}
+
+async fn the_log_filters_by_customer_and_as_of_range_within_the_tenant(f: Fixture) {
+    let acme = tid("acme");
+    let page = seeded_page(&f, &acme).await;
+    let mut outcomes = first_reminders(&page);
+    let mut later = page.invoices[0].context.clone();
+    later.as_of = d("2026-02-17");
+    outcomes.push(outcome(&later, 2));
+    f.db.record_batch(&acme, &outcomes).await.unwrap();
+    // Another tenant with a customer of the same id and a decision of its own.
+    let bolt = tid("bolt");
+    seed(&f, &bolt).await;
+    let bolt_page =
+        f.db.due_for_review(&bolt, &DueQuery::new(d("2026-02-10")))
+            .await
+            .unwrap();
+    f.db.record_batch(&bolt, &first_reminders(&bolt_page)[..1])
+        .await
+        .unwrap();
+
+    let found = |query: DecisionQuery| {
+        let db = &f.db;
+        let acme = &acme;
+        async move {
+            db.decisions(acme, &query)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|r| (r.invoice_id, r.as_of.to_string()))
+                .collect::<Vec<_>>()
+        }
+    };
+    let day = |s: &str| Some(d(s));
+    let c1 = found(DecisionQuery {
+        customer: Some("c1".into()),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(c1.len(), 3, "{c1:?}");
+    let c2 = found(DecisionQuery {
+        customer: Some("c2".into()),
+        ..Default::default()
+    })
+    .await;
+    assert!(c2.is_empty(), "{c2:?}");
+    let late = found(DecisionQuery {
+        from: day("2026-02-11"),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(late, [("i1".to_owned(), "2026-02-17".to_owned())]);
+    let early = found(DecisionQuery {
+        to: day("2026-02-10"),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(early.len(), 2, "{early:?}");
+    let one = found(DecisionQuery {
+        from: day("2026-02-10"),
+        to: day("2026-02-10"),
+        ..DecisionQuery::invoice("i2")
+    })
+    .await;
+    assert_eq!(one, [("i2".to_owned(), "2026-02-10".to_owned())]);
+    // Bolt's own c1 sees only bolt's decision.
+    let bolt_c1 =
+        f.db.decisions(
+            &bolt,
+            &DecisionQuery {
+                customer: Some("c1".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(bolt_c1.len(), 1);
 }

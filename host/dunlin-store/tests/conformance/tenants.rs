@@ -3,7 +3,8 @@
 
 use dunlin_store::testing::{date as d, Fixture};
 use dunlin_store::{
-    connect, DueQuery, FailureMode, Outcome, PolicyStatus, StoreError, TenantId, TenantSettings,
+    api_key, connect, DueQuery, FailureMode, Outcome, PolicyStatus, StoreError, TenantId,
+    TenantSettings,
 };
 
 use crate::data::{first_reminders, seed, settings, tid};
@@ -13,6 +14,10 @@ dunlin_store::conformance!(
     statistics_refresh_on_an_empty_and_a_loaded_store,
     tenants_are_created_read_listed_and_updated,
     api_keys_find_their_tenant,
+    api_keys_are_made_listed_used_and_revoked,
+    revoking_or_listing_keys_never_reaches_another_tenant,
+    api_key_labels_are_bounded_text,
+    a_migrated_store_is_ready,
     policy_versions_number_up_and_only_one_is_active,
     migrating_ladders_repins_open_ones_only,
 );
@@ -101,6 +106,87 @@ async fn api_keys_find_their_tenant(f: Fixture) {
         f.db.add_api_key(&tid("nobody"), "key-z", "x").await,
         Err(StoreError::UnknownTenant(_))
     ));
+}
+
+async fn api_keys_are_made_listed_used_and_revoked(f: Fixture) {
+    let acme = tid("acme");
+    f.db.create_tenant(&acme, &settings()).await.unwrap();
+    let (key, row) = f.db.create_api_key(&acme, "billing sync").await.unwrap();
+    assert!(key.starts_with(api_key::PREFIX), "{key}");
+    assert_eq!(row.id, api_key::id_of(&key));
+    assert_eq!(row.label, "billing sync");
+    assert_eq!((row.last_used_at, row.revoked_at), (None, None));
+    let (other, _) = f.db.create_api_key(&acme, "ci").await.unwrap();
+    assert_ne!(key, other);
+
+    assert_eq!(
+        f.db.tenant_for_api_key(&key).await.unwrap(),
+        Some(acme.clone())
+    );
+    let listed = f.db.api_keys(&acme).await.unwrap();
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[0].id, row.id);
+    assert!(listed[0].last_used_at.is_some(), "a use is noted");
+    assert!(listed[1].last_used_at.is_none());
+    // The list never holds a key, in any field.
+    let shown = serde_json::to_string(&listed).unwrap();
+    assert!(!shown.contains(&key[3..]) && !shown.contains(&other[3..]));
+
+    assert!(f.db.revoke_api_key(&acme, &row.id).await.unwrap());
+    assert!(!f.db.revoke_api_key(&acme, &row.id).await.unwrap(), "once");
+    assert_eq!(f.db.tenant_for_api_key(&key).await.unwrap(), None);
+    assert_eq!(
+        f.db.tenant_for_api_key(&other).await.unwrap(),
+        Some(acme.clone())
+    );
+    let listed = f.db.api_keys(&acme).await.unwrap();
+    assert!(listed[0].revoked_at.is_some());
+    assert!(listed[1].revoked_at.is_none());
+    // A revoked key stays revoked when it is added again.
+    f.db.add_api_key(&acme, &key, "again").await.unwrap();
+    assert_eq!(f.db.tenant_for_api_key(&key).await.unwrap(), None);
+}
+
+async fn revoking_or_listing_keys_never_reaches_another_tenant(f: Fixture) {
+    let (acme, beta) = (tid("acme"), tid("beta"));
+    f.db.create_tenant(&acme, &settings()).await.unwrap();
+    f.db.create_tenant(&beta, &settings()).await.unwrap();
+    let (key_a, row_a) = f.db.create_api_key(&acme, "a").await.unwrap();
+    let (_, row_b) = f.db.create_api_key(&beta, "b").await.unwrap();
+    assert!(!f.db.revoke_api_key(&beta, &row_a.id).await.unwrap());
+    assert_eq!(
+        f.db.tenant_for_api_key(&key_a).await.unwrap(),
+        Some(acme.clone())
+    );
+    let ids =
+        |rows: Vec<dunlin_store::ApiKeyRow>| rows.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    assert_eq!(ids(f.db.api_keys(&acme).await.unwrap()), [row_a.id]);
+    assert_eq!(ids(f.db.api_keys(&beta).await.unwrap()), [row_b.id]);
+    assert!(f.db.api_keys(&tid("nobody")).await.unwrap().is_empty());
+    assert!(matches!(
+        f.db.create_api_key(&tid("nobody"), "x").await,
+        Err(StoreError::UnknownTenant(_))
+    ));
+}
+
+async fn api_key_labels_are_bounded_text(f: Fixture) {
+    let acme = tid("acme");
+    f.db.create_tenant(&acme, &settings()).await.unwrap();
+    for label in ["a\u{1b}[2Jb", "line\nbreak", &"x".repeat(101)] {
+        assert!(
+            matches!(
+                f.db.create_api_key(&acme, label).await,
+                Err(StoreError::Invalid { .. })
+            ),
+            "{label:?}"
+        );
+    }
+    assert!(f.db.api_keys(&acme).await.unwrap().is_empty());
+    f.db.create_api_key(&acme, &"é".repeat(100)).await.unwrap();
+}
+
+async fn a_migrated_store_is_ready(f: Fixture) {
+    assert!(f.db.ready().await.unwrap());
 }
 
 async fn policy_versions_number_up_and_only_one_is_active(f: Fixture) {
