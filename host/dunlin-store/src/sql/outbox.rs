@@ -9,7 +9,7 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use dunlin_core::Money;
+use dunlin_core::{Date, Money};
 use sqlx::QueryBuilder;
 
 use super::{get, Driver, Row, This, Tx, BACKEND};
@@ -63,54 +63,93 @@ pub(super) async fn claim(
     push_claimable(&mut qb, claim.now);
     qb.push(" ORDER BY id LIMIT ")
         .push_bind(i64::from(claim.limit))
-        .push(skip_locked("actions"))
-        .push(") UPDATE actions SET lease_owner = ")
-        .push_bind(&claim.worker)
-        .push(", lease_until = ")
-        .push_bind(until)
-        .push(", lease_token = lease_token + 1 WHERE tenant_id = ")
-        .push_bind(tenant.as_str())
-        .push(" AND id IN (SELECT id FROM picked) RETURNING id");
-    let mut ids: Vec<i64> = qb
-        .build_query_scalar()
+        .push(skip_locked("actions"));
+    push_lease(&mut qb, tenant, claim, until);
+    qb.push(" AND id IN (SELECT id FROM picked) RETURNING id, customer_id, as_of, kind, channel");
+    let rows = qb
+        .build()
         .fetch_all(&mut *tx)
         .await
         .ctx("claim due actions")?;
-    if ids.is_empty() {
+    if rows.is_empty() {
         tx.commit().await.ctx("commit an empty claim")?;
         return Ok(Vec::new());
     }
-    if claim.consolidate {
-        // The same customers' other email notices of the same day. The claimed ones are
-        // leased into the future by now, so the outer condition leaves them out.
-        let mut qb = QueryBuilder::<Driver>::new(
-            "WITH picked AS MATERIALIZED (SELECT b.id FROM actions b JOIN actions a \
-             ON a.tenant_id = b.tenant_id AND a.customer_id = b.customer_id \
-             AND a.as_of = b.as_of WHERE b.kind = 'notify' AND b.channel = 'email' \
-             AND a.kind = 'notify' AND a.channel = 'email' AND b.status = 'pending' \
-             AND b.tenant_id = ",
-        );
-        qb.push_bind(tenant.as_str()).push(" AND a.id");
-        push_ids(&mut qb, &ids);
-        qb.push(skip_locked("b"))
-            .push(") UPDATE actions SET lease_owner = ")
-            .push_bind(&claim.worker)
-            .push(", lease_until = ")
-            .push_bind(until)
-            .push(", lease_token = lease_token + 1 WHERE tenant_id = ")
-            .push_bind(tenant.as_str());
-        push_claimable(&mut qb, claim.now);
-        qb.push(" AND id IN (SELECT id FROM picked) RETURNING id");
-        let more: Vec<i64> = qb
-            .build_query_scalar()
-            .fetch_all(&mut *tx)
-            .await
-            .ctx("claim the same customers' email notices")?;
-        ids.extend(more);
+    let mut ids = Vec::with_capacity(rows.len());
+    // The (customer, day) of each claimed email notice.
+    let mut days: Vec<(String, Date)> = Vec::new();
+    for row in &rows {
+        ids.push(get::<i64>(row, "id")?);
+        let email = get::<String>(row, "kind")? == "notify"
+            && get::<Option<String>>(row, "channel")?.as_deref() == Some("email");
+        if email {
+            days.push((get(row, "customer_id")?, get(row, "as_of")?));
+        }
+    }
+    if claim.consolidate && !days.is_empty() {
+        days.sort_unstable();
+        days.dedup();
+        // The same customers' other email notices of the same days, found through the
+        // customer index from the claimed pairs: a join of the tenant's pending actions to
+        // the claimed ones had SQLite scan the whole queue on every claim. The claimed ones
+        // are leased into the future by now, so the claimable condition leaves them out.
+        for slice in days.chunks(400) {
+            let mut qb = QueryBuilder::<Driver>::new(
+                "WITH picked AS MATERIALIZED (SELECT id FROM actions WHERE kind = 'notify' \
+                 AND channel = 'email' AND status = 'pending' AND tenant_id = ",
+            );
+            // The customers alone as well: SQLite takes the customer index for a plain
+            // `IN` list, not for the row values, which only narrow the days.
+            qb.push_bind(tenant.as_str()).push(" AND customer_id IN (");
+            let mut customers = qb.separated(", ");
+            let mut last = None;
+            for (customer, _) in slice {
+                if last != Some(customer) {
+                    customers.push_bind(customer.as_str());
+                    last = Some(customer);
+                }
+            }
+            qb.push(") AND (customer_id, as_of) IN (VALUES ");
+            let mut pairs = qb.separated(", ");
+            for (customer, as_of) in slice {
+                pairs
+                    .push("(")
+                    .push_bind_unseparated(customer.as_str())
+                    .push_unseparated(", ")
+                    .push_bind_unseparated(*as_of)
+                    .push_unseparated(")");
+            }
+            qb.push(")").push(skip_locked("actions"));
+            push_lease(&mut qb, tenant, claim, until);
+            push_claimable(&mut qb, claim.now);
+            qb.push(" AND id IN (SELECT id FROM picked) RETURNING id");
+            let more: Vec<i64> = qb
+                .build_query_scalar()
+                .fetch_all(&mut *tx)
+                .await
+                .ctx("claim the same customers' email notices")?;
+            ids.extend(more);
+        }
     }
     let claimed = read_claimed(&mut tx, tenant, &ids, claim.now).await?;
     tx.commit().await.ctx("commit a claim")?;
     Ok(claimed)
+}
+
+/// `) UPDATE` that leases the rows a `picked` CTE chose to `claim`'s worker until `until`,
+/// up to its `WHERE tenant_id = …`.
+fn push_lease<'a>(
+    qb: &mut QueryBuilder<'a, Driver>,
+    tenant: &'a TenantId,
+    claim: &'a Claim,
+    until: DateTime<Utc>,
+) {
+    qb.push(") UPDATE actions SET lease_owner = ")
+        .push_bind(&claim.worker)
+        .push(", lease_until = ")
+        .push_bind(until)
+        .push(", lease_token = lease_token + 1 WHERE tenant_id = ")
+        .push_bind(tenant.as_str());
 }
 
 /// ` IN ($n, …)` over `ids`.
