@@ -35,7 +35,7 @@ pub struct MailArgs {
     )]
     pub mail_from: String,
     /// The public base URL of the one-click unsubscribe endpoint, e.g.
-    /// https://dunlin.example.com/v1/unsubscribe; with DUNLIN_UNSUBSCRIBE_KEY (or
+    /// `https://dunlin.example.com/v1/unsubscribe`; with DUNLIN_UNSUBSCRIBE_KEY (or
     /// DUNLIN_UNSUBSCRIBE_KEY_FILE) every email carries a signed link and the RFC 8058 headers.
     #[arg(long, global = true, env = "DUNLIN_UNSUBSCRIBE_URL")]
     pub unsubscribe_url: Option<String>,

@@ -17,7 +17,7 @@ use crate::tenant_cmd::existing_tenant;
 #[derive(Subcommand)]
 pub enum TemplateCommand {
     /// Check and store one template (three files) or a whole folder
-    /// (<locale>/<id>.{subject,txt,html}); each is rendered against a sample notice first,
+    /// (LOCALE/ID.subject, .txt and .html); each is rendered against a sample notice first,
     /// and nothing is stored unless every one renders.
     Upload(UploadArgs),
     /// List the tenant's templates.
@@ -56,7 +56,7 @@ pub struct UploadArgs {
     /// The tenant's id.
     #[arg(long)]
     tenant: String,
-    /// A folder of templates: <locale>/<template-id>.subject, .txt and .html.
+    /// A folder of templates: LOCALE/TEMPLATE-ID.subject, .txt and .html.
     #[arg(long, conflicts_with_all = ["id", "locale", "subject", "text", "html"], required_unless_present = "id")]
     dir: Option<PathBuf>,
     /// The template id of one template.
