@@ -251,9 +251,17 @@ pub async fn run_deliver(
     outln!("delivering email to {shown}");
     let stop = dunlin_sweep::CancellationToken::new();
     if !args.once {
+        // SIGINT or SIGTERM: the sends under way finish and are written, the rest is handed
+        // back, and the command prints what it did.
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+        let mut int = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
         let on_signal = stop.clone();
         tokio::spawn(async move {
-            let _ = tokio::signal::ctrl_c().await;
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
             on_signal.cancel();
         });
     }

@@ -1518,3 +1518,37 @@ fn deliver_sends_each_tenants_mail_its_own_way_and_deliveries_lists_and_requeues
     assert_eq!(code, Some(2));
     assert!(err.contains("unknown key \"hostname\""), "{err}");
 }
+
+/// `deliver` without `--once` runs until SIGTERM, then finishes what is under way, prints
+/// what it did and exits cleanly.
+#[test]
+fn deliver_runs_until_sigterm_and_then_reports() {
+    use std::io::BufRead as _;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (code, _, err) = on_db(d, &["tenant", "create", "acme"]);
+    assert_eq!(code, Some(0), "{err}");
+    let url = format!("sqlite://{}", d.join("t.db").display());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dunlin"))
+        .args(["--database", &url, "deliver", "--mail-dir"])
+        .arg(d.join("mail"))
+        .current_dir(d)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    assert!(first.starts_with("delivering email to"), "{first}");
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}: {rest}");
+    assert!(rest.contains("delivered 0, retrying 0"), "{rest}");
+}
