@@ -19,7 +19,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use dunlin_core::clock::Clock;
 use dunlin_core::guardrails::{GuardrailSettings, OperatorLimits};
-use dunlin_core::text::{truncate, Escaped};
+use dunlin_core::text::{quoted, truncate, Escaped};
 use dunlin_core::{Action, Channel, Notice};
 use dunlin_store::delivery::{DeliverySettings, EndpointRow};
 use dunlin_store::outbox::{
@@ -121,6 +121,12 @@ pub enum WorkerError {
         #[source]
         source: StoreError,
     },
+    /// The tenants could not be listed.
+    #[error("listing tenants: {0}")]
+    Tenants(#[source] StoreError),
+    /// A tenant's delivery task ended abnormally (a bug).
+    #[error("a tenant's delivery task ended abnormally: {0}")]
+    Task(String),
     /// The webhook client could not be built.
     #[error("the webhook client: {0}")]
     Client(#[from] crate::webhook::ClientError),
@@ -289,12 +295,7 @@ impl<T: Transport + 'static> Worker<T> {
                 Scope::One(tenant) => vec![tenant.clone()],
                 Scope::All => match self.db.tenants().await {
                     Ok(tenants) => tenants.into_iter().map(|t| t.id).collect(),
-                    Err(source) if once => {
-                        return Err(WorkerError::Store {
-                            tenant: TenantId::new("all").expect("a valid id"),
-                            source,
-                        })
-                    }
+                    Err(source) if once => return Err(WorkerError::Tenants(source)),
                     Err(err) => {
                         tracing::warn!(error = %err, "listing tenants for delivery failed; trying again");
                         Vec::new()
@@ -319,10 +320,16 @@ impl<T: Transport + 'static> Worker<T> {
         }
         let mut first_error = None;
         while let Some(joined) = tasks.join_next().await {
-            match joined.expect("a tenant's delivery task does not panic") {
-                Ok(t) => totals.add(&t),
-                Err(err) => {
+            match joined {
+                Ok(Ok(t)) => totals.add(&t),
+                Ok(Err(err)) => {
                     first_error.get_or_insert(err);
+                }
+                // A bug in one tenant's task ends that task, not the process; its claims
+                // expire and are taken again.
+                Err(panicked) => {
+                    tracing::error!(error = %panicked, "a tenant's delivery task ended abnormally");
+                    first_error.get_or_insert(WorkerError::Task(panicked.to_string()));
                 }
             }
         }
@@ -379,13 +386,10 @@ impl<T: Transport + 'static> Worker<T> {
         config: &mut Option<TenantDelivery>,
         stop: &CancellationToken,
     ) -> Result<Totals, StoreError> {
-        if config
-            .as_ref()
-            .is_none_or(|c| c.loaded.elapsed() >= self.config.refresh)
-        {
-            *config = Some(self.load(tenant).await?);
-        }
-        let config = config.as_ref().expect("loaded above");
+        let config: &TenantDelivery = match config {
+            Some(loaded) if loaded.loaded.elapsed() < self.config.refresh => loaded,
+            stale => stale.insert(self.load(tenant).await?),
+        };
         let claimed = self
             .db
             .claim_actions(
@@ -466,9 +470,16 @@ impl<T: Transport + 'static> Worker<T> {
             .await?
             .ok_or_else(|| StoreError::UnknownTenant(tenant.clone()))?;
         let settings = record.settings;
+        // The store refuses settings it cannot read back, so an error here is a corrupt row:
+        // delivering under default guardrails would break the tenant's own rules.
+        let corrupt = |what, detail: String| StoreError::Corrupt { what, detail };
         let guardrails =
             GuardrailSettings::from_json(&settings.guardrails, &OperatorLimits::widest())
-                .unwrap_or_default();
+                .map_err(|e| corrupt("tenant guardrails", e.to_string()))?;
+        let zone: Tz = settings
+            .time_zone
+            .parse()
+            .map_err(|_| corrupt("tenant time zone", quoted(&settings.time_zone, 64)))?;
         let rows = self.db.templates(tenant).await?;
         let mut templates = TemplateSet::new();
         for row in &rows {
@@ -503,7 +514,7 @@ impl<T: Transport + 'static> Worker<T> {
             } else {
                 settings.delivery.sender_name.clone()
             },
-            zone: settings.time_zone.parse().unwrap_or(Tz::UTC),
+            zone,
             settings: settings.delivery,
             guardrails,
             templates,
