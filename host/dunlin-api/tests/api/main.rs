@@ -1,0 +1,10 @@
+//! The API over its router, on SQLite and PostgreSQL (set `DUNLIN_TEST_POSTGRES_URL`): every
+//! route with success, bad input, no key, a wrong key and another tenant's key. One module per
+//! group of routes; `support.rs` holds the harness.
+
+mod support;
+
+mod admin;
+mod contract;
+mod ledger;
+mod reads;
