@@ -79,10 +79,45 @@ pub(crate) struct Json<T>(pub T);
 #[from_request(via(axum::extract::Query), rejection(ApiError))]
 pub(crate) struct Query<T>(pub T);
 
-/// Path parameters whose rejection is an [`ApiError`] (`invalid-path`).
-#[derive(axum::extract::FromRequestParts)]
-#[from_request(via(axum::extract::Path), rejection(ApiError))]
+/// Path parameters whose rejection is an [`ApiError`] (`invalid-path`). Every parameter is
+/// an id or a number: one longer than any stored id, or holding a control character (which
+/// PostgreSQL would refuse to compare, a NUL above all), names nothing and is refused before
+/// it reaches the store.
 pub(crate) struct Path<T>(pub T);
+
+impl<S, T> axum::extract::FromRequestParts<S> for Path<T>
+where
+    S: Send + Sync,
+    T: serde::de::DeserializeOwned + Send,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        let raw = axum::extract::RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::bad("invalid-path", e.body_text()))?;
+        for (name, value) in &raw {
+            if value.len() > dunlin_store::validate::MAX_ID_LEN
+                || value.chars().any(char::is_control)
+            {
+                return Err(ApiError::bad(
+                    "invalid-path",
+                    format!(
+                        "{} must be at most {} bytes with no control characters",
+                        dunlin_core::text::truncate(name, 64),
+                        dunlin_store::validate::MAX_ID_LEN
+                    ),
+                ));
+            }
+        }
+        let axum::extract::Path(value) =
+            axum::extract::Path::<T>::from_request_parts(parts, state).await?;
+        Ok(Path(value))
+    }
+}
 
 impl<T: serde::Serialize> IntoResponse for Json<T> {
     fn into_response(self) -> Response {

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use chrono::Datelike;
+use dunlin_core::text::quoted;
 use dunlin_core::{Currency, Date};
 use dunlin_store::validate::{is_known_currency, MAX_AMOUNT_MINOR, MAX_ID_LEN};
 use serde::de::{DeserializeOwned, IntoDeserializer};
@@ -17,12 +18,31 @@ pub(crate) struct Fields {
     pub errors: Vec<String>,
 }
 
+/// Whether a string anywhere in `value` (keys of objects included) holds a NUL character.
+fn holds_nul(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(holds_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || holds_nul(v)),
+        Value::Null | Value::Bool(_) | Value::Number(_) => false,
+    }
+}
+
 impl Fields {
+    /// The row's fields. A NUL character in any name or text is the row's error at once:
+    /// PostgreSQL stores no text holding one, and SQLite would, so the two stores would not
+    /// agree on the row.
     pub fn new(fields: Map<String, Value>) -> Self {
-        Fields {
-            fields,
-            errors: Vec::new(),
+        let mut errors = Vec::new();
+        for (name, value) in &fields {
+            if name.contains('\0') || holds_nul(value) {
+                errors.push(format!(
+                    "{} holds a NUL character, which no text may hold",
+                    quoted(name, 64)
+                ));
+            }
         }
+        Fields { fields, errors }
     }
 
     fn fail(&mut self, message: String) {
@@ -292,11 +312,32 @@ fn parse_minor(name: &str, text: &str) -> Result<i64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn one(name: &str, value: Value) -> Fields {
         let mut map = Map::new();
         map.insert(name.to_owned(), value);
         Fields::new(map)
+    }
+
+    #[test]
+    fn a_nul_anywhere_in_a_row_is_its_error() {
+        for value in [
+            json!("a\u{0}b"),
+            json!(["x", "\u{0}"]),
+            json!({"k\u{0}": 1}),
+            json!({"k": {"n": "\u{0}"}}),
+        ] {
+            let f = one("note", value.clone());
+            assert_eq!(
+                f.errors,
+                ["\"note\" holds a NUL character, which no text may hold"],
+                "{value}"
+            );
+        }
+        assert!(one("note", json!("fine")).errors.is_empty());
+        let f = one("n\u{0}te", json!(1));
+        assert_eq!(f.errors.len(), 1, "{:?}", f.errors);
     }
 
     #[test]

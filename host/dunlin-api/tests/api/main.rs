@@ -6,5 +6,6 @@ mod support;
 
 mod admin;
 mod contract;
+mod fuzz;
 mod ledger;
 mod reads;

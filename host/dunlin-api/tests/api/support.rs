@@ -139,29 +139,41 @@ pub fn invoice_row(id: &str, customer: &str) -> Value {
 
 /// Acme's customer c1 with invoice i1, and a first reminder recorded for it on 2026-02-10.
 pub async fn seed_decision(api: &Api) {
-    let (s, v) = api
-        .call(
-            Method::PUT,
-            "/v1/customers/c1",
-            Some(&api.acme),
-            Some(customer_row("c1")),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{v}");
-    let (s, v) = api
-        .call(
-            Method::PUT,
-            "/v1/invoices/i1",
-            Some(&api.acme),
-            Some(invoice_row("i1", "c1")),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{v}");
-    let acme = TenantId::new("acme").unwrap();
+    seed_decision_for(
+        api,
+        "acme",
+        customer_row("c1"),
+        invoice_row("i1", "c1"),
+        "first reminder",
+    )
+    .await;
+}
+
+/// The tenant's `customer` and `invoice` (rows as the API takes them; the invoice its only
+/// open one due for review on 2026-02-10), and a first reminder recorded for the invoice with
+/// `reason`.
+pub async fn seed_decision_for(
+    api: &Api,
+    tenant: &str,
+    customer: Value,
+    invoice: Value,
+    reason: &str,
+) {
+    let key = if tenant == "acme" {
+        &api.acme
+    } else {
+        &api.beta
+    };
+    for (kind, row) in [("customers", customer), ("invoices", invoice)] {
+        let path = format!("/v1/{kind}/{}", row["id"].as_str().unwrap());
+        let (s, v) = api.call(Method::PUT, &path, Some(key), Some(row)).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+    }
+    let tenant = TenantId::new(tenant).unwrap();
     let page = api
         .f
         .db
-        .due_for_review(&acme, &DueQuery::new(date("2026-02-10")))
+        .due_for_review(&tenant, &DueQuery::new(date("2026-02-10")))
         .await
         .unwrap();
     assert_eq!(page.invoices.len(), 1);
@@ -184,9 +196,9 @@ pub async fn seed_decision(api: &Api) {
             segment: "smb".into(),
             actions: vec![notice.clone()],
             review_on: Some(review_on),
-            reason: "first reminder".into(),
+            reason: reason.into(),
         }),
-        reason: "first reminder".into(),
+        reason: reason.into(),
         interventions: vec![],
         actions: vec![PlannedAction {
             action: notice,
@@ -206,5 +218,5 @@ pub async fn seed_decision(api: &Api) {
         },
         receipt: None,
     };
-    api.f.db.record_batch(&acme, &[outcome]).await.unwrap();
+    api.f.db.record_batch(&tenant, &[outcome]).await.unwrap();
 }
