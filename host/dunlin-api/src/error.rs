@@ -50,6 +50,26 @@ pub enum ApiError {
         /// Structured detail, e.g. the rows refused.
         details: serde_json::Value,
     },
+    /// Well-formed input that cannot be used as it stands (a template that does not
+    /// render): `code` says which rule it broke, `details` where.
+    #[error("{message}")]
+    Unprocessable {
+        /// The stable code.
+        code: &'static str,
+        /// What is wrong.
+        message: String,
+        /// Structured detail, e.g. the part and line.
+        details: serde_json::Value,
+    },
+    /// The request clashes with what the tenant has (an id taken, an action not in a state
+    /// the request applies to).
+    #[error("{message}")]
+    Conflict {
+        /// The stable code.
+        code: &'static str,
+        /// What clashes.
+        message: String,
+    },
     /// The body is over the cap.
     #[error("the request body is over the limit")]
     TooLarge,
@@ -86,6 +106,8 @@ impl ApiError {
             ApiError::UnknownRoute(_) => "unknown-route",
             ApiError::MethodNotAllowed => "method-not-allowed",
             ApiError::BadRequest { code, .. } => code,
+            ApiError::Unprocessable { code, .. } => code,
+            ApiError::Conflict { code, .. } => code,
             ApiError::TooLarge => "body-too-large",
             ApiError::UnsupportedMediaType => "unsupported-media-type",
             ApiError::Timeout => "timeout",
@@ -101,6 +123,8 @@ impl ApiError {
             ApiError::NotFound { .. } | ApiError::UnknownRoute(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Timeout => StatusCode::REQUEST_TIMEOUT,
@@ -134,7 +158,8 @@ pub struct ErrorBody {
 pub struct ErrorDetail {
     /// Stable, kebab-case: `missing-key`, `invalid-key`, `not-found`, `unknown-route`,
     /// `method-not-allowed`, `invalid-body`, `invalid-query`, `invalid-path`, `id-mismatch`,
-    /// `invalid-row`, `too-many-rows`, `body-too-large`, `unsupported-media-type`, `timeout`,
+    /// `invalid-row`, `too-many-rows`, `invalid-template`, `invalid-settings`,
+    /// `invalid-endpoint`, `endpoint-exists`, `not-retryable`, `body-too-large`, `unsupported-media-type`, `timeout`,
     /// `not-ready`, `internal`.
     pub code: String,
     /// For people.
@@ -159,7 +184,9 @@ impl IntoResponse for ApiError {
         let status = self.status();
         let unauthorized = status == StatusCode::UNAUTHORIZED;
         let details = match &self {
-            ApiError::BadRequest { details, .. } => details.clone(),
+            ApiError::BadRequest { details, .. } | ApiError::Unprocessable { details, .. } => {
+                details.clone()
+            }
             _ => serde_json::Value::Null,
         };
         let body = ErrorBody {

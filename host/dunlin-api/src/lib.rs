@@ -25,14 +25,18 @@ use tower_http::timeout::TimeoutLayer;
 mod admin;
 mod auth;
 mod decisions;
+mod delivery;
+mod endpoints;
 mod error;
 mod health;
 mod ledger;
 pub mod openapi;
 mod outbox;
 mod page;
+mod unsubscribe;
 
 pub use auth::{Operator, OperatorKey, Tenant};
+pub use delivery::DeliveryConfig;
 pub use error::{ApiError, ErrorBody, ErrorDetail};
 
 /// Limits on requests.
@@ -66,6 +70,8 @@ pub struct AppState {
     pub operator: Option<OperatorKey>,
     /// The limits.
     pub config: ApiConfig,
+    /// The operator's delivery settings: webhook URL policy, unsubscribe keys.
+    pub delivery: DeliveryConfig,
 }
 
 /// A JSON body whose rejection (not JSON, malformed, the wrong shape, over the cap) is an

@@ -6,5 +6,6 @@ mod support;
 
 mod admin;
 mod contract;
+mod delivery;
 mod ledger;
 mod reads;

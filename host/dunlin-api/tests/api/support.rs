@@ -44,6 +44,7 @@ impl Api {
                 max_batch_rows: 50,
                 ..ApiConfig::default()
             },
+            delivery: crate::delivery::config(),
         };
         let beta = keys.pop().unwrap();
         let acme = keys.pop().unwrap();
@@ -157,54 +158,64 @@ pub async fn seed_decision(api: &Api) {
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
+    record_notice(api, "2026-02-10").await;
+}
+
+/// A first reminder (email, template `reminder`) recorded for every invoice of acme's that
+/// is due for review on `as_of`.
+pub async fn record_notice(api: &Api, as_of: &str) {
     let acme = TenantId::new("acme").unwrap();
     let page = api
         .f
         .db
-        .due_for_review(&acme, &DueQuery::new(date("2026-02-10")))
+        .due_for_review(&acme, &DueQuery::new(date(as_of)))
         .await
         .unwrap();
-    assert_eq!(page.invoices.len(), 1);
-    let ctx = &page.invoices[0].context;
-    let notice = Action::Notify(Notice {
-        level: 1,
-        channel: Channel::Email,
-        tone: Tone::Friendly,
-        template: "reminder".into(),
-        vars: BTreeMap::new(),
-    });
-    let review_on = date("2026-02-17");
-    let outcome = Outcome {
-        context: ctx.clone(),
-        policy: Some(PolicyRef {
-            version: 1,
-            sha256: "ab".repeat(32),
-        }),
-        decision: Some(Decision {
-            segment: "smb".into(),
-            actions: vec![notice.clone()],
-            review_on: Some(review_on),
-            reason: "first reminder".into(),
-        }),
-        reason: "first reminder".into(),
-        interventions: vec![],
-        actions: vec![PlannedAction {
-            action: notice,
-            status: ActionStatus::Pending,
-        }],
-        fuel_used: Some(6_000),
-        duration_us: Some(25),
-        failure: None,
-        state: DunningState {
+    assert!(!page.invoices.is_empty(), "nothing due on {as_of}");
+    let mut outcomes = Vec::new();
+    for due in &page.invoices {
+        let ctx = &due.context;
+        let notice = Action::Notify(Notice {
             level: 1,
-            last_action_on: Some(ctx.as_of),
-            next_review_on: Some(review_on),
-            policy_version: Some(1),
-            paused_until: None,
-            paused_why: None,
-            ended: false,
-        },
-        receipt: None,
-    };
-    api.f.db.record_batch(&acme, &[outcome]).await.unwrap();
+            channel: Channel::Email,
+            tone: Tone::Friendly,
+            template: "reminder".into(),
+            vars: BTreeMap::new(),
+        });
+        let review_on = date("2026-02-17");
+        let outcome = Outcome {
+            context: ctx.clone(),
+            policy: Some(PolicyRef {
+                version: 1,
+                sha256: "ab".repeat(32),
+            }),
+            decision: Some(Decision {
+                segment: "smb".into(),
+                actions: vec![notice.clone()],
+                review_on: Some(review_on),
+                reason: "first reminder".into(),
+            }),
+            reason: "first reminder".into(),
+            interventions: vec![],
+            actions: vec![PlannedAction {
+                action: notice,
+                status: ActionStatus::Pending,
+            }],
+            fuel_used: Some(6_000),
+            duration_us: Some(25),
+            failure: None,
+            state: DunningState {
+                level: 1,
+                last_action_on: Some(ctx.as_of),
+                next_review_on: Some(review_on),
+                policy_version: Some(1),
+                paused_until: None,
+                paused_why: None,
+                ended: false,
+            },
+            receipt: None,
+        };
+        outcomes.push(outcome);
+    }
+    api.f.db.record_batch(&acme, &outcomes).await.unwrap();
 }
