@@ -47,6 +47,7 @@ async fn start(db: Arc<dyn Db>, shutdown: CancellationToken) -> String {
         db,
         operator: None,
         config: ApiConfig::default(),
+        delivery: Default::default(),
     };
     tokio::spawn(dunlin_api::serve(listener, state, shutdown));
     base
@@ -261,6 +262,15 @@ async fn reads(name: &str, db: Arc<dyn Db>, run: &str, policy: &[u8]) {
         &base,
         &key,
         pages,
+        readers,
+    )
+    .await;
+    measure(
+        "decisions of a day, first page of 100",
+        &client,
+        &base,
+        &key,
+        days,
         readers,
     )
     .await;

@@ -4,7 +4,7 @@
 //! internal detail (SQL, a path, a panic): an internal failure goes to the log with its whole
 //! chain of causes and the client reads `internal`.
 
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection, QueryRejection};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use dunlin_core::text::{truncate, Escaped};
@@ -50,6 +50,26 @@ pub enum ApiError {
         /// Structured detail, e.g. the rows refused.
         details: serde_json::Value,
     },
+    /// Well-formed input that cannot be used as it stands (a template that does not
+    /// render): `code` says which rule it broke, `details` where.
+    #[error("{message}")]
+    Unprocessable {
+        /// The stable code.
+        code: &'static str,
+        /// What is wrong.
+        message: String,
+        /// Structured detail, e.g. the part and line.
+        details: serde_json::Value,
+    },
+    /// The request clashes with what the tenant has (an id taken, an action not in a state
+    /// the request applies to).
+    #[error("{message}")]
+    Conflict {
+        /// The stable code.
+        code: &'static str,
+        /// What clashes.
+        message: String,
+    },
     /// The body is over the cap.
     #[error("the request body is over the limit")]
     TooLarge,
@@ -86,6 +106,8 @@ impl ApiError {
             ApiError::UnknownRoute(_) => "unknown-route",
             ApiError::MethodNotAllowed => "method-not-allowed",
             ApiError::BadRequest { code, .. } => code,
+            ApiError::Unprocessable { code, .. } => code,
+            ApiError::Conflict { code, .. } => code,
             ApiError::TooLarge => "body-too-large",
             ApiError::UnsupportedMediaType => "unsupported-media-type",
             ApiError::Timeout => "timeout",
@@ -101,6 +123,8 @@ impl ApiError {
             ApiError::NotFound { .. } | ApiError::UnknownRoute(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Timeout => StatusCode::REQUEST_TIMEOUT,
@@ -111,13 +135,18 @@ impl ApiError {
 
     /// The error for a response status that a layer produced without a body (the body cap,
     /// the timeout), so that every error has the one shape.
-    pub(crate) fn for_status(status: StatusCode) -> Option<Self> {
+    pub(crate) fn for_status(status: StatusCode) -> Self {
         match status {
-            StatusCode::PAYLOAD_TOO_LARGE => Some(ApiError::TooLarge),
-            StatusCode::REQUEST_TIMEOUT => Some(ApiError::Timeout),
-            StatusCode::METHOD_NOT_ALLOWED => Some(ApiError::MethodNotAllowed),
-            StatusCode::UNSUPPORTED_MEDIA_TYPE => Some(ApiError::UnsupportedMediaType),
-            _ => None,
+            StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge,
+            StatusCode::REQUEST_TIMEOUT => ApiError::Timeout,
+            StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType,
+            StatusCode::NOT_FOUND => ApiError::UnknownRoute(String::new()),
+            s if s.is_client_error() => ApiError::bad(
+                "invalid-request",
+                "the request could not be read as this route takes it",
+            ),
+            _ => ApiError::Internal("an error answered without a body".into()),
         }
     }
 }
@@ -134,7 +163,8 @@ pub struct ErrorBody {
 pub struct ErrorDetail {
     /// Stable, kebab-case: `missing-key`, `invalid-key`, `not-found`, `unknown-route`,
     /// `method-not-allowed`, `invalid-body`, `invalid-query`, `invalid-path`, `id-mismatch`,
-    /// `invalid-row`, `too-many-rows`, `body-too-large`, `unsupported-media-type`, `timeout`,
+    /// `invalid-row`, `too-many-rows`, `invalid-template`, `invalid-settings`,
+    /// `invalid-endpoint`, `endpoint-exists`, `not-retryable`, `body-too-large`, `unsupported-media-type`, `timeout`,
     /// `not-ready`, `internal`.
     pub code: String,
     /// For people.
@@ -159,7 +189,9 @@ impl IntoResponse for ApiError {
         let status = self.status();
         let unauthorized = status == StatusCode::UNAUTHORIZED;
         let details = match &self {
-            ApiError::BadRequest { details, .. } => details.clone(),
+            ApiError::BadRequest { details, .. } | ApiError::Unprocessable { details, .. } => {
+                details.clone()
+            }
             _ => serde_json::Value::Null,
         };
         let body = ErrorBody {
@@ -192,6 +224,12 @@ impl From<JsonRejection> for ApiError {
 impl From<QueryRejection> for ApiError {
     fn from(rejection: QueryRejection) -> Self {
         ApiError::bad("invalid-query", rejection.body_text())
+    }
+}
+
+impl From<BytesRejection> for ApiError {
+    fn from(rejection: BytesRejection) -> Self {
+        ApiError::for_status(rejection.status())
     }
 }
 

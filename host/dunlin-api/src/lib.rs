@@ -25,14 +25,18 @@ use tower_http::timeout::TimeoutLayer;
 mod admin;
 mod auth;
 mod decisions;
+mod delivery;
+mod endpoints;
 mod error;
 mod health;
 mod ledger;
 pub mod openapi;
 mod outbox;
 mod page;
+mod unsubscribe;
 
 pub use auth::{Operator, OperatorKey, Tenant};
+pub use delivery::DeliveryConfig;
 pub use error::{ApiError, ErrorBody, ErrorDetail};
 
 /// Limits on requests.
@@ -66,6 +70,8 @@ pub struct AppState {
     pub operator: Option<OperatorKey>,
     /// The limits.
     pub config: ApiConfig,
+    /// The operator's delivery settings: webhook URL policy, unsubscribe keys.
+    pub delivery: DeliveryConfig,
 }
 
 /// A JSON body whose rejection (not JSON, malformed, the wrong shape, over the cap) is an
@@ -78,6 +84,19 @@ pub(crate) struct Json<T>(pub T);
 #[derive(axum::extract::FromRequestParts)]
 #[from_request(via(axum::extract::Query), rejection(ApiError))]
 pub(crate) struct Query<T>(pub T);
+
+/// A raw body whose rejection (over the cap, cut short) is an [`ApiError`].
+pub(crate) struct Bytes(pub axum::body::Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for Bytes {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        Ok(Bytes(
+            axum::body::Bytes::from_request(request, state).await?,
+        ))
+    }
+}
 
 /// Path parameters whose rejection is an [`ApiError`] (`invalid-path`). Every parameter is
 /// an id or a number: one longer than any stored id, or holding a control character (which
@@ -144,17 +163,21 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(error_shape))
 }
 
-/// Gives an error status that a layer or axum answered with no body (the body cap, the
-/// timeout, a method the route lacks) the one error shape.
+/// Gives an error that a layer or axum answered with no body or in plain text (the body cap,
+/// the timeout, a method the route lacks, an extractor's rejection) the one error shape.
+/// Answers a handler shaped itself (JSON, or the unsubscribe pages' HTML) pass as they are.
 async fn error_shape(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     let status = response.status();
-    if (status.is_client_error() || status.is_server_error())
-        && response.body().size_hint().exact() == Some(0)
-    {
-        if let Some(error) = ApiError::for_status(status) {
-            return error.into_response();
-        }
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let plain = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_none_or(|t| t.as_bytes().starts_with(b"text/plain"));
+    if plain || response.body().size_hint().exact() == Some(0) {
+        return ApiError::for_status(status).into_response();
     }
     response
 }

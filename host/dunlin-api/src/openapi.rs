@@ -17,7 +17,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::{admin, decisions, health, ledger, outbox, AppState};
+use crate::{admin, decisions, delivery, endpoints, health, ledger, outbox, unsubscribe, AppState};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -47,6 +47,21 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(outbox::list))
         .routes(routes!(admin::list_keys, admin::create_key))
         .routes(routes!(admin::revoke_key))
+        .routes(routes!(delivery::list_templates))
+        .routes(routes!(
+            delivery::put_template,
+            delivery::get_template,
+            delivery::delete_template
+        ))
+        .routes(routes!(delivery::preview_template))
+        .routes(routes!(delivery::get_settings, delivery::put_settings))
+        .routes(routes!(endpoints::list, endpoints::add))
+        .routes(routes!(endpoints::remove))
+        .routes(routes!(endpoints::rotate))
+        .routes(routes!(outbox::get))
+        .routes(routes!(outbox::retry))
+        .routes(routes!(outbox::retry_dead))
+        .routes(routes!(unsubscribe::confirm, unsubscribe::unsubscribe))
 }
 
 /// The document, built once.

@@ -24,7 +24,7 @@ use dunlin_core::{Currency, Date};
 pub use format::LocaleFormat;
 pub use input::{CustomerInput, InvoiceInput, RenderInput};
 pub use render::{Rendered, Template, TemplateSource};
-pub use set::{fallback_chain, TemplateSet};
+pub use set::{fallback_chain, Preview, TemplateSet};
 
 /// The bounds a tenant's template is held to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -446,6 +446,21 @@ impl UnsubscribeHeaders {
     }
 }
 
+/// Whether a form field is the one-click request RFC 8058 has the mail client POST
+/// ([`ONE_CLICK`]: the field `List-Unsubscribe` with the value `One-Click`), whichever form
+/// encoding carried it.
+pub fn is_one_click(name: &str, value: &str) -> bool {
+    let (one_name, one_value) = ONE_CLICK
+        .split_once('=')
+        .expect("ONE_CLICK is a name=value pair");
+    name == one_name && value == one_value
+}
+
+/// Whether an `application/x-www-form-urlencoded` body carries the one-click field.
+pub fn form_is_one_click(body: &[u8]) -> bool {
+    url::form_urlencoded::parse(body).any(|(name, value)| is_one_click(&name, &value))
+}
+
 /// Why a key, a token or a link cannot be made or read. Never quotes a key; quotes other
 /// values bounded and escaped.
 #[derive(Debug, thiserror::Error)]
@@ -514,6 +529,17 @@ pub enum UnsubscribeError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_one_click_field_is_a_one_click_request() {
+        assert!(form_is_one_click(b"List-Unsubscribe=One-Click"));
+        assert!(form_is_one_click(b"a=b&List-Unsubscribe=One-Click"));
+        assert!(!form_is_one_click(b""));
+        assert!(!form_is_one_click(b"List-Unsubscribe=one-click"));
+        assert!(!form_is_one_click(b"List-Unsubscribe%3DOne-Click"));
+        assert!(is_one_click("List-Unsubscribe", "One-Click"));
+        assert!(!is_one_click("List-Unsubscribe-Post", "One-Click"));
+    }
 
     use chrono::TimeDelta;
 

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use dunlin_core::Date;
+use dunlin_core::{Channel, Date};
 
 use crate::api_key::ApiKeyRow;
 use crate::delivery::{EndpointRow, NewEndpoint, TemplateRow};
@@ -161,6 +161,10 @@ pub trait Db: Send + Sync {
 
     /// A customer's open invoices, oldest due date first (an email lists the others).
     async fn open_invoices(&self, tenant: &TenantId, customer: &str) -> Result<Vec<InvoiceRecord>>;
+    /// Records that the tenant's customer opted out of `channel` (a one-click unsubscribe);
+    /// a channel already opted out of stays so, so a repeated request changes nothing.
+    /// `false` if the tenant has no such customer.
+    async fn opt_out(&self, tenant: &TenantId, customer: &str, channel: Channel) -> Result<bool>;
 
     // ---- The outbox: the delivery worker's claims and results (`crate::outbox`) ---------
 

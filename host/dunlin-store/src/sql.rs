@@ -198,6 +198,15 @@ impl Db for This {
         ledger::invoice(self, tenant, id).await
     }
 
+    async fn opt_out(
+        &self,
+        tenant: &TenantId,
+        customer: &str,
+        channel: dunlin_core::Channel,
+    ) -> Result<bool> {
+        ledger::opt_out(self, tenant, customer, channel).await
+    }
+
     async fn dunning_state(
         &self,
         tenant: &TenantId,

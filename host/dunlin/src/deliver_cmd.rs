@@ -102,6 +102,22 @@ impl MailArgs {
             return Ok(None);
         };
         let base = UnsubscribeBase::parse(url).context("--unsubscribe-url")?;
+        let Some(keys) = self.unsubscribe_keys()? else {
+            anyhow::bail!(
+                "--unsubscribe-url needs DUNLIN_UNSUBSCRIBE_KEY or DUNLIN_UNSUBSCRIBE_KEY_FILE"
+            );
+        };
+        Ok(Some(UnsubscribeLinks {
+            keys,
+            base,
+            valid_for: chrono::Duration::days(60),
+        }))
+    }
+
+    /// The keys that sign and verify unsubscribe links, from DUNLIN_UNSUBSCRIBE_KEY or
+    /// DUNLIN_UNSUBSCRIBE_KEY_FILE; `None` when neither is set. The API verifies with them
+    /// whether or not this process signs links.
+    pub fn unsubscribe_keys(&self) -> anyhow::Result<Option<UnsubscribeKeys>> {
         let written = match (
             std::env::var("DUNLIN_UNSUBSCRIBE_KEY").ok(),
             std::env::var_os("DUNLIN_UNSUBSCRIBE_KEY_FILE"),
@@ -111,16 +127,10 @@ impl MailArgs {
                 .with_context(|| format!("reading {}", PathBuf::from(&path).display()))?
                 .trim()
                 .to_owned(),
-            (None, None) => anyhow::bail!(
-                "--unsubscribe-url needs DUNLIN_UNSUBSCRIBE_KEY or DUNLIN_UNSUBSCRIBE_KEY_FILE"
-            ),
+            (None, None) => return Ok(None),
         };
         let key = UnsubscribeKey::parse(&written).context("the unsubscribe key")?;
-        Ok(Some(UnsubscribeLinks {
-            keys: UnsubscribeKeys::new(key),
-            base,
-            valid_for: chrono::Duration::days(60),
-        }))
+        Ok(Some(UnsubscribeKeys::new(key)))
     }
 
     /// The tenants' own relays from `--tenant-relays`, each read as `SmtpConfig` reads the

@@ -7,10 +7,8 @@ use anyhow::{bail, Context as _};
 use chrono::{Duration, Utc};
 use clap::Subcommand;
 use dunlin_core::text::Escaped;
-use dunlin_delivery::webhook::{
-    random_endpoint_id, Endpoint, EndpointPolicy, EventType, WebhookSecret,
-};
-use dunlin_store::{Db, NewEndpoint};
+use dunlin_delivery::webhook::{new_endpoint, EndpointPolicy, WebhookSecret};
+use dunlin_store::Db;
 
 use crate::tenant_cmd::existing_tenant;
 
@@ -100,30 +98,8 @@ pub async fn run(
             events,
         } => {
             let (tenant, _) = existing_tenant(db, tenant).await?;
-            let endpoint = Endpoint::parse(url, policy)?;
-            let mut names = Vec::new();
-            for name in events {
-                let name = name.parse::<EventType>()?.as_str().to_owned();
-                if !names.contains(&name) {
-                    names.push(name);
-                }
-            }
-            let id = match id {
-                Some(id) => id.clone(),
-                None => random_endpoint_id()?,
-            };
-            let secret = WebhookSecret::generate()?;
-            let row = db
-                .add_endpoint(
-                    &tenant,
-                    &NewEndpoint {
-                        id,
-                        url: endpoint.to_string(),
-                        events: names,
-                        secret: secret.expose_whsec(),
-                    },
-                )
-                .await?;
+            let (endpoint, secret) = new_endpoint(id.as_deref(), url, events, policy)?;
+            let row = db.add_endpoint(&tenant, &endpoint).await?;
             outln!(
                 "added endpoint {} → {} ({})",
                 Escaped(&row.id),

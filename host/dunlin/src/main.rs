@@ -226,6 +226,7 @@ async fn serve(
 ) -> anyhow::Result<ExitCode> {
     let db = shared.as_ref();
     let operator = operator_key()?;
+    let unsubscribe_keys = cli.mail.unsubscribe_keys()?;
     // Bound before anything starts, so a taken address fails the command at once.
     let listener = match args.listen {
         Some(addr) => Some(
@@ -272,6 +273,10 @@ async fn serve(
             db: std::sync::Arc::clone(&shared),
             operator,
             config: dunlin_api::ApiConfig::default(),
+            delivery: dunlin_api::DeliveryConfig {
+                webhook_policy: cli.webhooks.policy(),
+                unsubscribe: unsubscribe_keys,
+            },
         };
         tokio::spawn(dunlin_api::serve(listener, state, shutdown.clone()))
     });

@@ -7,9 +7,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context as _};
 use clap::Subcommand;
 use dunlin_core::text::Escaped;
-use dunlin_delivery::template::{
-    fallback_chain, Limits, RenderInput, Template, TemplateSet, TemplateSource,
-};
+use dunlin_delivery::template::{Limits, RenderInput, Template, TemplateSet, TemplateSource};
 use dunlin_store::{Db, TemplateRow};
 
 use crate::tenant_cmd::existing_tenant;
@@ -169,18 +167,17 @@ pub async fn run(cmd: &TemplateCommand, db: &dyn Db) -> anyhow::Result<ExitCode>
             let rows = db.templates(&tenant_id).await?;
             let set = TemplateSet::from_rows(&rows, Limits::default())?;
             let default_locale = &tenant.settings.delivery.default_locale;
-            let template = set.resolve(id, locale, default_locale)?;
-            let tried = fallback_chain(locale, default_locale);
-            outln!(
-                "template {} in {} (for {}; the chain: {})",
-                Escaped(template.id()),
-                Escaped(template.locale()),
-                Escaped(locale),
-                Escaped(&tried.join(" → "))
-            );
             let mut input = RenderInput::sample(locale);
             input.sender = tenant.settings.name.clone();
-            let rendered = set.render(id, default_locale, &input)?;
+            let preview = set.preview(id, default_locale, &input)?;
+            outln!(
+                "template {} in {} (for {}; the chain: {})",
+                Escaped(&preview.id),
+                Escaped(&preview.locale),
+                Escaped(locale),
+                Escaped(&preview.tried.join(" → "))
+            );
+            let rendered = preview.rendered;
             outln!("subject: {}", Escaped(&rendered.subject));
             print_escaped("text", &rendered.text);
         }

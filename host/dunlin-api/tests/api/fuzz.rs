@@ -108,16 +108,20 @@ async fn malformed_requests_get_no_5xx_and_never_the_other_tenants_data(f: Fixtu
         let status = response.status();
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
         let text = String::from_utf8_lossy(&bytes).to_lowercase();
-        let what = || format!("seed {seed}, request {n}: {method} {uri} body {shown_body:?}");
-        assert!(!status.is_server_error(), "{}: {status} {text}", what());
+        let shown = &text[..text.floor_char_boundary(2000)];
+        let shown_uri = &uri[..uri.floor_char_boundary(300)];
+        let what = || format!("seed {seed}, request {n}: {method} {shown_uri} body {shown_body:?}");
+        assert!(!status.is_server_error(), "{}: {status} {shown}", what());
         assert!(
             !text.contains(other_secret),
-            "{}: the answer holds the other tenant's data: {text}",
+            "{}: the answer holds the other tenant's data: {shown}",
             what()
         );
-        if status.is_client_error() && !bytes.is_empty() {
+        // The unsubscribe pages are for people (HTML); every other answer is JSON.
+        let html = uri.starts_with("/v1/unsubscribe/") && text.starts_with("<!doctype html>");
+        if status.is_client_error() && !bytes.is_empty() && !html {
             let v: Value = serde_json::from_slice(&bytes)
-                .unwrap_or_else(|_| panic!("{}: {status} not JSON: {text}", what()));
+                .unwrap_or_else(|_| panic!("{}: {status} not JSON: {shown}", what()));
             assert!(v["error"]["code"].is_string(), "{}: {v}", what());
         }
         *statuses.entry(status.as_u16()).or_default() += 1;

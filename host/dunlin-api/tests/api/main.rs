@@ -6,6 +6,7 @@ mod support;
 
 mod admin;
 mod contract;
+mod delivery;
 mod fuzz;
 mod ledger;
 mod reads;

@@ -44,6 +44,7 @@ impl Api {
                 max_batch_rows: 50,
                 ..ApiConfig::default()
             },
+            delivery: crate::delivery::config(),
         };
         let beta = keys.pop().unwrap();
         let acme = keys.pop().unwrap();
@@ -169,54 +170,70 @@ pub async fn seed_decision_for(
         let (s, v) = api.call(Method::PUT, &path, Some(key), Some(row)).await;
         assert_eq!(s, StatusCode::OK, "{v}");
     }
+    record_notice_for(api, tenant, "2026-02-10", reason).await;
+}
+
+/// A first reminder (email, template `reminder`) recorded for every invoice of acme's that
+/// is due for review on `as_of`.
+pub async fn record_notice(api: &Api, as_of: &str) {
+    record_notice_for(api, "acme", as_of, "first reminder").await;
+}
+
+/// A first reminder (email, template `reminder`) with `reason`, recorded for every invoice of
+/// the tenant's that is due for review on `as_of`.
+pub async fn record_notice_for(api: &Api, tenant: &str, as_of: &str, reason: &str) {
     let tenant = TenantId::new(tenant).unwrap();
     let page = api
         .f
         .db
-        .due_for_review(&tenant, &DueQuery::new(date("2026-02-10")))
+        .due_for_review(&tenant, &DueQuery::new(date(as_of)))
         .await
         .unwrap();
-    assert_eq!(page.invoices.len(), 1);
-    let ctx = &page.invoices[0].context;
-    let notice = Action::Notify(Notice {
-        level: 1,
-        channel: Channel::Email,
-        tone: Tone::Friendly,
-        template: "reminder".into(),
-        vars: BTreeMap::new(),
-    });
-    let review_on = date("2026-02-17");
-    let outcome = Outcome {
-        context: ctx.clone(),
-        policy: Some(PolicyRef {
-            version: 1,
-            sha256: "ab".repeat(32),
-        }),
-        decision: Some(Decision {
-            segment: "smb".into(),
-            actions: vec![notice.clone()],
-            review_on: Some(review_on),
-            reason: reason.into(),
-        }),
-        reason: reason.into(),
-        interventions: vec![],
-        actions: vec![PlannedAction {
-            action: notice,
-            status: ActionStatus::Pending,
-        }],
-        fuel_used: Some(6_000),
-        duration_us: Some(25),
-        failure: None,
-        state: DunningState {
+    assert!(!page.invoices.is_empty(), "nothing due on {as_of}");
+    let mut outcomes = Vec::new();
+    for due in &page.invoices {
+        let ctx = &due.context;
+        let notice = Action::Notify(Notice {
             level: 1,
-            last_action_on: Some(ctx.as_of),
-            next_review_on: Some(review_on),
-            policy_version: Some(1),
-            paused_until: None,
-            paused_why: None,
-            ended: false,
-        },
-        receipt: None,
-    };
-    api.f.db.record_batch(&tenant, &[outcome]).await.unwrap();
+            channel: Channel::Email,
+            tone: Tone::Friendly,
+            template: "reminder".into(),
+            vars: BTreeMap::new(),
+        });
+        let review_on = date("2026-02-17");
+        let outcome = Outcome {
+            context: ctx.clone(),
+            policy: Some(PolicyRef {
+                version: 1,
+                sha256: "ab".repeat(32),
+            }),
+            decision: Some(Decision {
+                segment: "smb".into(),
+                actions: vec![notice.clone()],
+                review_on: Some(review_on),
+                reason: reason.into(),
+            }),
+            reason: reason.into(),
+            interventions: vec![],
+            actions: vec![PlannedAction {
+                action: notice,
+                status: ActionStatus::Pending,
+            }],
+            fuel_used: Some(6_000),
+            duration_us: Some(25),
+            failure: None,
+            state: DunningState {
+                level: 1,
+                last_action_on: Some(ctx.as_of),
+                next_review_on: Some(review_on),
+                policy_version: Some(1),
+                paused_until: None,
+                paused_why: None,
+                ended: false,
+            },
+            receipt: None,
+        };
+        outcomes.push(outcome);
+    }
+    api.f.db.record_batch(&tenant, &outcomes).await.unwrap();
 }

@@ -13,6 +13,19 @@ use super::input::RenderInput;
 use super::render::{Rendered, Template, TemplateSource};
 use super::{Limits, Part, TemplateError};
 
+/// A template rendered for a customer's locale ([`TemplateSet::preview`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Preview {
+    /// The template id.
+    pub id: String,
+    /// The locale of the template that served.
+    pub locale: String,
+    /// The locales tried, in order ([`fallback_chain`]).
+    pub tried: Vec<String>,
+    /// The three parts.
+    pub rendered: Rendered,
+}
+
 /// The templates one tenant has: by id, then by canonical locale.
 #[derive(Debug, Default)]
 pub struct TemplateSet {
@@ -88,6 +101,23 @@ impl TemplateSet {
             _ => template.locale(),
         };
         template.render_with(input, &LocaleFormat::new(format_locale)?)
+    }
+
+    /// Renders template `id` as [`TemplateSet::render`] does, and says which template served
+    /// and which locales were tried: what a tenant previews before a notice goes out.
+    pub fn preview(
+        &self,
+        id: &str,
+        default_locale: &str,
+        input: &RenderInput,
+    ) -> Result<Preview, TemplateError> {
+        let template = self.resolve(id, &input.locale, default_locale)?;
+        Ok(Preview {
+            id: template.id().to_owned(),
+            locale: template.locale().to_owned(),
+            tried: fallback_chain(&input.locale, default_locale),
+            rendered: self.render(id, default_locale, input)?,
+        })
     }
 
     /// The set a tenant's stored templates make, each parsed within `limits` as at upload.

@@ -630,6 +630,52 @@ pub(super) async fn customer(
     .transpose()
 }
 
+pub(super) async fn opt_out(
+    db: &This,
+    tenant: &TenantId,
+    customer: &str,
+    channel: dunlin_core::Channel,
+) -> Result<bool> {
+    // Compare and set: on PostgreSQL another write to the row (an opt-out from another
+    // channel's link, an import) may land between the read and the update; the update then
+    // matches nothing and the read is done again, so neither change undoes the other. Each
+    // round that fails does so because another write succeeded.
+    loop {
+        let mut tx = db.begin_write().await?;
+        let current: Option<String> =
+            sqlx::query_scalar("SELECT opted_out FROM customers WHERE tenant_id = $1 AND id = $2")
+                .bind(tenant.as_str())
+                .bind(customer)
+                .fetch_optional(&mut *tx)
+                .await
+                .ctx("read opted-out channels")?;
+        let Some(current) = current else {
+            return Ok(false);
+        };
+        let mut channels: Vec<dunlin_core::Channel> = from_json("opted-out channels", &current)?;
+        if channels.contains(&channel) {
+            return Ok(true);
+        }
+        channels.push(channel);
+        let updated = sqlx::query(
+            "UPDATE customers SET opted_out = $3, updated_at = $4 \
+             WHERE tenant_id = $1 AND id = $2 AND opted_out = $5",
+        )
+        .bind(tenant.as_str())
+        .bind(customer)
+        .bind(json(&channels))
+        .bind(now())
+        .bind(&current)
+        .execute(&mut *tx)
+        .await
+        .ctx("record an opt-out")?;
+        if updated.rows_affected() == 1 {
+            tx.commit().await.ctx("commit an opt-out")?;
+            return Ok(true);
+        }
+    }
+}
+
 /// The columns [`invoice_from_row`] reads, from `invoices i`.
 const INVOICE_COLUMNS: &str = "i.id, i.customer_id, i.number, i.issued_on, i.due_on, \
      i.amount_minor, i.currency, i.open_balance_minor, i.payment_method, i.failed_attempts, \

@@ -15,6 +15,7 @@ dunlin_store::conformance!(
     a_batch_of_templates_is_stored_whole_or_not_at_all,
     endpoints_are_added_listed_rotated_and_removed,
     another_tenant_never_sees_templates_or_endpoints,
+    an_opt_out_is_recorded_once_for_the_tenants_own_customer_only,
 );
 
 fn delivery() -> DeliverySettings {
@@ -336,4 +337,43 @@ async fn another_tenant_never_sees_templates_or_endpoints(f: Fixture) {
         f.db.endpoint(&b, "erp").await.unwrap().unwrap().secret,
         SECRET_2
     );
+}
+
+async fn an_opt_out_is_recorded_once_for_the_tenants_own_customer_only(f: Fixture) {
+    use dunlin_core::Channel;
+    use dunlin_store::testing::customer;
+    let (a, b) = (tid("tenant-a"), tid("tenant-b"));
+    f.db.create_tenant(&a, &settings()).await.unwrap();
+    f.db.create_tenant(&b, &settings()).await.unwrap();
+    let c = customer("c1").with_opted_out(&[Channel::Sms]);
+    f.db.upsert_customers(&a, &[c]).await.unwrap();
+    f.db.upsert_customers(&b, &[customer("c1")]).await.unwrap();
+    let opted = |t| {
+        let db = f.db.clone();
+        async move {
+            db.customer(&t, "c1")
+                .await
+                .unwrap()
+                .unwrap()
+                .profile
+                .opted_out
+        }
+    };
+
+    assert!(f.db.opt_out(&a, "c1", Channel::Email).await.unwrap());
+    assert!(
+        f.db.opt_out(&a, "c1", Channel::Email).await.unwrap(),
+        "again: no change"
+    );
+    assert_eq!(opted(a.clone()).await, vec![Channel::Sms, Channel::Email]);
+    assert!(
+        opted(b.clone()).await.is_empty(),
+        "the other tenant's c1 is untouched"
+    );
+    assert!(!f.db.opt_out(&a, "nobody", Channel::Email).await.unwrap());
+    assert!(!f
+        .db
+        .opt_out(&tid("tenant-c"), "c1", Channel::Email)
+        .await
+        .unwrap());
 }
