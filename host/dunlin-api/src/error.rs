@@ -50,6 +50,29 @@ pub enum ApiError {
         /// Structured detail, e.g. the rows refused.
         details: serde_json::Value,
     },
+    /// Well-formed input that cannot be acted on (a policy component the sandbox refuses):
+    /// `code` says why.
+    #[error("{message}")]
+    Unprocessable {
+        /// The stable code.
+        code: &'static str,
+        /// What is wrong.
+        message: String,
+        /// Structured detail.
+        details: serde_json::Value,
+    },
+    /// The request conflicts with the state of the tenant's data (a version in use, a sweep
+    /// running): `code` says which.
+    #[error("{message}")]
+    Conflict {
+        /// The stable code.
+        code: &'static str,
+        /// What conflicts.
+        message: String,
+    },
+    /// The body is not a WebAssembly component (by its `Content-Type`).
+    #[error("the request body must be a WebAssembly component (Content-Type: application/wasm)")]
+    WasmExpected,
     /// The body is over the cap.
     #[error("the request body is over the limit")]
     TooLarge,
@@ -86,6 +109,8 @@ impl ApiError {
             ApiError::UnknownRoute(_) => "unknown-route",
             ApiError::MethodNotAllowed => "method-not-allowed",
             ApiError::BadRequest { code, .. } => code,
+            ApiError::Unprocessable { code, .. } | ApiError::Conflict { code, .. } => code,
+            ApiError::WasmExpected => "unsupported-media-type",
             ApiError::TooLarge => "body-too-large",
             ApiError::UnsupportedMediaType => "unsupported-media-type",
             ApiError::Timeout => "timeout",
@@ -101,6 +126,9 @@ impl ApiError {
             ApiError::NotFound { .. } | ApiError::UnknownRoute(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::WasmExpected => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Timeout => StatusCode::REQUEST_TIMEOUT,
@@ -135,7 +163,8 @@ pub struct ErrorDetail {
     /// Stable, kebab-case: `missing-key`, `invalid-key`, `not-found`, `unknown-route`,
     /// `method-not-allowed`, `invalid-body`, `invalid-query`, `invalid-path`, `id-mismatch`,
     /// `invalid-row`, `too-many-rows`, `body-too-large`, `unsupported-media-type`, `timeout`,
-    /// `not-ready`, `internal`.
+    /// `not-ready`, `internal`; for policies and sweeps `policy-rejected`, `policy-in-use`,
+    /// `no-previous-version`, `invalid-settings`, `sweep-running`.
     pub code: String,
     /// For people.
     pub message: String,
@@ -159,7 +188,9 @@ impl IntoResponse for ApiError {
         let status = self.status();
         let unauthorized = status == StatusCode::UNAUTHORIZED;
         let details = match &self {
-            ApiError::BadRequest { details, .. } => details.clone(),
+            ApiError::BadRequest { details, .. } | ApiError::Unprocessable { details, .. } => {
+                details.clone()
+            }
             _ => serde_json::Value::Null,
         };
         let body = ErrorBody {

@@ -45,6 +45,7 @@ async fn every_route_is_documented_and_every_documented_route_exists(f: Fixture)
     documented.sort();
     let expected = [
         "DELETE /v1/admin/tenants/{tenant}/keys/{id}",
+        "DELETE /v1/policies/{version}",
         "GET /healthz",
         "GET /readyz",
         "GET /v1/admin/tenants/{tenant}/keys",
@@ -52,12 +53,22 @@ async fn every_route_is_documented_and_every_documented_route_exists(f: Fixture)
         "GET /v1/invoices/{id}/explain",
         "GET /v1/openapi.json",
         "GET /v1/outbox",
+        "GET /v1/policies",
+        "GET /v1/policies/{version}",
+        "GET /v1/settings",
+        "GET /v1/sweeps",
+        "GET /v1/sweeps/{id}",
         "POST /v1/admin/tenants/{tenant}/keys",
         "POST /v1/customers:batch",
         "POST /v1/invoices:batch",
         "POST /v1/payments:batch",
+        "POST /v1/policies",
+        "POST /v1/policies/rollback",
+        "POST /v1/policies/{version}/activate",
+        "POST /v1/sweeps",
         "PUT /v1/customers/{id}",
         "PUT /v1/invoices/{id}",
+        "PUT /v1/settings",
     ];
     assert_eq!(documented, expected);
     // Each documented operation reaches a handler: neither the router's fallback nor its

@@ -7,4 +7,6 @@ mod support;
 mod admin;
 mod contract;
 mod ledger;
+mod policies;
 mod reads;
+mod sweeps;

@@ -44,6 +44,9 @@ impl Api {
                 max_batch_rows: 50,
                 ..ApiConfig::default()
             },
+            runtime: dunlin_tests::runtime().clone(),
+            limits: std::sync::Arc::new(dunlin_core::guardrails::OperatorLimits::default()),
+            shutdown: tokio_util::sync::CancellationToken::new(),
         };
         let beta = keys.pop().unwrap();
         let acme = keys.pop().unwrap();
@@ -139,6 +142,12 @@ pub fn invoice_row(id: &str, customer: &str) -> Value {
 
 /// Acme's customer c1 with invoice i1, and a first reminder recorded for it on 2026-02-10.
 pub async fn seed_decision(api: &Api) {
+    seed_invoice(api).await;
+    record_first_reminder(api).await;
+}
+
+/// Acme's customer c1 with invoice i1 (due 2026-01-31), through the API.
+pub async fn seed_invoice(api: &Api) {
     let (s, v) = api
         .call(
             Method::PUT,
@@ -157,6 +166,9 @@ pub async fn seed_decision(api: &Api) {
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
+}
+
+async fn record_first_reminder(api: &Api) {
     let acme = TenantId::new("acme").unwrap();
     let page = api
         .f
