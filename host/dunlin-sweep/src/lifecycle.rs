@@ -12,7 +12,7 @@ pub enum LifecycleError {
     #[error("the component was rejected: {0}")]
     Rejected(#[source] LoadError),
     /// The tenant has no version that was active before the current one.
-    #[error("tenant {0} has no previously active policy version to roll back to")]
+    #[error("tenant {0} has no previously active version to roll back to")]
     NoPreviousVersion(TenantId),
     /// The store failed, or refused (an unknown tenant or version).
     #[error(transparent)]
