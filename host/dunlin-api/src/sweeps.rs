@@ -5,8 +5,8 @@
 //! A sweep of a large tenant can outlast any sensible request, so `POST /v1/sweeps` answers
 //! at once: 202 with the run (`running`) and its `Location`, the sweep going on in the
 //! background; `GET /v1/sweeps/{id}` shows it running, then its figures. One sweep per
-//! tenant at a time, whoever started it: while one runs (a scheduled tick, `dunlin sweep`,
-//! an earlier request) another is refused with 409 `sweep-running`.
+//! tenant at a time: while the daemon's tick or an earlier request sweeps the tenant,
+//! another is refused with 409 `sweep-running`.
 
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};

@@ -117,8 +117,9 @@ pub trait Db: Send + Sync {
     /// none is absent.
     async fn open_ladders_by_version(&self, tenant: &TenantId) -> Result<BTreeMap<u32, u64>>;
 
-    /// Records a sweep starting, unless one of the tenant's sweeps is running: then `None`
-    /// and nothing is written. A running sweep whose heartbeat is older than `stale_before`
+    /// Records a sweep starting, unless it is the daemon's or the API's and one of theirs is
+    /// running for the tenant: then `None` and nothing is written (`dunlin sweep` by hand,
+    /// `SweepTrigger::Cli`, is recorded whatever runs). A running sweep whose heartbeat is older than `stale_before`
     /// (its process died) is marked abandoned first and holds the tenant no longer. Holds
     /// across processes and replicas sharing the database.
     async fn start_sweep_run(

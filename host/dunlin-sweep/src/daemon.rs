@@ -111,7 +111,7 @@ pub async fn serve(
                 // Stopped by shutdown, not marked; the sweep beside it (if any) stops too,
                 // and no other starts.
                 Ok(_) => {}
-                // Another sweep of the tenant (`dunlin sweep`, the API's) is running: not
+                // Another sweep of the tenant (the API's, another replica's) is running: not
                 // marked, so the tick runs at a later pass, once that sweep has ended.
                 Err(SweepError::AlreadyRunning(_)) => {
                     tracing::warn!(tenant_id = tenant.as_str(), %as_of, "a sweep of the tenant is running already; the tick waits for the next pass");

@@ -149,8 +149,8 @@ pub enum SweepError {
         /// Why.
         message: String,
     },
-    /// One of the tenant's sweeps is running already (its scheduled tick, `dunlin sweep` or
-    /// the API's); this one did not start.
+    /// One of the tenant's sweeps is running already (its scheduled tick or the API's); this
+    /// one did not start.
     #[error("a sweep of tenant {0} is running already")]
     AlreadyRunning(String),
     /// A worker thread died (a bug, not a policy failure).

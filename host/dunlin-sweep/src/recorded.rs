@@ -1,7 +1,9 @@
-//! Sweeps with a record: each writes a sweep run (when, as-of, who started it, its figures)
-//! and holds the tenant's sweep lock while it runs, so that the daemon's tick, `dunlin
-//! sweep` and the API never sweep one tenant twice at once, in one process or across
-//! replicas. A running sweep beats every [`HEARTBEAT`]; one whose beat is older than
+//! Sweeps with a record: each writes a sweep run (when, as-of, who started it, its figures).
+//! The daemon's and the API's also hold the tenant's sweep lock while they run, so that the
+//! daemon's tick and the API never sweep one tenant twice at once, in one process or across
+//! replicas. `dunlin sweep` by hand is recorded but takes no lock: an operator who killed a
+//! sweep runs it again at once (sweeps are idempotent, so one beside another writes nothing
+//! twice). A running sweep beats every [`HEARTBEAT`]; one whose beat is older than
 //! [`STALE_AFTER`] (its process died) holds the tenant no longer.
 
 use std::future::Future;
@@ -20,8 +22,8 @@ pub const HEARTBEAT: Duration = Duration::from_secs(20);
 /// How long after its last beat a running sweep is taken for dead.
 pub const STALE_AFTER: Duration = Duration::from_secs(120);
 
-/// Takes the tenant's sweep lock and records the run starting; `None` if one of its sweeps
-/// is running. Hand the run to [`run_claimed`].
+/// Records the run starting and, unless `started_by` is the CLI, takes the tenant's sweep
+/// lock; `None` if the lock is held. Hand the run to [`run_claimed`].
 pub async fn claim(
     db: &dyn Db,
     tenant: &TenantId,

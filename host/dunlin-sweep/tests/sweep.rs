@@ -570,7 +570,7 @@ async fn a_recorded_sweep_writes_its_run_and_waits_for_one_running(f: Fixture) {
         record: Some(by),
         ..SweepOptions::new(d(as_of))
     };
-    let opts = recorded("2026-02-10", SweepTrigger::Cli);
+    let opts = recorded("2026-02-10", SweepTrigger::Schedule);
     let running = dunlin_sweep::recorded::claim(w.db.as_ref(), &t, &opts, SweepTrigger::Api)
         .await
         .unwrap()
@@ -580,6 +580,16 @@ async fn a_recorded_sweep_writes_its_run_and_waits_for_one_running(f: Fixture) {
         matches!(refused, Err(SweepError::AlreadyRunning(_))),
         "{refused:?}"
     );
+    // By hand, the operator sweeps whatever runs; nothing is due a second time that day.
+    let by_hand = sweep(
+        w.db.as_ref(),
+        &w.runtime,
+        &t,
+        &recorded("2026-01-15", SweepTrigger::Cli),
+    )
+    .await
+    .unwrap();
+    assert_eq!(by_hand.reviewed, 0, "nothing is due on 2026-01-15");
     let report =
         dunlin_sweep::recorded::run_claimed(w.db.as_ref(), &w.runtime, &t, &running, &opts)
             .await
@@ -594,14 +604,18 @@ async fn a_recorded_sweep_writes_its_run_and_waits_for_one_running(f: Fixture) {
     .await
     .unwrap();
     let runs = w.db.sweep_runs(&t, None, 10).await.unwrap();
-    assert_eq!(runs.len(), 2, "the refused sweep wrote no run");
+    assert_eq!(runs.len(), 3, "the refused sweep wrote no run");
     assert_eq!(
         (runs[0].started_by, runs[0].status, runs[0].as_of),
         (SweepTrigger::Schedule, SweepStatus::Done, d("2026-02-17"))
     );
     assert_eq!(runs[0].figures.reviewed, report.reviewed as u64);
     assert_eq!(
-        (runs[1].started_by, runs[1].status, runs[1].figures.recorded),
+        (runs[1].started_by, runs[1].status),
+        (SweepTrigger::Cli, SweepStatus::Done)
+    );
+    assert_eq!(
+        (runs[2].started_by, runs[2].status, runs[2].figures.recorded),
         (SweepTrigger::Api, SweepStatus::Done, 2)
     );
     // A sweep that cannot run is recorded as failed, with why.

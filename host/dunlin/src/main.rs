@@ -126,7 +126,7 @@ enum Command {
     /// Add, list, remove and rotate a tenant's webhook endpoints.
     #[command(subcommand)]
     Endpoint(endpoint_cmd::EndpointCommand),
-    /// Run one sweep of a tenant by hand (refused while another of its sweeps runs).
+    /// Run one sweep of a tenant by hand.
     Sweep(ledger_cmd::SweepArgs),
     /// List a tenant's recent sweeps (scheduled, by hand, through the API) with their figures.
     Sweeps(ledger_cmd::SweepsArgs),

@@ -1,8 +1,10 @@
 -- Every sweep (the daemon's ticks, `dunlin sweep`, the API's) writes a row: when, for which
--- as-of date, what started it, and its figures once it ends. A row `running` is also the
--- tenant's sweep lock: at most one per tenant (the partial unique index), so a second sweep
--- is refused while one runs. A running sweep refreshes `heartbeat_at`; a running row whose
--- heartbeat stopped (its process died) is marked `abandoned` by the next sweep to start.
+-- as-of date, what started it, and its figures once it ends. A row `running` of the daemon or
+-- the API is also the tenant's sweep lock: at most one per tenant (the partial unique index),
+-- so a second such sweep is refused while one runs. `dunlin sweep` by hand is recorded but
+-- takes no lock: the operator may sweep after killing one, and sweeps are idempotent. A
+-- running sweep refreshes `heartbeat_at`; a running row whose heartbeat stopped (its process
+-- died) is marked `abandoned` by the next sweep to start.
 -- Runs are never deleted, so a plain INTEGER PRIMARY KEY never reuses an id.
 CREATE TABLE sweep_runs (
     id            INTEGER PRIMARY KEY,
@@ -24,4 +26,5 @@ CREATE TABLE sweep_runs (
     error         TEXT
 );
 CREATE INDEX sweep_runs_tenant ON sweep_runs (tenant_id, id);
-CREATE UNIQUE INDEX sweep_runs_one_running ON sweep_runs (tenant_id) WHERE status = 'running';
+CREATE UNIQUE INDEX sweep_runs_one_running ON sweep_runs (tenant_id)
+    WHERE status = 'running' AND started_by <> 'cli';

@@ -59,6 +59,13 @@ async fn one_sweep_runs_per_tenant_and_each_is_recorded(f: Fixture) {
         .is_none(),
         "a second sweep of acme waits for the first"
     );
+    assert!(
+        f.db.start_sweep_run(&acme, &new_run("2026-03-02", SweepTrigger::Cli), long_ago())
+            .await
+            .unwrap()
+            .is_some(),
+        "a sweep by hand takes no lock"
+    );
     let other =
         f.db.start_sweep_run(
             &globex,
