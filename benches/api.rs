@@ -48,6 +48,9 @@ async fn start(db: Arc<dyn Db>, shutdown: CancellationToken) -> String {
         operator: None,
         config: ApiConfig::default(),
         delivery: Default::default(),
+        runtime: Runtime::new(RuntimeConfig::default()).expect("runtime"),
+        limits: Default::default(),
+        shutdown: shutdown.clone(),
     };
     tokio::spawn(dunlin_api::serve(listener, state, shutdown));
     base

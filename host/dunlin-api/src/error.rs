@@ -50,8 +50,8 @@ pub enum ApiError {
         /// Structured detail, e.g. the rows refused.
         details: serde_json::Value,
     },
-    /// Well-formed input that cannot be used as it stands (a template that does not
-    /// render): `code` says which rule it broke, `details` where.
+    /// Well-formed input that cannot be acted on (a template that does not render, a policy
+    /// component the sandbox refuses): `code` says why, `details` where.
     #[error("{message}")]
     Unprocessable {
         /// The stable code.
@@ -61,15 +61,19 @@ pub enum ApiError {
         /// Structured detail, e.g. the part and line.
         details: serde_json::Value,
     },
-    /// The request clashes with what the tenant has (an id taken, an action not in a state
-    /// the request applies to).
+    /// The request conflicts with the state of the tenant's data (an id taken, a version in
+    /// use, a sweep running, an action not in a state the request applies to): `code` says
+    /// which.
     #[error("{message}")]
     Conflict {
         /// The stable code.
         code: &'static str,
-        /// What clashes.
+        /// What conflicts.
         message: String,
     },
+    /// The body is not a WebAssembly component (by its `Content-Type`).
+    #[error("the request body must be a WebAssembly component (Content-Type: application/wasm)")]
+    WasmExpected,
     /// The body is over the cap.
     #[error("the request body is over the limit")]
     TooLarge,
@@ -106,8 +110,8 @@ impl ApiError {
             ApiError::UnknownRoute(_) => "unknown-route",
             ApiError::MethodNotAllowed => "method-not-allowed",
             ApiError::BadRequest { code, .. } => code,
-            ApiError::Unprocessable { code, .. } => code,
-            ApiError::Conflict { code, .. } => code,
+            ApiError::Unprocessable { code, .. } | ApiError::Conflict { code, .. } => code,
+            ApiError::WasmExpected => "unsupported-media-type",
             ApiError::TooLarge => "body-too-large",
             ApiError::UnsupportedMediaType => "unsupported-media-type",
             ApiError::Timeout => "timeout",
@@ -125,6 +129,7 @@ impl ApiError {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::WasmExpected => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Timeout => StatusCode::REQUEST_TIMEOUT,
@@ -163,9 +168,11 @@ pub struct ErrorBody {
 pub struct ErrorDetail {
     /// Stable, kebab-case: `missing-key`, `invalid-key`, `not-found`, `unknown-route`,
     /// `method-not-allowed`, `invalid-body`, `invalid-query`, `invalid-path`, `id-mismatch`,
-    /// `invalid-row`, `too-many-rows`, `invalid-template`, `invalid-settings`,
-    /// `invalid-endpoint`, `endpoint-exists`, `not-retryable`, `body-too-large`, `unsupported-media-type`, `timeout`,
-    /// `not-ready`, `internal`.
+    /// `invalid-row`, `too-many-rows`, `body-too-large`, `unsupported-media-type`, `timeout`,
+    /// `not-ready`, `internal`; for delivery `invalid-template`, `invalid-settings`,
+    /// `invalid-endpoint`, `endpoint-exists`, `not-retryable`; for policies and sweeps
+    /// `policy-rejected`, `policy-in-use`, `no-previous-version`, `invalid-settings`,
+    /// `sweep-running`.
     pub code: String,
     /// For people.
     pub message: String,

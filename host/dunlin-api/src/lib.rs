@@ -17,6 +17,7 @@ use axum::extract::{DefaultBodyLimit, FromRequest, Request};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
+use dunlin_core::guardrails::OperatorLimits;
 use dunlin_store::Db;
 use tokio_util::sync::CancellationToken;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -33,6 +34,8 @@ mod ledger;
 pub mod openapi;
 mod outbox;
 mod page;
+mod policies;
+mod sweeps;
 mod unsubscribe;
 
 pub use auth::{Operator, OperatorKey, Tenant};
@@ -48,6 +51,9 @@ pub struct ApiConfig {
     pub timeout: Duration,
     /// The most rows one batch request may carry.
     pub max_batch_rows: usize,
+    /// The largest policy upload, in bytes: components are far larger than JSON bodies, so
+    /// `POST /v1/policies` has this cap instead of `body_limit`.
+    pub upload_limit: usize,
 }
 
 impl Default for ApiConfig {
@@ -57,6 +63,8 @@ impl Default for ApiConfig {
             body_limit: 8 << 20,
             timeout: Duration::from_secs(30),
             max_batch_rows: 10_000,
+            // A Python or JavaScript policy component is 12 to 19 MB.
+            upload_limit: 32 << 20,
         }
     }
 }
@@ -72,6 +80,13 @@ pub struct AppState {
     pub config: ApiConfig,
     /// The operator's delivery settings: webhook URL policy, unsubscribe keys.
     pub delivery: DeliveryConfig,
+    /// The sandbox: validates policy uploads and runs the sweeps the API starts.
+    pub runtime: dunlin_runtime::Runtime,
+    /// The operator's bounds on tenants' guardrail settings (`--operator-limits`).
+    pub limits: Arc<OperatorLimits>,
+    /// Cancelled when the server stops: sweeps started through the API stop with it (what
+    /// they decided is written; the rest is left for the next sweep).
+    pub shutdown: CancellationToken,
 }
 
 /// A JSON body whose rejection (not JSON, malformed, the wrong shape, over the cap) is an
@@ -148,13 +163,19 @@ impl<T: serde::Serialize> IntoResponse for Json<T> {
 pub fn router(state: AppState) -> Router {
     let config = state.config.clone();
     let (routes, _) = openapi::routes().split_for_parts();
+    let (uploads, _) = openapi::upload_routes().split_for_parts();
     routes
+        .layer(DefaultBodyLimit::max(config.body_limit))
+        .layer(RequestBodyLimitLayer::new(config.body_limit))
+        .merge(
+            uploads
+                .layer(DefaultBodyLimit::max(config.upload_limit))
+                .layer(RequestBodyLimitLayer::new(config.upload_limit)),
+        )
         .fallback(|uri: axum::http::Uri| async move {
             ApiError::UnknownRoute(dunlin_core::text::truncate(uri.path(), 200).into_owned())
         })
         .with_state(state)
-        .layer(DefaultBodyLimit::max(config.body_limit))
-        .layer(RequestBodyLimitLayer::new(config.body_limit))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             config.timeout,

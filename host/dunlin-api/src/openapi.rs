@@ -17,7 +17,10 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::{admin, decisions, delivery, endpoints, health, ledger, outbox, unsubscribe, AppState};
+use crate::{
+    admin, decisions, delivery, endpoints, health, ledger, outbox, policies, sweeps, unsubscribe,
+    AppState,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -26,7 +29,7 @@ use crate::{admin, decisions, delivery, endpoints, health, ledger, outbox, unsub
         description = "Each tenant's own door to Dunlin: its ledger, its decision log and its outbox. \
                        Authenticate with `Authorization: Bearer <key>`."
     ),
-    components(schemas(crate::ErrorBody, crate::page::Page<decisions::DecisionView>)),
+    components(schemas(crate::ErrorBody, crate::page::Page<decisions::DecisionView>, crate::page::Page<policies::PolicyView>, crate::page::Page<sweeps::SweepView>)),
     modifiers(&Security, &Rows)
 )]
 struct ApiDoc;
@@ -62,6 +65,18 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(outbox::retry))
         .routes(routes!(outbox::retry_dead))
         .routes(routes!(unsubscribe::confirm, unsubscribe::unsubscribe))
+        .routes(routes!(policies::list))
+        .routes(routes!(policies::get, policies::delete))
+        .routes(routes!(policies::activate))
+        .routes(routes!(policies::rollback))
+        .routes(routes!(policies::get_settings, policies::put_settings))
+        .routes(routes!(sweeps::start, sweeps::list))
+        .routes(routes!(sweeps::get))
+}
+
+/// The routes whose bodies are policy components, under their own larger body cap.
+pub(crate) fn upload_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(policies::upload))
 }
 
 /// The document, built once.
@@ -73,7 +88,7 @@ static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
 
 /// The OpenAPI document of every route.
 pub fn document() -> Document {
-    routes().into_openapi()
+    routes().merge(upload_routes()).into_openapi()
 }
 
 /// This document.

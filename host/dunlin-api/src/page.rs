@@ -22,6 +22,17 @@ pub(crate) fn limit(requested: Option<u32>) -> Result<u32, ApiError> {
     }
 }
 
+/// The query of a list with no filters: a page size and a cursor.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct PageQuery {
+    /// At most this many (1 to 1000, default 100).
+    pub(crate) limit: Option<u32>,
+    /// The `next-cursor` of the page before.
+    pub(crate) cursor: Option<String>,
+}
+
 /// A cursor as the client sent it: the id of the last item of the page before.
 pub(crate) fn after(cursor: Option<&str>) -> Result<Option<i64>, ApiError> {
     cursor

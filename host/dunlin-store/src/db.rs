@@ -1,5 +1,7 @@
 //! The [`Db`] trait: every storage operation the host needs, the same on each backend.
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dunlin_core::{Channel, Date};
@@ -14,6 +16,7 @@ use crate::review::{
     Contact, DecisionQuery, DecisionRecord, DuePage, DueQuery, DunningState, Outcome, RecordSummary,
 };
 use crate::sweep::{EncodedOutcome, LedgerMark, Written};
+use crate::sweep_run::{NewSweepRun, SweepFigures, SweepRun, SweepStatus};
 use crate::tenant::{PolicyBlob, PolicyVersion, Tenant, TenantId, TenantSettings};
 use crate::{CustomerRecord, Result, StoreError};
 
@@ -106,6 +109,45 @@ pub trait Db: Send + Sync {
     async fn active_policy(&self, tenant: &TenantId) -> Result<Option<PolicyBlob>>;
     /// Any version with its bytes (pinned ladders, fallback to the previous version).
     async fn policy_blob(&self, tenant: &TenantId, version: u32) -> Result<Option<PolicyBlob>>;
+    /// Deletes an upload nothing uses. Fails with `PolicyVersionInUse` if the version is or
+    /// was active, or a decision or a ladder names it; with `UnknownPolicyVersion` if the
+    /// tenant has no such version.
+    async fn delete_policy_version(&self, tenant: &TenantId, version: u32) -> Result<()>;
+    /// How many ladders in progress (not ended) are pinned to each version; a version with
+    /// none is absent.
+    async fn open_ladders_by_version(&self, tenant: &TenantId) -> Result<BTreeMap<u32, u64>>;
+
+    /// Records a sweep starting, unless it is the daemon's or the API's and one of theirs is
+    /// running for the tenant: then `None` and nothing is written (`dunlin sweep` by hand,
+    /// `SweepTrigger::Cli`, is recorded whatever runs). A running sweep whose heartbeat is older than `stale_before`
+    /// (its process died) is marked abandoned first and holds the tenant no longer. Holds
+    /// across processes and replicas sharing the database.
+    async fn start_sweep_run(
+        &self,
+        tenant: &TenantId,
+        run: &NewSweepRun,
+        stale_before: DateTime<Utc>,
+    ) -> Result<Option<SweepRun>>;
+    /// Notes that the running sweep `id` is alive.
+    async fn heartbeat_sweep_run(&self, tenant: &TenantId, id: i64) -> Result<()>;
+    /// Records how the sweep `id` ended, with its figures and, if it failed, why (bounded).
+    async fn finish_sweep_run(
+        &self,
+        tenant: &TenantId,
+        id: i64,
+        status: SweepStatus,
+        figures: &SweepFigures,
+        error: Option<&str>,
+    ) -> Result<()>;
+    /// The tenant's sweep runs, newest first, at most `limit`, with ids below `before`.
+    async fn sweep_runs(
+        &self,
+        tenant: &TenantId,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<SweepRun>>;
+    /// One of the tenant's sweep runs.
+    async fn sweep_run(&self, tenant: &TenantId, id: i64) -> Result<Option<SweepRun>>;
 
     /// Inserts or replaces customers by their id. Returns how many rows were given.
     async fn upsert_customers(&self, tenant: &TenantId, rows: &[CustomerRecord]) -> Result<usize>;

@@ -74,6 +74,18 @@ pub enum StoreError {
         /// The version asked for.
         version: u32,
     },
+    /// The policy version is or was active, or a decision or a ladder names it: it stays.
+    #[error(
+        "policy version {version} of tenant {tenant} {why}; only an unused upload can be deleted"
+    )]
+    PolicyVersionInUse {
+        /// The tenant.
+        tenant: TenantId,
+        /// The version.
+        version: u32,
+        /// Why it is in use.
+        why: &'static str,
+    },
     /// A row names a customer the tenant does not have.
     #[error("{what} {id} names customer {customer:?}, which tenant {tenant} does not have")]
     UnknownCustomer {

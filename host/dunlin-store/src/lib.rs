@@ -22,6 +22,7 @@ mod postgres;
 pub mod review;
 mod sqlite;
 pub mod sweep;
+pub mod sweep_run;
 pub mod tenant;
 #[cfg(feature = "test-support")]
 pub mod testing;
@@ -42,6 +43,7 @@ pub use review::{
     DueQuery, DunningState, FailureRecord, Outcome, PlannedAction, PolicyRef, RecordSummary,
 };
 pub use sqlite::SqliteDb;
+pub use sweep_run::{NewSweepRun, SweepFigures, SweepRun, SweepStatus, SweepTrigger};
 pub use tenant::{
     previously_active, CheckedSettings, FailureMode, PolicyBlob, PolicyStatus, PolicyVersion,
     SettingsError, Tenant, TenantId, TenantSettings,

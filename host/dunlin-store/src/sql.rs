@@ -35,6 +35,7 @@ use crate::outbox::{
 };
 use crate::review::{Contact, DecisionQuery, DecisionRecord, DuePage, DueQuery, DunningState};
 use crate::sweep::{EncodedOutcome, LedgerMark, Written};
+use crate::sweep_run::{NewSweepRun, SweepFigures, SweepRun, SweepStatus};
 use crate::tenant::{PolicyBlob, PolicyVersion, Tenant, TenantId, TenantSettings};
 use crate::{Backend, CustomerRecord, Db, Result, StoreError};
 
@@ -52,6 +53,9 @@ mod outbox;
 #[allow(clippy::duplicate_mod)]
 #[path = "sql/review.rs"]
 mod review;
+#[allow(clippy::duplicate_mod)]
+#[path = "sql/sweep_run.rs"]
+mod sweep_run;
 #[allow(clippy::duplicate_mod)]
 #[path = "sql/tenant.rs"]
 mod tenant;
@@ -164,6 +168,54 @@ impl Db for This {
 
     async fn policy_blob(&self, tenant: &TenantId, version: u32) -> Result<Option<PolicyBlob>> {
         tenant::policy_blob(self, tenant, tenant::Which::Version(version)).await
+    }
+
+    async fn delete_policy_version(&self, tenant: &TenantId, version: u32) -> Result<()> {
+        tenant::delete_policy_version(self, tenant, version).await
+    }
+
+    async fn open_ladders_by_version(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<std::collections::BTreeMap<u32, u64>> {
+        tenant::open_ladders_by_version(self, tenant).await
+    }
+
+    async fn start_sweep_run(
+        &self,
+        tenant: &TenantId,
+        run: &NewSweepRun,
+        stale_before: DateTime<Utc>,
+    ) -> Result<Option<SweepRun>> {
+        sweep_run::start_sweep_run(self, tenant, run, stale_before).await
+    }
+
+    async fn heartbeat_sweep_run(&self, tenant: &TenantId, id: i64) -> Result<()> {
+        sweep_run::heartbeat_sweep_run(self, tenant, id).await
+    }
+
+    async fn finish_sweep_run(
+        &self,
+        tenant: &TenantId,
+        id: i64,
+        status: SweepStatus,
+        figures: &SweepFigures,
+        error: Option<&str>,
+    ) -> Result<()> {
+        sweep_run::finish_sweep_run(self, tenant, id, status, figures, error).await
+    }
+
+    async fn sweep_runs(
+        &self,
+        tenant: &TenantId,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<SweepRun>> {
+        sweep_run::sweep_runs(self, tenant, before, limit).await
+    }
+
+    async fn sweep_run(&self, tenant: &TenantId, id: i64) -> Result<Option<SweepRun>> {
+        sweep_run::sweep_run(self, tenant, id).await
     }
 
     async fn upsert_customers(&self, tenant: &TenantId, rows: &[CustomerRecord]) -> Result<usize> {

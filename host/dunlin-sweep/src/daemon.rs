@@ -12,11 +12,12 @@ use dunlin_core::text::Escaped;
 use dunlin_core::Clock;
 use dunlin_runtime::Runtime;
 use dunlin_scheduler::{next_wakeup, Schedule};
-use dunlin_store::{Db, TenantId};
+use dunlin_store::{Db, SweepTrigger, TenantId};
 use tokio_util::sync::CancellationToken;
 
 use futures_util::stream::StreamExt;
 
+use crate::recorded::causes;
 use crate::{sweep_many, SweepError, SweepOptions};
 
 /// The longest the daemon sleeps before looking at the tenant list again (new tenants,
@@ -72,6 +73,7 @@ pub async fn serve(
                 let opts = SweepOptions {
                     stop: shutdown.clone(),
                     limits: limits.clone(),
+                    record: Some(SweepTrigger::Schedule),
                     ..SweepOptions::new(as_of)
                 };
                 due.push((t.id.clone(), tick, opts));
@@ -109,6 +111,11 @@ pub async fn serve(
                 // Stopped by shutdown, not marked; the sweep beside it (if any) stops too,
                 // and no other starts.
                 Ok(_) => {}
+                // Another sweep of the tenant (the API's, another replica's) is running: not
+                // marked, so the tick runs at a later pass, once that sweep has ended.
+                Err(SweepError::AlreadyRunning(_)) => {
+                    tracing::warn!(tenant_id = tenant.as_str(), %as_of, "a sweep of the tenant is running already; the tick waits for the next pass");
+                }
                 // Not marked: the tick is retried at the next pass.
                 Err(e) => {
                     failed_pass |= matches!(e, SweepError::Store(_));
@@ -135,19 +142,6 @@ pub async fn serve(
             _ = shutdown.cancelled() => return Ok(()),
         }
     }
-}
-
-/// An error with its causes, `outer: inner: …`: what the driver said is what an operator
-/// can act on.
-fn causes(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// The waits between tries while the store fails: 1 s, doubling to 60 s, each with up to a

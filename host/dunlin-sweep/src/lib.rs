@@ -10,8 +10,10 @@
 
 mod daemon;
 mod decide;
+pub mod lifecycle;
 mod many;
 mod outcome;
+pub mod recorded;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -21,7 +23,7 @@ use dunlin_core::Date;
 use dunlin_runtime::{LoadError, LoadedPolicy, Runtime};
 use dunlin_store::sweep::LedgerMark;
 use dunlin_store::{
-    Db, DueInvoice, DueQuery, FailureMode, PolicyStatus, StoreError, Tenant, TenantId,
+    Db, DueInvoice, DueQuery, FailureMode, PolicyStatus, StoreError, SweepTrigger, Tenant, TenantId,
 };
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::{mpsc, oneshot};
@@ -57,6 +59,10 @@ pub struct SweepOptions {
     pub stop: CancellationToken,
     /// The operator's bounds; the tenant's guardrail settings are checked against them.
     pub limits: OperatorLimits,
+    /// Record the sweep as a run started by this, holding the tenant's sweep lock while it
+    /// runs ([`recorded`]): the daemon, the CLI and the API set it. `None` (the default)
+    /// runs it unrecorded and unlocked, as tests and benchmarks do.
+    pub record: Option<SweepTrigger>,
 }
 
 impl SweepOptions {
@@ -70,6 +76,7 @@ impl SweepOptions {
             ramp_up: true,
             stop: CancellationToken::new(),
             limits: OperatorLimits::default(),
+            record: None,
         }
     }
 
@@ -142,6 +149,10 @@ pub enum SweepError {
         /// Why.
         message: String,
     },
+    /// One of the tenant's sweeps is running already (its scheduled tick or the API's); this
+    /// one did not start.
+    #[error("a sweep of tenant {0} is running already")]
+    AlreadyRunning(String),
     /// A worker thread died (a bug, not a policy failure).
     #[error("a sweep worker failed: {0}")]
     Worker(String),
@@ -182,9 +193,16 @@ pub(crate) async fn sweep_signalling(
     selected: Option<oneshot::Sender<()>>,
 ) -> Result<SweepReport, SweepError> {
     let span = tracing::info_span!("sweep", tenant_id = tenant.as_str(), as_of = %opts.as_of);
-    run_sweep(db, runtime, tenant, opts, selected)
-        .instrument(span)
-        .await
+    let swept = run_sweep(db, runtime, tenant, opts, selected).instrument(span);
+    match opts.record {
+        None => swept.await,
+        Some(started_by) => {
+            let run = recorded::claim(db, tenant, opts, started_by)
+                .await?
+                .ok_or_else(|| SweepError::AlreadyRunning(tenant.as_str().to_owned()))?;
+            recorded::record(db, tenant, run.id, swept).await
+        }
+    }
 }
 
 async fn run_sweep(

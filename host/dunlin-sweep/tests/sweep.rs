@@ -29,6 +29,7 @@ dunlin_store::conformance!(
     each_reference_policy_plays_a_full_ladder_forward,
     tenants_swept_together_are_swept_as_each_alone,
     once_stopped_sweep_many_starts_no_further_tenant,
+    a_recorded_sweep_writes_its_run_and_waits_for_one_running,
 );
 
 struct World {
@@ -550,4 +551,87 @@ async fn once_stopped_sweep_many_starts_no_further_tenant(f: Fixture) {
     for t in &tenants[2..] {
         assert!(ladder(&w, t).await.is_empty(), "{t:?} was swept");
     }
+}
+
+/// A sweep with `record` set writes its run with its figures, and does not start while
+/// another of the tenant's sweeps runs (in any process: the lock is in the store).
+async fn a_recorded_sweep_writes_its_run_and_waits_for_one_running(f: Fixture) {
+    use dunlin_store::{SweepStatus, SweepTrigger};
+    let w = world(f);
+    let t = tenant(
+        &w,
+        "acme",
+        FailureMode::RetryNextTick,
+        &[fixture("fx-good")],
+        vec![],
+    )
+    .await;
+    let recorded = |as_of: &str, by| SweepOptions {
+        record: Some(by),
+        ..SweepOptions::new(d(as_of))
+    };
+    let opts = recorded("2026-02-10", SweepTrigger::Schedule);
+    let running = dunlin_sweep::recorded::claim(w.db.as_ref(), &t, &opts, SweepTrigger::Api)
+        .await
+        .unwrap()
+        .expect("nothing runs yet");
+    let refused = sweep(w.db.as_ref(), &w.runtime, &t, &opts).await;
+    assert!(
+        matches!(refused, Err(SweepError::AlreadyRunning(_))),
+        "{refused:?}"
+    );
+    // By hand, the operator sweeps whatever runs; nothing is due a second time that day.
+    let by_hand = sweep(
+        w.db.as_ref(),
+        &w.runtime,
+        &t,
+        &recorded("2026-01-15", SweepTrigger::Cli),
+    )
+    .await
+    .unwrap();
+    assert_eq!(by_hand.reviewed, 0, "nothing is due on 2026-01-15");
+    let report =
+        dunlin_sweep::recorded::run_claimed(w.db.as_ref(), &w.runtime, &t, &running, &opts)
+            .await
+            .unwrap();
+    assert_eq!(report.recorded, 2);
+    let report = sweep(
+        w.db.as_ref(),
+        &w.runtime,
+        &t,
+        &recorded("2026-02-17", SweepTrigger::Schedule),
+    )
+    .await
+    .unwrap();
+    let runs = w.db.sweep_runs(&t, None, 10).await.unwrap();
+    assert_eq!(runs.len(), 3, "the refused sweep wrote no run");
+    assert_eq!(
+        (runs[0].started_by, runs[0].status, runs[0].as_of),
+        (SweepTrigger::Schedule, SweepStatus::Done, d("2026-02-17"))
+    );
+    assert_eq!(runs[0].figures.reviewed, report.reviewed as u64);
+    assert_eq!(
+        (runs[1].started_by, runs[1].status),
+        (SweepTrigger::Cli, SweepStatus::Done)
+    );
+    assert_eq!(
+        (runs[2].started_by, runs[2].status, runs[2].figures.recorded),
+        (SweepTrigger::Api, SweepStatus::Done, 2)
+    );
+    // A sweep that cannot run is recorded as failed, with why.
+    let beta = TenantId::new("beta").unwrap();
+    w.db.create_tenant(&beta, &TenantSettings::default())
+        .await
+        .unwrap();
+    let failed = sweep(
+        w.db.as_ref(),
+        &w.runtime,
+        &beta,
+        &recorded("2026-02-10", SweepTrigger::Cli),
+    )
+    .await;
+    assert!(matches!(failed, Err(SweepError::NoActivePolicy(_))));
+    let run = &w.db.sweep_runs(&beta, None, 10).await.unwrap()[0];
+    assert_eq!(run.status, SweepStatus::Failed);
+    assert!(run.error.as_deref().unwrap().contains("no active policy"));
 }

@@ -29,6 +29,16 @@ pub struct SweepArgs {
 }
 
 #[derive(clap::Args)]
+pub struct SweepsArgs {
+    /// The tenant.
+    #[arg(long)]
+    tenant: String,
+    /// At most this many, newest first.
+    #[arg(long, default_value_t = 20)]
+    limit: u32,
+}
+
+#[derive(clap::Args)]
 pub struct DecisionsArgs {
     /// The tenant.
     #[arg(long)]
@@ -72,6 +82,7 @@ pub async fn run_sweep(
     let opts = SweepOptions {
         dry_run: args.dry_run,
         limits: limits.clone(),
+        record: Some(dunlin_store::SweepTrigger::Cli),
         ..SweepOptions::new(as_of)
     };
     let report = sweep(db, runtime, &tenant, &opts).await?;
@@ -99,6 +110,38 @@ pub fn print_report(tenant: &str, as_of: Date, dry_run: bool, r: &SweepReport) {
         r.decide.as_secs_f64() * 1e3,
         r.write.as_secs_f64() * 1e3
     );
+}
+
+pub async fn run_sweeps(args: &SweepsArgs, db: &dyn Db) -> anyhow::Result<ExitCode> {
+    let (tenant, _) = existing_tenant(db, &args.tenant).await?;
+    for r in db.sweep_runs(&tenant, None, args.limit).await? {
+        let f = &r.figures;
+        let took = r.finished_at.map_or("-".to_owned(), |end| {
+            format!("{:.1} s", (end - r.started_at).as_seconds_f64())
+        });
+        outln!(
+            "{:>6}  {}  as-of {}  {:<11} {:<8} {}{} reviewed, {} recorded, {} skipped, {} stale, \
+             {} failures, {} actions, {} blocked  {took}",
+            r.id,
+            r.started_at.format("%Y-%m-%d %H:%M:%S"),
+            r.as_of,
+            r.status.as_str(),
+            r.started_by.as_str(),
+            if r.dry_run { "dry-run " } else { "" },
+            f.reviewed,
+            f.recorded,
+            f.skipped,
+            f.stale,
+            f.failures,
+            f.actions,
+            f.blocked
+        );
+        // The error may quote the tenant's component: bounded and escaped, on its own line.
+        if let Some(error) = &r.error {
+            outln!("        {}", guest(error));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 pub async fn run_decisions(args: &DecisionsArgs, db: &dyn Db) -> anyhow::Result<ExitCode> {

@@ -128,6 +128,8 @@ enum Command {
     Endpoint(endpoint_cmd::EndpointCommand),
     /// Run one sweep of a tenant by hand.
     Sweep(ledger_cmd::SweepArgs),
+    /// List a tenant's recent sweeps (scheduled, by hand, through the API) with their figures.
+    Sweeps(ledger_cmd::SweepsArgs),
     /// List a tenant's decisions (the audit log).
     Decisions(ledger_cmd::DecisionsArgs),
     /// Explain an invoice's ladder: every decision with its policy version, reason,
@@ -209,6 +211,7 @@ impl Cli {
             | Command::Deliver(_)
             | Command::Deliveries(_)
             | Command::Sweep(_)
+            | Command::Sweeps(_)
             | Command::Decisions(_)
             | Command::Explain(_)
             | Command::Import(_)
@@ -277,6 +280,9 @@ async fn serve(
                 webhook_policy: cli.webhooks.policy(),
                 unsubscribe: unsubscribe_keys,
             },
+            runtime: runtime.clone(),
+            limits: std::sync::Arc::new(limits.clone()),
+            shutdown: shutdown.clone(),
         };
         tokio::spawn(dunlin_api::serve(listener, state, shutdown.clone()))
     });
@@ -316,6 +322,7 @@ async fn run_with_db(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Sweep(args) => {
             ledger_cmd::run_sweep(args, db, &cli.sandbox.runtime()?, &limits).await
         }
+        Command::Sweeps(args) => ledger_cmd::run_sweeps(args, db).await,
         Command::Decisions(args) => ledger_cmd::run_decisions(args, db).await,
         Command::Explain(args) => ledger_cmd::run_explain(args, db).await,
         Command::Serve(args) => serve(std::sync::Arc::clone(&shared), cli, args, &limits).await,

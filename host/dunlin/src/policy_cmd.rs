@@ -10,6 +10,7 @@ use dunlin_core::text::{truncate, Escaped};
 use dunlin_core::Context;
 use dunlin_runtime::guest_build::{self, Output};
 use dunlin_runtime::{LoadedPolicy, Mode, Runtime};
+use dunlin_sweep::lifecycle;
 
 use crate::SandboxArgs;
 
@@ -123,21 +124,22 @@ pub async fn run_stored(
         } => {
             let (tenant, _) = crate::tenant_cmd::existing_tenant(db, tenant).await?;
             let runtime = sandbox.runtime()?;
-            let (loaded, bytes) = resolve_bytes(&runtime, policy)?;
-            loaded
-                .trial()
+            let wasm = resolve_wasm(policy)?;
+            let bytes =
+                std::fs::read(&wasm).with_context(|| format!("reading {}", wasm.display()))?;
+            let up = lifecycle::upload(db, &runtime, &tenant, bytes)
+                .await
                 .with_context(|| format!("{policy} was rejected"))?;
-            let v = db.add_policy_version(&tenant, &bytes).await?;
             outln!(
                 "stored {} as version {} of {} (contract {}, sha256 {})",
                 policy,
-                v.version,
+                up.version.version,
                 tenant.as_str(),
-                loaded.info().version,
-                &v.sha256[..12]
+                up.contract,
+                &up.version.sha256[..12]
             );
             if *activate {
-                activate_version(db, &tenant, v.version, *migrate_ladders).await?;
+                activate_version(db, &tenant, up.version.version, *migrate_ladders).await?;
             }
         }
         PolicyCommand::Activate {
@@ -150,15 +152,7 @@ pub async fn run_stored(
         }
         PolicyCommand::Rollback { tenant } => {
             let tenant = tenant_id(tenant)?;
-            let versions = db.policy_versions(&tenant).await?;
-            let previous = dunlin_store::previously_active(&versions).with_context(|| {
-                format!(
-                    "tenant {} has no previously active version",
-                    tenant.as_str()
-                )
-            })?;
-            db.activate_policy_version(&tenant, previous.version)
-                .await?;
+            let previous = lifecycle::rollback(db, &tenant).await?;
             outln!(
                 "rolled back: version {} of {} is active again",
                 previous.version,
@@ -189,10 +183,9 @@ async fn activate_version(
     version: u32,
     migrate_ladders: bool,
 ) -> anyhow::Result<()> {
-    db.activate_policy_version(tenant, version).await?;
+    let done = lifecycle::activate(db, tenant, version, migrate_ladders).await?;
     outln!("version {version} of {} is now active", tenant.as_str());
-    if migrate_ladders {
-        let moved = db.migrate_ladders(tenant, version).await?;
+    if let Some(moved) = done.migrated {
         outln!("{moved} ladders in progress moved to version {version}");
     }
     Ok(())
@@ -360,9 +353,15 @@ pub fn resolve(runtime: &Runtime, spec: &str) -> anyhow::Result<LoadedPolicy> {
 
 /// Like [`resolve`], with the component's bytes.
 pub fn resolve_bytes(runtime: &Runtime, spec: &str) -> anyhow::Result<(LoadedPolicy, Vec<u8>)> {
+    load_with_bytes(runtime, &resolve_wasm(spec)?)
+}
+
+/// The component file `spec` names: the file itself, or built from the crate or reference
+/// policy.
+fn resolve_wasm(spec: &str) -> anyhow::Result<PathBuf> {
     let path = PathBuf::from(spec);
     if path.is_file() {
-        return load_with_bytes(runtime, &path);
+        return Ok(path);
     }
     let dir = if path.join("Cargo.toml").is_file() {
         path
@@ -377,8 +376,7 @@ pub fn resolve_bytes(runtime: &Runtime, spec: &str) -> anyhow::Result<(LoadedPol
             ),
         }
     };
-    let wasm = build(&dir)?;
-    load_with_bytes(runtime, &wasm)
+    build(&dir)
 }
 
 fn print_info(loaded: &LoadedPolicy) {

@@ -331,6 +331,16 @@ fn json_logs_carry_the_tenant_invoice_and_failure_of_a_failed_decision() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{:?}", text(&out));
+    // The sweep is recorded: `dunlin sweeps` lists it with its figures.
+    let sweeps = dunlin_db(&cache, &db, &["sweeps", "--tenant", "acme"]);
+    let (listed, err) = text(&sweeps);
+    assert!(sweeps.status.success(), "{err}");
+    let line = listed.lines().next().unwrap_or_default();
+    assert!(
+        line.contains("as-of 2026-03-20") && line.contains("done") && line.contains("cli"),
+        "{listed}"
+    );
+    assert_eq!(listed.lines().count(), 1, "{listed}");
     let lines: Vec<serde_json::Value> = text(&out)
         .1
         .lines()

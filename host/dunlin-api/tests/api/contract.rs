@@ -45,6 +45,7 @@ async fn every_route_is_documented_and_every_documented_route_exists(f: Fixture)
     documented.sort();
     let expected = [
         "DELETE /v1/admin/tenants/{tenant}/keys/{id}",
+        "DELETE /v1/policies/{version}",
         "DELETE /v1/templates/{id}/{locale}",
         "DELETE /v1/webhook-endpoints/{id}",
         "GET /healthz",
@@ -56,6 +57,11 @@ async fn every_route_is_documented_and_every_documented_route_exists(f: Fixture)
         "GET /v1/openapi.json",
         "GET /v1/outbox",
         "GET /v1/outbox/{id}",
+        "GET /v1/policies",
+        "GET /v1/policies/{version}",
+        "GET /v1/settings",
+        "GET /v1/sweeps",
+        "GET /v1/sweeps/{id}",
         "GET /v1/templates",
         "GET /v1/templates/{id}/{locale}",
         "GET /v1/unsubscribe/{token}",
@@ -66,6 +72,10 @@ async fn every_route_is_documented_and_every_documented_route_exists(f: Fixture)
         "POST /v1/outbox/{id}/retry",
         "POST /v1/outbox:retry-dead",
         "POST /v1/payments:batch",
+        "POST /v1/policies",
+        "POST /v1/policies/rollback",
+        "POST /v1/policies/{version}/activate",
+        "POST /v1/sweeps",
         "POST /v1/templates/{id}/{locale}/preview",
         "POST /v1/unsubscribe/{token}",
         "POST /v1/webhook-endpoints",
@@ -73,6 +83,7 @@ async fn every_route_is_documented_and_every_documented_route_exists(f: Fixture)
         "PUT /v1/customers/{id}",
         "PUT /v1/delivery-settings",
         "PUT /v1/invoices/{id}",
+        "PUT /v1/settings",
         "PUT /v1/templates/{id}/{locale}",
     ];
     assert_eq!(documented, expected);

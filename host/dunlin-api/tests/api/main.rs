@@ -9,4 +9,6 @@ mod contract;
 mod delivery;
 mod fuzz;
 mod ledger;
+mod policies;
 mod reads;
+mod sweeps;

@@ -45,6 +45,9 @@ impl Api {
                 ..ApiConfig::default()
             },
             delivery: crate::delivery::config(),
+            runtime: dunlin_tests::runtime().clone(),
+            limits: std::sync::Arc::new(dunlin_core::guardrails::OperatorLimits::default()),
+            shutdown: tokio_util::sync::CancellationToken::new(),
         };
         let beta = keys.pop().unwrap();
         let acme = keys.pop().unwrap();
@@ -160,6 +163,17 @@ pub async fn seed_decision_for(
     invoice: Value,
     reason: &str,
 ) {
+    put_rows(api, tenant, customer, invoice).await;
+    record_notice_for(api, tenant, "2026-02-10", reason).await;
+}
+
+/// Acme's customer c1 with invoice i1 (due 2026-01-31), through the API.
+pub async fn seed_invoice(api: &Api) {
+    put_rows(api, "acme", customer_row("c1"), invoice_row("i1", "c1")).await;
+}
+
+/// The tenant's `customer` and `invoice`, through the API.
+async fn put_rows(api: &Api, tenant: &str, customer: Value, invoice: Value) {
     let key = if tenant == "acme" {
         &api.acme
     } else {
@@ -170,7 +184,6 @@ pub async fn seed_decision_for(
         let (s, v) = api.call(Method::PUT, &path, Some(key), Some(row)).await;
         assert_eq!(s, StatusCode::OK, "{v}");
     }
-    record_notice_for(api, tenant, "2026-02-10", reason).await;
 }
 
 /// A first reminder (email, template `reminder`) recorded for every invoice of acme's that

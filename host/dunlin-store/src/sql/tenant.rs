@@ -124,8 +124,12 @@ pub(super) async fn policy_blob(
         .transpose()
 }
 
-/// Fails with `UnknownPolicyVersion` unless the tenant has `version`.
-async fn require_policy_version(tx: &mut super::Tx, tenant: &TenantId, version: u32) -> Result<()> {
+/// The tenant's `version`; fails with `UnknownPolicyVersion` if it has none.
+async fn require_policy_version(
+    tx: &mut super::Tx,
+    tenant: &TenantId,
+    version: u32,
+) -> Result<PolicyVersion> {
     let which = Which::Version(version);
     match policy_row(
         &mut **tx,
@@ -136,7 +140,7 @@ async fn require_policy_version(tx: &mut super::Tx, tenant: &TenantId, version: 
     )
     .await?
     {
-        Some(_) => Ok(()),
+        Some(row) => policy_from_row(&row),
         None => Err(StoreError::UnknownPolicyVersion {
             tenant: tenant.clone(),
             version,
@@ -531,5 +535,75 @@ pub(super) async fn policy_versions(db: &This, tenant: &TenantId) -> Result<Vec<
         .ctx("list policy versions")?
         .iter()
         .map(policy_from_row)
+        .collect()
+}
+
+pub(super) async fn delete_policy_version(
+    db: &This,
+    tenant: &TenantId,
+    version: u32,
+) -> Result<()> {
+    let mut tx = db.begin_write().await?;
+    let stored = require_policy_version(&mut tx, tenant, version).await?;
+    let in_use = |why| StoreError::PolicyVersionInUse {
+        tenant: tenant.clone(),
+        version,
+        why,
+    };
+    if stored.status != PolicyStatus::Uploaded {
+        return Err(in_use("is or was active"));
+    }
+    // A decision or a ladder naming it keeps it: the log must say what decided, and a
+    // pinned ladder must find its version.
+    for (sql, why, op) in [
+        (
+            "SELECT 1 FROM decisions WHERE tenant_id = $1 AND policy_version = $2 LIMIT 1",
+            "is named by decisions",
+            "look up decisions of policy version",
+        ),
+        (
+            "SELECT 1 FROM dunning_state WHERE tenant_id = $1 AND policy_version = $2 LIMIT 1",
+            "has ladders pinned to it",
+            "look up ladders of policy version",
+        ),
+    ] {
+        let found: Option<i32> = sqlx::query_scalar(sql)
+            .bind(tenant.as_str())
+            .bind(i64::from(version))
+            .fetch_optional(&mut *tx)
+            .await
+            .ctx(op)?;
+        if found.is_some() {
+            return Err(in_use(why));
+        }
+    }
+    sqlx::query(
+        "DELETE FROM policy_versions WHERE tenant_id = $1 AND version = $2 AND status = 'uploaded'",
+    )
+    .bind(tenant.as_str())
+    .bind(i64::from(version))
+    .execute(&mut *tx)
+    .await
+    .ctx("delete policy version")?;
+    tx.commit().await.ctx("commit policy deletion")?;
+    Ok(())
+}
+
+pub(super) async fn open_ladders_by_version(
+    db: &This,
+    tenant: &TenantId,
+) -> Result<std::collections::BTreeMap<u32, u64>> {
+    let rows: Vec<(i64, i64)> = sqlx::query_as(
+        "SELECT CAST(policy_version AS BIGINT), CAST(COUNT(*) AS BIGINT) FROM dunning_state \
+         WHERE tenant_id = $1 AND ended = $2 AND policy_version IS NOT NULL \
+         GROUP BY policy_version",
+    )
+    .bind(tenant.as_str())
+    .bind(false)
+    .fetch_all(&db.pool)
+    .await
+    .ctx("count ladders by policy version")?;
+    rows.into_iter()
+        .map(|(v, n)| Ok((narrow("policy version", v)?, narrow("ladder count", n)?)))
         .collect()
 }
