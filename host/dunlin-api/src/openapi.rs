@@ -42,6 +42,11 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(ledger::put_invoice))
         .routes(routes!(ledger::batch_invoices))
         .routes(routes!(ledger::batch_payments))
+        .routes(routes!(ledger::put_payment))
+        .routes(routes!(ledger::put_dispute))
+        .routes(routes!(ledger::batch_disputes))
+        .routes(routes!(ledger::put_plan))
+        .routes(routes!(ledger::batch_plans))
         .routes(routes!(decisions::list))
         .routes(routes!(decisions::explain))
         .routes(routes!(outbox::list))
@@ -108,6 +113,8 @@ impl Modify for Rows {
             ("CustomerRow", Kind::Customers),
             ("InvoiceRow", Kind::Invoices),
             ("PaymentRow", Kind::Payments),
+            ("DisputeRow", Kind::Disputes),
+            ("PlanRow", Kind::Plans),
         ] {
             components
                 .schemas

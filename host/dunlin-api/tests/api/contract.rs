@@ -54,10 +54,15 @@ async fn every_route_is_documented_and_every_documented_route_exists(f: Fixture)
         "GET /v1/outbox",
         "POST /v1/admin/tenants/{tenant}/keys",
         "POST /v1/customers:batch",
+        "POST /v1/disputes:batch",
         "POST /v1/invoices:batch",
         "POST /v1/payments:batch",
+        "POST /v1/plans:batch",
         "PUT /v1/customers/{id}",
+        "PUT /v1/disputes/{id}",
         "PUT /v1/invoices/{id}",
+        "PUT /v1/payments/{id}",
+        "PUT /v1/plans/{id}",
     ];
     assert_eq!(documented, expected);
     // Each documented operation reaches a handler: neither the router's fallback nor its
