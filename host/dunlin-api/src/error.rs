@@ -50,6 +50,22 @@ pub enum ApiError {
         /// Structured detail, e.g. the rows refused.
         details: serde_json::Value,
     },
+    /// The request conflicts with the state of what it names: `code` says how.
+    #[error("{message}")]
+    Conflict {
+        /// The stable code.
+        code: &'static str,
+        /// What is in the way.
+        message: String,
+    },
+    /// A well-formed request the server will not take: `code` says why.
+    #[error("{message}")]
+    Unprocessable {
+        /// The stable code.
+        code: &'static str,
+        /// Why.
+        message: String,
+    },
     /// The body is over the cap.
     #[error("the request body is over the limit")]
     TooLarge,
@@ -85,7 +101,9 @@ impl ApiError {
             ApiError::NotFound { .. } => "not-found",
             ApiError::UnknownRoute(_) => "unknown-route",
             ApiError::MethodNotAllowed => "method-not-allowed",
-            ApiError::BadRequest { code, .. } => code,
+            ApiError::BadRequest { code, .. }
+            | ApiError::Conflict { code, .. }
+            | ApiError::Unprocessable { code, .. } => code,
             ApiError::TooLarge => "body-too-large",
             ApiError::UnsupportedMediaType => "unsupported-media-type",
             ApiError::Timeout => "timeout",
@@ -101,6 +119,8 @@ impl ApiError {
             ApiError::NotFound { .. } | ApiError::UnknownRoute(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Timeout => StatusCode::REQUEST_TIMEOUT,
@@ -134,7 +154,8 @@ pub struct ErrorBody {
 pub struct ErrorDetail {
     /// Stable, kebab-case: `missing-key`, `invalid-key`, `not-found`, `unknown-route`,
     /// `method-not-allowed`, `invalid-body`, `invalid-query`, `invalid-path`, `id-mismatch`,
-    /// `invalid-row`, `too-many-rows`, `body-too-large`, `unsupported-media-type`, `timeout`,
+    /// `invalid-row`, `too-many-rows`, `invalid-idempotency-key`, `idempotency-key-reused`,
+    /// `idempotency-key-in-progress`, `body-too-large`, `unsupported-media-type`, `timeout`,
     /// `not-ready`, `internal`.
     pub code: String,
     /// For people.

@@ -27,6 +27,7 @@ mod auth;
 mod decisions;
 mod error;
 mod health;
+mod idempotency;
 mod ledger;
 pub mod openapi;
 mod outbox;
@@ -44,6 +45,8 @@ pub struct ApiConfig {
     pub timeout: Duration,
     /// The most rows one batch request may carry.
     pub max_batch_rows: usize,
+    /// How long an `Idempotency-Key`'s first response is kept.
+    pub idempotency_ttl: chrono::Duration,
 }
 
 impl Default for ApiConfig {
@@ -53,6 +56,7 @@ impl Default for ApiConfig {
             body_limit: 8 << 20,
             timeout: Duration::from_secs(30),
             max_batch_rows: 10_000,
+            idempotency_ttl: chrono::Duration::hours(24),
         }
     }
 }
@@ -95,6 +99,10 @@ pub fn router(state: AppState) -> Router {
     let config = state.config.clone();
     let (routes, _) = openapi::routes().split_for_parts();
     routes
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::layer,
+        ))
         .fallback(|uri: axum::http::Uri| async move {
             ApiError::UnknownRoute(dunlin_core::text::truncate(uri.path(), 200).into_owned())
         })

@@ -6,6 +6,7 @@ use dunlin_core::Date;
 
 use crate::api_key::ApiKeyRow;
 use crate::delivery::{EndpointRow, NewEndpoint, TemplateRow};
+use crate::idempotency::{IdempotencyClaim, IdempotentRequest};
 use crate::ledger::{InvoiceRecord, NewDispute, NewInvoice, NewPayment, NewPaymentPlan};
 use crate::outbox::{
     AttemptRecord, Claim, ClaimedAction, FinishSummary, Finished, OutboxEntry, OutboxQuery, Requeue,
@@ -84,6 +85,30 @@ pub trait Db: Send + Sync {
     async fn api_keys(&self, tenant: &TenantId) -> Result<Vec<ApiKeyRow>>;
     /// Revokes the tenant's key of this public id; whether it had such a key not yet revoked.
     async fn revoke_api_key(&self, tenant: &TenantId, id: &str) -> Result<bool>;
+    /// Takes the tenant's idempotency key for a request, or says what it holds: free or
+    /// expired keys are taken (only one of several concurrent requests wins), a taken key
+    /// answers with its request's response or that it is still under way.
+    async fn claim_idempotency_key(
+        &self,
+        tenant: &TenantId,
+        request: &IdempotentRequest<'_>,
+    ) -> Result<IdempotencyClaim>;
+    /// Keeps the response of the request that took the key, for its repeats.
+    async fn finish_idempotency_key(
+        &self,
+        tenant: &TenantId,
+        route: &str,
+        key: &str,
+        status: u16,
+        body: &str,
+    ) -> Result<()>;
+    /// Frees a key whose request did not finish (it failed and may be retried).
+    async fn release_idempotency_key(
+        &self,
+        tenant: &TenantId,
+        route: &str,
+        key: &str,
+    ) -> Result<()>;
     /// Whether the database answers and its schema has every migration this build knows
     /// (a replica of an older build finds newer ones applied, which is current too).
     async fn ready(&self) -> Result<bool>;

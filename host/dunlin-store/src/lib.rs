@@ -16,6 +16,7 @@ pub mod codec;
 mod db;
 pub mod delivery;
 mod error;
+pub mod idempotency;
 pub mod ledger;
 pub mod outbox;
 mod postgres;
@@ -32,6 +33,7 @@ pub use codec::{compress_context, decompress_context};
 pub use db::{Backend, Db};
 pub use delivery::{DeliverySettings, EndpointRow, NewEndpoint, TemplateRow, Weekday};
 pub use error::{Result, StoreError};
+pub use idempotency::{IdempotencyClaim, IdempotentRequest};
 pub use ledger::{
     CustomerRecord, DisputeStatus, InvoiceRecord, InvoiceStatus, NewDispute, NewInvoice,
     NewPayment, NewPaymentPlan, PlanKind, PlanStatus,

@@ -29,6 +29,7 @@ use super::{Driver, This, BACKEND};
 use crate::api_key::ApiKeyRow;
 use crate::delivery::{EndpointRow, NewEndpoint, TemplateRow};
 use crate::error::QueryContext;
+use crate::idempotency::{IdempotencyClaim, IdempotentRequest};
 use crate::ledger::{InvoiceRecord, NewDispute, NewInvoice, NewPayment, NewPaymentPlan};
 use crate::outbox::{
     AttemptRecord, Claim, ClaimedAction, FinishSummary, Finished, OutboxEntry, OutboxQuery, Requeue,
@@ -43,6 +44,9 @@ use crate::{Backend, CustomerRecord, Db, Result, StoreError};
 #[allow(clippy::duplicate_mod)]
 #[path = "sql/delivery_config.rs"]
 mod delivery_config;
+#[allow(clippy::duplicate_mod)]
+#[path = "sql/idempotency.rs"]
+mod idempotency;
 #[allow(clippy::duplicate_mod)]
 #[path = "sql/ledger.rs"]
 mod ledger;
@@ -132,6 +136,34 @@ impl Db for This {
 
     async fn revoke_api_key(&self, tenant: &TenantId, id: &str) -> Result<bool> {
         tenant::revoke_api_key(self, tenant, id).await
+    }
+
+    async fn claim_idempotency_key(
+        &self,
+        tenant: &TenantId,
+        request: &IdempotentRequest<'_>,
+    ) -> Result<IdempotencyClaim> {
+        idempotency::claim(self, tenant, request).await
+    }
+
+    async fn finish_idempotency_key(
+        &self,
+        tenant: &TenantId,
+        route: &str,
+        key: &str,
+        status: u16,
+        body: &str,
+    ) -> Result<()> {
+        idempotency::finish(self, tenant, route, key, status, body).await
+    }
+
+    async fn release_idempotency_key(
+        &self,
+        tenant: &TenantId,
+        route: &str,
+        key: &str,
+    ) -> Result<()> {
+        idempotency::release(self, tenant, route, key).await
     }
 
     async fn ready(&self) -> Result<bool> {

@@ -297,18 +297,11 @@ async fn payments_disputes_and_plans_are_upserted_one_at_a_time(f: Fixture) {
     assert_eq!(c2.profile.opted_out, [dunlin_core::Channel::Sms]);
     assert_eq!(c2.contact["postal-address"], "Mannerheimintie 1\nHelsinki");
 
+    let i1 = || async { api.f.db.invoice(&acme, "i1").await.unwrap().unwrap() };
     let dispute = json!({"invoice-id": "i1", "opened-on": "2026-02-11", "reason": "wrong amount"});
     let (s, v) = put("/v1/disputes/d1", &api.acme, dispute.clone()).await;
     assert_eq!((s, &v), (StatusCode::OK, &json!({"id": "d1"})));
-    assert!(
-        api.f
-            .db
-            .invoice(&acme, "i1")
-            .await
-            .unwrap()
-            .unwrap()
-            .disputed
-    );
+    assert!(i1().await.disputed);
     // Opening the dispute withdrew the pending reminder.
     let outbox = api.f.db.outbox(&acme, &Default::default()).await.unwrap();
     assert_eq!(outbox[0].status, ActionStatus::Cancelled);
@@ -317,15 +310,7 @@ async fn payments_disputes_and_plans_are_upserted_one_at_a_time(f: Fixture) {
     resolved["resolved-on"] = json!("2026-02-12");
     let (s, v) = put("/v1/disputes/d1", &api.acme, resolved).await;
     assert_eq!(s, StatusCode::OK, "{v}");
-    assert!(
-        !api.f
-            .db
-            .invoice(&acme, "i1")
-            .await
-            .unwrap()
-            .unwrap()
-            .disputed
-    );
+    assert!(!i1().await.disputed);
     let mut bad = dispute.clone();
     bad["status"] = json!("closed");
     let (s, v) = put("/v1/disputes/d2", &api.acme, bad).await;
@@ -373,7 +358,7 @@ async fn payments_disputes_and_plans_are_upserted_one_at_a_time(f: Fixture) {
     assert_eq!((s, &v), (StatusCode::OK, &json!({"id": "p1"})));
     let (s, _) = put("/v1/payments/p1", &api.acme, payment.clone()).await;
     assert_eq!(s, StatusCode::OK);
-    let paid = api.f.db.invoice(&acme, "i1").await.unwrap().unwrap();
+    let paid = i1().await;
     assert_eq!((paid.status.as_str(), paid.open_balance.minor), ("paid", 0));
 
     // Beta cannot reach acme's invoice: its rows name an invoice it does not have.
@@ -393,8 +378,7 @@ async fn payments_disputes_and_plans_are_upserted_one_at_a_time(f: Fixture) {
     )
     .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
-    let stored = api.f.db.invoice(&acme, "i1").await.unwrap().unwrap();
-    assert_eq!(stored.open_balance.minor, 0);
+    assert_eq!(i1().await.open_balance.minor, 0);
     for path in ["/v1/payments/p1", "/v1/disputes/d1", "/v1/plans/pp1"] {
         api.refuses_without_a_valid_key(Method::PUT, path, Some(json!({})))
             .await;

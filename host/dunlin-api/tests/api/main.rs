@@ -6,5 +6,6 @@ mod support;
 
 mod admin;
 mod contract;
+mod idempotency;
 mod ledger;
 mod reads;

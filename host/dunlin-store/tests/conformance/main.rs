@@ -6,6 +6,7 @@
 mod data;
 mod delivery_config;
 mod due;
+mod idempotency;
 mod isolation;
 mod ledger;
 mod outbox;
