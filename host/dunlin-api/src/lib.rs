@@ -31,6 +31,7 @@ mod idempotency;
 mod ledger;
 pub mod openapi;
 mod outbox;
+mod outcomes;
 mod page;
 
 pub use auth::{Operator, OperatorKey, Tenant};

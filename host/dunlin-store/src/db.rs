@@ -11,6 +11,7 @@ use crate::ledger::{InvoiceRecord, NewDispute, NewInvoice, NewPayment, NewPaymen
 use crate::outbox::{
     AttemptRecord, Claim, ClaimedAction, FinishSummary, Finished, OutboxEntry, OutboxQuery, Requeue,
 };
+use crate::outcome::{OutcomeReport, ReportResult};
 use crate::review::{
     Contact, DecisionQuery, DecisionRecord, DuePage, DueQuery, DunningState, Outcome, RecordSummary,
 };
@@ -211,6 +212,16 @@ pub trait Db: Send + Sync {
     /// The logged attempts of the tenant's actions `ids`, oldest first.
     async fn delivery_attempts(&self, tenant: &TenantId, ids: &[i64])
         -> Result<Vec<AttemptRecord>>;
+    /// Records what the tenant's systems made of its action `id` ([`crate::outcome`]): the
+    /// action's status and reported outcome, and for a declined retry the invoice's failed
+    /// collection, in one ledger write. The same report again changes nothing; a report that
+    /// does not fit the action or its status is refused with the reason.
+    async fn report_outcome(
+        &self,
+        tenant: &TenantId,
+        id: i64,
+        report: &OutcomeReport,
+    ) -> Result<ReportResult>;
     /// Puts failed or dead actions back in the queue, attempts reset; returns how many.
     async fn requeue_actions(&self, tenant: &TenantId, which: &Requeue) -> Result<u64>;
 

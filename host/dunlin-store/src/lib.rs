@@ -19,6 +19,7 @@ mod error;
 pub mod idempotency;
 pub mod ledger;
 pub mod outbox;
+pub mod outcome;
 mod postgres;
 pub mod review;
 mod sqlite;

@@ -34,6 +34,7 @@ use crate::ledger::{InvoiceRecord, NewDispute, NewInvoice, NewPayment, NewPaymen
 use crate::outbox::{
     AttemptRecord, Claim, ClaimedAction, FinishSummary, Finished, OutboxEntry, OutboxQuery, Requeue,
 };
+use crate::outcome::{OutcomeReport, ReportResult};
 use crate::review::{Contact, DecisionQuery, DecisionRecord, DuePage, DueQuery, DunningState};
 use crate::sweep::{EncodedOutcome, LedgerMark, Written};
 use crate::tenant::{PolicyBlob, PolicyVersion, Tenant, TenantId, TenantSettings};
@@ -53,6 +54,9 @@ mod ledger;
 #[allow(clippy::duplicate_mod)]
 #[path = "sql/outbox.rs"]
 mod outbox;
+#[allow(clippy::duplicate_mod)]
+#[path = "sql/outcome.rs"]
+mod outcome;
 #[allow(clippy::duplicate_mod)]
 #[path = "sql/review.rs"]
 mod review;
@@ -288,6 +292,15 @@ impl Db for This {
         ids: &[i64],
     ) -> Result<Vec<AttemptRecord>> {
         outbox::attempts(self, tenant, ids).await
+    }
+
+    async fn report_outcome(
+        &self,
+        tenant: &TenantId,
+        id: i64,
+        report: &OutcomeReport,
+    ) -> Result<ReportResult> {
+        outcome::report(self, tenant, id, report).await
     }
 
     async fn requeue_actions(&self, tenant: &TenantId, which: &Requeue) -> Result<u64> {

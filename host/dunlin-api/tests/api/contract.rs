@@ -52,6 +52,7 @@ async fn every_route_is_documented_and_every_documented_route_exists(f: Fixture)
         "GET /v1/invoices/{id}/explain",
         "GET /v1/openapi.json",
         "GET /v1/outbox",
+        "POST /v1/actions/{id}/outcome",
         "POST /v1/admin/tenants/{tenant}/keys",
         "POST /v1/customers:batch",
         "POST /v1/disputes:batch",

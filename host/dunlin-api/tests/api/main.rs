@@ -8,4 +8,5 @@ mod admin;
 mod contract;
 mod idempotency;
 mod ledger;
+mod outcomes;
 mod reads;

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 pub use axum::body::Body;
 pub use axum::http::{Method, Request, StatusCode};
 use dunlin_api::{router, ApiConfig, AppState, OperatorKey};
-use dunlin_core::{Action, Channel, Decision, Notice, Tone};
+pub use dunlin_core::{Action, Channel, Decision, Notice, Tone};
 pub use dunlin_store::testing::{date, Fixture};
 pub use dunlin_store::{
     ActionStatus, DueQuery, DunningState, Outcome, PlannedAction, PolicyRef, TenantId,
@@ -139,6 +139,19 @@ pub fn invoice_row(id: &str, customer: &str) -> Value {
 
 /// Acme's customer c1 with invoice i1, and a first reminder recorded for it on 2026-02-10.
 pub async fn seed_decision(api: &Api) {
+    let notice = Action::Notify(Notice {
+        level: 1,
+        channel: Channel::Email,
+        tone: Tone::Friendly,
+        template: "reminder".into(),
+        vars: BTreeMap::new(),
+    });
+    seed_decision_with(api, vec![notice]).await;
+}
+
+/// Acme's customer c1 with invoice i1, and a decision with `actions` (all pending) recorded
+/// for it on 2026-02-10.
+pub async fn seed_decision_with(api: &Api, actions: Vec<Action>) {
     let (s, v) = api
         .call(
             Method::PUT,
@@ -166,13 +179,6 @@ pub async fn seed_decision(api: &Api) {
         .unwrap();
     assert_eq!(page.invoices.len(), 1);
     let ctx = &page.invoices[0].context;
-    let notice = Action::Notify(Notice {
-        level: 1,
-        channel: Channel::Email,
-        tone: Tone::Friendly,
-        template: "reminder".into(),
-        vars: BTreeMap::new(),
-    });
     let review_on = date("2026-02-17");
     let outcome = Outcome {
         context: ctx.clone(),
@@ -182,16 +188,19 @@ pub async fn seed_decision(api: &Api) {
         }),
         decision: Some(Decision {
             segment: "smb".into(),
-            actions: vec![notice.clone()],
+            actions: actions.clone(),
             review_on: Some(review_on),
             reason: "first reminder".into(),
         }),
         reason: "first reminder".into(),
         interventions: vec![],
-        actions: vec![PlannedAction {
-            action: notice,
-            status: ActionStatus::Pending,
-        }],
+        actions: actions
+            .into_iter()
+            .map(|action| PlannedAction {
+                action,
+                status: ActionStatus::Pending,
+            })
+            .collect(),
         fuel_used: Some(6_000),
         duration_us: Some(25),
         failure: None,

@@ -16,8 +16,9 @@ CREATE TABLE api_idempotency (
 CREATE INDEX api_idempotency_expiry ON api_idempotency (tenant_id, expires_at);
 
 -- What the tenant's own systems made of an action they executed (a payment retry, a letter,
--- a call), as the tenant reported it: when, the decline code and its kind for a declined
--- retry, a note, and when the report came.
+-- a call), as the tenant reported it: what (succeeded, declined, delivered, reached, failed),
+-- when, the decline code and its kind for a declined retry, a note, and when the report came.
+ALTER TABLE actions ADD COLUMN outcome TEXT;
 ALTER TABLE actions ADD COLUMN outcome_on DATE;
 ALTER TABLE actions ADD COLUMN outcome_code TEXT;
 ALTER TABLE actions ADD COLUMN outcome_kind TEXT;
