@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
+mod actions;
 mod admin;
 mod auth;
 mod decisions;

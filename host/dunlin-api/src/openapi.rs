@@ -17,7 +17,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::{admin, decisions, health, ledger, outbox, outcomes, AppState};
+use crate::{actions, admin, decisions, health, ledger, outbox, outcomes, AppState};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -51,6 +51,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(decisions::explain))
         .routes(routes!(outbox::list))
         .routes(routes!(outcomes::report))
+        .routes(routes!(actions::list))
         .routes(routes!(admin::list_keys, admin::create_key))
         .routes(routes!(admin::revoke_key))
 }

@@ -9,7 +9,8 @@ use crate::delivery::{EndpointRow, NewEndpoint, TemplateRow};
 use crate::idempotency::{IdempotencyClaim, IdempotentRequest};
 use crate::ledger::{InvoiceRecord, NewDispute, NewInvoice, NewPayment, NewPaymentPlan};
 use crate::outbox::{
-    AttemptRecord, Claim, ClaimedAction, FinishSummary, Finished, OutboxEntry, OutboxQuery, Requeue,
+    ActionQuery, AttemptRecord, Claim, ClaimedAction, FinishSummary, Finished, OutboxEntry,
+    OutboxQuery, Requeue,
 };
 use crate::outcome::{OutcomeReport, ReportResult};
 use crate::review::{
@@ -209,6 +210,8 @@ pub trait Db: Send + Sync {
     ) -> Result<FinishSummary>;
     /// The tenant's outbox, by id.
     async fn outbox(&self, tenant: &TenantId, query: &OutboxQuery) -> Result<Vec<OutboxEntry>>;
+    /// The tenant's actions, by id, with [`ActionQuery`]'s filters.
+    async fn actions(&self, tenant: &TenantId, query: &ActionQuery) -> Result<Vec<OutboxEntry>>;
     /// The logged attempts of the tenant's actions `ids`, oldest first.
     async fn delivery_attempts(&self, tenant: &TenantId, ids: &[i64])
         -> Result<Vec<AttemptRecord>>;

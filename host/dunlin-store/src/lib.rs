@@ -41,8 +41,9 @@ pub use ledger::{
 };
 pub use postgres::PgDb;
 pub use review::{
-    ActionRecord, ActionStatus, Contact, DecisionQuery, DecisionRecord, DueInvoice, DuePage,
-    DueQuery, DunningState, FailureRecord, Outcome, PlannedAction, PolicyRef, RecordSummary,
+    ActionRecord, ActionStatus, Contact, DecisionOutcome, DecisionQuery, DecisionRecord,
+    DueInvoice, DuePage, DueQuery, DunningState, FailureRecord, Outcome, PlannedAction, PolicyRef,
+    RecordSummary,
 };
 pub use sqlite::SqliteDb;
 pub use tenant::{

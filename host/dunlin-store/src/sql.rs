@@ -32,7 +32,8 @@ use crate::error::QueryContext;
 use crate::idempotency::{IdempotencyClaim, IdempotentRequest};
 use crate::ledger::{InvoiceRecord, NewDispute, NewInvoice, NewPayment, NewPaymentPlan};
 use crate::outbox::{
-    AttemptRecord, Claim, ClaimedAction, FinishSummary, Finished, OutboxEntry, OutboxQuery, Requeue,
+    ActionQuery, AttemptRecord, Claim, ClaimedAction, FinishSummary, Finished, OutboxEntry,
+    OutboxQuery, Requeue,
 };
 use crate::outcome::{OutcomeReport, ReportResult};
 use crate::review::{Contact, DecisionQuery, DecisionRecord, DuePage, DueQuery, DunningState};
@@ -283,7 +284,11 @@ impl Db for This {
     }
 
     async fn outbox(&self, tenant: &TenantId, query: &OutboxQuery) -> Result<Vec<OutboxEntry>> {
-        outbox::outbox(self, tenant, query).await
+        outbox::actions(self, tenant, &query.into()).await
+    }
+
+    async fn actions(&self, tenant: &TenantId, query: &ActionQuery) -> Result<Vec<OutboxEntry>> {
+        outbox::actions(self, tenant, query).await
     }
 
     async fn delivery_attempts(

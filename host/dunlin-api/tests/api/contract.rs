@@ -47,6 +47,7 @@ async fn every_route_is_documented_and_every_documented_route_exists(f: Fixture)
         "DELETE /v1/admin/tenants/{tenant}/keys/{id}",
         "GET /healthz",
         "GET /readyz",
+        "GET /v1/actions",
         "GET /v1/admin/tenants/{tenant}/keys",
         "GET /v1/decisions",
         "GET /v1/invoices/{id}/explain",

@@ -8,5 +8,6 @@ mod admin;
 mod contract;
 mod idempotency;
 mod ledger;
+mod lists;
 mod outcomes;
 mod reads;

@@ -9,6 +9,7 @@ mod due;
 mod idempotency;
 mod isolation;
 mod ledger;
+mod lists;
 mod outbox;
 mod postgres_only;
 mod recording;
