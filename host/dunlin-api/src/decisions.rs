@@ -6,7 +6,7 @@ use axum::extract::State;
 use chrono::{DateTime, Utc};
 use dunlin_core::Date;
 use dunlin_store::outbox::AttemptRecord;
-use dunlin_store::{ActionRecord, DecisionQuery, DecisionRecord};
+use dunlin_store::{ActionRecord, DecisionOutcome, DecisionQuery, DecisionRecord};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
@@ -29,6 +29,11 @@ pub struct DecisionFilter {
     /// Only decisions for this as-of day or earlier (YYYY-MM-DD).
     #[param(value_type = Option<String>, format = Date)]
     to: Option<Date>,
+    /// Only decisions that ended this way: decided, failed or no-policy.
+    #[param(value_type = Option<String>)]
+    outcome: Option<DecisionOutcome>,
+    /// Only decisions whose policy failed with this code (e.g. out-of-fuel, trap, timeout).
+    failure_code: Option<String>,
     /// The `next-cursor` of the page before.
     cursor: Option<String>,
     /// Decisions per page, 1 to 1000 (default 100).
@@ -168,6 +173,8 @@ pub(crate) async fn list(
         to: filter.to,
         after_id: page::after(filter.cursor.as_deref())?,
         limit: limit + 1,
+        outcome: filter.outcome,
+        failure_code: filter.failure_code,
     };
     let log = state.db.decisions(&tenant.0, &query).await?;
     let views = log.iter().map(|r| decision_view(r, None)).collect();

@@ -109,8 +109,9 @@ impl ApiError {
             ApiError::NotFound { .. } => "not-found",
             ApiError::UnknownRoute(_) => "unknown-route",
             ApiError::MethodNotAllowed => "method-not-allowed",
-            ApiError::BadRequest { code, .. } => code,
-            ApiError::Unprocessable { code, .. } | ApiError::Conflict { code, .. } => code,
+            ApiError::BadRequest { code, .. }
+            | ApiError::Conflict { code, .. }
+            | ApiError::Unprocessable { code, .. } => code,
             ApiError::WasmExpected => "unsupported-media-type",
             ApiError::TooLarge => "body-too-large",
             ApiError::UnsupportedMediaType => "unsupported-media-type",
@@ -168,11 +169,12 @@ pub struct ErrorBody {
 pub struct ErrorDetail {
     /// Stable, kebab-case: `missing-key`, `invalid-key`, `not-found`, `unknown-route`,
     /// `method-not-allowed`, `invalid-body`, `invalid-query`, `invalid-path`, `id-mismatch`,
-    /// `invalid-row`, `too-many-rows`, `body-too-large`, `unsupported-media-type`, `timeout`,
+    /// `invalid-row`, `too-many-rows`, `invalid-idempotency-key`, `idempotency-key-reused`,
+    /// `idempotency-key-in-progress`, `body-too-large`, `unsupported-media-type`, `timeout`,
     /// `not-ready`, `internal`; for delivery `invalid-template`, `invalid-settings`,
     /// `invalid-endpoint`, `endpoint-exists`, `not-retryable`; for policies and sweeps
     /// `policy-rejected`, `policy-in-use`, `no-previous-version`, `invalid-settings`,
-    /// `sweep-running`.
+    /// `sweep-running`; for outcomes `outcome-does-not-fit`.
     pub code: String,
     /// For people.
     pub message: String,

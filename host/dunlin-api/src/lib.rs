@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
+mod actions;
 mod admin;
 mod auth;
 mod decisions;
@@ -30,9 +31,11 @@ mod delivery;
 mod endpoints;
 mod error;
 mod health;
+mod idempotency;
 mod ledger;
 pub mod openapi;
 mod outbox;
+mod outcomes;
 mod page;
 mod policies;
 mod sweeps;
@@ -54,6 +57,8 @@ pub struct ApiConfig {
     /// The largest policy upload, in bytes: components are far larger than JSON bodies, so
     /// `POST /v1/policies` has this cap instead of `body_limit`.
     pub upload_limit: usize,
+    /// How long an `Idempotency-Key`'s first response is kept.
+    pub idempotency_ttl: chrono::Duration,
 }
 
 impl Default for ApiConfig {
@@ -65,6 +70,7 @@ impl Default for ApiConfig {
             max_batch_rows: 10_000,
             // A Python or JavaScript policy component is 12 to 19 MB.
             upload_limit: 32 << 20,
+            idempotency_ttl: chrono::Duration::hours(24),
         }
     }
 }
@@ -165,10 +171,18 @@ pub fn router(state: AppState) -> Router {
     let (routes, _) = openapi::routes().split_for_parts();
     let (uploads, _) = openapi::upload_routes().split_for_parts();
     routes
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::layer,
+        ))
         .layer(DefaultBodyLimit::max(config.body_limit))
         .layer(RequestBodyLimitLayer::new(config.body_limit))
         .merge(
             uploads
+                .route_layer(axum::middleware::from_fn_with_state(
+                    state.clone(),
+                    idempotency::layer,
+                ))
                 .layer(DefaultBodyLimit::max(config.upload_limit))
                 .layer(RequestBodyLimitLayer::new(config.upload_limit)),
         )

@@ -18,8 +18,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::{
-    admin, decisions, delivery, endpoints, health, ledger, outbox, policies, sweeps, unsubscribe,
-    AppState,
+    actions, admin, decisions, delivery, endpoints, health, ledger, outbox, outcomes, policies,
+    sweeps, unsubscribe, AppState,
 };
 
 #[derive(OpenApi)]
@@ -45,9 +45,16 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(ledger::put_invoice))
         .routes(routes!(ledger::batch_invoices))
         .routes(routes!(ledger::batch_payments))
+        .routes(routes!(ledger::put_payment))
+        .routes(routes!(ledger::put_dispute))
+        .routes(routes!(ledger::batch_disputes))
+        .routes(routes!(ledger::put_plan))
+        .routes(routes!(ledger::batch_plans))
         .routes(routes!(decisions::list))
         .routes(routes!(decisions::explain))
         .routes(routes!(outbox::list))
+        .routes(routes!(outcomes::report))
+        .routes(routes!(actions::list))
         .routes(routes!(admin::list_keys, admin::create_key))
         .routes(routes!(admin::revoke_key))
         .routes(routes!(delivery::list_templates))
@@ -138,6 +145,8 @@ impl Modify for Rows {
             ("CustomerRow", Kind::Customers),
             ("InvoiceRow", Kind::Invoices),
             ("PaymentRow", Kind::Payments),
+            ("DisputeRow", Kind::Disputes),
+            ("PlanRow", Kind::Plans),
         ] {
             components
                 .schemas

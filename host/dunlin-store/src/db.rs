@@ -8,10 +8,13 @@ use dunlin_core::{Channel, Date};
 
 use crate::api_key::ApiKeyRow;
 use crate::delivery::{EndpointRow, NewEndpoint, TemplateRow};
+use crate::idempotency::{IdempotencyClaim, IdempotentRequest};
 use crate::ledger::{InvoiceRecord, NewDispute, NewInvoice, NewPayment, NewPaymentPlan};
 use crate::outbox::{
-    AttemptRecord, Claim, ClaimedAction, FinishSummary, Finished, OutboxEntry, OutboxQuery, Requeue,
+    ActionQuery, AttemptRecord, Claim, ClaimedAction, FinishSummary, Finished, OutboxEntry,
+    OutboxQuery, Requeue,
 };
+use crate::outcome::{OutcomeReport, ReportResult};
 use crate::review::{
     Contact, DecisionQuery, DecisionRecord, DuePage, DueQuery, DunningState, Outcome, RecordSummary,
 };
@@ -87,6 +90,30 @@ pub trait Db: Send + Sync {
     async fn api_keys(&self, tenant: &TenantId) -> Result<Vec<ApiKeyRow>>;
     /// Revokes the tenant's key of this public id; whether it had such a key not yet revoked.
     async fn revoke_api_key(&self, tenant: &TenantId, id: &str) -> Result<bool>;
+    /// Takes the tenant's idempotency key for a request, or says what it holds: free or
+    /// expired keys are taken (only one of several concurrent requests wins), a taken key
+    /// answers with its request's response or that it is still under way.
+    async fn claim_idempotency_key(
+        &self,
+        tenant: &TenantId,
+        request: &IdempotentRequest<'_>,
+    ) -> Result<IdempotencyClaim>;
+    /// Keeps the response of the request that took the key, for its repeats.
+    async fn finish_idempotency_key(
+        &self,
+        tenant: &TenantId,
+        route: &str,
+        key: &str,
+        status: u16,
+        body: &str,
+    ) -> Result<()>;
+    /// Frees a key whose request did not finish (it failed and may be retried).
+    async fn release_idempotency_key(
+        &self,
+        tenant: &TenantId,
+        route: &str,
+        key: &str,
+    ) -> Result<()>;
     /// Whether the database answers and its schema has every migration this build knows
     /// (a replica of an older build finds newer ones applied, which is current too).
     async fn ready(&self) -> Result<bool>;
@@ -229,9 +256,21 @@ pub trait Db: Send + Sync {
     ) -> Result<FinishSummary>;
     /// The tenant's outbox, by id.
     async fn outbox(&self, tenant: &TenantId, query: &OutboxQuery) -> Result<Vec<OutboxEntry>>;
+    /// The tenant's actions, by id, with [`ActionQuery`]'s filters.
+    async fn actions(&self, tenant: &TenantId, query: &ActionQuery) -> Result<Vec<OutboxEntry>>;
     /// The logged attempts of the tenant's actions `ids`, oldest first.
     async fn delivery_attempts(&self, tenant: &TenantId, ids: &[i64])
         -> Result<Vec<AttemptRecord>>;
+    /// Records what the tenant's systems made of its action `id` ([`crate::outcome`]): the
+    /// action's status and reported outcome, and for a declined retry the invoice's failed
+    /// collection, in one ledger write. The same report again changes nothing; a report that
+    /// does not fit the action or its status is refused with the reason.
+    async fn report_outcome(
+        &self,
+        tenant: &TenantId,
+        id: i64,
+        report: &OutcomeReport,
+    ) -> Result<ReportResult>;
     /// Puts failed or dead actions back in the queue, attempts reset; returns how many.
     async fn requeue_actions(&self, tenant: &TenantId, which: &Requeue) -> Result<u64>;
 

@@ -16,8 +16,10 @@ pub mod codec;
 mod db;
 pub mod delivery;
 mod error;
+pub mod idempotency;
 pub mod ledger;
 pub mod outbox;
+pub mod outcome;
 mod postgres;
 pub mod review;
 mod sqlite;
@@ -33,14 +35,16 @@ pub use codec::{compress_context, decompress_context};
 pub use db::{Backend, Db};
 pub use delivery::{DeliverySettings, EndpointRow, NewEndpoint, TemplateRow, Weekday};
 pub use error::{Result, StoreError};
+pub use idempotency::{IdempotencyClaim, IdempotentRequest};
 pub use ledger::{
     CustomerRecord, DisputeStatus, InvoiceRecord, InvoiceStatus, NewDispute, NewInvoice,
     NewPayment, NewPaymentPlan, PlanKind, PlanStatus,
 };
 pub use postgres::PgDb;
 pub use review::{
-    ActionRecord, ActionStatus, Contact, DecisionQuery, DecisionRecord, DueInvoice, DuePage,
-    DueQuery, DunningState, FailureRecord, Outcome, PlannedAction, PolicyRef, RecordSummary,
+    ActionRecord, ActionStatus, Contact, DecisionOutcome, DecisionQuery, DecisionRecord,
+    DueInvoice, DuePage, DueQuery, DunningState, FailureRecord, Outcome, PlannedAction, PolicyRef,
+    RecordSummary,
 };
 pub use sqlite::SqliteDb;
 pub use sweep_run::{NewSweepRun, SweepFigures, SweepRun, SweepStatus, SweepTrigger};

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use dunlin_core::guardrails::InvoiceStatus;
-use dunlin_core::{Action, Channel, Date, Money};
+use dunlin_core::{Action, ActionKind, Channel, Date, Money};
 use serde::Serialize;
 
 use crate::review::ActionStatus;
@@ -283,6 +283,42 @@ impl Default for OutboxQuery {
             invoice: None,
             after_id: None,
             limit: 100,
+        }
+    }
+}
+
+/// Which actions to list: [`OutboxQuery`]'s filters and more, for the API's action list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ActionQuery {
+    /// Only actions in this status.
+    pub status: Option<ActionStatus>,
+    /// Only this invoice's.
+    pub invoice: Option<String>,
+    /// Only this customer's.
+    pub customer: Option<String>,
+    /// Only actions of this kind.
+    pub kind: Option<ActionKind>,
+    /// Only actions decided for this as-of day or later.
+    pub from: Option<Date>,
+    /// Only actions decided for this as-of day or earlier.
+    pub to: Option<Date>,
+    /// Only actions with a larger id (for paging).
+    pub after_id: Option<i64>,
+    /// At most this many (1 to 10,000).
+    pub limit: u32,
+}
+
+impl From<&OutboxQuery> for ActionQuery {
+    fn from(q: &OutboxQuery) -> Self {
+        ActionQuery {
+            status: q.status,
+            invoice: q.invoice.clone(),
+            customer: None,
+            kind: None,
+            from: None,
+            to: None,
+            after_id: q.after_id,
+            limit: q.limit,
         }
     }
 }

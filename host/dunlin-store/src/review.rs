@@ -273,6 +273,10 @@ pub struct DecisionQuery {
     pub after_id: Option<i64>,
     /// At most this many (clamped to 1..=10000), oldest first.
     pub limit: u32,
+    /// Only decisions that ended this way.
+    pub outcome: Option<DecisionOutcome>,
+    /// Only decisions whose policy failed with this code (e.g. `out-of-fuel`).
+    pub failure_code: Option<String>,
 }
 
 impl Default for DecisionQuery {
@@ -284,8 +288,22 @@ impl Default for DecisionQuery {
             to: None,
             after_id: None,
             limit: 1000,
+            outcome: None,
+            failure_code: None,
         }
     }
+}
+
+/// How a review ended, for filtering the decision log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DecisionOutcome {
+    /// The policy decided, without a failure.
+    Decided,
+    /// The policy failed (whatever the tenant's failure mode then did).
+    Failed,
+    /// No policy ran (the tenant had no active version).
+    NoPolicy,
 }
 
 impl DecisionQuery {

@@ -29,10 +29,13 @@ use super::{Driver, This, BACKEND};
 use crate::api_key::ApiKeyRow;
 use crate::delivery::{EndpointRow, NewEndpoint, TemplateRow};
 use crate::error::QueryContext;
+use crate::idempotency::{IdempotencyClaim, IdempotentRequest};
 use crate::ledger::{InvoiceRecord, NewDispute, NewInvoice, NewPayment, NewPaymentPlan};
 use crate::outbox::{
-    AttemptRecord, Claim, ClaimedAction, FinishSummary, Finished, OutboxEntry, OutboxQuery, Requeue,
+    ActionQuery, AttemptRecord, Claim, ClaimedAction, FinishSummary, Finished, OutboxEntry,
+    OutboxQuery, Requeue,
 };
+use crate::outcome::{OutcomeReport, ReportResult};
 use crate::review::{Contact, DecisionQuery, DecisionRecord, DuePage, DueQuery, DunningState};
 use crate::sweep::{EncodedOutcome, LedgerMark, Written};
 use crate::sweep_run::{NewSweepRun, SweepFigures, SweepRun, SweepStatus};
@@ -45,11 +48,17 @@ use crate::{Backend, CustomerRecord, Db, Result, StoreError};
 #[path = "sql/delivery_config.rs"]
 mod delivery_config;
 #[allow(clippy::duplicate_mod)]
+#[path = "sql/idempotency.rs"]
+mod idempotency;
+#[allow(clippy::duplicate_mod)]
 #[path = "sql/ledger.rs"]
 mod ledger;
 #[allow(clippy::duplicate_mod)]
 #[path = "sql/outbox.rs"]
 mod outbox;
+#[allow(clippy::duplicate_mod)]
+#[path = "sql/outcome.rs"]
+mod outcome;
 #[allow(clippy::duplicate_mod)]
 #[path = "sql/review.rs"]
 mod review;
@@ -136,6 +145,34 @@ impl Db for This {
 
     async fn revoke_api_key(&self, tenant: &TenantId, id: &str) -> Result<bool> {
         tenant::revoke_api_key(self, tenant, id).await
+    }
+
+    async fn claim_idempotency_key(
+        &self,
+        tenant: &TenantId,
+        request: &IdempotentRequest<'_>,
+    ) -> Result<IdempotencyClaim> {
+        idempotency::claim(self, tenant, request).await
+    }
+
+    async fn finish_idempotency_key(
+        &self,
+        tenant: &TenantId,
+        route: &str,
+        key: &str,
+        status: u16,
+        body: &str,
+    ) -> Result<()> {
+        idempotency::finish(self, tenant, route, key, status, body).await
+    }
+
+    async fn release_idempotency_key(
+        &self,
+        tenant: &TenantId,
+        route: &str,
+        key: &str,
+    ) -> Result<()> {
+        idempotency::release(self, tenant, route, key).await
     }
 
     async fn ready(&self) -> Result<bool> {
@@ -308,7 +345,11 @@ impl Db for This {
     }
 
     async fn outbox(&self, tenant: &TenantId, query: &OutboxQuery) -> Result<Vec<OutboxEntry>> {
-        outbox::outbox(self, tenant, query).await
+        outbox::actions(self, tenant, &query.into()).await
+    }
+
+    async fn actions(&self, tenant: &TenantId, query: &ActionQuery) -> Result<Vec<OutboxEntry>> {
+        outbox::actions(self, tenant, query).await
     }
 
     async fn delivery_attempts(
@@ -317,6 +358,15 @@ impl Db for This {
         ids: &[i64],
     ) -> Result<Vec<AttemptRecord>> {
         outbox::attempts(self, tenant, ids).await
+    }
+
+    async fn report_outcome(
+        &self,
+        tenant: &TenantId,
+        id: i64,
+        report: &OutcomeReport,
+    ) -> Result<ReportResult> {
+        outcome::report(self, tenant, id, report).await
     }
 
     async fn requeue_actions(&self, tenant: &TenantId, which: &Requeue) -> Result<u64> {

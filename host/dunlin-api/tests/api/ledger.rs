@@ -1,4 +1,4 @@
-//! Customers, invoices and payments: single upserts, batches with per-row answers, bad bodies.
+//! Customers, invoices, payments, disputes and plans: single upserts, batches with per-row answers, bad bodies.
 
 use crate::support::*;
 
@@ -6,6 +6,8 @@ dunlin_store::conformance!(
     customers_and_invoices_are_upserted_one_at_a_time,
     batches_answer_per_row,
     bad_bodies_are_4xx_in_the_error_shape,
+    payments_disputes_and_plans_are_upserted_one_at_a_time,
+    ndjson_batches_name_each_bad_line,
 );
 
 async fn customers_and_invoices_are_upserted_one_at_a_time(f: Fixture) {
@@ -183,6 +185,8 @@ async fn batches_answer_per_row(f: Fixture) {
         "/v1/customers:batch",
         "/v1/invoices:batch",
         "/v1/payments:batch",
+        "/v1/disputes:batch",
+        "/v1/plans:batch",
     ] {
         let (s, v) = api
             .call(
@@ -266,4 +270,171 @@ async fn bad_bodies_are_4xx_in_the_error_shape(f: Fixture) {
         (s, v["error"]["code"].as_str()),
         (StatusCode::BAD_REQUEST, Some("invalid-query"))
     );
+}
+
+async fn payments_disputes_and_plans_are_upserted_one_at_a_time(f: Fixture) {
+    let api = Api::new(f).await;
+    let acme = TenantId::new("acme").unwrap();
+    seed_decision(&api).await;
+    let put = |path: &'static str, key: &str, body: Value| {
+        let key = key.to_owned();
+        let api = &api;
+        async move { api.call(Method::PUT, path, Some(&key), Some(body)).await }
+    };
+    // Customer profiles carry locale, time zone, opt-outs and free-form contact addresses.
+    let mut c2 = customer_row("c2");
+    c2["locale"] = json!("fi-FI");
+    c2["time-zone"] = json!("Europe/Helsinki");
+    c2["opted-out"] = json!(["sms"]);
+    c2["contact.postal-address"] = json!("Mannerheimintie 1\nHelsinki");
+    let (s, v) = put("/v1/customers/c2", &api.acme, c2).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let c2 = api.f.db.customer(&acme, "c2").await.unwrap().unwrap();
+    assert_eq!(
+        (c2.profile.locale.as_str(), c2.profile.time_zone.as_str()),
+        ("fi-FI", "Europe/Helsinki")
+    );
+    assert_eq!(c2.profile.opted_out, [dunlin_core::Channel::Sms]);
+    assert_eq!(c2.contact["postal-address"], "Mannerheimintie 1\nHelsinki");
+
+    let i1 = || async { api.f.db.invoice(&acme, "i1").await.unwrap().unwrap() };
+    let dispute = json!({"invoice-id": "i1", "opened-on": "2026-02-11", "reason": "wrong amount"});
+    let (s, v) = put("/v1/disputes/d1", &api.acme, dispute.clone()).await;
+    assert_eq!((s, &v), (StatusCode::OK, &json!({"id": "d1"})));
+    assert!(i1().await.disputed);
+    // Opening the dispute withdrew the pending reminder.
+    let outbox = api.f.db.outbox(&acme, &Default::default()).await.unwrap();
+    assert_eq!(outbox[0].status, ActionStatus::Cancelled);
+    let mut resolved = dispute.clone();
+    resolved["status"] = json!("resolved");
+    resolved["resolved-on"] = json!("2026-02-12");
+    let (s, v) = put("/v1/disputes/d1", &api.acme, resolved).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert!(!i1().await.disputed);
+    let mut bad = dispute.clone();
+    bad["status"] = json!("closed");
+    let (s, v) = put("/v1/disputes/d2", &api.acme, bad).await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid-row")),
+        "{v}"
+    );
+
+    let promise = json!({"invoice-id": "i1", "kind": "promise", "agreed-on": "2026-02-12",
+                         "expires-on": "2026-02-20"});
+    let (s, v) = put("/v1/plans/pp1", &api.acme, promise.clone()).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let due = api
+        .f
+        .db
+        .due_for_review(&acme, &DueQuery::new(date("2026-02-17")))
+        .await
+        .unwrap();
+    assert_eq!(due.invoices.len(), 1);
+    assert!(due.invoices[0].context.invoice.on_payment_plan);
+    let mut bad = promise.clone();
+    bad["kind"] = json!("hope");
+    let (s, _) = put("/v1/plans/pp2", &api.acme, bad).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let mut again = promise.clone();
+    again["id"] = json!("pp1");
+    let (s, v) = api
+        .call(
+            Method::POST,
+            "/v1/plans:batch",
+            Some(&api.acme),
+            Some(json!([again, {"id": "pp3"}])),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        (v["stored"].as_u64(), v["errors"][0]["index"].as_u64()),
+        (Some(1), Some(1))
+    );
+
+    let payment = json!({"invoice-id": "i1", "amount-minor": 10_000, "currency": "EUR",
+                         "paid-on": "2026-02-13"});
+    let (s, v) = put("/v1/payments/p1", &api.acme, payment.clone()).await;
+    assert_eq!((s, &v), (StatusCode::OK, &json!({"id": "p1"})));
+    let (s, _) = put("/v1/payments/p1", &api.acme, payment.clone()).await;
+    assert_eq!(s, StatusCode::OK);
+    let paid = i1().await;
+    assert_eq!((paid.status.as_str(), paid.open_balance.minor), ("paid", 0));
+
+    // Beta cannot reach acme's invoice: its rows name an invoice it does not have.
+    for (path, body) in [
+        ("/v1/payments/p9", payment.clone()),
+        ("/v1/disputes/d9", dispute.clone()),
+    ] {
+        let (s, v) = put(path, &api.beta, body).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{path}: {v}");
+        assert!(!v.to_string().contains("c1"), "{v}");
+    }
+    let (s, v) = put(
+        "/v1/plans/pp9",
+        &api.beta,
+        json!({"invoice-id": "i1", "kind": "plan",
+        "agreed-on": "2026-02-12", "expires-on": "2026-03-12"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert_eq!(i1().await.open_balance.minor, 0);
+    for path in ["/v1/payments/p1", "/v1/disputes/d1", "/v1/plans/pp1"] {
+        api.refuses_without_a_valid_key(Method::PUT, path, Some(json!({})))
+            .await;
+    }
+}
+
+async fn ndjson_batches_name_each_bad_line(f: Fixture) {
+    let api = Api::new(f).await;
+    let acme = TenantId::new("acme").unwrap();
+    let body = format!(
+        "{}\n\n{{not json\n{}\n{}\n",
+        customer_row("c1"),
+        json!({"id": "c2"}),
+        customer_row("c3")
+    );
+    let ndjson = |body: String| {
+        Request::builder()
+            .method(Method::POST)
+            .uri("/v1/customers:batch")
+            .header("authorization", format!("Bearer {}", api.acme))
+            .header("content-type", "application/x-ndjson")
+            .body(Body::from(body))
+            .unwrap()
+    };
+    let (s, text) = api.raw(ndjson(body)).await;
+    assert_eq!(s, StatusCode::OK, "{text}");
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        (v["received"].as_u64(), v["stored"].as_u64()),
+        (Some(4), Some(2)),
+        "{v}"
+    );
+    let errors = v["errors"].as_array().unwrap();
+    // The blank line 2 is not a row; line 3 is not JSON; line 4 lacks fields.
+    assert_eq!(
+        (errors[0]["index"].as_u64(), errors[0]["line"].as_u64()),
+        (Some(1), Some(3)),
+        "{v}"
+    );
+    assert!(
+        errors[0]["message"].as_str().unwrap().contains("not JSON"),
+        "{v}"
+    );
+    assert!(
+        errors[1..]
+            .iter()
+            .all(|e| e["index"] == 2 && e["line"] == 4),
+        "{v}"
+    );
+    assert!(api.f.db.customer(&acme, "c3").await.unwrap().is_some());
+    assert!(api.f.db.customer(&acme, "c2").await.unwrap().is_none());
+    // Over the row cap, NDJSON is refused whole like an array.
+    let many: String = (0..51)
+        .map(|i| format!("{}\n", customer_row(&format!("x{i}"))))
+        .collect();
+    let (s, text) = api.raw(ndjson(many)).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{text}");
+    assert!(text.contains("too-many-rows"), "{text}");
 }

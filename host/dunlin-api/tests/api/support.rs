@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 pub use axum::body::Body;
 pub use axum::http::{Method, Request, StatusCode};
 use dunlin_api::{router, ApiConfig, AppState, OperatorKey};
-use dunlin_core::{Action, Channel, Decision, Notice, Tone};
+pub use dunlin_core::{Action, Channel, Decision, Notice, Tone};
 pub use dunlin_store::testing::{date, Fixture};
 pub use dunlin_store::{
     ActionStatus, DueQuery, DunningState, Outcome, PlannedAction, PolicyRef, TenantId,
@@ -143,14 +143,14 @@ pub fn invoice_row(id: &str, customer: &str) -> Value {
 
 /// Acme's customer c1 with invoice i1, and a first reminder recorded for it on 2026-02-10.
 pub async fn seed_decision(api: &Api) {
-    seed_decision_for(
-        api,
-        "acme",
-        customer_row("c1"),
-        invoice_row("i1", "c1"),
-        "first reminder",
-    )
-    .await;
+    seed_decision_with(api, vec![reminder()]).await;
+}
+
+/// Acme's customer c1 with invoice i1, and a decision with `actions` recorded for it on
+/// 2026-02-10.
+pub async fn seed_decision_with(api: &Api, actions: Vec<Action>) {
+    seed_invoice(api).await;
+    record_for(api, "acme", "2026-02-10", "first reminder", actions).await;
 }
 
 /// The tenant's `customer` and `invoice` (rows as the API takes them; the invoice its only
@@ -164,7 +164,7 @@ pub async fn seed_decision_for(
     reason: &str,
 ) {
     put_rows(api, tenant, customer, invoice).await;
-    record_notice_for(api, tenant, "2026-02-10", reason).await;
+    record_for(api, tenant, "2026-02-10", reason, vec![reminder()]).await;
 }
 
 /// Acme's customer c1 with invoice i1 (due 2026-01-31), through the API.
@@ -186,15 +186,25 @@ async fn put_rows(api: &Api, tenant: &str, customer: Value, invoice: Value) {
     }
 }
 
-/// A first reminder (email, template `reminder`) recorded for every invoice of acme's that
-/// is due for review on `as_of`.
-pub async fn record_notice(api: &Api, as_of: &str) {
-    record_notice_for(api, "acme", as_of, "first reminder").await;
+/// A first reminder: email, template `reminder`.
+fn reminder() -> Action {
+    Action::Notify(Notice {
+        level: 1,
+        channel: Channel::Email,
+        tone: Tone::Friendly,
+        template: "reminder".into(),
+        vars: BTreeMap::new(),
+    })
 }
 
-/// A first reminder (email, template `reminder`) with `reason`, recorded for every invoice of
-/// the tenant's that is due for review on `as_of`.
-pub async fn record_notice_for(api: &Api, tenant: &str, as_of: &str, reason: &str) {
+/// A first reminder recorded for every invoice of acme's that is due for review on `as_of`.
+pub async fn record_notice(api: &Api, as_of: &str) {
+    record_for(api, "acme", as_of, "first reminder", vec![reminder()]).await;
+}
+
+/// A decision with `reason` and `actions` (all pending) recorded for every invoice of the
+/// tenant's that is due for review on `as_of`.
+async fn record_for(api: &Api, tenant: &str, as_of: &str, reason: &str, actions: Vec<Action>) {
     let tenant = TenantId::new(tenant).unwrap();
     let page = api
         .f
@@ -203,41 +213,37 @@ pub async fn record_notice_for(api: &Api, tenant: &str, as_of: &str, reason: &st
         .await
         .unwrap();
     assert!(!page.invoices.is_empty(), "nothing due on {as_of}");
-    let mut outcomes = Vec::new();
-    for due in &page.invoices {
-        let ctx = &due.context;
-        let notice = Action::Notify(Notice {
-            level: 1,
-            channel: Channel::Email,
-            tone: Tone::Friendly,
-            template: "reminder".into(),
-            vars: BTreeMap::new(),
-        });
-        let review_on = date("2026-02-17");
-        let outcome = Outcome {
-            context: ctx.clone(),
+    let review_on = date("2026-02-17");
+    let outcomes: Vec<Outcome> = page
+        .invoices
+        .iter()
+        .map(|due| Outcome {
+            context: due.context.clone(),
             policy: Some(PolicyRef {
                 version: 1,
                 sha256: "ab".repeat(32),
             }),
             decision: Some(Decision {
                 segment: "smb".into(),
-                actions: vec![notice.clone()],
+                actions: actions.clone(),
                 review_on: Some(review_on),
                 reason: reason.into(),
             }),
             reason: reason.into(),
             interventions: vec![],
-            actions: vec![PlannedAction {
-                action: notice,
-                status: ActionStatus::Pending,
-            }],
+            actions: actions
+                .iter()
+                .map(|action| PlannedAction {
+                    action: action.clone(),
+                    status: ActionStatus::Pending,
+                })
+                .collect(),
             fuel_used: Some(6_000),
             duration_us: Some(25),
             failure: None,
             state: DunningState {
                 level: 1,
-                last_action_on: Some(ctx.as_of),
+                last_action_on: Some(due.context.as_of),
                 next_review_on: Some(review_on),
                 policy_version: Some(1),
                 paused_until: None,
@@ -245,8 +251,7 @@ pub async fn record_notice_for(api: &Api, tenant: &str, as_of: &str, reason: &st
                 ended: false,
             },
             receipt: None,
-        };
-        outcomes.push(outcome);
-    }
+        })
+        .collect();
     api.f.db.record_batch(&tenant, &outcomes).await.unwrap();
 }

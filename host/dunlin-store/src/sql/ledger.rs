@@ -111,7 +111,7 @@ async fn cancel_pending_of<'a>(
 /// tenant's clock row until the commit, so a sweep's recording (which reads that row
 /// `FOR SHARE`) either commits before anything of the write, whose `cancel_pending_of` then
 /// sees its actions, or starts after the write commits and sees its stamps.
-async fn ledger_write(tx: &mut Tx, tenant: &TenantId) -> Result<i64> {
+pub(super) async fn ledger_write(tx: &mut Tx, tenant: &TenantId) -> Result<i64> {
     require_tenant(tx, tenant).await?;
     sqlx::query_scalar(
         "INSERT INTO ledger_clock (tenant_id, seq) VALUES ($1, 1) \
@@ -125,7 +125,7 @@ async fn ledger_write(tx: &mut Tx, tenant: &TenantId) -> Result<i64> {
 
 /// Stamps `invoices` with the ledger write's sequence number `seq`: a sweep's outcome for
 /// one of them, decided on a page read before `seq`, is then stale.
-async fn stamp_invoices<'a>(
+pub(super) async fn stamp_invoices<'a>(
     tx: &mut Tx,
     tenant: &TenantId,
     seq: i64,

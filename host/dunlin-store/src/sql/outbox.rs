@@ -16,8 +16,8 @@ use super::{get, Driver, Row, This, Tx, BACKEND};
 use crate::codec::{self, from_json, narrow};
 use crate::error::QueryContext;
 use crate::outbox::{
-    parse_attempt_channel, parse_attempt_outcome, Attempt, AttemptRecord, Claim, ClaimedAction,
-    CustomerNow, FinishSummary, Finished, InvoiceNow, Lease, Next, OutboxEntry, OutboxQuery,
+    parse_attempt_channel, parse_attempt_outcome, ActionQuery, Attempt, AttemptRecord, Claim,
+    ClaimedAction, CustomerNow, FinishSummary, Finished, InvoiceNow, Lease, Next, OutboxEntry,
     Requeue,
 };
 use crate::review::ActionStatus;
@@ -418,10 +418,10 @@ pub(super) async fn finish(
     Ok(summary)
 }
 
-pub(super) async fn outbox(
+pub(super) async fn actions(
     db: &This,
     tenant: &TenantId,
-    query: &OutboxQuery,
+    query: &ActionQuery,
 ) -> Result<Vec<OutboxEntry>> {
     let mut qb = QueryBuilder::<Driver>::new(
         "SELECT id, invoice_id, customer_id, as_of, payload, status, attempts, \
@@ -434,6 +434,18 @@ pub(super) async fn outbox(
     }
     if let Some(invoice) = &query.invoice {
         qb.push(" AND invoice_id = ").push_bind(invoice.as_str());
+    }
+    if let Some(customer) = &query.customer {
+        qb.push(" AND customer_id = ").push_bind(customer.as_str());
+    }
+    if let Some(kind) = query.kind {
+        qb.push(" AND kind = ").push_bind(codec::name(&kind));
+    }
+    if let Some(from) = query.from {
+        qb.push(" AND as_of >= ").push_bind(from);
+    }
+    if let Some(to) = query.to {
+        qb.push(" AND as_of <= ").push_bind(to);
     }
     if let Some(after) = query.after_id {
         qb.push(" AND id > ").push_bind(after);

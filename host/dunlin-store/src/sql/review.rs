@@ -11,8 +11,8 @@ use super::{get, Driver, Row, This};
 use crate::codec::{self, from_json, narrow};
 use crate::error::QueryContext;
 use crate::review::{
-    ActionRecord, ActionStatus, Contact, DecisionQuery, DecisionRecord, DunningState,
-    FailureRecord, PolicyRef,
+    ActionRecord, ActionStatus, Contact, DecisionOutcome, DecisionQuery, DecisionRecord,
+    DunningState, FailureRecord, PolicyRef,
 };
 use crate::tenant::TenantId;
 use crate::{Result, StoreError};
@@ -107,6 +107,21 @@ pub(super) async fn decisions(
     }
     if let Some(to) = query.to {
         qb.push(" AND as_of <= ").push_bind(to);
+    }
+    match query.outcome {
+        Some(DecisionOutcome::Decided) => {
+            qb.push(" AND decision IS NOT NULL AND failure_code IS NULL");
+        }
+        Some(DecisionOutcome::Failed) => {
+            qb.push(" AND failure_code IS NOT NULL");
+        }
+        Some(DecisionOutcome::NoPolicy) => {
+            qb.push(" AND policy_version IS NULL AND failure_code IS NULL");
+        }
+        None => {}
+    }
+    if let Some(code) = &query.failure_code {
+        qb.push(" AND failure_code = ").push_bind(code.as_str());
     }
     if let Some(after) = query.after_id {
         qb.push(" AND id > ").push_bind(after);

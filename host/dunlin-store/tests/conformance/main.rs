@@ -6,8 +6,10 @@
 mod data;
 mod delivery_config;
 mod due;
+mod idempotency;
 mod isolation;
 mod ledger;
+mod lists;
 mod outbox;
 mod policy_deletion;
 mod postgres_only;
