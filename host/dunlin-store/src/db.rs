@@ -8,7 +8,8 @@ use crate::api_key::ApiKeyRow;
 use crate::delivery::{EndpointRow, NewEndpoint, TemplateRow};
 use crate::ledger::{InvoiceRecord, NewDispute, NewInvoice, NewPayment, NewPaymentPlan};
 use crate::outbox::{
-    AttemptRecord, Claim, ClaimedAction, FinishSummary, Finished, OutboxEntry, OutboxQuery, Requeue,
+    AttemptRecord, Backlog, Claim, ClaimedAction, FinishSummary, Finished, OutboxEntry,
+    OutboxQuery, Requeue,
 };
 use crate::review::{
     Contact, DecisionQuery, DecisionRecord, DuePage, DueQuery, DunningState, Outcome, RecordSummary,
@@ -188,6 +189,8 @@ pub trait Db: Send + Sync {
         -> Result<Vec<AttemptRecord>>;
     /// Puts failed or dead actions back in the queue, attempts reset; returns how many.
     async fn requeue_actions(&self, tenant: &TenantId, which: &Requeue) -> Result<u64>;
+    /// How the tenant's outbox stands: pending actions, the oldest one's age, dead letters.
+    async fn outbox_backlog(&self, tenant: &TenantId) -> Result<Backlog>;
 
     // ---- The sweep's fast path ---------------------------------------------------------
     // Only a sweep calls these (its types are in `crate::sweep`): it encodes outcomes on its

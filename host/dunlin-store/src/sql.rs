@@ -31,7 +31,8 @@ use crate::delivery::{EndpointRow, NewEndpoint, TemplateRow};
 use crate::error::QueryContext;
 use crate::ledger::{InvoiceRecord, NewDispute, NewInvoice, NewPayment, NewPaymentPlan};
 use crate::outbox::{
-    AttemptRecord, Claim, ClaimedAction, FinishSummary, Finished, OutboxEntry, OutboxQuery, Requeue,
+    AttemptRecord, Backlog, Claim, ClaimedAction, FinishSummary, Finished, OutboxEntry,
+    OutboxQuery, Requeue,
 };
 use crate::review::{Contact, DecisionQuery, DecisionRecord, DuePage, DueQuery, DunningState};
 use crate::sweep::{EncodedOutcome, LedgerMark, Written};
@@ -260,6 +261,10 @@ impl Db for This {
 
     async fn requeue_actions(&self, tenant: &TenantId, which: &Requeue) -> Result<u64> {
         outbox::requeue(self, tenant, which).await
+    }
+
+    async fn outbox_backlog(&self, tenant: &TenantId) -> Result<Backlog> {
+        outbox::backlog(self, tenant).await
     }
 
     fn write_lanes(&self) -> usize {
