@@ -59,6 +59,20 @@ pub enum ApiError {
     /// The request took longer than the server allows.
     #[error("the request took too long")]
     Timeout,
+    /// The key has spent its requests for now.
+    #[error("too many requests with this key; retry after {retry_after} s")]
+    RateLimited {
+        /// Seconds until a request is taken again.
+        retry_after: u64,
+    },
+    /// The object exists already.
+    #[error("{what} {id:?} exists already")]
+    Conflict {
+        /// What was to be made.
+        what: &'static str,
+        /// Its id.
+        id: String,
+    },
     /// The database is unreachable or its schema not current.
     #[error("not ready")]
     NotReady,
@@ -89,6 +103,8 @@ impl ApiError {
             ApiError::TooLarge => "body-too-large",
             ApiError::UnsupportedMediaType => "unsupported-media-type",
             ApiError::Timeout => "timeout",
+            ApiError::RateLimited { .. } => "rate-limited",
+            ApiError::Conflict { .. } => "conflict",
             ApiError::NotReady => "not-ready",
             ApiError::Internal(_) => "internal",
         }
@@ -104,6 +120,8 @@ impl ApiError {
             ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Timeout => StatusCode::REQUEST_TIMEOUT,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::NotReady => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -135,7 +153,7 @@ pub struct ErrorDetail {
     /// Stable, kebab-case: `missing-key`, `invalid-key`, `not-found`, `unknown-route`,
     /// `method-not-allowed`, `invalid-body`, `invalid-query`, `invalid-path`, `id-mismatch`,
     /// `invalid-row`, `too-many-rows`, `body-too-large`, `unsupported-media-type`, `timeout`,
-    /// `not-ready`, `internal`.
+    /// `rate-limited`, `conflict`, `not-ready`, `internal`.
     pub code: String,
     /// For people.
     pub message: String,
@@ -158,6 +176,10 @@ impl IntoResponse for ApiError {
         }
         let status = self.status();
         let unauthorized = status == StatusCode::UNAUTHORIZED;
+        let retry_after = match &self {
+            ApiError::RateLimited { retry_after } => Some(*retry_after),
+            _ => None,
+        };
         let details = match &self {
             ApiError::BadRequest { details, .. } => details.clone(),
             _ => serde_json::Value::Null,
@@ -174,6 +196,11 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(seconds) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }

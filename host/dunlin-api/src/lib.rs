@@ -9,6 +9,7 @@
 //! requests time out ([`ApiConfig`]). The routes and their OpenAPI 3.1 document come from the
 //! same annotations ([`openapi`]).
 
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,7 +18,9 @@ use axum::extract::{DefaultBodyLimit, FromRequest, Request};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
+use dunlin_core::guardrails::OperatorLimits;
 use dunlin_store::Db;
+use metrics_exporter_prometheus::PrometheusHandle;
 use tokio_util::sync::CancellationToken;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
@@ -31,9 +34,12 @@ mod ledger;
 pub mod openapi;
 mod outbox;
 mod page;
+mod rate;
+pub mod telemetry;
 
 pub use auth::{Operator, OperatorKey, Tenant};
 pub use error::{ApiError, ErrorBody, ErrorDetail};
+pub use rate::{Limiters, RateLimit};
 
 /// Limits on requests.
 #[derive(Clone, Debug)]
@@ -44,6 +50,10 @@ pub struct ApiConfig {
     pub timeout: Duration,
     /// The most rows one batch request may carry.
     pub max_batch_rows: usize,
+    /// Each tenant key's rate limit (`None`: none).
+    pub key_rate: Option<RateLimit>,
+    /// The operator key's rate limit (`None`: none).
+    pub operator_rate: Option<RateLimit>,
 }
 
 impl Default for ApiConfig {
@@ -53,6 +63,14 @@ impl Default for ApiConfig {
             body_limit: 8 << 20,
             timeout: Duration::from_secs(30),
             max_batch_rows: 10_000,
+            // An integration syncing in batches needs few requests; a runaway loop is cut
+            // off at 100 a second. The operator's tools get ten times that.
+            key_rate: Some(RateLimit::per_second(
+                NonZeroU32::new(100).expect("not zero"),
+            )),
+            operator_rate: Some(RateLimit::per_second(
+                NonZeroU32::new(1000).expect("not zero"),
+            )),
         }
     }
 }
@@ -66,6 +84,28 @@ pub struct AppState {
     pub operator: Option<OperatorKey>,
     /// The limits.
     pub config: ApiConfig,
+    /// The rate limits' buckets, built from `config` ([`Limiters::new`]).
+    pub limits: Arc<Limiters>,
+    /// The guardrail limits the operator set (`--operator-limits`), which tenants' settings
+    /// are checked against.
+    pub operator_limits: OperatorLimits,
+    /// The process's metrics recorder, rendered at `/metrics` (`None`: no `/metrics`).
+    pub metrics: Option<PrometheusHandle>,
+}
+
+impl AppState {
+    /// The state for `db` with `config`'s rate limits, no metrics and the default operator
+    /// limits.
+    pub fn new(db: Arc<dyn Db>, operator: Option<OperatorKey>, config: ApiConfig) -> Self {
+        AppState {
+            db,
+            operator,
+            limits: Arc::new(Limiters::new(&config)),
+            config,
+            operator_limits: OperatorLimits::default(),
+            metrics: None,
+        }
+    }
 }
 
 /// A JSON body whose rejection (not JSON, malformed, the wrong shape, over the cap) is an
@@ -107,6 +147,8 @@ pub fn router(state: AppState) -> Router {
         ))
         // Outermost, so that the answers of the layers above get the one shape too.
         .layer(axum::middleware::from_fn(error_shape))
+        // Around everything, so each request is counted with the status it was answered.
+        .layer(axum::middleware::from_fn(telemetry::track))
 }
 
 /// Gives an error status that a layer or axum answered with no body (the body cap, the

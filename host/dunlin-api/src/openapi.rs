@@ -17,7 +17,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::{admin, decisions, health, ledger, outbox, AppState};
+use crate::{admin, decisions, health, ledger, outbox, telemetry, AppState};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -47,6 +47,11 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(outbox::list))
         .routes(routes!(admin::list_keys, admin::create_key))
         .routes(routes!(admin::revoke_key))
+        .routes(routes!(admin::list_tenants, admin::create_tenant))
+        .routes(routes!(admin::show_tenant))
+        .routes(routes!(admin::limits))
+        .routes(routes!(admin::health))
+        .routes(routes!(telemetry::metrics))
 }
 
 /// The document, built once.

@@ -46,12 +46,18 @@ async fn every_route_is_documented_and_every_documented_route_exists(f: Fixture)
     let expected = [
         "DELETE /v1/admin/tenants/{tenant}/keys/{id}",
         "GET /healthz",
+        "GET /metrics",
         "GET /readyz",
+        "GET /v1/admin/health",
+        "GET /v1/admin/limits",
+        "GET /v1/admin/tenants",
+        "GET /v1/admin/tenants/{tenant}",
         "GET /v1/admin/tenants/{tenant}/keys",
         "GET /v1/decisions",
         "GET /v1/invoices/{id}/explain",
         "GET /v1/openapi.json",
         "GET /v1/outbox",
+        "POST /v1/admin/tenants",
         "POST /v1/admin/tenants/{tenant}/keys",
         "POST /v1/customers:batch",
         "POST /v1/invoices:batch",
@@ -74,7 +80,7 @@ async fn every_route_is_documented_and_every_documented_route_exists(f: Fixture)
         "GET /v1/customers",
         "GET /v1/customers/x",
         "POST /v1/decisions",
-        "GET /v1/admin/tenants",
+        "DELETE /v1/admin/tenants/acme",
     ] {
         let (method, path) = operation.split_once(' ').unwrap();
         let (s, _) = api

@@ -7,4 +7,5 @@ mod support;
 mod admin;
 mod contract;
 mod ledger;
+mod ops;
 mod reads;
