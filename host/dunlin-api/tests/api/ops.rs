@@ -1,14 +1,10 @@
 //! What the operator watches: `/metrics` and the per-key rate limits.
 
-use std::future::Future;
 use std::num::NonZeroU32;
-use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use dunlin_api::{telemetry, ApiConfig, AppState, OperatorKey, RateLimit};
-use metrics_exporter_prometheus::PrometheusRecorder;
+use dunlin_api::telemetry::{self, Recorded};
+use dunlin_api::{ApiConfig, AppState, OperatorKey, RateLimit};
 
 use crate::support::*;
 
@@ -16,22 +12,6 @@ dunlin_store::conformance!(
     metrics_count_requests_by_route_template_and_show_the_outbox,
     a_key_over_its_rate_limit_waits_and_other_keys_do_not,
 );
-
-/// `inner`, polled with `recorder` as the thread's recorder: the test's own recorder follows
-/// its future onto whichever thread runs it, and no other test's requests reach it.
-struct Recorded<F> {
-    recorder: Arc<PrometheusRecorder>,
-    inner: Pin<Box<F>>,
-}
-
-impl<F: Future> Future for Recorded<F> {
-    type Output = F::Output;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let recorder = Arc::clone(&self.recorder);
-        metrics::with_local_recorder(&*recorder, || self.inner.as_mut().poll(cx))
-    }
-}
 
 /// The line of `series` (name and labels as rendered) in `scrape`, its value.
 fn value(scrape: &str, series: &str) -> Option<f64> {
@@ -42,13 +22,9 @@ fn value(scrape: &str, series: &str) -> Option<f64> {
 
 async fn metrics_count_requests_by_route_template_and_show_the_outbox(f: Fixture) {
     // A recorder of this test's own: the requests run inside this future.
-    let recorder = Arc::new(telemetry::builder().build_recorder());
+    let recorder = telemetry::builder().build_recorder();
     let handle = recorder.handle();
-    Recorded {
-        recorder,
-        inner: Box::pin(scrape_after_requests(f, handle)),
-    }
-    .await
+    Recorded::new(recorder, scrape_after_requests(f, handle)).await
 }
 
 async fn scrape_after_requests(f: Fixture, handle: telemetry::PrometheusHandle) {
