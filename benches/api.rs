@@ -43,15 +43,14 @@ async fn start(db: Arc<dyn Db>, shutdown: CancellationToken) -> String {
         .await
         .expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("address"));
-    let state = AppState {
-        db,
-        operator: None,
-        config: ApiConfig::default(),
-        delivery: Default::default(),
-        runtime: Runtime::new(RuntimeConfig::default()).expect("runtime"),
-        limits: Default::default(),
-        shutdown: shutdown.clone(),
+    // No rate limit: the bench measures the server, not the per-key bucket.
+    let config = ApiConfig {
+        key_rate: None,
+        ..ApiConfig::default()
     };
+    let runtime = Runtime::new(RuntimeConfig::default()).expect("runtime");
+    let mut state = AppState::new(db, None, config, runtime);
+    state.shutdown = shutdown.clone();
     tokio::spawn(dunlin_api::serve(listener, state, shutdown));
     base
 }

@@ -67,7 +67,10 @@ impl FromRequestParts<AppState> for Tenant {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let key = bearer(parts)?;
         match state.db.tenant_for_api_key(key).await? {
-            Some(tenant) => Ok(Tenant(tenant)),
+            Some(tenant) => {
+                state.rate_limits.check_key(key)?;
+                Ok(Tenant(tenant))
+            }
             None => Err(ApiError::InvalidKey),
         }
     }
@@ -83,7 +86,10 @@ impl FromRequestParts<AppState> for Operator {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let key = bearer(parts)?;
         match &state.operator {
-            Some(operator) if operator.matches(key) => Ok(Operator),
+            Some(operator) if operator.matches(key) => {
+                state.rate_limits.check_operator()?;
+                Ok(Operator)
+            }
             _ => Err(ApiError::InvalidKey),
         }
     }

@@ -83,6 +83,12 @@ pub enum ApiError {
     /// The request took longer than the server allows.
     #[error("the request took too long")]
     Timeout,
+    /// The key has spent its requests for now.
+    #[error("too many requests with this key; retry after {retry_after} s")]
+    RateLimited {
+        /// Seconds until a request is taken again.
+        retry_after: u64,
+    },
     /// The database is unreachable or its schema not current.
     #[error("not ready")]
     NotReady,
@@ -116,6 +122,7 @@ impl ApiError {
             ApiError::TooLarge => "body-too-large",
             ApiError::UnsupportedMediaType => "unsupported-media-type",
             ApiError::Timeout => "timeout",
+            ApiError::RateLimited { .. } => "rate-limited",
             ApiError::NotReady => "not-ready",
             ApiError::Internal(_) => "internal",
         }
@@ -134,6 +141,7 @@ impl ApiError {
             ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Timeout => StatusCode::REQUEST_TIMEOUT,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::NotReady => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -174,7 +182,7 @@ pub struct ErrorDetail {
     /// `not-ready`, `internal`; for delivery `invalid-template`, `invalid-settings`,
     /// `invalid-endpoint`, `endpoint-exists`, `not-retryable`; for policies and sweeps
     /// `policy-rejected`, `policy-in-use`, `no-previous-version`, `invalid-settings`,
-    /// `sweep-running`; for outcomes `outcome-does-not-fit`.
+    /// `sweep-running`; for outcomes `outcome-does-not-fit`; `rate-limited`, `tenant-exists`.
     pub code: String,
     /// For people.
     pub message: String,
@@ -197,6 +205,10 @@ impl IntoResponse for ApiError {
         }
         let status = self.status();
         let unauthorized = status == StatusCode::UNAUTHORIZED;
+        let retry_after = match &self {
+            ApiError::RateLimited { retry_after } => Some(*retry_after),
+            _ => None,
+        };
         let details = match &self {
             ApiError::BadRequest { details, .. } | ApiError::Unprocessable { details, .. } => {
                 details.clone()
@@ -215,6 +227,11 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(seconds) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }

@@ -9,6 +9,7 @@
 //! requests time out ([`ApiConfig`]). The routes and their OpenAPI 3.1 document come from the
 //! same annotations ([`openapi`]).
 
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,6 +20,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use dunlin_core::guardrails::OperatorLimits;
 use dunlin_store::Db;
+use metrics_exporter_prometheus::PrometheusHandle;
 use tokio_util::sync::CancellationToken;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
@@ -38,12 +40,15 @@ mod outbox;
 mod outcomes;
 mod page;
 mod policies;
+mod rate;
 mod sweeps;
+pub mod telemetry;
 mod unsubscribe;
 
 pub use auth::{Operator, OperatorKey, Tenant};
 pub use delivery::DeliveryConfig;
 pub use error::{ApiError, ErrorBody, ErrorDetail};
+pub use rate::{Limiters, RateLimit};
 
 /// Limits on requests.
 #[derive(Clone, Debug)]
@@ -59,6 +64,10 @@ pub struct ApiConfig {
     pub upload_limit: usize,
     /// How long an `Idempotency-Key`'s first response is kept.
     pub idempotency_ttl: chrono::Duration,
+    /// Each tenant key's rate limit (`None`: none).
+    pub key_rate: Option<RateLimit>,
+    /// The operator key's rate limit (`None`: none).
+    pub operator_rate: Option<RateLimit>,
 }
 
 impl Default for ApiConfig {
@@ -71,6 +80,14 @@ impl Default for ApiConfig {
             // A Python or JavaScript policy component is 12 to 19 MB.
             upload_limit: 32 << 20,
             idempotency_ttl: chrono::Duration::hours(24),
+            // An integration syncing in batches needs few requests; a runaway loop is cut
+            // off at 100 a second. The operator's tools get ten times that.
+            key_rate: Some(RateLimit::per_second(
+                NonZeroU32::new(100).expect("not zero"),
+            )),
+            operator_rate: Some(RateLimit::per_second(
+                NonZeroU32::new(1000).expect("not zero"),
+            )),
         }
     }
 }
@@ -88,11 +105,40 @@ pub struct AppState {
     pub delivery: DeliveryConfig,
     /// The sandbox: validates policy uploads and runs the sweeps the API starts.
     pub runtime: dunlin_runtime::Runtime,
-    /// The operator's bounds on tenants' guardrail settings (`--operator-limits`).
-    pub limits: Arc<OperatorLimits>,
     /// Cancelled when the server stops: sweeps started through the API stop with it (what
     /// they decided is written; the rest is left for the next sweep).
     pub shutdown: CancellationToken,
+    /// The rate limits' buckets, built from `config` ([`Limiters::new`]).
+    pub rate_limits: Arc<Limiters>,
+    /// The guardrail limits the operator set (`--operator-limits`), which tenants' settings
+    /// are checked against.
+    pub operator_limits: OperatorLimits,
+    /// The process's metrics recorder, rendered at `/metrics` (`None`: no `/metrics`).
+    pub metrics: Option<PrometheusHandle>,
+}
+
+impl AppState {
+    /// The state for `db` with `config`'s rate limits and `runtime`: no delivery settings
+    /// (no unsubscribe keys, webhooks to public https URLs only), no metrics, the default
+    /// operator limits, and a shutdown token of its own.
+    pub fn new(
+        db: Arc<dyn Db>,
+        operator: Option<OperatorKey>,
+        config: ApiConfig,
+        runtime: dunlin_runtime::Runtime,
+    ) -> Self {
+        AppState {
+            db,
+            operator,
+            rate_limits: Arc::new(Limiters::new(&config)),
+            config,
+            delivery: DeliveryConfig::default(),
+            runtime,
+            shutdown: CancellationToken::new(),
+            operator_limits: OperatorLimits::default(),
+            metrics: None,
+        }
+    }
 }
 
 /// A JSON body whose rejection (not JSON, malformed, the wrong shape, over the cap) is an
@@ -196,6 +242,8 @@ pub fn router(state: AppState) -> Router {
         ))
         // Outermost, so that the answers of the layers above get the one shape too.
         .layer(axum::middleware::from_fn(error_shape))
+        // Around everything, so each request is counted with the status it was answered.
+        .layer(axum::middleware::from_fn(telemetry::track))
 }
 
 /// Gives an error that a layer or axum answered with no body or in plain text (the body cap,

@@ -398,7 +398,7 @@ pub(crate) async fn put_settings(
     // The store's account of a refused setting is bounded and escaped already.
     let refused = |e: dunlin_store::SettingsError| ApiError::bad("invalid-settings", e.to_string());
     let settings = TenantSettings::from_json(&given).map_err(refused)?;
-    settings.validate(&state.limits).map_err(refused)?;
+    settings.validate(&state.operator_limits).map_err(refused)?;
     let t = state.db.update_tenant(&tenant.0, &settings).await?;
     Ok(Json(t.settings))
 }

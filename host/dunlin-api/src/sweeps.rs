@@ -104,7 +104,7 @@ pub(crate) async fn start(
 ) -> Result<Response, ApiError> {
     let opts = SweepOptions {
         dry_run: request.dry_run,
-        limits: state.limits.as_ref().clone(),
+        limits: state.operator_limits.clone(),
         stop: state.shutdown.child_token(),
         ..SweepOptions::new(request.as_of)
     };

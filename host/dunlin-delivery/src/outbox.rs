@@ -3,5 +3,6 @@
 //! modules: the send-time checks (`checks`) and the retry timing (`retry`).
 
 pub mod checks;
+mod figures;
 pub mod retry;
 pub mod worker;

@@ -11,8 +11,8 @@ use crate::delivery::{EndpointRow, NewEndpoint, TemplateRow};
 use crate::idempotency::{IdempotencyClaim, IdempotentRequest};
 use crate::ledger::{InvoiceRecord, NewDispute, NewInvoice, NewPayment, NewPaymentPlan};
 use crate::outbox::{
-    ActionQuery, AttemptRecord, Claim, ClaimedAction, FinishSummary, Finished, OutboxEntry,
-    OutboxQuery, Requeue,
+    ActionQuery, AttemptRecord, Backlog, Claim, ClaimedAction, FinishSummary, Finished,
+    OutboxEntry, OutboxQuery, Requeue,
 };
 use crate::outcome::{OutcomeReport, ReportResult};
 use crate::review::{
@@ -273,6 +273,8 @@ pub trait Db: Send + Sync {
     ) -> Result<ReportResult>;
     /// Puts failed or dead actions back in the queue, attempts reset; returns how many.
     async fn requeue_actions(&self, tenant: &TenantId, which: &Requeue) -> Result<u64>;
+    /// How the tenant's outbox stands: pending actions, the oldest one's age, dead letters.
+    async fn outbox_backlog(&self, tenant: &TenantId) -> Result<Backlog>;
 
     // ---- The sweep's fast path ---------------------------------------------------------
     // Only a sweep calls these (its types are in `crate::sweep`): it encodes outcomes on its

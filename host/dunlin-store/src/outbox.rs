@@ -263,6 +263,19 @@ pub struct FinishSummary {
     pub lost: usize,
 }
 
+/// How a tenant's outbox stands: what waits to be sent and what gave up, for `/metrics` and
+/// the operator's health view.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Backlog {
+    /// Actions pending (waiting for their first send or a retry).
+    pub pending: u64,
+    /// When the oldest pending action was recorded.
+    pub oldest_pending_at: Option<DateTime<Utc>>,
+    /// Actions dead after their last attempt (dead letters).
+    pub dead: u64,
+}
+
 /// Which actions [`crate::Db::outbox`] lists.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OutboxQuery {

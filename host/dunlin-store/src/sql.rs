@@ -32,8 +32,8 @@ use crate::error::QueryContext;
 use crate::idempotency::{IdempotencyClaim, IdempotentRequest};
 use crate::ledger::{InvoiceRecord, NewDispute, NewInvoice, NewPayment, NewPaymentPlan};
 use crate::outbox::{
-    ActionQuery, AttemptRecord, Claim, ClaimedAction, FinishSummary, Finished, OutboxEntry,
-    OutboxQuery, Requeue,
+    ActionQuery, AttemptRecord, Backlog, Claim, ClaimedAction, FinishSummary, Finished,
+    OutboxEntry, OutboxQuery, Requeue,
 };
 use crate::outcome::{OutcomeReport, ReportResult};
 use crate::review::{Contact, DecisionQuery, DecisionRecord, DuePage, DueQuery, DunningState};
@@ -371,6 +371,10 @@ impl Db for This {
 
     async fn requeue_actions(&self, tenant: &TenantId, which: &Requeue) -> Result<u64> {
         outbox::requeue(self, tenant, which).await
+    }
+
+    async fn outbox_backlog(&self, tenant: &TenantId) -> Result<Backlog> {
+        outbox::backlog(self, tenant).await
     }
 
     fn write_lanes(&self) -> usize {

@@ -194,6 +194,28 @@ pub struct CheckedSettings {
 }
 
 impl TenantSettings {
+    /// A new tenant's settings: the defaults, with the tenant's id for a name.
+    pub fn named(id: &TenantId) -> Self {
+        TenantSettings {
+            name: id.as_str().to_owned(),
+            ..TenantSettings::default()
+        }
+    }
+
+    /// These settings with the top-level keys of `given` laid over them (a key left out
+    /// keeps its value), read as [`TenantSettings::from_json`] reads them.
+    pub fn overlaid(
+        &self,
+        given: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Self, SettingsError> {
+        let mut merged = serde_json::to_value(self).expect("plain data serialises");
+        merged
+            .as_object_mut()
+            .expect("a struct serialises to a JSON object")
+            .extend(given);
+        TenantSettings::from_json(&merged)
+    }
+
     /// Reads settings given as one JSON object (as an API takes them): every key required,
     /// none unknown; then [`TenantSettings::validate`] them.
     pub fn from_json(value: &serde_json::Value) -> Result<Self, SettingsError> {

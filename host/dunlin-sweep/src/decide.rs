@@ -61,6 +61,9 @@ pub(crate) struct PageDone {
     pub(crate) failures: usize,
     pub(crate) blocked: usize,
     pub(crate) actions: usize,
+    /// The page's decisions for `/metrics`, recorded by the writer (on the sweep's task, not
+    /// on the worker threads).
+    pub(crate) figures: crate::figures::PageFigures,
 }
 
 /// Decides every invoice of a page on the worker threads, applies the guardrails in page
@@ -95,7 +98,8 @@ pub(crate) async fn page(
         let built = decided.into_iter().map(|d| {
             let b = outcome::build(mode, guardrails, versions, d, tally);
             done.reviewed += 1;
-            done.failures += usize::from(b.failed);
+            done.failures += usize::from(b.failure_code.is_some());
+            done.figures.add(&b);
             done.blocked += b.blocked;
             done.actions += b.outcome.actions.len() - b.blocked;
             b.outcome

@@ -10,6 +10,7 @@
 
 mod daemon;
 mod decide;
+mod figures;
 pub mod lifecycle;
 mod many;
 mod outcome;
@@ -212,6 +213,7 @@ async fn run_sweep(
     opts: &SweepOptions,
     selected_all: Option<oneshot::Sender<()>>,
 ) -> Result<SweepReport, SweepError> {
+    let began = Instant::now();
     let t = db
         .tenant(tenant)
         .await?
@@ -322,6 +324,7 @@ async fn run_sweep(
                     };
                     report.reviewed += done.reviewed;
                     report.failures += done.failures;
+                    done.figures.record(tenant);
                     if opts.dry_run {
                         report.blocked += done.blocked;
                         report.actions += done.actions;
@@ -355,6 +358,7 @@ async fn run_sweep(
     report.select = select;
     report.decide = decide;
     report.interrupted = select_stopped || decide_stopped;
+    figures::record_sweep(tenant, &report, began.elapsed());
     if !opts.dry_run {
         tracing::info!(
             reviewed = report.reviewed,

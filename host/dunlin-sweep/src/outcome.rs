@@ -28,7 +28,9 @@ struct Sent {
 
 pub(crate) struct Built {
     pub(crate) outcome: Outcome,
-    pub(crate) failed: bool,
+    /// The stable code of the policy's failure, if it failed (whatever the failure mode then
+    /// did).
+    pub(crate) failure_code: Option<&'static str>,
     pub(crate) blocked: usize,
 }
 
@@ -163,7 +165,7 @@ pub(crate) fn build(
                 context: ctx,
                 receipt,
             },
-            failed: true,
+            failure_code: first_failure.as_ref().map(PolicyFailure::code),
             blocked: 0,
         };
     };
@@ -244,7 +246,7 @@ pub(crate) fn build(
             context: ctx,
             receipt,
         },
-        failed: first_failure.is_some(),
+        failure_code: first_failure.as_ref().map(PolicyFailure::code),
         blocked,
     }
 }

@@ -17,6 +17,7 @@ use dunlin_tests::{fixture, reference_policy};
 use futures_util::StreamExt;
 
 dunlin_store::conformance!(
+    a_sweep_counts_decisions_by_outcome_and_failure_code_in_the_metrics,
     a_sweep_decides_each_due_invoice_once_and_a_rerun_adds_nothing,
     the_customer_contact_cap_holds_across_pages_in_flight,
     a_payment_plan_holds_dunning_unless_the_tenant_releases_it,
@@ -634,4 +635,32 @@ async fn a_recorded_sweep_writes_its_run_and_waits_for_one_running(f: Fixture) {
     let run = &w.db.sweep_runs(&beta, None, 10).await.unwrap()[0];
     assert_eq!(run.status, SweepStatus::Failed);
     assert!(run.error.as_deref().unwrap().contains("no active policy"));
+}
+
+async fn a_sweep_counts_decisions_by_outcome_and_failure_code_in_the_metrics(f: Fixture) {
+    let recorder = dunlin_api::telemetry::builder().build_recorder();
+    let handle = recorder.handle();
+    dunlin_api::telemetry::Recorded::new(recorder, async move {
+        let w = world(f);
+        let good = &[reference_policy("standard")];
+        let acme = tenant(&w, "acme", FailureMode::RetryNextTick, good, vec![]).await;
+        let looping = &[fixture("fx-loop")];
+        let beta = tenant(&w, "beta", FailureMode::RetryNextTick, looping, vec![]).await;
+        assert_eq!(run(&w, &acme, "2026-02-10").await.unwrap().reviewed, 2);
+        assert_eq!(run(&w, &beta, "2026-02-10").await.unwrap().failures, 2);
+        let scrape = handle.render();
+        for line in [
+            r#"dunlin_decisions_total{tenant="acme",outcome="decided",failure_code=""} 2"#,
+            r#"dunlin_decisions_total{tenant="beta",outcome="failed",failure_code="out-of-fuel"} 2"#,
+            r#"dunlin_policy_call_seconds_count{tenant="acme"} 2"#,
+            r#"dunlin_policy_fuel_count{tenant="beta"} 2"#,
+            r#"dunlin_sweeps_total{tenant="acme"} 1"#,
+            r#"dunlin_sweep_invoices_sum{tenant="acme"} 2"#,
+            r#"dunlin_sweep_duration_seconds_count{tenant="beta"} 1"#,
+        ] {
+            assert!(scrape.lines().any(|l| l == line), "{line} in:\n{scrape}");
+        }
+        assert!(!scrape.contains(r#"tenant="acme",outcome="failed""#), "{scrape}");
+    })
+    .await
 }

@@ -166,6 +166,45 @@ struct ServeArgs {
     /// take the operator key from DUNLIN_OPERATOR_KEY or the file DUNLIN_OPERATOR_KEY_FILE.
     #[arg(long, env = "DUNLIN_LISTEN")]
     listen: Option<std::net::SocketAddr>,
+    /// Requests per second each tenant API key may make (bursts of as many); 0 for no
+    /// limit. Over it a request answers 429 with Retry-After.
+    #[arg(long, env = "DUNLIN_KEY_RATE_LIMIT", default_value_t = 100)]
+    key_rate_limit: u32,
+    /// Requests per second the operator key may make (bursts of as many); 0 for no limit.
+    #[arg(long, env = "DUNLIN_OPERATOR_RATE_LIMIT", default_value_t = 1000)]
+    operator_rate_limit: u32,
+}
+
+impl ServeArgs {
+    /// The API's limits with these rates.
+    fn api_config(&self) -> dunlin_api::ApiConfig {
+        let rate = |n| std::num::NonZeroU32::new(n).map(dunlin_api::RateLimit::per_second);
+        dunlin_api::ApiConfig {
+            key_rate: rate(self.key_rate_limit),
+            operator_rate: rate(self.operator_rate_limit),
+            ..dunlin_api::ApiConfig::default()
+        }
+    }
+}
+
+/// Installs the process's metrics recorder (once: only `serve` records for a scrape) and
+/// keeps its histograms drained between scrapes.
+fn metrics_recorder(
+    shutdown: &dunlin_sweep::CancellationToken,
+) -> anyhow::Result<dunlin_api::telemetry::PrometheusHandle> {
+    let handle = dunlin_api::telemetry::install().context("installing the metrics recorder")?;
+    let upkeep = handle.clone();
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(5));
+        loop {
+            tokio::select! {
+                _ = every.tick() => upkeep.run_upkeep(),
+                _ = stop.cancelled() => break,
+            }
+        }
+    });
+    Ok(handle)
 }
 
 /// The operator key, from `DUNLIN_OPERATOR_KEY` or the file `DUNLIN_OPERATOR_KEY_FILE`.
@@ -255,6 +294,12 @@ async fn serve(
         tracing::info!("shutting down after the current page");
         stop.cancel();
     });
+    // Recorded from here on, by the sweeps, the delivery worker and the API; rendered at
+    // /metrics, so only when the API is served.
+    let metrics = match &listener {
+        Some(_) => Some(metrics_recorder(&shutdown)?),
+        None => None,
+    };
     let runtime = cli.sandbox.runtime()?;
     let (worker, transport) = deliver_cmd::worker(
         std::sync::Arc::clone(&shared),
@@ -272,18 +317,19 @@ async fn serve(
         if let Ok(addr) = listener.local_addr() {
             tracing::info!(%addr, "tenant API listening");
         }
-        let state = dunlin_api::AppState {
-            db: std::sync::Arc::clone(&shared),
+        let mut state = dunlin_api::AppState::new(
+            std::sync::Arc::clone(&shared),
             operator,
-            config: dunlin_api::ApiConfig::default(),
-            delivery: dunlin_api::DeliveryConfig {
-                webhook_policy: cli.webhooks.policy(),
-                unsubscribe: unsubscribe_keys,
-            },
-            runtime: runtime.clone(),
-            limits: std::sync::Arc::new(limits.clone()),
-            shutdown: shutdown.clone(),
+            args.api_config(),
+            runtime.clone(),
+        );
+        state.delivery = dunlin_api::DeliveryConfig {
+            webhook_policy: cli.webhooks.policy(),
+            unsubscribe: unsubscribe_keys,
         };
+        state.operator_limits = limits.clone();
+        state.shutdown = shutdown.clone();
+        state.metrics = metrics;
         tokio::spawn(dunlin_api::serve(listener, state, shutdown.clone()))
     });
     let swept = dunlin_sweep::serve(

@@ -159,11 +159,7 @@ pub async fn run(
                     id.as_str()
                 );
             }
-            let defaults = TenantSettings {
-                name: id.as_str().to_owned(),
-                ..TenantSettings::default()
-            };
-            let settings = settings.apply(defaults, limits)?;
+            let settings = settings.apply(TenantSettings::named(&id), limits)?;
             db.create_tenant(&id, &settings).await?;
             outln!("created tenant {}", id.as_str());
         }

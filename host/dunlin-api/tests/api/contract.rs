@@ -49,8 +49,13 @@ async fn every_route_is_documented_and_every_documented_route_exists(f: Fixture)
         "DELETE /v1/templates/{id}/{locale}",
         "DELETE /v1/webhook-endpoints/{id}",
         "GET /healthz",
+        "GET /metrics",
         "GET /readyz",
         "GET /v1/actions",
+        "GET /v1/admin/health",
+        "GET /v1/admin/limits",
+        "GET /v1/admin/tenants",
+        "GET /v1/admin/tenants/{tenant}",
         "GET /v1/admin/tenants/{tenant}/keys",
         "GET /v1/decisions",
         "GET /v1/delivery-settings",
@@ -68,6 +73,7 @@ async fn every_route_is_documented_and_every_documented_route_exists(f: Fixture)
         "GET /v1/unsubscribe/{token}",
         "GET /v1/webhook-endpoints",
         "POST /v1/actions/{id}/outcome",
+        "POST /v1/admin/tenants",
         "POST /v1/admin/tenants/{tenant}/keys",
         "POST /v1/customers:batch",
         "POST /v1/disputes:batch",
@@ -119,7 +125,7 @@ async fn every_route_is_documented_and_every_documented_route_exists(f: Fixture)
         "GET /v1/customers",
         "GET /v1/customers/x",
         "POST /v1/decisions",
-        "GET /v1/admin/tenants",
+        "DELETE /v1/admin/tenants/acme",
     ] {
         let (method, path) = operation.split_once(' ').unwrap();
         let (s, _) = api

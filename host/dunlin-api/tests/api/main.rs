@@ -11,6 +11,7 @@ mod fuzz;
 mod idempotency;
 mod ledger;
 mod lists;
+mod ops;
 mod outcomes;
 mod policies;
 mod reads;

@@ -36,19 +36,21 @@ impl Api {
                 .unwrap();
             keys.push(f.db.create_api_key(&id, "test").await.unwrap().0);
         }
-        let state = AppState {
-            db: f.db.clone(),
-            operator: OperatorKey::new(OPERATOR),
-            config: ApiConfig {
+        // No rate limits here: the tests of a route send requests as fast as they can; the
+        // limits have their own test.
+        let mut state = AppState::new(
+            f.db.clone(),
+            OperatorKey::new(OPERATOR),
+            ApiConfig {
                 body_limit: 64 * 1024,
                 max_batch_rows: 50,
+                key_rate: None,
+                operator_rate: None,
                 ..ApiConfig::default()
             },
-            delivery: crate::delivery::config(),
-            runtime: dunlin_tests::runtime().clone(),
-            limits: std::sync::Arc::new(dunlin_core::guardrails::OperatorLimits::default()),
-            shutdown: tokio_util::sync::CancellationToken::new(),
-        };
+            dunlin_tests::runtime().clone(),
+        );
+        state.delivery = crate::delivery::config();
         let beta = keys.pop().unwrap();
         let acme = keys.pop().unwrap();
         Api {

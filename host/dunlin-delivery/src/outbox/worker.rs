@@ -444,6 +444,7 @@ impl<T: Transport + 'static> Worker<T> {
             .db
             .finish_actions(tenant, &self.config.name, self.clock.now(), &results)
             .await?;
+        super::figures::record(tenant, &results);
         totals.lost = written.lost as u64;
         tracing::info!(
             tenant = %tenant,

@@ -16,9 +16,9 @@ use super::{get, Driver, Row, This, Tx, BACKEND};
 use crate::codec::{self, from_json, narrow};
 use crate::error::QueryContext;
 use crate::outbox::{
-    parse_attempt_channel, parse_attempt_outcome, ActionQuery, Attempt, AttemptRecord, Claim,
-    ClaimedAction, CustomerNow, FinishSummary, Finished, InvoiceNow, Lease, Next, OutboxEntry,
-    Requeue,
+    parse_attempt_channel, parse_attempt_outcome, ActionQuery, Attempt, AttemptRecord, Backlog,
+    Claim, ClaimedAction, CustomerNow, FinishSummary, Finished, InvoiceNow, Lease, Next,
+    OutboxEntry, Requeue,
 };
 use crate::review::ActionStatus;
 use crate::tenant::TenantId;
@@ -416,6 +416,32 @@ pub(super) async fn finish(
     }
     tx.commit().await.ctx("commit delivery results")?;
     Ok(summary)
+}
+
+/// Two counts on the tenant's actions: the pending ones through the partial queue index
+/// (`actions_queue`), the dead ones apart, so that neither reads the delivered history.
+pub(super) async fn backlog(db: &This, tenant: &TenantId) -> Result<Backlog> {
+    let row = sqlx::query(
+        "SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM actions \
+         WHERE tenant_id = $1 AND status = 'pending'",
+    )
+    .bind(tenant.as_str())
+    .fetch_one(&db.pool)
+    .await
+    .ctx("count pending actions")?;
+    let pending = narrow("pending actions", get::<i64>(&row, "n")?)?;
+    let oldest_pending_at = get(&row, "oldest")?;
+    let dead: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM actions WHERE tenant_id = $1 AND status = 'dead'")
+            .bind(tenant.as_str())
+            .fetch_one(&db.pool)
+            .await
+            .ctx("count dead actions")?;
+    Ok(Backlog {
+        pending,
+        oldest_pending_at,
+        dead: narrow("dead actions", dead)?,
+    })
 }
 
 pub(super) async fn actions(

@@ -5,8 +5,8 @@
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use dunlin_core::guardrails::InvoiceStatus;
 use dunlin_store::outbox::{
-    Attempt, AttemptChannel, AttemptOutcome, Claim, ClaimedAction, Finished, Next, OutboxQuery,
-    Requeue,
+    Attempt, AttemptChannel, AttemptOutcome, Backlog, Claim, ClaimedAction, Finished, Next,
+    OutboxQuery, Requeue,
 };
 use dunlin_store::testing::{date as d, Fixture};
 use dunlin_store::{ActionStatus, DecisionQuery, NewPayment, TenantId};
@@ -22,6 +22,7 @@ dunlin_store::conformance!(
     a_retry_knows_which_targets_took_the_action_already,
     a_payment_withdraws_a_held_action_and_says_why,
     no_tenant_claims_lists_or_requeues_another_tenants_actions,
+    the_backlog_counts_pending_and_dead_actions_of_the_tenant_alone,
 );
 
 fn at(hour: u32) -> DateTime<Utc> {
@@ -411,5 +412,60 @@ async fn no_tenant_claims_lists_or_requeues_another_tenants_actions(f: Fixture) 
     assert_eq!(
         f.db.requeue_actions(&acme, &Requeue::Dead).await.unwrap(),
         2
+    );
+}
+
+async fn the_backlog_counts_pending_and_dead_actions_of_the_tenant_alone(f: Fixture) {
+    let before = Utc::now();
+    let acme = two_reminders(&f).await;
+    let beta = tid("beta");
+    seed(&f, &beta).await;
+    let backlog = f.db.outbox_backlog(&acme).await.unwrap();
+    assert_eq!(backlog.pending, 2, "{backlog:?}");
+    assert_eq!(backlog.dead, 0);
+    let oldest = backlog.oldest_pending_at.expect("two are pending");
+    // Stamps may be stored to the second or the microsecond.
+    assert!(
+        oldest >= before - Duration::seconds(1) && oldest <= Utc::now(),
+        "{oldest}"
+    );
+    assert_eq!(
+        f.db.outbox_backlog(&beta).await.unwrap(),
+        Backlog::default()
+    );
+
+    let claimed =
+        f.db.claim_actions(&acme, &claim("w1", at(9), 5, false))
+            .await
+            .unwrap();
+    let dead = Next::Dead {
+        error: "gone".into(),
+    };
+    f.db.finish_actions(
+        &acme,
+        "w1",
+        at(9),
+        &[
+            delivered(&claimed[0]),
+            finished(
+                &claimed[1],
+                vec![attempt("x", AttemptOutcome::Permanent)],
+                dead,
+            ),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        f.db.outbox_backlog(&acme).await.unwrap(),
+        Backlog {
+            pending: 0,
+            oldest_pending_at: None,
+            dead: 1
+        }
+    );
+    assert_eq!(
+        f.db.outbox_backlog(&beta).await.unwrap(),
+        Backlog::default()
     );
 }
