@@ -7,6 +7,7 @@ use lettre::{Address, Message};
 use url::Url;
 
 use crate::template::Rendered;
+use crate::webhook::{Endpoint, EndpointPolicy};
 
 /// How much of a refused value an error message shows.
 const SHOWN_BYTES: usize = 120;
@@ -115,7 +116,7 @@ pub enum EmailError {
         key: String,
     },
     /// An unsubscribe link that is not an absolute HTTPS URL within bounds.
-    #[error("the unsubscribe link {url} is not an https URL of at most {MAX_URL_BYTES} bytes")]
+    #[error("the unsubscribe link {url} is not an https URL (or http to a loopback host) of at most {MAX_URL_BYTES} bytes")]
     UnsubscribeUrl {
         /// The link, escaped and bounded.
         url: String,
@@ -191,10 +192,17 @@ impl Email {
             let refused = || EmailError::UnsubscribeUrl {
                 url: quoted(link, SHOWN_BYTES),
             };
-            let url = Url::parse(link).map_err(|_| refused())?;
-            if url.scheme() != "https"
-                || url.host().is_none()
-                || url.as_str().len() > MAX_URL_BYTES
+            // The rule of `--unsubscribe-url` (`UnsubscribeBase`): https, or plain http to a
+            // loopback host only (a server on the operator's own machine).
+            let policy = EndpointPolicy {
+                allow_http: false,
+                allow_private: true,
+            };
+            let url = Endpoint::parse(link, &policy)
+                .map_err(|_| refused())?
+                .url()
+                .clone();
+            if url.as_str().len() > MAX_URL_BYTES
                 || !url.as_str().bytes().all(|b| b.is_ascii_graphic())
             {
                 return Err(refused());
@@ -260,6 +268,7 @@ mod tests {
     fn unsubscribe_links_must_be_https() {
         for bad in [
             "http://acme.example/u",
+            "http://10.0.0.5/u",
             "mailto:u@acme.example",
             "not a url",
             "https://",
@@ -271,6 +280,12 @@ mod tests {
                 "{bad:?} accepted"
             );
         }
+        let mut e = email();
+        e.unsubscribe = vec!["http://127.0.0.1:8080/v1/unsubscribe/t".into()];
+        assert!(
+            e.to_message().is_ok(),
+            "a loopback server's plain http link"
+        );
         let mut e = email();
         e.unsubscribe = vec!["https://acme.example/u".into(); MAX_URLS + 1];
         assert!(matches!(
