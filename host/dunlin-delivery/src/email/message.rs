@@ -4,7 +4,6 @@ use dunlin_core::text::quoted;
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::{Address, Message};
-use url::Url;
 
 use crate::template::Rendered;
 use crate::webhook::{Endpoint, EndpointPolicy};
