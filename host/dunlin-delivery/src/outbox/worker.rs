@@ -227,6 +227,20 @@ struct TenantDelivery {
     loaded: Instant,
 }
 
+impl TenantDelivery {
+    /// Whether any of `claimed` names a template id or an event type this configuration
+    /// has nothing for.
+    fn misses(&self, claimed: &[ClaimedAction]) -> bool {
+        claimed.iter().any(|c| match notice_of(&c.action) {
+            Some(notice) if is_email(&c.action) => {
+                !self.templates.ids().any(|id| id == notice.template)
+            }
+            _ => EventType::for_action(&c.action)
+                .is_some_and(|kind| !self.endpoints.iter().any(|t| t.takes(kind))),
+        })
+    }
+}
+
 /// One of a tenant's webhook endpoints, ready to send to.
 struct Target {
     id: String,
@@ -386,9 +400,12 @@ impl<T: Transport + 'static> Worker<T> {
         config: &mut Option<TenantDelivery>,
         stop: &CancellationToken,
     ) -> Result<Totals, StoreError> {
-        let config: &TenantDelivery = match config {
-            Some(loaded) if loaded.loaded.elapsed() < self.config.refresh => loaded,
-            stale => stale.insert(self.load(tenant).await?),
+        let fresh = match &mut *config {
+            Some(loaded) if loaded.loaded.elapsed() < self.config.refresh => false,
+            stale => {
+                *stale = Some(self.load(tenant).await?);
+                true
+            }
         };
         let claimed = self
             .db
@@ -399,7 +416,7 @@ impl<T: Transport + 'static> Worker<T> {
                     now: self.clock.now(),
                     lease: self.config.lease,
                     limit: self.config.claim_batch,
-                    consolidate: config.settings.consolidate,
+                    consolidate: config.as_ref().expect("loaded above").settings.consolidate,
                 },
             )
             .await?;
@@ -407,6 +424,13 @@ impl<T: Transport + 'static> Worker<T> {
         if claimed.is_empty() {
             return Ok(totals);
         }
+        // A template or endpoint the tenant added since the settings were read (through the
+        // API a moment before its sweep, say) must not fail a notice for good: a miss is
+        // worth one fresh read before anything is sent.
+        if !fresh && config.as_ref().is_some_and(|c| c.misses(&claimed)) {
+            *config = Some(self.load(tenant).await?);
+        }
+        let config: &TenantDelivery = config.as_ref().expect("loaded above");
         let units = units(claimed, config.settings.consolidate);
         let results: Vec<Finished> = stream::iter(units)
             .map(|unit| self.deliver_unit(config, unit, stop))

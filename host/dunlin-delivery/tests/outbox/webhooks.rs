@@ -13,6 +13,9 @@ use dunlin_store::outbox::{AttemptOutcome, OutboxEntry};
 use dunlin_store::testing::{date, Fixture};
 use dunlin_store::{ActionStatus, TenantId};
 
+use dunlin_delivery::outbox::worker::{Scope, Worker};
+use tokio_util::sync::CancellationToken;
+
 use crate::receiver::{Receiver, Recorded, Reply};
 use crate::scene::{
     attempts, clock, close, config, customer, decide, delivery, endpoint, entry, escalate, invoice,
@@ -27,6 +30,7 @@ dunlin_store::conformance!(
     a_receiver_slower_than_the_timeout_is_retried,
     a_400_fails_at_once_and_is_not_retried,
     a_retry_goes_only_to_the_endpoint_that_failed,
+    an_endpoint_added_after_the_worker_read_the_settings_takes_the_next_action,
 );
 
 fn unix_now() -> i64 {
@@ -357,4 +361,46 @@ async fn a_retry_goes_only_to_the_endpoint_that_failed(f: Fixture) {
     );
     assert_eq!(seen.last(), Some(&(2, "erp", AttemptOutcome::Delivered)));
     assert_eq!(seen.len(), 3);
+}
+
+/// A running worker has read the tenant's settings (no endpoint yet) when an endpoint is
+/// added and a retry decided: the retry is delivered, not failed for want of an endpoint the
+/// worker had not read yet (it reads settings again only every 30 seconds).
+async fn an_endpoint_added_after_the_worker_read_the_settings_takes_the_next_action(f: Fixture) {
+    let acme = tenant(&f, "acme", delivery()).await;
+    ledger(
+        &f,
+        &acme,
+        &[customer("c1", "en", "Europe/Helsinki", "c1@example.com")],
+        &[invoice("i1", "c1", 10_000)],
+    )
+    .await;
+    let worker =
+        Worker::new(f.db.clone(), no_mail(), clock(march_10(10, 0)), config()).expect("a worker");
+    let stop = CancellationToken::new();
+    let running = tokio::spawn(std::sync::Arc::new(worker).run(Scope::All, false, stop.clone()));
+    // Idle rounds every 10 ms: by now the worker has read the settings more than once.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let receiver = Receiver::start(vec![Reply::status(200)]).await;
+    endpoint(&f, &acme, "erp", &receiver.url("/hooks"), &[], &secret(1)).await;
+    let id = decide(&f, &acme, AS_OF, &[("i1", vec![retry_payment()])]).await[0];
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut last = status(&f, &acme, id).await;
+    while last != ActionStatus::Delivered && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        last = status(&f, &acme, id).await;
+    }
+    stop.cancel();
+    running
+        .await
+        .expect("the worker's task")
+        .expect("the worker's run");
+    assert_eq!(
+        last,
+        ActionStatus::Delivered,
+        "{:?}",
+        entry(&f, &acme, id).await
+    );
+    assert_eq!(receiver.requests().len(), 1);
 }
