@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use dunlin_core::{CollectionFailure, Customer, Date, DeclineKind, Money};
+use dunlin_core::{Channel, CollectionFailure, Customer, Date, DeclineKind, Money};
 use sqlx::{QueryBuilder, Row as _};
 
 use super::{get, require_tenant, Driver, Row, This, Tx};
@@ -396,6 +396,7 @@ pub(super) async fn upsert_customers(
              updated_at = excluded.updated_at",
         );
         qb.build().execute(&mut *tx).await.ctx("upsert customers")?;
+        keep_unsubscribes(&mut tx, tenant, run).await?;
     }
     tx.commit().await.ctx("commit customers")?;
     Ok(rows.len())
@@ -606,6 +607,45 @@ pub(super) async fn upsert_payment_plans(
     Ok(rows.len())
 }
 
+/// Puts back into `opted_out` the channels the customers of `run` unsubscribed from by an
+/// email's link: that is the customer's own choice (RFC 8058), which the tenant's upsert,
+/// written from its billing system's view of the customer, does not undo.
+async fn keep_unsubscribes(tx: &mut Tx, tenant: &TenantId, run: &[CustomerRecord]) -> Result<()> {
+    let ids: Vec<&str> = run.iter().map(|c| c.profile.id.as_str()).collect();
+    let rows = select_by_ids(
+        tx,
+        "SELECT id, opted_out, unsubscribed FROM customers",
+        tenant,
+        &ids,
+    )
+    .await
+    .ctx("read unsubscribed channels")?;
+    for row in rows {
+        let unsubscribed: Vec<Channel> = from_json(
+            "unsubscribed channels",
+            &get::<String>(&row, "unsubscribed")?,
+        )?;
+        let mut opted_out: Vec<Channel> =
+            from_json("opted-out channels", &get::<String>(&row, "opted_out")?)?;
+        let missing: Vec<Channel> = unsubscribed
+            .into_iter()
+            .filter(|c| !opted_out.contains(c))
+            .collect();
+        if missing.is_empty() {
+            continue;
+        }
+        opted_out.extend(missing);
+        sqlx::query("UPDATE customers SET opted_out = $3 WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant.as_str())
+            .bind(get::<String>(&row, "id")?)
+            .bind(json(&opted_out))
+            .execute(&mut **tx)
+            .await
+            .ctx("keep unsubscribed channels")?;
+    }
+    Ok(())
+}
+
 pub(super) async fn customer(
     db: &This,
     tenant: &TenantId,
@@ -634,7 +674,7 @@ pub(super) async fn opt_out(
     db: &This,
     tenant: &TenantId,
     customer: &str,
-    channel: dunlin_core::Channel,
+    channel: Channel,
 ) -> Result<bool> {
     // Compare and set: on PostgreSQL another write to the row (an opt-out from another
     // channel's link, an import) may land between the read and the update; the update then
@@ -642,30 +682,40 @@ pub(super) async fn opt_out(
     // round that fails does so because another write succeeded.
     loop {
         let mut tx = db.begin_write().await?;
-        let current: Option<String> =
-            sqlx::query_scalar("SELECT opted_out FROM customers WHERE tenant_id = $1 AND id = $2")
-                .bind(tenant.as_str())
-                .bind(customer)
-                .fetch_optional(&mut *tx)
-                .await
-                .ctx("read opted-out channels")?;
-        let Some(current) = current else {
-            return Ok(false);
-        };
-        let mut channels: Vec<dunlin_core::Channel> = from_json("opted-out channels", &current)?;
-        if channels.contains(&channel) {
-            return Ok(true);
-        }
-        channels.push(channel);
-        let updated = sqlx::query(
-            "UPDATE customers SET opted_out = $3, updated_at = $4 \
-             WHERE tenant_id = $1 AND id = $2 AND opted_out = $5",
+        let current: Option<(String, String)> = sqlx::query_as(
+            "SELECT opted_out, unsubscribed FROM customers WHERE tenant_id = $1 AND id = $2",
         )
         .bind(tenant.as_str())
         .bind(customer)
-        .bind(json(&channels))
+        .fetch_optional(&mut *tx)
+        .await
+        .ctx("read opted-out channels")?;
+        let Some((opted_out, unsubscribed)) = current else {
+            return Ok(false);
+        };
+        let add = |text: &str, what: &'static str| -> Result<Vec<Channel>> {
+            let mut channels: Vec<Channel> = from_json(what, text)?;
+            if !channels.contains(&channel) {
+                channels.push(channel);
+            }
+            Ok(channels)
+        };
+        let new_opted_out = json(&add(&opted_out, "opted-out channels")?);
+        let new_unsubscribed = json(&add(&unsubscribed, "unsubscribed channels")?);
+        if new_opted_out == opted_out && new_unsubscribed == unsubscribed {
+            return Ok(true);
+        }
+        let updated = sqlx::query(
+            "UPDATE customers SET opted_out = $3, unsubscribed = $4, updated_at = $5 \
+             WHERE tenant_id = $1 AND id = $2 AND opted_out = $6 AND unsubscribed = $7",
+        )
+        .bind(tenant.as_str())
+        .bind(customer)
+        .bind(&new_opted_out)
+        .bind(&new_unsubscribed)
         .bind(now())
-        .bind(&current)
+        .bind(&opted_out)
+        .bind(&unsubscribed)
         .execute(&mut *tx)
         .await
         .ctx("record an opt-out")?;

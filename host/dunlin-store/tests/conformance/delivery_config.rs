@@ -16,6 +16,7 @@ dunlin_store::conformance!(
     endpoints_are_added_listed_rotated_and_removed,
     another_tenant_never_sees_templates_or_endpoints,
     an_opt_out_is_recorded_once_for_the_tenants_own_customer_only,
+    an_unsubscribe_outlasts_the_tenants_next_customer_upsert,
 );
 
 fn delivery() -> DeliverySettings {
@@ -376,4 +377,46 @@ async fn an_opt_out_is_recorded_once_for_the_tenants_own_customer_only(f: Fixtur
         .opt_out(&tid("tenant-c"), "c1", Channel::Email)
         .await
         .unwrap());
+}
+
+/// A customer who unsubscribed by an email's link stays unsubscribed when the tenant's
+/// billing system upserts the customer again with its own opt-outs; the tenant's own
+/// opt-outs still change with its upserts.
+async fn an_unsubscribe_outlasts_the_tenants_next_customer_upsert(f: Fixture) {
+    use dunlin_core::Channel;
+    use dunlin_store::testing::customer;
+    let a = tid("tenant-a");
+    f.db.create_tenant(&a, &settings()).await.unwrap();
+    let upsert = |opted_out: &'static [Channel]| {
+        let db = f.db.clone();
+        let a = a.clone();
+        async move {
+            let rows = [
+                customer("c1").with_opted_out(opted_out),
+                customer("c2").with_opted_out(opted_out),
+            ];
+            db.upsert_customers(&a, &rows).await.unwrap();
+        }
+    };
+    let opted = |id: &'static str| {
+        let db = f.db.clone();
+        let a = a.clone();
+        async move {
+            db.customer(&a, id)
+                .await
+                .unwrap()
+                .unwrap()
+                .profile
+                .opted_out
+        }
+    };
+    upsert(&[Channel::Sms]).await;
+    assert!(f.db.opt_out(&a, "c1", Channel::Email).await.unwrap());
+
+    upsert(&[]).await;
+    assert_eq!(opted("c1").await, vec![Channel::Email]);
+    assert!(opted("c2").await.is_empty(), "c2 never unsubscribed");
+    upsert(&[Channel::Letter]).await;
+    assert_eq!(opted("c1").await, vec![Channel::Letter, Channel::Email]);
+    assert_eq!(opted("c2").await, vec![Channel::Letter]);
 }
