@@ -104,6 +104,10 @@ pub struct ActionView {
     pub last_error: Option<String>,
     /// Why it waits or was withheld at send time.
     pub note: Option<String>,
+    /// What the tenant reported its own systems made of it (outcome, on, code, kind, note,
+    /// reported-at), if it did.
+    #[schema(value_type = Option<Object>)]
+    pub reported: Option<Value>,
     /// Each logged attempt (only in `explain`).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Vec<Object>>)]
@@ -123,6 +127,7 @@ fn action_view(a: &ActionRecord, attempts: Option<&[AttemptRecord]>) -> ActionVi
         next_attempt_at: a.next_attempt_at,
         last_error: a.last_error.clone(),
         note: a.note.clone(),
+        reported: a.reported.as_ref().map(json),
         attempt_log: attempts.map(|all| {
             all.iter()
                 .filter(|t| t.action_id == a.id)

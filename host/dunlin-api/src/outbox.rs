@@ -136,12 +136,19 @@ pub(crate) async fn retry(
         .await?;
     if requeued == 0 {
         let action = entry(&state, &tenant.0, id).await?;
+        let message = match action.status {
+            ActionStatus::Failed => format!(
+                "action {id} failed as your systems reported it: only a delivery of the \
+                 host's that failed or died is retried"
+            ),
+            status => format!(
+                "action {id} is {}: only a failed or dead action is retried",
+                status.as_str()
+            ),
+        };
         return Err(ApiError::Conflict {
             code: "not-retryable",
-            message: format!(
-                "action {id} is {}: only a failed or dead action is retried",
-                action.status.as_str()
-            ),
+            message,
         });
     }
     Ok(Json(Requeued { requeued }))

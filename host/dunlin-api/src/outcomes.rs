@@ -99,7 +99,7 @@ pub(crate) async fn report(
             })
         }
     };
-    let payment_id = match action.outcome {
+    let payment_id = match action.reported.outcome {
         Reported::Succeeded => settle(&state, &tenant, &action, request.amount_minor).await?,
         _ => None,
     };
@@ -129,7 +129,7 @@ async fn settle(
         "invoice-id": invoice.id,
         "amount-minor": amount_minor.unwrap_or(invoice.open_balance.minor),
         "currency": invoice.open_balance.currency.as_str(),
-        "paid-on": action.on.to_string(),
+        "paid-on": action.reported.on.to_string(),
     });
     let report = import_values(
         state.db.as_ref(),

@@ -66,6 +66,16 @@ pub enum DeclineKind {
     Hard,
 }
 
+impl DeclineKind {
+    /// Its name in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeclineKind::Soft => "soft",
+            DeclineKind::Hard => "hard",
+        }
+    }
+}
+
 /// The last failed automatic collection attempt of an invoice.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]

@@ -386,7 +386,7 @@ pub struct AttemptRecord {
 /// Which actions [`crate::Db::requeue_actions`] puts back in the queue.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Requeue {
-    /// One failed or dead action.
+    /// One failed or dead action, unless the failure is one the tenant reported.
     One(i64),
     /// Every dead action of the tenant.
     Dead,

@@ -32,6 +32,17 @@ pub enum Reported {
 }
 
 impl Reported {
+    /// Its name in JSON and on the terminal.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reported::Succeeded => "succeeded",
+            Reported::Declined => "declined",
+            Reported::Delivered => "delivered",
+            Reported::Reached => "reached",
+            Reported::Failed => "failed",
+        }
+    }
+
     /// The action status it sets.
     pub fn status(self) -> ActionStatus {
         match self {
@@ -134,6 +145,15 @@ pub struct ReportedAction {
     pub action: Action,
     /// Its status now.
     pub status: ActionStatus,
+    /// What the tenant reported of it.
+    #[serde(flatten)]
+    pub reported: ReportedOutcome,
+}
+
+/// What the tenant reported of an action, as kept with it (the decision log shows it).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct ReportedOutcome {
     /// What became of it.
     pub outcome: Reported,
     /// The day it happened.

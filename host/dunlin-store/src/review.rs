@@ -367,4 +367,6 @@ pub struct ActionRecord {
     /// Why it waits or was withheld at send time (outside the contact window, the invoice
     /// paid after the decision, an opt-out).
     pub note: Option<String>,
+    /// What the tenant reported its own systems made of it.
+    pub reported: Option<crate::outcome::ReportedOutcome>,
 }

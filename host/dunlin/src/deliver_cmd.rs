@@ -357,7 +357,10 @@ pub async fn run_deliveries(args: &DeliveriesArgs, db: &dyn Db) -> anyhow::Resul
         let n = db.requeue_actions(tenant, &which).await?;
         if n == 0 {
             if let Requeue::One(id) = which {
-                anyhow::bail!("tenant {tenant} has no failed or dead action {id}");
+                anyhow::bail!(
+                    "tenant {tenant} has no failed or dead action {id} to retry \
+                     (a failure the tenant reported is not retried)"
+                );
             }
         }
         outln!("requeued {n} action(s) of {tenant}");

@@ -223,6 +223,22 @@ fn delivery(a: &ActionRecord, attempts: &[AttemptRecord]) {
     for line in lines {
         outln!("  delivery: #{} {}: {line}", a.id, a.status.as_str());
     }
+    if let Some(r) = &a.reported {
+        let decline = match (&r.code, r.kind) {
+            (Some(code), Some(kind)) => format!(" ({}, {})", guest(code), kind.as_str()),
+            _ => String::new(),
+        };
+        let note = r
+            .note
+            .as_deref()
+            .map_or_else(String::new, |n| format!(": {}", guest(n)));
+        outln!(
+            "  reported: #{} {} on {}{decline}{note}",
+            a.id,
+            r.outcome.as_str(),
+            r.on
+        );
+    }
 }
 
 pub async fn run_explain(args: &ExplainArgs, db: &dyn Db) -> anyhow::Result<ExitCode> {

@@ -70,6 +70,7 @@ async fn reported_outcomes_show_in_the_next_decisions_history(f: Fixture) {
             notice(2, Channel::Letter),
             notice(2, Channel::Phone),
             notice(1, Channel::Email),
+            notice(1, Channel::Sms),
         ],
     )
     .await;
@@ -161,6 +162,69 @@ async fn reported_outcomes_show_in_the_next_decisions_history(f: Fixture) {
     )
     .await;
 
+    // `explain` shows each report with its action.
+    let (s, v) = api
+        .call(
+            Method::GET,
+            "/v1/invoices/i1/explain",
+            Some(&api.acme),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let reported: Vec<&Value> = v["decisions"][0]["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| &a["reported"])
+        .collect();
+    assert_eq!(
+        (
+            reported[0]["outcome"].as_str(),
+            reported[0]["code"].as_str(),
+            reported[0]["kind"].as_str()
+        ),
+        (Some("declined"), Some("insufficient_funds"), Some("soft")),
+        "{v}"
+    );
+    assert_eq!(reported[1]["note"].as_str(), Some("posted first class"));
+    assert_eq!(reported[2]["outcome"].as_str(), Some("reached"));
+    assert!(reported[3].is_null(), "nothing reported for the email: {v}");
+    // A failure the tenant's systems report is theirs to redo: the outbox does not send
+    // the action again.
+    let (s, v) = report(
+        &api,
+        &api.acme,
+        ids[4],
+        json!({"outcome": "failed", "on": "2026-02-13", "note": "address unknown"}),
+    )
+    .await;
+    assert_eq!(
+        (s, v["action"]["status"].as_str()),
+        (StatusCode::OK, Some("failed")),
+        "{v}"
+    );
+    let (s, v) = api
+        .call(
+            Method::POST,
+            &format!("/v1/outbox/{}/retry", ids[4]),
+            Some(&api.acme),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("not-retryable")),
+        "{v}"
+    );
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("your systems reported"),
+        "{v}"
+    );
+
     // The next decision sees each report in its history, and the decline on the invoice.
     let page = api
         .f
@@ -192,6 +256,11 @@ async fn reported_outcomes_show_in_the_next_decisions_history(f: Fixture) {
                 ActionKind::Notify,
                 Some(Channel::Email),
                 ActionOutcome::Pending
+            ),
+            (
+                ActionKind::Notify,
+                Some(Channel::Sms),
+                ActionOutcome::Failed
             ),
         ]
     );

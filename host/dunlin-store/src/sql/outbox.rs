@@ -551,8 +551,10 @@ pub(super) async fn requeue(db: &This, tenant: &TenantId, which: &Requeue) -> Re
         .push(" WHERE tenant_id = ")
         .push_bind(tenant.as_str());
     match which {
+        // A failure the tenant reported (`outcome`) is its own systems' (a letter not
+        // posted), not a delivery of the host's: sending the action again would not redo it.
         Requeue::One(id) => {
-            qb.push(" AND status IN ('failed', 'dead') AND id = ")
+            qb.push(" AND status IN ('failed', 'dead') AND outcome IS NULL AND id = ")
                 .push_bind(*id);
         }
         Requeue::Dead => {

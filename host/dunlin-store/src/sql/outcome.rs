@@ -6,25 +6,17 @@ use super::ledger::{ledger_write, stamp_invoices};
 use super::{get, Row, This};
 use crate::codec::{self, from_json, now};
 use crate::error::QueryContext;
-use crate::outcome::{OutcomeReport, ReportResult, ReportedAction};
+use crate::outcome::{OutcomeReport, ReportResult, ReportedAction, ReportedOutcome};
 use crate::review::ActionStatus;
 use crate::tenant::TenantId;
 use crate::Result;
 
-fn reported_from_row(
-    row: &Row,
-    id: i64,
-    invoice_id: String,
-    action: Action,
-) -> Result<Option<ReportedAction>> {
+/// The outcome columns of an `actions` row, if an outcome was reported.
+pub(super) fn reported_from_row(row: &Row) -> Result<Option<ReportedOutcome>> {
     let Some(outcome) = get::<Option<String>>(row, "outcome")? else {
         return Ok(None);
     };
-    Ok(Some(ReportedAction {
-        id,
-        invoice_id,
-        action,
-        status: ActionStatus::parse(&get::<String>(row, "status")?)?,
+    Ok(Some(ReportedOutcome {
         outcome: codec::parse_name("reported outcome", &outcome)?,
         on: get(row, "outcome_on")?,
         code: get(row, "outcome_code")?,
@@ -36,9 +28,9 @@ fn reported_from_row(
     }))
 }
 
-const SELECT: &str = "SELECT invoice_id, payload, status, outcome, outcome_on, outcome_code, \
-                      outcome_kind, outcome_note, outcome_reported_at FROM actions \
-                      WHERE tenant_id = $1 AND id = $2";
+/// The columns [`reported_from_row`] reads.
+pub(super) const OUTCOME_COLUMNS: &str =
+    "outcome, outcome_on, outcome_code, outcome_kind, outcome_note, outcome_reported_at";
 
 pub(super) async fn report(
     db: &This,
@@ -53,7 +45,11 @@ pub(super) async fn report(
     // A ledger write: the invoice's history (and, for a decline, its failures) changes, so a
     // decision being made on the old ones is stale.
     let seq = ledger_write(&mut tx, tenant).await?;
-    let Some(row) = sqlx::query(SELECT)
+    let select = format!(
+        "SELECT invoice_id, payload, status, {OUTCOME_COLUMNS} FROM actions \
+         WHERE tenant_id = $1 AND id = $2"
+    );
+    let Some(row) = sqlx::query(&select)
         .bind(tenant.as_str())
         .bind(id)
         .fetch_optional(&mut *tx)
@@ -67,7 +63,7 @@ pub(super) async fn report(
     if let Err(why) = report.outcome.fits(&action) {
         return Ok(ReportResult::Refused(why));
     }
-    if let Some(before) = reported_from_row(&row, id, invoice_id.clone(), action.clone())? {
+    if let Some(before) = reported_from_row(&row)? {
         let same = (
             before.outcome,
             before.on,
@@ -82,7 +78,13 @@ pub(super) async fn report(
             &report.note,
         );
         return Ok(if same {
-            ReportResult::Recorded(before)
+            ReportResult::Recorded(ReportedAction {
+                id,
+                invoice_id,
+                action,
+                status: ActionStatus::parse(&get::<String>(&row, "status")?)?,
+                reported: before,
+            })
         } else {
             ReportResult::Refused(format!(
                 "its outcome was reported already ({} on {})",
@@ -142,11 +144,13 @@ pub(super) async fn report(
         invoice_id,
         action,
         status: report.outcome.status(),
-        outcome: report.outcome,
-        on: report.on,
-        code: report.code.clone(),
-        kind: report.kind,
-        note: report.note.clone(),
-        reported_at: at,
+        reported: ReportedOutcome {
+            outcome: report.outcome,
+            on: report.on,
+            code: report.code.clone(),
+            kind: report.kind,
+            note: report.note.clone(),
+            reported_at: at,
+        },
     }))
 }

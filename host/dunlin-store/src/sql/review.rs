@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use dunlin_core::{Date, Decision};
 use sqlx::QueryBuilder;
 
+use super::outcome::{reported_from_row, OUTCOME_COLUMNS};
 use super::{get, Driver, Row, This};
 use crate::codec::{self, from_json, narrow};
 use crate::error::QueryContext;
@@ -196,11 +197,10 @@ pub(super) async fn decisions(
     let mut invoices: Vec<&str> = records.iter().map(|r| r.invoice_id.as_str()).collect();
     invoices.sort_unstable();
     invoices.dedup();
-    let mut qb = QueryBuilder::<Driver>::new(
+    let mut qb = QueryBuilder::<Driver>::new(format!(
         "SELECT id, invoice_id, as_of, ordinal, payload, status, attempts, next_attempt_at, \
-         last_error, note FROM actions \
-         WHERE tenant_id = ",
-    );
+         last_error, note, {OUTCOME_COLUMNS} FROM actions WHERE tenant_id = "
+    ));
     qb.push_bind(tenant.as_str()).push(" AND invoice_id IN (");
     let mut list = qb.separated(", ");
     for id in &invoices {
@@ -227,6 +227,7 @@ pub(super) async fn decisions(
             next_attempt_at: get(&row, "next_attempt_at")?,
             last_error: get(&row, "last_error")?,
             note: get(&row, "note")?,
+            reported: reported_from_row(&row)?,
         });
     }
     for r in &mut records {
