@@ -5,12 +5,14 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use dunlin_core::text::truncate;
+use dunlin_delivery::outbox::worker::payment_link;
 use dunlin_delivery::template::{
-    Limits, Part, RenderInput, Template, TemplateError, TemplateSet, TemplateSource,
+    CustomerInput, InvoiceInput, Limits, Part, RenderInput, Template, TemplateError, TemplateSet,
+    TemplateSource,
 };
 use dunlin_delivery::unsubscribe::UnsubscribeKeys;
 use dunlin_delivery::webhook::EndpointPolicy;
-use dunlin_store::{DeliverySettings, TemplateRow, TenantId};
+use dunlin_store::{DeliverySettings, TemplateRow, TenantId, TenantSettings};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use utoipa::ToSchema;
@@ -83,14 +85,18 @@ pub struct TemplateListed {
     pub updated_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
-/// What a preview renders with: the built-in sample notice, its variables overridden by
-/// `vars`.
+/// What a preview renders with: the built-in sample notice, or with `invoice` the tenant's
+/// own invoice, its customer (name, email) and their other open invoices, as the notice
+/// would go out today; the sample's variables overridden by `vars`.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PreviewRequest {
     /// Notice variables (`vars.<name>` in the template) laid over the sample's.
     #[serde(default)]
     pub vars: std::collections::BTreeMap<String, String>,
+    /// The tenant's own id of an invoice to render for.
+    #[serde(default)]
+    pub invoice: Option<String>,
 }
 
 /// A rendered preview.
@@ -276,6 +282,9 @@ pub(crate) async fn preview_template(
     let mut input = RenderInput::sample(&locale);
     input.sender = settings.name.clone();
     input.vars.extend(request.vars);
+    if let Some(invoice) = request.invoice {
+        with_invoice(&state, &tenant.0, &settings, &invoice, &mut input).await?;
+    }
     let preview = set
         .preview(&id, &settings.delivery.default_locale, &input)
         .map_err(template_error)?;
@@ -289,6 +298,52 @@ pub(crate) async fn preview_template(
     }))
 }
 
+/// Sets the invoice, customer, other open invoices, payment link and day of `input` to the
+/// tenant's `invoice` as it stands today (404 if the tenant has no such invoice).
+async fn with_invoice(
+    state: &AppState,
+    tenant: &TenantId,
+    settings: &TenantSettings,
+    id: &str,
+    input: &mut RenderInput,
+) -> Result<(), ApiError> {
+    let not_found = || ApiError::NotFound {
+        what: "invoice",
+        id: id.to_owned(),
+    };
+    let invoice = state.db.invoice(tenant, id).await?.ok_or_else(not_found)?;
+    let customer = state
+        .db
+        .customer(tenant, &invoice.customer_id)
+        .await?
+        .ok_or_else(not_found)?;
+    let others = state.db.open_invoices(tenant, &invoice.customer_id).await?;
+    let zone: chrono_tz::Tz = customer
+        .profile
+        .time_zone
+        .parse()
+        .or_else(|_| settings.time_zone.parse())
+        .unwrap_or(chrono_tz::UTC);
+    input.as_of = chrono::Utc::now().with_timezone(&zone).date_naive();
+    input.customer = CustomerInput {
+        id: invoice.customer_id.clone(),
+        name: customer
+            .contact
+            .get("name")
+            .cloned()
+            .unwrap_or_else(|| invoice.customer_id.clone()),
+        email: customer.contact.get("email").cloned().unwrap_or_default(),
+    };
+    input.invoice = InvoiceInput::from(&invoice);
+    input.other_invoices = others
+        .iter()
+        .filter(|i| i.id != invoice.id)
+        .map(InvoiceInput::from)
+        .collect();
+    input.payment_link = payment_link(&settings.delivery, &invoice.id, &invoice.customer_id);
+    Ok(())
+}
+
 /// A JSON body that may be left out, which means its defaults.
 pub(crate) fn optional_json<T: Default + serde::de::DeserializeOwned>(
     body: &[u8],
@@ -300,10 +355,7 @@ pub(crate) fn optional_json<T: Default + serde::de::DeserializeOwned>(
         .map_err(|e| ApiError::bad("invalid-body", truncate(&e.to_string(), 300)))
 }
 
-async fn tenant_settings(
-    state: &AppState,
-    tenant: &TenantId,
-) -> Result<dunlin_store::TenantSettings, ApiError> {
+async fn tenant_settings(state: &AppState, tenant: &TenantId) -> Result<TenantSettings, ApiError> {
     // The key named this tenant a moment ago; a tenant deleted since answers as missing.
     match state.db.tenant(tenant).await? {
         Some(t) => Ok(t.settings),

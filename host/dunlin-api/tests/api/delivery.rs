@@ -173,6 +173,40 @@ async fn templates_are_checked_stored_listed_previewed_and_deleted(f: Fixture) {
         .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
 
+    // With one of the tenant's invoices: its number, amount and customer as they stand.
+    seed_invoice(&api).await;
+    let with_i1 = Some(json!({"invoice": "i1"}));
+    let (s, v) = api
+        .call(Method::POST, preview, Some(&api.acme), with_i1.clone())
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["subject"], "Reminder: invoice i1");
+    let text = v["text"].as_str().unwrap();
+    assert!(text.starts_with("Hello c1, "), "{v}");
+    assert!(text.contains("100"), "the invoice's EUR 100.00: {v}");
+    let (s, v) = api
+        .call(
+            Method::POST,
+            preview,
+            Some(&api.acme),
+            Some(json!({"invoice": "nope"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
+    assert!(v["error"]["message"].as_str().unwrap().contains("invoice"));
+    // Beta, with a template of its own, cannot render acme's invoice.
+    let (s, _) = api
+        .call(Method::PUT, path, Some(&api.beta), Some(template_body()))
+        .await;
+    assert!(s.is_success());
+    let (s, v) = api
+        .call(Method::POST, preview, Some(&api.beta), with_i1)
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
+    assert!(!v.to_string().contains("Hello"), "{v}");
+    let (s, _) = api.call(Method::DELETE, path, Some(&api.beta), None).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+
     // Another tenant sees none of it.
     let (s, v) = api
         .call(Method::GET, "/v1/templates", Some(&api.beta), None)

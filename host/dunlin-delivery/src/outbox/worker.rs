@@ -677,13 +677,7 @@ impl<T: Transport + 'static> Worker<T> {
             other_invoices: others
                 .iter()
                 .filter(|i| i.id != lead.invoice_id)
-                .map(|i| InvoiceInput {
-                    number: i.number.clone(),
-                    amount: i.amount,
-                    open_balance: i.open_balance,
-                    issued_on: i.issued_on,
-                    due_on: i.due_on,
-                })
+                .map(InvoiceInput::from)
                 .collect(),
             vars: notice.vars.clone(),
             payment_link: payment_link(&config.settings, &lead.invoice_id, &lead.customer_id),
@@ -966,7 +960,9 @@ fn send_check(config: &TenantDelivery, claimed: &ClaimedAction, now: DateTime<Ut
 }
 
 /// The tenant's payment link for an invoice, the ids percent-encoded into it.
-fn payment_link(settings: &DeliverySettings, invoice: &str, customer: &str) -> String {
+/// The tenant's payment link for `invoice` of `customer` (`{invoice}` and `{customer}` in
+/// its `payment-link` setting, URL-encoded).
+pub fn payment_link(settings: &DeliverySettings, invoice: &str, customer: &str) -> String {
     let encode = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
     settings
         .payment_link

@@ -59,6 +59,18 @@ pub struct InvoiceInput {
     pub due_on: Date,
 }
 
+impl From<&dunlin_store::InvoiceRecord> for InvoiceInput {
+    fn from(invoice: &dunlin_store::InvoiceRecord) -> InvoiceInput {
+        InvoiceInput {
+            number: invoice.number.clone(),
+            amount: invoice.amount,
+            open_balance: invoice.open_balance,
+            issued_on: invoice.issued_on,
+            due_on: invoice.due_on,
+        }
+    }
+}
+
 impl RenderInput {
     /// A plausible notice in `locale`, for checking a template before it is stored: every
     /// variable a real notice has is set, the policies' usual `vars` included.
