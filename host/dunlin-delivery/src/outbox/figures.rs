@@ -51,3 +51,87 @@ pub(crate) fn record(tenant: &TenantId, results: &[Finished]) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+    use dunlin_store::outbox::{Attempt, AttemptChannel, AttemptOutcome, Lease};
+    use metrics_exporter_prometheus::PrometheusBuilder;
+
+    use super::*;
+
+    fn attempt(channel: AttemptChannel, outcome: AttemptOutcome, ms: u64) -> Attempt {
+        Attempt {
+            started_at: Utc::now(),
+            latency_us: ms * 1000,
+            channel,
+            // What a tenant or a receiver wrote, which no label may carry.
+            target: "https://tenant.example/\"}hook".into(),
+            message_key: "key".into(),
+            outcome,
+            detail: "550 no such user".into(),
+        }
+    }
+
+    fn finished(id: i64, attempts: Vec<Attempt>, next: Next) -> Finished {
+        Finished {
+            lease: Lease { id, token: 1 },
+            attempt: 1,
+            attempts,
+            next,
+        }
+    }
+
+    #[test]
+    fn a_round_counts_results_and_attempts_by_channel_and_outcome_with_their_latency() {
+        let recorder = PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        let results = [
+            finished(
+                1,
+                vec![attempt(
+                    AttemptChannel::Email,
+                    AttemptOutcome::Delivered,
+                    20,
+                )],
+                Next::Delivered,
+            ),
+            finished(
+                2,
+                vec![
+                    attempt(AttemptChannel::Webhook, AttemptOutcome::Delivered, 40),
+                    attempt(AttemptChannel::Webhook, AttemptOutcome::Temporary, 60),
+                ],
+                Next::Retry {
+                    at: Utc::now(),
+                    error: "503 from tenant.example".into(),
+                },
+            ),
+            finished(
+                3,
+                Vec::new(),
+                Next::Blocked {
+                    note: "opted out".into(),
+                },
+            ),
+        ];
+        let acme = TenantId::new("acme").expect("an id");
+        metrics::with_local_recorder(&recorder, || record(&acme, &results));
+        let text = handle.render();
+        for line in [
+            r#"dunlin_deliveries_total{tenant="acme",result="delivered"} 1"#,
+            r#"dunlin_deliveries_total{tenant="acme",result="retry"} 1"#,
+            r#"dunlin_deliveries_total{tenant="acme",result="blocked"} 1"#,
+            r#"dunlin_delivery_attempts_total{tenant="acme",channel="email",outcome="delivered"} 1"#,
+            r#"dunlin_delivery_attempts_total{tenant="acme",channel="webhook",outcome="delivered"} 1"#,
+            r#"dunlin_delivery_attempts_total{tenant="acme",channel="webhook",outcome="temporary"} 1"#,
+            r#"dunlin_delivery_attempt_seconds_count{tenant="acme",channel="webhook"} 2"#,
+            r#"dunlin_delivery_attempt_seconds_sum{tenant="acme",channel="webhook"} 0.1"#,
+        ] {
+            assert!(text.lines().any(|l| l == line), "no {line} in:\n{text}");
+        }
+        for written in ["tenant.example", "550", "opted out"] {
+            assert!(!text.contains(written), "{written} in:\n{text}");
+        }
+    }
+}
