@@ -26,7 +26,7 @@ async fn operator_routes_make_list_and_revoke_keys(f: Fixture) {
         .call(Method::GET, "/v1/decisions", Some(&key), None)
         .await;
     assert_eq!(s, StatusCode::OK, "the new key works");
-    let (s, v) = api.call(Method::GET, path, Some(OPERATOR), None).await;
+    let (s, v) = api.get(path, OPERATOR).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(v.as_array().unwrap().len(), 2);
     assert!(
@@ -34,7 +34,7 @@ async fn operator_routes_make_list_and_revoke_keys(f: Fixture) {
         "a list never shows a key"
     );
     // A tenant's key is not the operator's.
-    let (s, _) = api.call(Method::GET, path, Some(&api.acme), None).await;
+    let (s, _) = api.get(path, &api.acme).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
     let (s, v) = api
         .call(

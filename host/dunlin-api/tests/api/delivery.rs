@@ -64,7 +64,7 @@ async fn templates_are_checked_stored_listed_previewed_and_deleted(f: Fixture) {
     let api = Api::new(f).await;
     let path = "/v1/templates/reminder/en";
     upload_reminder(&api).await;
-    let (s, v) = api.call(Method::GET, path, Some(&api.acme), None).await;
+    let (s, v) = api.get(path, &api.acme).await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(
         (v["id"].as_str(), v["locale"].as_str()),
@@ -305,7 +305,7 @@ async fn webhook_endpoints_are_added_listed_rotated_and_removed_under_the_operat
     assert_eq!(s, StatusCode::CREATED, "{v}");
     assert!(v["id"].as_str().unwrap().starts_with("ep-"), "{v}");
 
-    let (s, v) = api.call(Method::GET, path, Some(&api.acme), None).await;
+    let (s, v) = api.get(path, &api.acme).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(v.as_array().unwrap().len(), 2, "{v}");
     assert!(
@@ -337,7 +337,7 @@ async fn webhook_endpoints_are_added_listed_rotated_and_removed_under_the_operat
     .await;
 
     // Another tenant: an empty list, and acme's endpoint is not found.
-    let (s, v) = api.call(Method::GET, path, Some(&api.beta), None).await;
+    let (s, v) = api.get(path, &api.beta).await;
     assert_eq!((s, v), (StatusCode::OK, json!([])));
     for (method, p) in [
         (Method::POST, rotate),
@@ -386,7 +386,7 @@ async fn webhook_endpoints_are_added_listed_rotated_and_removed_under_the_operat
 async fn delivery_settings_are_read_replaced_and_checked_key_by_key(f: Fixture) {
     let api = Api::new(f).await;
     let path = "/v1/delivery-settings";
-    let (s, v) = api.call(Method::GET, path, Some(&api.acme), None).await;
+    let (s, v) = api.get(path, &api.acme).await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(
         (v["default-locale"].as_str(), v["max-attempts"].as_u64()),
@@ -401,7 +401,7 @@ async fn delivery_settings_are_read_replaced_and_checked_key_by_key(f: Fixture) 
         .call(Method::PUT, path, Some(&api.acme), Some(settings.clone()))
         .await;
     assert_eq!((s, &v), (StatusCode::OK, &settings));
-    let (_, v) = api.call(Method::GET, path, Some(&api.acme), None).await;
+    let (_, v) = api.get(path, &api.acme).await;
     assert_eq!(v, settings);
     // A key left out takes its default.
     let (s, v) = api
@@ -454,10 +454,10 @@ async fn delivery_settings_are_read_replaced_and_checked_key_by_key(f: Fixture) 
             "{body}: {v}"
         );
     }
-    let (_, v) = api.call(Method::GET, path, Some(&api.acme), None).await;
+    let (_, v) = api.get(path, &api.acme).await;
     assert_eq!(v["sender-name"], "Acme", "a refused PUT changes nothing");
     // Another tenant's settings are its own.
-    let (_, v) = api.call(Method::GET, path, Some(&api.beta), None).await;
+    let (_, v) = api.get(path, &api.beta).await;
     assert_eq!(v["sender-name"], "", "{v}");
 
     api.refuses_without_a_valid_key(Method::GET, path, None)
@@ -514,7 +514,7 @@ async fn one_action_shows_its_attempts_and_a_dead_one_is_retried(f: Fixture) {
         .await;
     let id = v["items"][0]["id"].as_i64().unwrap();
     let path = format!("/v1/outbox/{id}");
-    let (s, v) = api.call(Method::GET, &path, Some(&api.acme), None).await;
+    let (s, v) = api.get(&path, &api.acme).await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(
         (v["id"].as_i64(), v["status"].as_str()),
@@ -548,7 +548,7 @@ async fn one_action_shows_its_attempts_and_a_dead_one_is_retried(f: Fixture) {
     let missing = mail.path().join("missing");
     let totals = deliver(&api, &missing, at_noon(10)).await;
     assert_eq!(totals.dead, 1, "{totals:?}");
-    let (_, v) = api.call(Method::GET, &path, Some(&api.acme), None).await;
+    let (_, v) = api.get(&path, &api.acme).await;
     assert_eq!(
         (v["status"].as_str(), v["attempts"].as_u64()),
         (Some("dead"), Some(1)),
@@ -582,7 +582,7 @@ async fn one_action_shows_its_attempts_and_a_dead_one_is_retried(f: Fixture) {
         (StatusCode::OK, Some(1)),
         "{v}"
     );
-    let (_, v) = api.call(Method::GET, &path, Some(&api.acme), None).await;
+    let (_, v) = api.get(&path, &api.acme).await;
     assert_eq!(
         (v["status"].as_str(), v["attempts"].as_u64()),
         (Some("pending"), Some(0)),

@@ -258,14 +258,7 @@ async fn bad_bodies_are_4xx_in_the_error_shape(f: Fixture) {
         (s, v["error"]["code"].as_str()),
         (StatusCode::BAD_REQUEST, Some("invalid-query"))
     );
-    let (s, v) = api
-        .call(
-            Method::GET,
-            "/v1/decisions?from=yesterday",
-            Some(&api.acme),
-            None,
-        )
-        .await;
+    let (s, v) = api.get("/v1/decisions?from=yesterday", &api.acme).await;
     assert_eq!(
         (s, v["error"]["code"].as_str()),
         (StatusCode::BAD_REQUEST, Some("invalid-query"))

@@ -11,7 +11,7 @@ dunlin_store::conformance!(
 );
 
 async fn ids(api: &Api, key: &str, path: &str) -> (Vec<i64>, Option<String>) {
-    let (s, v) = api.call(Method::GET, path, Some(key), None).await;
+    let (s, v) = api.get(path, key).await;
     assert_eq!(s, StatusCode::OK, "{path}: {v}");
     let ids = v["items"]
         .as_array()

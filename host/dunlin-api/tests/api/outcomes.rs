@@ -163,14 +163,7 @@ async fn reported_outcomes_show_in_the_next_decisions_history(f: Fixture) {
     .await;
 
     // `explain` shows each report with its action.
-    let (s, v) = api
-        .call(
-            Method::GET,
-            "/v1/invoices/i1/explain",
-            Some(&api.acme),
-            None,
-        )
-        .await;
+    let (s, v) = api.get("/v1/invoices/i1/explain", &api.acme).await;
     assert_eq!(s, StatusCode::OK, "{v}");
     let reported: Vec<&Value> = v["decisions"][0]["actions"]
         .as_array()

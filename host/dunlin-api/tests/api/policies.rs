@@ -111,14 +111,7 @@ async fn a_policy_is_uploaded_listed_activated_and_rolled_back(f: Fixture) {
         .await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(v["next-cursor"], "1");
-    let (_, v) = api
-        .call(
-            Method::GET,
-            "/v1/policies?limit=1&cursor=1",
-            Some(&api.acme),
-            None,
-        )
-        .await;
+    let (_, v) = api.get("/v1/policies?limit=1&cursor=1", &api.acme).await;
     assert_eq!(v["items"][0]["version"], 2);
     assert!(v.get("next-cursor").is_none());
 

@@ -52,19 +52,12 @@ async fn decisions_are_filtered_and_paged(f: Fixture) {
         .await;
     let id = all["items"][0]["id"].as_i64().unwrap();
     let after = format!("/v1/decisions?limit=1&cursor={id}");
-    let (s, v) = api.call(Method::GET, &after, Some(&api.acme), None).await;
+    let (s, v) = api.get(&after, &api.acme).await;
     assert_eq!((s, &v["items"]), (StatusCode::OK, &json!([])));
     let before = format!("/v1/decisions?limit=1&cursor={}", id - 1);
-    let (s, v) = api.call(Method::GET, &before, Some(&api.acme), None).await;
+    let (s, v) = api.get(&before, &api.acme).await;
     assert_eq!((s, &v["items"][0]["id"]), (StatusCode::OK, &json!(id)));
-    let (s, v) = api
-        .call(
-            Method::GET,
-            "/v1/decisions?cursor=-3",
-            Some(&api.acme),
-            None,
-        )
-        .await;
+    let (s, v) = api.get("/v1/decisions?cursor=-3", &api.acme).await;
     assert_eq!(
         (s, v["error"]["code"].as_str()),
         (StatusCode::BAD_REQUEST, Some("invalid-query"))
@@ -76,14 +69,7 @@ async fn decisions_are_filtered_and_paged(f: Fixture) {
 async fn explain_shows_the_ladder_with_deliveries(f: Fixture) {
     let api = Api::new(f).await;
     seed_decision(&api).await;
-    let (s, v) = api
-        .call(
-            Method::GET,
-            "/v1/invoices/i1/explain",
-            Some(&api.acme),
-            None,
-        )
-        .await;
+    let (s, v) = api.get("/v1/invoices/i1/explain", &api.acme).await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["invoice-id"], "i1");
     let d = &v["decisions"][0];
@@ -94,14 +80,7 @@ async fn explain_shows_the_ladder_with_deliveries(f: Fixture) {
     let action = &d["actions"][0];
     assert_eq!(action["action"]["level"], 1, "{action}");
     assert_eq!(action["attempt-log"], json!([]));
-    let (s, v) = api
-        .call(
-            Method::GET,
-            "/v1/invoices/nope/explain",
-            Some(&api.acme),
-            None,
-        )
-        .await;
+    let (s, v) = api.get("/v1/invoices/nope/explain", &api.acme).await;
     assert_eq!(
         (s, v["error"]["code"].as_str()),
         (StatusCode::NOT_FOUND, Some("not-found"))
@@ -113,24 +92,10 @@ async fn explain_shows_the_ladder_with_deliveries(f: Fixture) {
 async fn the_outbox_is_listed_by_status(f: Fixture) {
     let api = Api::new(f).await;
     seed_decision(&api).await;
-    let (s, v) = api
-        .call(
-            Method::GET,
-            "/v1/outbox?status=pending",
-            Some(&api.acme),
-            None,
-        )
-        .await;
+    let (s, v) = api.get("/v1/outbox?status=pending", &api.acme).await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["items"][0]["invoice-id"], "i1");
-    let (_, v) = api
-        .call(
-            Method::GET,
-            "/v1/outbox?status=delivered",
-            Some(&api.acme),
-            None,
-        )
-        .await;
+    let (_, v) = api.get("/v1/outbox?status=delivered", &api.acme).await;
     assert_eq!(v["items"], json!([]));
     let (s, v) = api
         .call(Method::GET, "/v1/outbox?status=lost", Some(&api.acme), None)
@@ -146,14 +111,7 @@ async fn the_outbox_is_listed_by_status(f: Fixture) {
 async fn another_tenants_objects_answer_404_and_never_show(f: Fixture) {
     let api = Api::new(f).await;
     seed_decision(&api).await;
-    let (s, v) = api
-        .call(
-            Method::GET,
-            "/v1/invoices/i1/explain",
-            Some(&api.beta),
-            None,
-        )
-        .await;
+    let (s, v) = api.get("/v1/invoices/i1/explain", &api.beta).await;
     assert_eq!(
         (s, v["error"]["code"].as_str()),
         (StatusCode::NOT_FOUND, Some("not-found"))
@@ -164,7 +122,7 @@ async fn another_tenants_objects_answer_404_and_never_show(f: Fixture) {
         "/v1/decisions?customer=c1",
         "/v1/outbox",
     ] {
-        let (s, v) = api.call(Method::GET, path, Some(&api.beta), None).await;
+        let (s, v) = api.get(path, &api.beta).await;
         assert_eq!(s, StatusCode::OK);
         assert_eq!(v["items"], json!([]), "{path}: {v}");
     }
@@ -215,13 +173,6 @@ async fn another_tenants_objects_answer_404_and_never_show(f: Fixture) {
             .contact["email"],
         "c1@example.com"
     );
-    let (_, v) = api
-        .call(
-            Method::GET,
-            "/v1/decisions?customer=c1",
-            Some(&api.beta),
-            None,
-        )
-        .await;
+    let (_, v) = api.get("/v1/decisions?customer=c1", &api.beta).await;
     assert_eq!(v["items"], json!([]));
 }

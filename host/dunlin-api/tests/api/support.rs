@@ -68,6 +68,11 @@ impl Api {
         (status, String::from_utf8(bytes.to_vec()).unwrap())
     }
 
+    /// `GET path` with `key`.
+    pub async fn get(&self, path: &str, key: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, path, Some(key), None).await
+    }
+
     pub async fn call(
         &self,
         method: Method,

@@ -219,7 +219,7 @@ async fn sweep_routes_refuse_bad_input_and_other_tenants(f: Fixture) {
         "/v1/sweeps?cursor=x",
         "/v1/sweeps?colour=red",
     ] {
-        let (s, v) = api.call(Method::GET, path, Some(&api.acme), None).await;
+        let (s, v) = api.get(path, &api.acme).await;
         assert_eq!(
             (s, v["error"]["code"].as_str()),
             (StatusCode::BAD_REQUEST, Some("invalid-query")),
@@ -241,7 +241,7 @@ async fn sweep_routes_refuse_bad_input_and_other_tenants(f: Fixture) {
     let id = v["id"].as_i64().unwrap();
     let path = format!("/v1/sweeps/{id}");
     api.ended(&path, &api.acme).await;
-    let (s, v) = api.call(Method::GET, &path, Some(&api.beta), None).await;
+    let (s, v) = api.get(&path, &api.beta).await;
     assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
     let (_, v) = api
         .call(Method::GET, "/v1/sweeps", Some(&api.beta), None)

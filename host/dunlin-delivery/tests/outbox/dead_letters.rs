@@ -10,8 +10,8 @@ use dunlin_store::{ActionStatus, DeliverySettings, DueQuery};
 
 use crate::receiver::{Receiver, Reply};
 use crate::scene::{
-    attempts, clock, config, customer, decide, delivery, endpoint, entry, invoice, key, ledger,
-    march_10, no_mail, retry_payment, run, secret, tenant, AS_OF,
+    acme_with_one_invoice, attempts, clock, config, decide, delivery, endpoint, entry, key,
+    march_10, no_mail, retry_payment, run, secret, AS_OF,
 };
 
 dunlin_store::conformance!(an_action_is_dead_after_its_last_attempt_and_goes_once_requeued);
@@ -21,14 +21,7 @@ async fn an_action_is_dead_after_its_last_attempt_and_goes_once_requeued(f: Fixt
         max_attempts: 2,
         ..delivery()
     };
-    let acme = tenant(&f, "acme", settings).await;
-    ledger(
-        &f,
-        &acme,
-        &[customer("c1", "en", "Europe/Helsinki", "c1@example.com")],
-        &[invoice("i1", "c1", 10_000)],
-    )
-    .await;
+    let acme = acme_with_one_invoice(&f, settings, 10_000).await;
     let id = decide(&f, &acme, AS_OF, &[("i1", vec![retry_payment()])]).await[0];
     // Down for two requests, then back.
     let script = vec![Reply::status(503), Reply::status(503), Reply::status(200)];

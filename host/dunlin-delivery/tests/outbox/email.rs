@@ -14,8 +14,8 @@ use mail_parser::{Message, MessageParser, MimeHeaders};
 
 use crate::aiosmtpd::free_port;
 use crate::scene::{
-    attempts, clock, config, customer, decide, delivery, email, entry, invoice, key, ledger,
-    march_10, one_notice_each, run, smtp, status, tenant, Mailbox, AS_OF,
+    acme_with_one_invoice, attempts, clock, config, customer, decide, delivery, email, entry,
+    invoice, key, ledger, march_10, one_notice_each, run, smtp, status, tenant, Mailbox, AS_OF,
 };
 
 dunlin_store::conformance!(
@@ -194,14 +194,7 @@ async fn an_email_carries_its_headers_both_parts_and_amounts_in_the_customers_lo
 async fn a_refused_connection_is_retried_with_the_same_message_id_until_the_server_takes_it(
     f: Fixture,
 ) {
-    let acme = tenant(&f, "acme", delivery()).await;
-    ledger(
-        &f,
-        &acme,
-        &[customer("c1", "en", "Europe/Helsinki", "c1@example.com")],
-        &[invoice("i1", "c1", 50_000)],
-    )
-    .await;
+    let acme = acme_with_one_invoice(&f, delivery(), 50_000).await;
     let id = decide(
         &f,
         &acme,

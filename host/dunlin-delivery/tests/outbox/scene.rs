@@ -101,6 +101,24 @@ pub fn invoice(id: &str, customer: &str, minor: i64) -> NewInvoice {
     testing::invoice(id, customer, testing::date("2026-02-20"), minor)
 }
 
+/// Tenant `acme` (with `delivery`) and its customer `c1` (en, Helsinki) with one invoice
+/// `i1` of `minor` cents.
+pub async fn acme_with_one_invoice(
+    f: &Fixture,
+    delivery: DeliverySettings,
+    minor: i64,
+) -> TenantId {
+    let acme = tenant(f, "acme", delivery).await;
+    ledger(
+        f,
+        &acme,
+        &[customer("c1", "en", "Europe/Helsinki", "c1@example.com")],
+        &[invoice("i1", "c1", minor)],
+    )
+    .await;
+    acme
+}
+
 pub async fn ledger(
     f: &Fixture,
     tenant: &TenantId,

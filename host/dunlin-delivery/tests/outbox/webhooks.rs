@@ -18,9 +18,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::receiver::{Receiver, Recorded, Reply};
 use crate::scene::{
-    attempts, clock, close, config, customer, decide, delivery, endpoint, entry, escalate, invoice,
-    key, ledger, march_10, no_mail, notice, pause, retry_payment, run, secret, status, tenant,
-    AS_OF, POLICY_VERSION, REASON,
+    acme_with_one_invoice, attempts, clock, close, config, customer, decide, delivery, endpoint,
+    entry, escalate, invoice, key, ledger, march_10, no_mail, notice, pause, retry_payment, run,
+    secret, status, tenant, AS_OF, POLICY_VERSION, REASON,
 };
 
 dunlin_store::conformance!(
@@ -74,14 +74,7 @@ fn webhook_ids(receiver: &Receiver) -> Vec<String> {
 
 /// Tenant `acme` with customer `c1` and invoice `i1`, and a payment retry decided for it.
 async fn one_retry(f: &Fixture) -> (TenantId, i64) {
-    let acme = tenant(f, "acme", delivery()).await;
-    ledger(
-        f,
-        &acme,
-        &[customer("c1", "en", "Europe/Helsinki", "c1@example.com")],
-        &[invoice("i1", "c1", 10_000)],
-    )
-    .await;
+    let acme = acme_with_one_invoice(f, delivery(), 10_000).await;
     let id = decide(f, &acme, AS_OF, &[("i1", vec![retry_payment()])]).await[0];
     (acme, id)
 }
@@ -367,14 +360,7 @@ async fn a_retry_goes_only_to_the_endpoint_that_failed(f: Fixture) {
 /// added and a retry decided: the retry is delivered, not failed for want of an endpoint the
 /// worker had not read yet (it reads settings again only every 30 seconds).
 async fn an_endpoint_added_after_the_worker_read_the_settings_takes_the_next_action(f: Fixture) {
-    let acme = tenant(&f, "acme", delivery()).await;
-    ledger(
-        &f,
-        &acme,
-        &[customer("c1", "en", "Europe/Helsinki", "c1@example.com")],
-        &[invoice("i1", "c1", 10_000)],
-    )
-    .await;
+    let acme = acme_with_one_invoice(&f, delivery(), 10_000).await;
     let worker =
         Worker::new(f.db.clone(), no_mail(), clock(march_10(10, 0)), config()).expect("a worker");
     let stop = CancellationToken::new();
