@@ -4,6 +4,8 @@
 //!
 //! Nothing here is committed as a binary: a fresh clone builds everything it tests.
 
+pub mod metrics;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};

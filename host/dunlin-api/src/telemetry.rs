@@ -6,9 +6,6 @@
 //! each scrape, and counts every request by its route template (never the raw path, so no
 //! id a client sent becomes a label value), method and status.
 
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
@@ -16,7 +13,7 @@ use axum::http::{header, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 pub use metrics_exporter_prometheus::PrometheusHandle;
-use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, PrometheusRecorder};
+use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder};
 
 use crate::{ApiError, AppState, Operator};
 
@@ -121,31 +118,4 @@ pub(crate) async fn track(request: Request, next: Next) -> Response {
     metrics::histogram!("dunlin_http_request_seconds", "route" => route, "method" => method)
         .record(started.elapsed().as_secs_f64());
     response
-}
-
-/// A future polled with its own recorder as the thread's, on whichever thread runs it: what
-/// it records reaches that recorder and no other, so tests need not share the process's.
-/// Tasks it spawns record into the process's recorder as usual.
-pub struct Recorded<F> {
-    recorder: PrometheusRecorder,
-    inner: Pin<Box<F>>,
-}
-
-impl<F: Future> Recorded<F> {
-    /// `inner`, recording into `recorder`.
-    pub fn new(recorder: PrometheusRecorder, inner: F) -> Self {
-        Recorded {
-            recorder,
-            inner: Box::pin(inner),
-        }
-    }
-}
-
-impl<F: Future> Future for Recorded<F> {
-    type Output = F::Output;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let this = self.get_mut();
-        metrics::with_local_recorder(&this.recorder, || this.inner.as_mut().poll(cx))
-    }
 }

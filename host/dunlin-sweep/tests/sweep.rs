@@ -13,8 +13,10 @@ use dunlin_store::{
     TenantId, TenantSettings,
 };
 use dunlin_sweep::{sweep, sweep_many, SweepError, SweepOptions, SweepReport};
+use dunlin_tests::metrics::Recorded;
 use dunlin_tests::{fixture, reference_policy};
 use futures_util::StreamExt;
+use metrics_exporter_prometheus::PrometheusBuilder;
 
 dunlin_store::conformance!(
     a_sweep_counts_decisions_by_outcome_and_failure_code_in_the_metrics,
@@ -638,9 +640,9 @@ async fn a_recorded_sweep_writes_its_run_and_waits_for_one_running(f: Fixture) {
 }
 
 async fn a_sweep_counts_decisions_by_outcome_and_failure_code_in_the_metrics(f: Fixture) {
-    let recorder = dunlin_api::telemetry::builder().build_recorder();
+    let recorder = PrometheusBuilder::new().build_recorder();
     let handle = recorder.handle();
-    dunlin_api::telemetry::Recorded::new(recorder, async move {
+    Recorded::new(recorder, async move {
         let w = world(f);
         let good = &[reference_policy("standard")];
         let acme = tenant(&w, "acme", FailureMode::RetryNextTick, good, vec![]).await;

@@ -3,8 +3,9 @@
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-use dunlin_api::telemetry::{self, Recorded};
+use dunlin_api::telemetry;
 use dunlin_api::{ApiConfig, AppState, OperatorKey, RateLimit};
+use dunlin_tests::metrics::Recorded;
 
 use crate::support::*;
 
