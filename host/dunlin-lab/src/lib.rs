@@ -2,4 +2,6 @@
 //! contexts, compared with what was decided, before the version goes live.
 #![deny(missing_docs)]
 
+pub mod backtest;
+pub mod candidate;
 pub mod compare;
