@@ -5,3 +5,4 @@
 pub mod backtest;
 pub mod candidate;
 pub mod compare;
+pub mod diff;
