@@ -29,6 +29,8 @@ pub struct BacktestOptions {
     pub limits: OperatorLimits,
     /// Disagreeing decisions listed in the report (all are counted).
     pub listed: usize,
+    /// Stop after this many recorded decisions (the oldest first); `None`: all of them.
+    pub max_decisions: Option<u64>,
 }
 
 impl BacktestOptions {
@@ -41,6 +43,7 @@ impl BacktestOptions {
             workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
             limits: OperatorLimits::default(),
             listed: crate::compare::DEFAULT_LISTED,
+            max_decisions: None,
         }
     }
 }
@@ -59,6 +62,8 @@ pub struct BacktestReport {
     pub from: Option<Date>,
     /// The window asked for.
     pub to: Option<Date>,
+    /// The backtest stopped at `max_decisions` with more recorded decisions left.
+    pub truncated: bool,
     /// Baseline: what was recorded; candidate: the version.
     pub comparison: Report,
 }
@@ -155,7 +160,6 @@ pub async fn backtest(
     let mut query = DecisionQuery {
         from: opts.from,
         to: opts.to,
-        limit: PAGE,
         ..DecisionQuery::default()
     };
     let mut state = (
@@ -163,11 +167,22 @@ pub async fn backtest(
         Comparison::listing(opts.listed),
     );
     let mut done = 0u64;
+    let mut truncated = false;
     loop {
+        let left = opts
+            .max_decisions
+            .map_or(u64::MAX, |max| max - done.min(max));
+        if left == 0 {
+            // One more decision tells whether the cap cut anything off.
+            query.limit = 1;
+            truncated = !db.decisions(tenant, &query).await?.is_empty();
+            break;
+        }
+        query.limit = u32::try_from(left).unwrap_or(PAGE).min(PAGE);
         let page = db.decisions(tenant, &query).await?;
         let Some(last) = page.last() else { break };
         query.after_id = Some(last.id);
-        let full = page.len() == PAGE as usize;
+        let full = page.len() == query.limit as usize;
         done += page.len() as u64;
         let rules = rules.clone();
         state = tokio::task::spawn_blocking(move || {
@@ -191,6 +206,7 @@ pub async fn backtest(
         sha256,
         from: opts.from,
         to: opts.to,
+        truncated,
         comparison: state.1.finish(),
     })
 }

@@ -177,13 +177,23 @@ async fn a_backtest_window_keeps_to_its_days(f: Fixture) {
         listed: 3,
         ..BacktestOptions::new(2)
     };
-    let r = run(f.db.as_ref(), &t, &opts).await.comparison;
+    let r = run(f.db.as_ref(), &t, &opts).await;
+    assert!(!r.truncated);
+    let r = r.comparison;
     assert_eq!((r.total, r.disagreed), (16, 8));
     assert_eq!((r.disagreements.len(), r.disagreements_not_listed), (3, 5));
     assert!(r
         .disagreements
         .iter()
         .all(|x| x.as_of >= d("2026-03-05") && x.as_of <= d("2026-03-08")));
+    let capped = |max| BacktestOptions {
+        max_decisions: Some(max),
+        ..BacktestOptions::new(2)
+    };
+    let r = run(f.db.as_ref(), &t, &capped(10)).await;
+    assert_eq!((r.comparison.total, r.truncated), (10, true));
+    let r = run(f.db.as_ref(), &t, &capped(44)).await;
+    assert_eq!((r.comparison.total, r.truncated), (44, false));
     let backwards = BacktestOptions {
         from: Some(d("2026-03-08")),
         to: Some(d("2026-03-05")),
