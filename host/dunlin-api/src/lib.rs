@@ -28,6 +28,7 @@ use tower_http::timeout::TimeoutLayer;
 mod actions;
 mod admin;
 mod auth;
+mod backtest;
 mod decisions;
 mod delivery;
 mod endpoints;

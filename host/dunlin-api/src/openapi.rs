@@ -18,8 +18,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::{
-    actions, admin, decisions, delivery, endpoints, health, ledger, outbox, outcomes, policies,
-    sweeps, telemetry, unsubscribe, AppState,
+    actions, admin, backtest, decisions, delivery, endpoints, health, ledger, outbox, outcomes,
+    policies, sweeps, telemetry, unsubscribe, AppState,
 };
 
 #[derive(OpenApi)]
@@ -76,6 +76,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(policies::get, policies::delete))
         .routes(routes!(policies::activate))
         .routes(routes!(policies::rollback))
+        .routes(routes!(backtest::run))
         .routes(routes!(policies::get_settings, policies::put_settings))
         .routes(routes!(sweeps::start, sweeps::list))
         .routes(routes!(sweeps::get))

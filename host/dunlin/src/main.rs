@@ -12,6 +12,7 @@ macro_rules! outln {
     };
 }
 
+mod backtest_cmd;
 mod deliver_cmd;
 mod demo_cmd;
 mod endpoint_cmd;
@@ -361,6 +362,9 @@ async fn run_with_db(cli: &Cli) -> anyhow::Result<ExitCode> {
         .context("opening the database")?;
     let db = shared.as_ref();
     let result = match &cli.command {
+        Command::Policy(policy_cmd::PolicyCommand::Backtest(args)) => {
+            backtest_cmd::run(args, &cli.sandbox, db, &limits).await
+        }
         Command::Policy(cmd) => policy_cmd::run_stored(cmd, &cli.sandbox, db).await,
         Command::Tenant(cmd) => tenant_cmd::run(cmd, db, &limits).await,
         Command::Template(cmd) => template_cmd::run(cmd, db).await,

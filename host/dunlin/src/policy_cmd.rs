@@ -87,6 +87,12 @@ pub enum PolicyCommand {
         /// The cases file (a base context and cases with expected decisions).
         cases: PathBuf,
     },
+    /// Try a stored version over the tenant's recorded decisions and compare it with what
+    /// was decided (nothing is written).
+    Backtest(crate::backtest_cmd::BacktestArgs),
+    /// Compare two components over contexts from a file (a book, a cases file or exported
+    /// contexts), without a database.
+    Diff(crate::backtest_cmd::DiffArgs),
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -104,6 +110,7 @@ impl PolicyCommand {
                 | PolicyCommand::Activate { .. }
                 | PolicyCommand::Rollback { .. }
                 | PolicyCommand::List { .. }
+                | PolicyCommand::Backtest(_)
         )
     }
 }
@@ -196,7 +203,9 @@ pub fn run(cmd: &PolicyCommand, sandbox: &SandboxArgs) -> anyhow::Result<ExitCod
         PolicyCommand::Upload { .. }
         | PolicyCommand::Activate { .. }
         | PolicyCommand::Rollback { .. }
-        | PolicyCommand::List { .. } => unreachable!("dispatched to run_stored"),
+        | PolicyCommand::List { .. }
+        | PolicyCommand::Backtest(_) => unreachable!("dispatched to run_stored"),
+        PolicyCommand::Diff(args) => crate::backtest_cmd::run_diff(args, sandbox),
         PolicyCommand::Build { crate_dir, out } => {
             let wasm = build(crate_dir)?;
             if let Some(out) = out {

@@ -193,6 +193,50 @@ fn test_passes_the_reference_cases_and_fails_a_wrong_expectation() {
 }
 
 #[test]
+fn diff_of_a_component_with_itself_agrees_on_every_context() {
+    let (dir, wasm) = standard();
+    let cache = dir.path().join("cache");
+    let wasm = wasm.to_str().unwrap();
+    let cases = repo().join("policies/standard/cases.json");
+    let out = dunlin(
+        &cache,
+        &[
+            "policy",
+            "diff",
+            wasm,
+            wasm,
+            "--cases",
+            cases.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+    assert!(report["total"].as_u64().unwrap() > 0, "{report}");
+    assert_eq!(report["total"], report["agreed"], "{report}");
+    let out = dunlin(
+        &cache,
+        &[
+            "policy",
+            "diff",
+            wasm,
+            wasm,
+            "--book",
+            "examples/book.json",
+            "--days",
+            "30",
+        ],
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("(100.0 %)  disagreed 0"), "{stdout}");
+    // A diff needs one source of contexts.
+    let out = dunlin(&cache, &["policy", "diff", wasm, wasm]);
+    assert_eq!(out.status.code(), Some(2), "{:?}", text(&out));
+}
+
+#[test]
 fn simulate_prints_timelines_and_a_summary() {
     let (dir, wasm) = standard();
     let out = dunlin(
@@ -271,6 +315,7 @@ fn commands_about_a_missing_tenant_fail() {
         &["decisions", "--tenant", "nosuch"][..],
         &["explain", "--tenant", "nosuch", "--invoice", "i1"],
         &["tenant", "show", "nosuch"],
+        &["policy", "backtest", "--tenant", "nosuch", "1"],
     ] {
         let out = dunlin_db(&cache, &db, args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");

@@ -5,6 +5,7 @@
 mod support;
 
 mod admin;
+mod backtest;
 mod contract;
 mod delivery;
 mod fuzz;

@@ -1,0 +1,109 @@
+//! Backtest throughput: one tenant's recorded decisions (N invoices swept on W days a week
+//! apart by the `standard` policy) read back from SQLite (contexts decompressed), decided
+//! again by a stored version (`saas-card`) in batch mode on all cores, guarded and compared.
+//! Prints recorded decisions per second.
+//!
+//! `cargo bench -p dunlin-benches --bench backtest` (defaults: 100,000 invoices, 3 weeks:
+//! 300,000 decisions); `DUNLIN_BENCH_INVOICES` and `DUNLIN_BENCH_WEEKS` change them.
+
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+use std::time::Instant;
+
+use dunlin_lab::backtest::{backtest, BacktestOptions};
+use dunlin_runtime::{Runtime, RuntimeConfig};
+use dunlin_store::testing::{customer, date as d, invoice};
+use dunlin_store::{Db, TenantId, TenantSettings};
+use dunlin_sweep::{sweep, SweepOptions};
+
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+async fn seed(db: &dyn Db, runtime: &Runtime, invoices: usize, weeks: usize) -> TenantId {
+    let started = Instant::now();
+    let id = TenantId::new("bench").expect("a tenant id");
+    db.create_tenant(&id, &TenantSettings::default())
+        .await
+        .expect("tenant");
+    let v = db
+        .add_policy_version(&id, &dunlin_tests::reference_policy("standard"))
+        .await
+        .expect("upload");
+    db.activate_policy_version(&id, v.version)
+        .await
+        .expect("activate");
+    db.add_policy_version(&id, &dunlin_tests::reference_policy("saas-card"))
+        .await
+        .expect("upload the candidate");
+    let customers: Vec<_> = (0..invoices.div_ceil(10))
+        .map(|c| customer(&format!("c{c:06}")).with_tags(&[["smb", "enterprise"][c % 2]]))
+        .collect();
+    for chunk in customers.chunks(5000) {
+        db.upsert_customers(&id, chunk).await.expect("customers");
+    }
+    let rows: Vec<_> = (0..invoices)
+        .map(|i| {
+            let due_on = d("2026-01-10") + chrono::Days::new((i % 40) as u64);
+            let minor = 5_000 + (i % 1000) as i64 * 100;
+            invoice(
+                &format!("i{i:07}"),
+                &format!("c{:06}", i / 10),
+                due_on,
+                minor,
+            )
+        })
+        .collect();
+    for chunk in rows.chunks(5000) {
+        db.upsert_invoices(&id, chunk).await.expect("invoices");
+    }
+    for week in 0..weeks {
+        let as_of = d("2026-03-02") + chrono::Days::new(7 * week as u64);
+        sweep(db, runtime, &id, &SweepOptions::new(as_of))
+            .await
+            .expect("sweep");
+    }
+    db.refresh_statistics().await.expect("statistics");
+    println!(
+        "  seeded {invoices} invoices and swept {weeks} weeks in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    id
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    let invoices = env("DUNLIN_BENCH_INVOICES", 100_000);
+    let weeks = env("DUNLIN_BENCH_WEEKS", 3);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("bench.db").display());
+    let db = dunlin_store::connect(&url).await.expect("open");
+    let runtime = Runtime::new(RuntimeConfig::default()).expect("engine");
+    println!("backtest, SQLite: {invoices} invoices × {weeks} weekly sweeps");
+    let tenant = seed(db.as_ref(), &runtime, invoices, weeks).await;
+    let started = Instant::now();
+    let report = backtest(
+        db.as_ref(),
+        &runtime,
+        &tenant,
+        &BacktestOptions::new(2),
+        &mut |_| {},
+    )
+    .await
+    .expect("backtest");
+    let elapsed = started.elapsed().as_secs_f64();
+    let r = &report.comparison;
+    println!(
+        "  {} recorded decisions in {elapsed:.2} s: {:.0} decisions/s ({} agreed, {} disagreed)",
+        r.total,
+        r.total as f64 / elapsed,
+        r.agreed,
+        r.disagreed
+    );
+    db.close().await;
+}

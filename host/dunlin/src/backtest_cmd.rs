@@ -1,0 +1,281 @@
+//! `dunlin policy backtest` (a stored version over the tenant's decision log) and
+//! `dunlin policy diff` (two components over contexts from a file, no database): the same
+//! comparison, printed as tables or as JSON.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use dunlin_core::cases::CasesFile;
+use dunlin_core::guardrails::OperatorLimits;
+use dunlin_core::simulate::Book;
+use dunlin_core::text::Escaped;
+use dunlin_core::Date;
+use dunlin_lab::backtest::{backtest, BacktestOptions};
+use dunlin_lab::candidate::Rules;
+use dunlin_lab::compare::{Report, Side};
+use dunlin_lab::diff;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::policy_cmd::load;
+use crate::SandboxArgs;
+
+#[derive(clap::Args)]
+pub struct BacktestArgs {
+    /// The tenant.
+    #[arg(long)]
+    tenant: String,
+    /// The stored policy version to try.
+    version: u32,
+    /// Recorded decisions of this day or later (YYYY-MM-DD).
+    #[arg(long)]
+    from: Option<Date>,
+    /// Recorded decisions of this day or earlier (YYYY-MM-DD).
+    #[arg(long)]
+    to: Option<Date>,
+    /// Disagreeing decisions listed (all are counted).
+    #[arg(long, default_value_t = 20)]
+    list: usize,
+    /// Print the report as JSON instead of tables.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args)]
+#[command(group(clap::ArgGroup::new("input").required(true).args(["book", "cases", "contexts"])))]
+pub struct DiffArgs {
+    /// The baseline component.
+    old: PathBuf,
+    /// The candidate component.
+    new: PathBuf,
+    /// A book as `dunlin simulate` reads it, played through OLD; both are asked on its
+    /// contexts.
+    #[arg(long)]
+    book: Option<PathBuf>,
+    /// With --book: how many days to play.
+    #[arg(long, default_value_t = 90)]
+    days: u32,
+    /// A cases file: every case's context.
+    #[arg(long)]
+    cases: Option<PathBuf>,
+    /// Contexts as JSON Lines, as `dunlin decisions --export` writes them (or one bare
+    /// context object per line).
+    #[arg(long)]
+    contexts: Option<PathBuf>,
+    /// Disagreeing contexts listed (all are counted).
+    #[arg(long, default_value_t = 20)]
+    list: usize,
+    /// Print the report as JSON instead of tables.
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn run(
+    args: &BacktestArgs,
+    sandbox: &SandboxArgs,
+    db: &dyn dunlin_store::Db,
+    limits: &OperatorLimits,
+) -> anyhow::Result<ExitCode> {
+    let (tenant, _) = crate::tenant_cmd::existing_tenant(db, &args.tenant).await?;
+    let runtime = sandbox.runtime()?;
+    let opts = BacktestOptions {
+        from: args.from,
+        to: args.to,
+        limits: limits.clone(),
+        listed: args.list,
+        ..BacktestOptions::new(args.version)
+    };
+    let bar = progress_bar(args.json);
+    let report = backtest(db, &runtime, &tenant, &opts, &mut |done| {
+        bar.set_position(done)
+    })
+    .await
+    .with_context(|| format!("backtesting version {}", args.version))?;
+    bar.finish_and_clear();
+    if args.json {
+        outln!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let window = |d: Option<Date>| d.map_or_else(|| "…".to_owned(), |d| d.to_string());
+    outln!(
+        "Backtest of version {} (sha256 {}) for {}, decisions {} to {}",
+        report.version,
+        &report.sha256[..12.min(report.sha256.len())],
+        Escaped(&report.tenant),
+        window(report.from),
+        window(report.to)
+    );
+    outln!(
+        "baseline: what was recorded; candidate: version {}\n",
+        report.version
+    );
+    print(&report.comparison);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn run_diff(args: &DiffArgs, sandbox: &SandboxArgs) -> anyhow::Result<ExitCode> {
+    let runtime = sandbox.runtime()?;
+    let old = load(&runtime, &args.old)?;
+    let new = load(&runtime, &args.new)?;
+    let read = |path: &PathBuf| {
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+    };
+    let items = match (&args.book, &args.cases, &args.contexts) {
+        (Some(path), _, _) => {
+            let book: Book = serde_json::from_str(&read(path)?)
+                .with_context(|| format!("{} is not a valid book", path.display()))?;
+            diff::from_book(&book, args.days, &old)?
+        }
+        (_, Some(path), _) => diff::from_cases(
+            &CasesFile::parse(&read(path)?).with_context(|| path.display().to_string())?,
+        )?,
+        (_, _, Some(path)) => {
+            diff::read_jsonl(&read(path)?).with_context(|| path.display().to_string())?
+        }
+        (None, None, None) => unreachable!("clap requires one input"),
+    };
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let report = diff::diff(&old, &new, &items, &Rules::default(), workers, args.list);
+    if args.json {
+        outln!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    outln!(
+        "Diff of {} (baseline, sha256 {}) and {} (candidate, sha256 {}), default guardrails\n",
+        args.old.display(),
+        &old.info().sha256[..12],
+        args.new.display(),
+        &new.info().sha256[..12]
+    );
+    print(&report);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A count of decisions on stderr, only when a person watches and no JSON is asked for.
+fn progress_bar(json: bool) -> ProgressBar {
+    if json || !std::io::stdout().is_terminal() || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {pos} decisions compared, {per_sec}")
+            .expect("the template is valid"),
+    );
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    bar
+}
+
+/// The report as tables. Segments, customer ids and reasons are tenant text: escaped.
+fn print(r: &Report) {
+    outln!(
+        "compared {}  agreed {} ({:.1} %)  disagreed {}  invoices {} ({} with a difference)",
+        r.total,
+        r.agreed,
+        100.0 * r.agreement_rate(),
+        r.disagreed,
+        r.invoices,
+        r.invoices_differing
+    );
+    if !r.segments.is_empty() {
+        outln!(
+            "\n{:<32} {:>10} {:>10}",
+            "segment (customer tags)",
+            "compared",
+            "agreed"
+        );
+        for (segment, a) in &r.segments {
+            outln!("{:<32} {:>10} {:>10}", Escaped(segment), a.total, a.agreed);
+        }
+    }
+    outln!("\n{:<32} {:>10} {:>10}", "", "baseline", "candidate");
+    let (b, c) = (&r.baseline, &r.candidate);
+    let row = |label: &str, x: u64, y: u64| outln!("{label:<32} {x:>10} {y:>10}");
+    row("escalations", b.escalations, c.escalations);
+    row("suspensions", b.suspensions, c.suspensions);
+    row("write-offs", b.write_offs, c.write_offs);
+    table("action", b, c, |s| keyed(&s.actions));
+    table("notice level", b, c, |s| keyed(&s.levels));
+    table("notice channel", b, c, |s| keyed(&s.channels));
+    table("notice tone", b, c, |s| keyed(&s.tones));
+    table("guardrail", b, c, |s| keyed(&s.interventions));
+    table("policy failure", b, c, |s| keyed(&s.failures));
+    table("customers with N notices", b, c, |s| {
+        keyed(&s.notices_per_customer)
+    });
+    if !r.directions.is_empty() {
+        outln!("\n{:<32} {:>10}", "disagreements by direction", "decisions");
+        for (d, n) in &r.directions {
+            outln!("{:<32} {n:>10}", d.as_str());
+        }
+    }
+    if !r.money.is_empty() {
+        outln!(
+            "\n{:<24} {:<8} {:>10} {:>20}",
+            "open balance treated",
+            "currency",
+            "invoices",
+            "minor units"
+        );
+        for m in &r.money {
+            outln!(
+                "{:<24} {:<8} {:>10} {:>20}",
+                m.direction.as_str(),
+                m.currency,
+                m.invoices,
+                m.open_balance_minor
+            );
+        }
+    }
+    if !r.disagreements.is_empty() {
+        outln!("\ndisagreements");
+    }
+    for d in &r.disagreements {
+        let id = d
+            .decision_id
+            .map_or_else(String::new, |id| format!("#{id} "));
+        outln!(
+            "  {id}{} · {} · {} · {} · {}",
+            d.as_of,
+            Escaped(&d.invoice_id),
+            Escaped(&d.customer_id),
+            Escaped(&d.segment),
+            d.direction.as_str()
+        );
+        outln!("    baseline:  {}", d.baseline);
+        outln!("               {}", Escaped(&d.baseline_reason));
+        outln!("    candidate: {}", d.candidate);
+        outln!("               {}", Escaped(&d.candidate_reason));
+    }
+    if r.disagreements_not_listed > 0 {
+        outln!("  … and {} more", r.disagreements_not_listed);
+    }
+}
+
+/// A counted map as (label, count) rows.
+fn keyed<K: ToString>(m: &std::collections::BTreeMap<K, u64>) -> Vec<(String, u64)> {
+    m.iter().map(|(k, n)| (k.to_string(), *n)).collect()
+}
+
+/// One table of counts, baseline beside candidate, over the labels either side has.
+fn table(title: &str, b: &Side, c: &Side, of: impl Fn(&Side) -> Vec<(String, u64)>) {
+    let (bs, cs) = (of(b), of(c));
+    let mut labels: Vec<&String> = bs.iter().chain(&cs).map(|(k, _)| k).collect();
+    labels.sort_unstable();
+    labels.dedup();
+    if labels.is_empty() {
+        return;
+    }
+    let count = |rows: &[(String, u64)], k: &String| {
+        rows.iter().find(|(l, _)| l == k).map_or(0, |(_, n)| *n)
+    };
+    outln!("\n{title:<32} {:>10} {:>10}", "baseline", "candidate");
+    for k in labels {
+        outln!(
+            "{:<32} {:>10} {:>10}",
+            Escaped(k),
+            count(&bs, k),
+            count(&cs, k)
+        );
+    }
+}
