@@ -18,7 +18,7 @@ use crate::tenant::TenantId;
 use crate::{Result, StoreError};
 
 /// The frames of the tenant's chunks of contexts among `ids`, by id.
-async fn context_frames(
+pub(super) async fn context_frames(
     pool: &sqlx::Pool<Driver>,
     tenant: &TenantId,
     ids: &[i64],
