@@ -1,3 +1,5 @@
 //! Changing a policy safely: what a policy version would decide over a tenant's recorded
 //! contexts, compared with what was decided, before the version goes live.
 #![deny(missing_docs)]
+
+pub mod replay;

@@ -6,11 +6,10 @@ use std::collections::HashMap;
 use dunlin_core::Date;
 use sqlx::QueryBuilder;
 
-use super::{get, Driver, This};
-use crate::codec::{self, from_json, narrow};
+use super::{get, review, Driver, This};
+use crate::codec::from_json;
 use crate::error::QueryContext;
 use crate::replay::{RecordedDecision, RecordedQuery};
-use crate::review::PolicyRef;
 use crate::tenant::TenantId;
 use crate::Result;
 
@@ -43,35 +42,15 @@ pub(super) async fn recorded_decisions(
         .fetch_all(&db.pool)
         .await
         .ctx("read recorded decisions")?;
-    let mut chunk_ids = rows
-        .iter()
-        .map(|row| get::<Option<i64>>(row, "context_chunk"))
-        .filter_map(Result::transpose)
-        .collect::<Result<Vec<i64>>>()?;
-    chunk_ids.sort_unstable();
-    chunk_ids.dedup();
-    let mut chunks =
-        codec::ChunkCache::new(super::review::context_frames(&db.pool, tenant, &chunk_ids).await?);
+    let mut chunks = review::context_chunks(&db.pool, tenant, &rows).await?;
     let mut records = Vec::with_capacity(rows.len());
     for row in &rows {
-        let version: Option<i64> = get(row, "policy_version")?;
-        let sha: Option<String> = get(row, "policy_sha256")?;
         records.push(RecordedDecision {
             id: get(row, "id")?,
             invoice_id: get(row, "invoice_id")?,
             as_of: get(row, "as_of")?,
-            policy: match (version, sha) {
-                (Some(v), Some(sha256)) => Some(PolicyRef {
-                    version: narrow("policy version", v)?,
-                    sha256,
-                }),
-                _ => None,
-            },
-            context: chunks.context(
-                &get::<Vec<u8>>(row, "context")?,
-                get::<Option<i64>>(row, "context_chunk")?,
-                get::<Option<i64>>(row, "context_line")?,
-            )?,
+            policy: review::policy_of(row)?,
+            context: review::context_of(&mut chunks, row)?,
             decision: get(row, "decision")?,
             interventions: from_json("interventions", &get::<String>(row, "interventions")?)?,
             blocked: Vec::new(),
