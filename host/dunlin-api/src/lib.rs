@@ -41,6 +41,7 @@ mod outcomes;
 mod page;
 mod policies;
 mod rate;
+mod replays;
 mod sweeps;
 pub mod telemetry;
 mod unsubscribe;

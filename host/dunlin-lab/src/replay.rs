@@ -40,6 +40,8 @@ pub enum Scope {
         from: Option<Date>,
         /// Last as-of day.
         to: Option<Date>,
+        /// Only decisions with a larger id: a cut report's `last_id`, to go on from there.
+        after_id: Option<i64>,
     },
 }
 
@@ -69,6 +71,7 @@ pub const EXCERPT_BYTES: usize = 600;
 
 /// What a replay found.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub struct ReplayReport {
     /// Decisions run again.
     pub replayed: usize,
@@ -97,6 +100,7 @@ impl ReplayReport {
 
 /// A decision whose replay differs from the log.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub struct Mismatch {
     /// The decision's id.
     pub decision_id: i64,
@@ -117,6 +121,7 @@ pub struct Mismatch {
 
 /// A decision whose component could not be run again.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub struct MissingComponent {
     /// The decision's id.
     pub decision_id: i64,
@@ -173,7 +178,10 @@ async fn run(
 ) -> Result<ReplayReport, ReplayError> {
     let mut query = match scope {
         Scope::Decision(id) => RecordedQuery::decision(id),
-        Scope::Window { from, to } => RecordedQuery::window(from, to),
+        Scope::Window { from, to, after_id } => RecordedQuery {
+            after_id,
+            ..RecordedQuery::window(from, to)
+        },
     };
     let mut components = Components::default();
     let mut handles: Vec<Handles> = Vec::new();

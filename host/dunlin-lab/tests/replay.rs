@@ -87,6 +87,7 @@ async fn replay_all(f: &Fixture, t: &TenantId, workers: usize) -> ReplayReport {
     let window = Scope::Window {
         from: None,
         to: None,
+        after_id: None,
     };
     replay(f.db.as_ref(), runtime(), t, window, &opts, &|_| {})
         .await
@@ -139,6 +140,7 @@ async fn a_history_swept_by_the_reference_policies_replays_identically(f: Fixtur
             Scope::Window {
                 from: None,
                 to: None,
+                after_id: None,
             },
             &ReplayOptions {
                 page_size: 64,
@@ -163,6 +165,7 @@ async fn a_history_swept_by_the_reference_policies_replays_identically(f: Fixtur
             Scope::Window {
                 from: Some(d("2026-01-25")),
                 to: Some(d("2026-01-31")),
+                after_id: None,
             },
             &ReplayOptions::default(),
             &|_| {},
