@@ -42,6 +42,7 @@ mod outcomes;
 mod page;
 mod policies;
 mod rate;
+mod replays;
 mod sweeps;
 pub mod telemetry;
 mod unsubscribe;

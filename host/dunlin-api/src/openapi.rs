@@ -19,7 +19,7 @@ use utoipa_axum::routes;
 
 use crate::{
     actions, admin, backtest, decisions, delivery, endpoints, health, ledger, outbox, outcomes,
-    policies, sweeps, telemetry, unsubscribe, AppState,
+    policies, replays, sweeps, telemetry, unsubscribe, AppState,
 };
 
 #[derive(OpenApi)]
@@ -80,6 +80,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(policies::get_settings, policies::put_settings))
         .routes(routes!(sweeps::start, sweeps::list))
         .routes(routes!(sweeps::get))
+        .routes(routes!(replays::start))
         .routes(routes!(admin::list_tenants, admin::create_tenant))
         .routes(routes!(admin::show_tenant))
         .routes(routes!(admin::limits))

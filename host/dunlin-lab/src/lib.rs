@@ -6,3 +6,4 @@ pub mod backtest;
 pub mod candidate;
 pub mod compare;
 pub mod diff;
+pub mod replay;

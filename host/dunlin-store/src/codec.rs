@@ -50,8 +50,9 @@ pub(crate) fn parse_name<T: DeserializeOwned>(
     })
 }
 
-/// JSON text of a value whose serialisation cannot fail (maps of strings, lists of enums).
-pub(crate) fn json<T: Serialize + ?Sized>(value: &T) -> String {
+/// JSON text of a value whose serialisation cannot fail (maps of strings, lists of enums):
+/// what the log writes for a decision and each action, so a replay compares against it.
+pub fn json<T: Serialize + ?Sized>(value: &T) -> String {
     serde_json::to_string(value).expect("plain data always serialises")
 }
 

@@ -15,6 +15,7 @@ use crate::outbox::{
     OutboxEntry, OutboxQuery, Requeue,
 };
 use crate::outcome::{OutcomeReport, ReportResult};
+use crate::replay::{RecordedDecision, RecordedQuery};
 use crate::review::{
     Contact, DecisionQuery, DecisionRecord, DuePage, DueQuery, DunningState, Outcome, RecordSummary,
 };
@@ -220,6 +221,13 @@ pub trait Db: Send + Sync {
         tenant: &TenantId,
         query: &DecisionQuery,
     ) -> Result<Vec<DecisionRecord>>;
+    /// The decision log as replay and export read it, oldest first: each decision's context
+    /// and the JSON text written for its decision and its blocked actions.
+    async fn recorded_decisions(
+        &self,
+        tenant: &TenantId,
+        query: &RecordedQuery,
+    ) -> Result<Vec<RecordedDecision>>;
     /// A customer's contacts (notices not blocked or cancelled) on or after `since`.
     async fn recent_contacts(
         &self,

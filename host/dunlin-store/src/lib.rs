@@ -21,6 +21,7 @@ pub mod ledger;
 pub mod outbox;
 pub mod outcome;
 mod postgres;
+pub mod replay;
 pub mod review;
 mod sqlite;
 pub mod sweep;
@@ -41,6 +42,7 @@ pub use ledger::{
     NewPayment, NewPaymentPlan, PlanKind, PlanStatus,
 };
 pub use postgres::PgDb;
+pub use replay::{RecordedDecision, RecordedQuery};
 pub use review::{
     ActionRecord, ActionStatus, Contact, DecisionOutcome, DecisionQuery, DecisionRecord,
     DueInvoice, DuePage, DueQuery, DunningState, FailureRecord, Outcome, PlannedAction, PolicyRef,

@@ -36,6 +36,7 @@ use crate::outbox::{
     OutboxEntry, OutboxQuery, Requeue,
 };
 use crate::outcome::{OutcomeReport, ReportResult};
+use crate::replay::{RecordedDecision, RecordedQuery};
 use crate::review::{Contact, DecisionQuery, DecisionRecord, DuePage, DueQuery, DunningState};
 use crate::sweep::{EncodedOutcome, LedgerMark, Written};
 use crate::sweep_run::{NewSweepRun, SweepFigures, SweepRun, SweepStatus};
@@ -59,6 +60,9 @@ mod outbox;
 #[allow(clippy::duplicate_mod)]
 #[path = "sql/outcome.rs"]
 mod outcome;
+#[allow(clippy::duplicate_mod)]
+#[path = "sql/replay.rs"]
+mod replay;
 #[allow(clippy::duplicate_mod)]
 #[path = "sql/review.rs"]
 mod review;
@@ -315,6 +319,14 @@ impl Db for This {
         query: &DecisionQuery,
     ) -> Result<Vec<DecisionRecord>> {
         review::decisions(self, tenant, query).await
+    }
+
+    async fn recorded_decisions(
+        &self,
+        tenant: &TenantId,
+        query: &RecordedQuery,
+    ) -> Result<Vec<RecordedDecision>> {
+        replay::recorded_decisions(self, tenant, query).await
     }
 
     async fn recent_contacts(

@@ -49,6 +49,20 @@ pub struct DecisionsArgs {
     /// At most this many, oldest first.
     #[arg(long, default_value_t = 1000)]
     limit: u32,
+    /// Write every decision (in the --from/--to window) as JSON Lines, one object a line:
+    /// decision_id, invoice_id, as_of, policy_version, policy_sha256, context, decision
+    /// (null when the policy failed), failure_code.
+    #[arg(long, conflicts_with_all = ["invoice", "limit"])]
+    export: bool,
+    /// With --export: the first as-of day.
+    #[arg(long, requires = "export")]
+    from: Option<Date>,
+    /// With --export: the last as-of day.
+    #[arg(long, requires = "export")]
+    to: Option<Date>,
+    /// With --export: the file to write [default: stdout, when it is not a terminal].
+    #[arg(long, requires = "export")]
+    out: Option<std::path::PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -145,6 +159,10 @@ pub async fn run_sweeps(args: &SweepsArgs, db: &dyn Db) -> anyhow::Result<ExitCo
 }
 
 pub async fn run_decisions(args: &DecisionsArgs, db: &dyn Db) -> anyhow::Result<ExitCode> {
+    if args.export {
+        let out = args.out.as_deref();
+        return crate::replay_cmd::export(db, &args.tenant, args.from, args.to, out).await;
+    }
     let (tenant, _) = existing_tenant(db, &args.tenant).await?;
     let query = DecisionQuery {
         invoice: args.invoice.clone(),

@@ -80,6 +80,9 @@ pub enum PolicyCommand {
         #[arg(long)]
         tenant: String,
     },
+    /// Run a tenant's recorded decisions again through the exact component that made each
+    /// and check that the host would write the same bytes; exits 1 on any difference.
+    Replay(crate::replay_cmd::ReplayArgs),
     /// Run a cases file against a component in the real sandbox; fails if any case fails.
     Test {
         /// The component.
@@ -111,6 +114,7 @@ impl PolicyCommand {
                 | PolicyCommand::Rollback { .. }
                 | PolicyCommand::List { .. }
                 | PolicyCommand::Backtest(_)
+                | PolicyCommand::Replay(_)
         )
     }
 }
@@ -179,6 +183,9 @@ pub async fn run_stored(
                 );
             }
         }
+        PolicyCommand::Replay(args) => {
+            return crate::replay_cmd::run(args, db, &sandbox.runtime()?).await;
+        }
         _ => unreachable!("needs_db() is false for the other commands"),
     }
     Ok(ExitCode::SUCCESS)
@@ -204,7 +211,8 @@ pub fn run(cmd: &PolicyCommand, sandbox: &SandboxArgs) -> anyhow::Result<ExitCod
         | PolicyCommand::Activate { .. }
         | PolicyCommand::Rollback { .. }
         | PolicyCommand::List { .. }
-        | PolicyCommand::Backtest(_) => unreachable!("dispatched to run_stored"),
+        | PolicyCommand::Backtest(_)
+        | PolicyCommand::Replay(_) => unreachable!("dispatched to run_stored"),
         PolicyCommand::Diff(args) => crate::backtest_cmd::run_diff(args, sandbox),
         PolicyCommand::Build { crate_dir, out } => {
             let wasm = build(crate_dir)?;

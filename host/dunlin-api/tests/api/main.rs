@@ -16,4 +16,5 @@ mod ops;
 mod outcomes;
 mod policies;
 mod reads;
+mod replays;
 mod sweeps;

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use dunlin_core::{Date, Decision};
+use dunlin_core::{Context, Date, Decision};
 use sqlx::QueryBuilder;
 
 use super::outcome::{reported_from_row, OUTCOME_COLUMNS};
@@ -42,6 +42,47 @@ async fn context_frames(
         .iter()
         .map(|row| Ok((get(row, "id")?, get(row, "frame")?)))
         .collect()
+}
+
+/// The chunks the contexts of the decision `rows` are in, each read once (a page of one
+/// sweep's decisions shares a few), and only the tenant's own.
+pub(super) async fn context_chunks(
+    pool: &sqlx::Pool<Driver>,
+    tenant: &TenantId,
+    rows: &[Row],
+) -> Result<codec::ChunkCache> {
+    let mut chunk_ids = rows
+        .iter()
+        .map(|row| get::<Option<i64>>(row, "context_chunk"))
+        .filter_map(Result::transpose)
+        .collect::<Result<Vec<i64>>>()?;
+    chunk_ids.sort_unstable();
+    chunk_ids.dedup();
+    Ok(codec::ChunkCache::new(
+        context_frames(pool, tenant, &chunk_ids).await?,
+    ))
+}
+
+/// A decision row's context, from its `context`, `context_chunk` and `context_line`.
+pub(super) fn context_of(chunks: &mut codec::ChunkCache, row: &Row) -> Result<Context> {
+    chunks.context(
+        &get::<Vec<u8>>(row, "context")?,
+        get::<Option<i64>>(row, "context_chunk")?,
+        get::<Option<i64>>(row, "context_line")?,
+    )
+}
+
+/// A decision row's policy version and sha256, when a policy ran.
+pub(super) fn policy_of(row: &Row) -> Result<Option<PolicyRef>> {
+    let version: Option<i64> = get(row, "policy_version")?;
+    let sha: Option<String> = get(row, "policy_sha256")?;
+    Ok(match (version, sha) {
+        (Some(v), Some(sha256)) => Some(PolicyRef {
+            version: narrow("policy version", v)?,
+            sha256,
+        }),
+        _ => None,
+    })
 }
 
 fn state_from_row(row: &Row) -> Result<Option<DunningState>> {
@@ -130,38 +171,17 @@ pub(super) async fn decisions(
     qb.push(" ORDER BY id LIMIT ")
         .push_bind(i64::from(query.limit.clamp(1, 10_000)));
     let rows = qb.build().fetch_all(&db.pool).await.ctx("read decisions")?;
-    // The chunks their contexts are in, each read once (a page of one sweep's decisions
-    // shares a few), and only the tenant's own.
-    let mut chunk_ids = rows
-        .iter()
-        .map(|row| get::<Option<i64>>(row, "context_chunk"))
-        .filter_map(Result::transpose)
-        .collect::<Result<Vec<i64>>>()?;
-    chunk_ids.sort_unstable();
-    chunk_ids.dedup();
-    let mut chunks = codec::ChunkCache::new(context_frames(&db.pool, tenant, &chunk_ids).await?);
+    let mut chunks = context_chunks(&db.pool, tenant, &rows).await?;
     let mut records = Vec::with_capacity(rows.len());
     for row in &rows {
-        let version: Option<i64> = get(row, "policy_version")?;
-        let sha: Option<String> = get(row, "policy_sha256")?;
         let code: Option<String> = get(row, "failure_code")?;
         let decision: Option<String> = get(row, "decision")?;
         records.push(DecisionRecord {
             id: get(row, "id")?,
             invoice_id: get(row, "invoice_id")?,
             as_of: get(row, "as_of")?,
-            policy: match (version, sha) {
-                (Some(v), Some(sha256)) => Some(PolicyRef {
-                    version: narrow("policy version", v)?,
-                    sha256,
-                }),
-                _ => None,
-            },
-            context: chunks.context(
-                &get::<Vec<u8>>(row, "context")?,
-                get::<Option<i64>>(row, "context_chunk")?,
-                get::<Option<i64>>(row, "context_line")?,
-            )?,
+            policy: policy_of(row)?,
+            context: context_of(&mut chunks, row)?,
             decision: decision
                 .map(|d| from_json::<Decision>("decision", &d))
                 .transpose()?,

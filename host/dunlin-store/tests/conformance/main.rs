@@ -14,6 +14,7 @@ mod outbox;
 mod policy_deletion;
 mod postgres_only;
 mod recording;
+mod replay_reads;
 mod sqlite_only;
 mod sweep_runs;
 mod tenants;

@@ -1,0 +1,79 @@
+//! The decision log as replay and export read it: each decision with its context and the
+//! exact JSON text the host wrote for it, a page at a time.
+
+use dunlin_core::guardrails::Intervention;
+use dunlin_core::{Context, Date};
+
+use crate::review::PolicyRef;
+
+/// Which recorded decisions to read: one by id, or a window of as-of days, a page at a time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordedQuery {
+    /// Only this decision.
+    pub id: Option<i64>,
+    /// Only decisions for this as-of day or later.
+    pub from: Option<Date>,
+    /// Only decisions for this as-of day or earlier.
+    pub to: Option<Date>,
+    /// Only decisions with a larger id (the previous page's last).
+    pub after_id: Option<i64>,
+    /// At most this many (clamped to 1..=[`RecordedQuery::MAX_LIMIT`]), oldest first.
+    pub limit: u32,
+}
+
+impl RecordedQuery {
+    /// The most decisions one page may hold.
+    pub const MAX_LIMIT: u32 = 10_000;
+
+    /// A window of as-of days (either end open), 1,000 decisions a page.
+    pub fn window(from: Option<Date>, to: Option<Date>) -> Self {
+        RecordedQuery {
+            id: None,
+            from,
+            to,
+            after_id: None,
+            limit: 1000,
+        }
+    }
+
+    /// The one decision `id`.
+    pub fn decision(id: i64) -> Self {
+        RecordedQuery {
+            id: Some(id),
+            ..RecordedQuery::window(None, None)
+        }
+    }
+
+    /// The same query, for the page after the decision `id`.
+    pub fn after(&self, id: i64) -> Self {
+        RecordedQuery {
+            after_id: Some(id),
+            ..self.clone()
+        }
+    }
+}
+
+/// One decision as the log holds it, with the text the host wrote rather than its parse, so
+/// that a replay compares bytes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RecordedDecision {
+    /// Its id.
+    pub id: i64,
+    /// The invoice.
+    pub invoice_id: String,
+    /// The day decided for.
+    pub as_of: Date,
+    /// The version whose answer counts; `None` when no policy ran.
+    pub policy: Option<PolicyRef>,
+    /// The exact context the policy was given.
+    pub context: Context,
+    /// The decision's JSON as written (after the guardrails); `None` when there was none.
+    pub decision: Option<String>,
+    /// What the guardrails changed, in action order.
+    pub interventions: Vec<Intervention>,
+    /// The JSON of each action the guardrails blocked, as written, in outbox order (the
+    /// order of the policy's own list).
+    pub blocked: Vec<String>,
+    /// The stable code of the policy's failure, if it failed.
+    pub failure_code: Option<String>,
+}
