@@ -86,6 +86,7 @@ async fn every_route_is_documented_and_every_documented_route_exists(f: Fixture)
         "POST /v1/policies/rollback",
         "POST /v1/policies/{version}/activate",
         "POST /v1/policies/{version}/backtest",
+        "POST /v1/replays",
         "POST /v1/sweeps",
         "POST /v1/templates/{id}/{locale}/preview",
         "POST /v1/unsubscribe/{token}",
