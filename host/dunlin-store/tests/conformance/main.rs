@@ -17,3 +17,4 @@ mod recording;
 mod sqlite_only;
 mod sweep_runs;
 mod tenants;
+mod trials;
