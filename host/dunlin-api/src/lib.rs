@@ -43,6 +43,7 @@ mod policies;
 mod rate;
 mod sweeps;
 pub mod telemetry;
+mod trials;
 mod unsubscribe;
 
 pub use auth::{Operator, OperatorKey, Tenant};

@@ -51,6 +51,23 @@ async fn tenant(
     t
 }
 
+/// The same tenant twice, `acme` and `twin`, with the standard policy active and `shadow`
+/// uploaded as version 2; in shadow for acme only.
+async fn twins(db: &dyn Db, shadow: Vec<u8>, customers: usize) -> (TenantId, TenantId) {
+    let standard = reference_policy("standard");
+    let acme = tenant(
+        db,
+        "acme",
+        standard.clone(),
+        std::slice::from_ref(&shadow),
+        customers,
+    )
+    .await;
+    let twin = tenant(db, "twin", standard, &[shadow], customers).await;
+    db.set_shadow(&acme, Some(2)).await.unwrap();
+    (acme, twin)
+}
+
 fn invoice(id: &str, customer: &str, due_on: &str) -> NewInvoice {
     dunlin_store::testing::invoice(id, customer, d(due_on), 12_000)
 }
@@ -92,23 +109,7 @@ async fn shadow_decisions_are_never_delivered_and_never_move_the_ladder(f: Fixtu
     let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
     let db = f.db.as_ref();
     // The same tenant twice, one with fx-good in shadow beside the standard policy.
-    let shadowed = tenant(
-        db,
-        "acme",
-        reference_policy("standard"),
-        &[fixture("fx-good")],
-        7,
-    )
-    .await;
-    let alone = tenant(
-        db,
-        "twin",
-        reference_policy("standard"),
-        &[fixture("fx-good")],
-        7,
-    )
-    .await;
-    db.set_shadow(&shadowed, Some(2)).await.unwrap();
+    let (shadowed, alone) = twins(db, fixture("fx-good"), 7).await;
     for day in ["2026-02-10", "2026-02-17", "2026-02-24"] {
         let with = sweep(db, &runtime, &shadowed, &opts(day)).await.unwrap();
         let without = sweep(db, &runtime, &alone, &opts(day)).await.unwrap();
@@ -168,23 +169,7 @@ async fn shadow_decisions_are_never_delivered_and_never_move_the_ladder(f: Fixtu
 async fn a_failing_shadow_version_leaves_the_live_decisions_as_they_were(f: Fixture) {
     let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
     let db = f.db.as_ref();
-    let shadowed = tenant(
-        db,
-        "acme",
-        reference_policy("standard"),
-        &[fixture("fx-panic")],
-        5,
-    )
-    .await;
-    let alone = tenant(
-        db,
-        "twin",
-        reference_policy("standard"),
-        &[fixture("fx-panic")],
-        5,
-    )
-    .await;
-    db.set_shadow(&shadowed, Some(2)).await.unwrap();
+    let (shadowed, alone) = twins(db, fixture("fx-panic"), 5).await;
     let with = sweep(db, &runtime, &shadowed, &opts("2026-02-10"))
         .await
         .unwrap();

@@ -19,6 +19,7 @@ mod import_cmd;
 mod key_cmd;
 mod ledger_cmd;
 mod policy_cmd;
+mod shadow_cmd;
 mod simulate_cmd;
 mod template_cmd;
 mod tenant_cmd;

@@ -80,6 +80,8 @@ pub enum PolicyCommand {
         #[arg(long)]
         tenant: String,
     },
+    #[command(flatten)]
+    Trial(crate::shadow_cmd::TrialCommand),
     /// Run a cases file against a component in the real sandbox; fails if any case fails.
     Test {
         /// The component.
@@ -104,6 +106,7 @@ impl PolicyCommand {
                 | PolicyCommand::Activate { .. }
                 | PolicyCommand::Rollback { .. }
                 | PolicyCommand::List { .. }
+                | PolicyCommand::Trial(_)
         )
     }
 }
@@ -172,6 +175,7 @@ pub async fn run_stored(
                 );
             }
         }
+        PolicyCommand::Trial(cmd) => crate::shadow_cmd::run(cmd, db).await?,
         _ => unreachable!("needs_db() is false for the other commands"),
     }
     Ok(ExitCode::SUCCESS)
@@ -196,7 +200,8 @@ pub fn run(cmd: &PolicyCommand, sandbox: &SandboxArgs) -> anyhow::Result<ExitCod
         PolicyCommand::Upload { .. }
         | PolicyCommand::Activate { .. }
         | PolicyCommand::Rollback { .. }
-        | PolicyCommand::List { .. } => unreachable!("dispatched to run_stored"),
+        | PolicyCommand::List { .. }
+        | PolicyCommand::Trial(_) => unreachable!("dispatched to run_stored"),
         PolicyCommand::Build { crate_dir, out } => {
             let wasm = build(crate_dir)?;
             if let Some(out) = out {

@@ -15,4 +15,5 @@ mod ops;
 mod outcomes;
 mod policies;
 mod reads;
+mod shadow;
 mod sweeps;
