@@ -117,7 +117,8 @@ impl FromStr for CanaryShare {
         let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
         let digits =
             |t: &str| !t.is_empty() && t.len() <= 2 && t.bytes().all(|b| b.is_ascii_digit());
-        if !digits(whole) || !(frac.is_empty() || digits(frac)) {
+        // A decimal point needs digits after it: `5.%` is a typo, not 5 %.
+        if !digits(whole) || (s.contains('.') && !digits(frac)) {
             return Err(BadShare);
         }
         let whole: u16 = whole.parse().map_err(|_| BadShare)?;
