@@ -102,6 +102,8 @@ async fn delivered_and_ladders(db: &dyn Db, t: &TenantId, invoices: usize) -> Ve
             db.dunning_state(t, &id).await.unwrap()
         ));
     }
+    // PostgreSQL writes two pages at once, so decision ids need not follow the invoices.
+    out.sort();
     out
 }
 
