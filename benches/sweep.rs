@@ -13,6 +13,9 @@
 //! `sweep_many` (each tenant's sweep starting once the one before has selected its last page).
 //! `DUNLIN_BENCH_POSTGRES_SEEDED=1` sweeps a PostgreSQL database seeded by an earlier run
 //! (decisions, actions and dunning state emptied beforehand) instead of seeding it again.
+//! `DUNLIN_BENCH_SHADOW=1` puts a second version in shadow for every tenant before the sweep
+//! (the same policy with one more, unused function: other bytes, the same cost per decision),
+//! so that the sweep also asks it and records its answers apart.
 
 /// jemalloc, as the `dunlin` binary uses: the sweep's stages free on one thread what another
 /// allocated, and glibc's malloc made them queue on its arena locks (docs/benchmarks.md#jemalloc).
@@ -103,6 +106,15 @@ fn cpu_time() -> Option<(Duration, Duration)> {
     Some((ticks()?, ticks()?))
 }
 
+/// Puts a twin of `policy` in shadow for each tenant of `ids`.
+async fn shadow(db: &dyn Db, ids: &[TenantId], policy: &[u8]) {
+    let twin = dunlin_tests::with_extra_function(policy, 16);
+    for id in ids {
+        let v = db.add_policy_version(id, &twin).await.expect("upload");
+        db.set_shadow(id, Some(v.version)).await.expect("shadow");
+    }
+}
+
 fn tenant_id(t: usize) -> TenantId {
     TenantId::new(&format!("t{t:03}")).expect("id")
 }
@@ -146,6 +158,7 @@ async fn run_seeded(name: &str, db: &dyn Db, ids: Vec<TenantId>, total: usize, t
     for r in reports {
         sum.reviewed += r.reviewed;
         sum.recorded += r.recorded;
+        sum.shadowed += r.shadowed;
         sum.actions += r.actions;
         sum.select += r.select;
         sum.decide += r.decide;
@@ -155,9 +168,10 @@ async fn run_seeded(name: &str, db: &dyn Db, ids: Vec<TenantId>, total: usize, t
     let cpu = cpu_before.zip(cpu_time());
     let pct = |x: Duration| 100.0 * x.as_secs_f64() / wall.as_secs_f64();
     println!(
-        "  sweep: {} reviewed, {} recorded, {} actions in {:.2} s = {:.0} invoices/s",
+        "  sweep: {} reviewed, {} recorded ({} shadowed), {} actions in {:.2} s = {:.0} invoices/s",
         sum.reviewed,
         sum.recorded,
+        sum.shadowed,
         sum.actions,
         wall.as_secs_f64(),
         sum.reviewed as f64 / wall.as_secs_f64()
@@ -209,6 +223,9 @@ async fn main() {
         }
         ids
     };
+    if env("DUNLIN_BENCH_SHADOW", 0) != 0 {
+        shadow(&db, &ids, &policy).await;
+    }
     run_seeded("SQLite", &db, ids, total, tenants).await;
     let wal = with_suffix(&file, "-wal");
     let size = |p: &std::path::Path| std::fs::metadata(p).map_or(0, |m| m.len()) as f64 / 1e6;
@@ -228,6 +245,9 @@ async fn main() {
         } else {
             seed(db.as_ref(), tenants, total / tenants, &policy).await
         };
+        if env("DUNLIN_BENCH_SHADOW", 0) != 0 {
+            shadow(db.as_ref(), &ids, &policy).await;
+        }
         run_seeded("PostgreSQL", db.as_ref(), ids, total, tenants).await;
         db.close().await;
     }

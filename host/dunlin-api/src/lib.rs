@@ -45,6 +45,7 @@ mod rate;
 mod replays;
 mod sweeps;
 pub mod telemetry;
+mod trials;
 mod unsubscribe;
 
 pub use auth::{Operator, OperatorKey, Tenant};

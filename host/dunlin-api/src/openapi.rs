@@ -19,7 +19,7 @@ use utoipa_axum::routes;
 
 use crate::{
     actions, admin, backtest, decisions, delivery, endpoints, health, ledger, outbox, outcomes,
-    policies, replays, sweeps, telemetry, unsubscribe, AppState,
+    policies, replays, sweeps, telemetry, trials, unsubscribe, AppState,
 };
 
 #[derive(OpenApi)]
@@ -78,6 +78,12 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(policies::rollback))
         .routes(routes!(backtest::run))
         .routes(routes!(policies::get_settings, policies::put_settings))
+        .routes(routes!(trials::shadow_on, trials::shadow_off))
+        .routes(routes!(trials::shadow_report))
+        .routes(routes!(trials::canary))
+        .routes(routes!(trials::promote))
+        .routes(routes!(trials::abort))
+        .routes(routes!(trials::canary_report))
         .routes(routes!(sweeps::start, sweeps::list))
         .routes(routes!(sweeps::get))
         .routes(routes!(replays::start))

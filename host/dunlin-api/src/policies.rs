@@ -135,7 +135,7 @@ fn rejection(e: &LoadError) -> &'static str {
 }
 
 /// A store refusal of a policy request as the API answers it.
-fn policy_error(e: StoreError) -> ApiError {
+pub(crate) fn policy_error(e: StoreError) -> ApiError {
     match e {
         StoreError::UnknownPolicyVersion { version, .. } => ApiError::NotFound {
             what: "policy version",

@@ -22,6 +22,9 @@ use crate::review::{
 use crate::sweep::{EncodedOutcome, LedgerMark, Written};
 use crate::sweep_run::{NewSweepRun, SweepFigures, SweepRun, SweepStatus};
 use crate::tenant::{PolicyBlob, PolicyVersion, Tenant, TenantId, TenantSettings};
+use crate::trial::{
+    CanaryShare, PolicyTrials, ShadowOutcome, ShadowPage, ShadowQuery, VersionFigures,
+};
 use crate::{CustomerRecord, Result, StoreError};
 
 /// Which database a [`Db`] talks to.
@@ -144,6 +147,42 @@ pub trait Db: Send + Sync {
     /// How many ladders in progress (not ended) are pinned to each version; a version with
     /// none is absent.
     async fn open_ladders_by_version(&self, tenant: &TenantId) -> Result<BTreeMap<u32, u64>>;
+
+    /// The tenant's shadow and canary versions (`crate::trial`); none when it runs no trial.
+    async fn policy_trials(&self, tenant: &TenantId) -> Result<PolicyTrials>;
+    /// Puts `version` in shadow (every sweep also asks it), or turns shadow off with `None`.
+    /// The active version is refused; the same version again keeps its start.
+    async fn set_shadow(&self, tenant: &TenantId, version: Option<u32>) -> Result<PolicyTrials>;
+    /// Starts `version` as the canary for `share` of the customers, or changes the share of
+    /// the running canary of that version. Refused for the active version and while another
+    /// version is the canary.
+    async fn start_canary(
+        &self,
+        tenant: &TenantId,
+        version: u32,
+        share: CanaryShare,
+    ) -> Result<PolicyTrials>;
+    /// Makes the canary the active version for every customer and ends the canary, in one
+    /// transaction. Ladders stay pinned to the version that started them.
+    async fn promote_canary(&self, tenant: &TenantId) -> Result<PolicyVersion>;
+    /// Ends the canary and moves the ladders in progress it started back to the active
+    /// version, in one transaction; returns how many moved.
+    async fn abort_canary(&self, tenant: &TenantId) -> Result<u64>;
+    /// Records the shadow version's answers, each beside the live decision of its invoice
+    /// and as-of day; an answer without one, or recorded before, is not written. Returns how
+    /// many were written. Nothing here reaches the outbox or the ladder state.
+    async fn record_shadow(&self, tenant: &TenantId, rows: &[ShadowOutcome]) -> Result<usize>;
+    /// A page of the tenant's live decisions paired with what the shadow version made of
+    /// the same context, for a report to compare.
+    async fn shadow_pairs(&self, tenant: &TenantId, query: &ShadowQuery) -> Result<ShadowPage>;
+    /// Per policy version that decided for as-of days in `from..=to`: decisions, failures,
+    /// invoices and actions by kind and level (a canary report sets the arms side by side).
+    async fn version_figures(
+        &self,
+        tenant: &TenantId,
+        from: Option<Date>,
+        to: Option<Date>,
+    ) -> Result<Vec<VersionFigures>>;
 
     /// Records a sweep starting, unless it is the daemon's or the API's and one of theirs is
     /// running for the tenant: then `None` and nothing is written (`dunlin sweep` by hand,

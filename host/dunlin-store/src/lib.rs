@@ -29,6 +29,7 @@ pub mod sweep_run;
 pub mod tenant;
 #[cfg(feature = "test-support")]
 pub mod testing;
+pub mod trial;
 pub mod validate;
 
 pub use api_key::ApiKeyRow;
@@ -54,6 +55,7 @@ pub use tenant::{
     previously_active, CheckedSettings, FailureMode, PolicyBlob, PolicyStatus, PolicyVersion,
     SettingsError, Tenant, TenantId, TenantSettings,
 };
+pub use trial::{CanaryShare, PolicyTrials};
 
 /// Opens the database at `url` and migrates it: `sqlite://PATH` (the file is created if
 /// missing) or `postgres://…`.

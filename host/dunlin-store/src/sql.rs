@@ -41,6 +41,9 @@ use crate::review::{Contact, DecisionQuery, DecisionRecord, DuePage, DueQuery, D
 use crate::sweep::{EncodedOutcome, LedgerMark, Written};
 use crate::sweep_run::{NewSweepRun, SweepFigures, SweepRun, SweepStatus};
 use crate::tenant::{PolicyBlob, PolicyVersion, Tenant, TenantId, TenantSettings};
+use crate::trial::{
+    CanaryShare, PolicyTrials, ShadowOutcome, ShadowPage, ShadowQuery, VersionFigures,
+};
 use crate::{Backend, CustomerRecord, Db, Result, StoreError};
 
 // The concern modules are compiled once per backend with this file; their paths are
@@ -72,6 +75,9 @@ mod sweep_run;
 #[allow(clippy::duplicate_mod)]
 #[path = "sql/tenant.rs"]
 mod tenant;
+#[allow(clippy::duplicate_mod)]
+#[path = "sql/trial.rs"]
+mod trial;
 
 type Row = <Driver as sqlx::Database>::Row;
 type Tx = sqlx::Transaction<'static, Driver>;
@@ -220,6 +226,48 @@ impl Db for This {
         tenant: &TenantId,
     ) -> Result<std::collections::BTreeMap<u32, u64>> {
         tenant::open_ladders_by_version(self, tenant).await
+    }
+
+    async fn policy_trials(&self, tenant: &TenantId) -> Result<PolicyTrials> {
+        trial::policy_trials(self, tenant).await
+    }
+
+    async fn set_shadow(&self, tenant: &TenantId, version: Option<u32>) -> Result<PolicyTrials> {
+        trial::set_shadow(self, tenant, version).await
+    }
+
+    async fn start_canary(
+        &self,
+        tenant: &TenantId,
+        version: u32,
+        share: CanaryShare,
+    ) -> Result<PolicyTrials> {
+        trial::start_canary(self, tenant, version, share).await
+    }
+
+    async fn promote_canary(&self, tenant: &TenantId) -> Result<PolicyVersion> {
+        trial::promote_canary(self, tenant).await
+    }
+
+    async fn abort_canary(&self, tenant: &TenantId) -> Result<u64> {
+        trial::abort_canary(self, tenant).await
+    }
+
+    async fn record_shadow(&self, tenant: &TenantId, rows: &[ShadowOutcome]) -> Result<usize> {
+        trial::record_shadow(self, tenant, rows).await
+    }
+
+    async fn shadow_pairs(&self, tenant: &TenantId, query: &ShadowQuery) -> Result<ShadowPage> {
+        trial::shadow_pairs(self, tenant, query).await
+    }
+
+    async fn version_figures(
+        &self,
+        tenant: &TenantId,
+        from: Option<Date>,
+        to: Option<Date>,
+    ) -> Result<Vec<VersionFigures>> {
+        trial::version_figures(self, tenant, from, to).await
     }
 
     async fn start_sweep_run(

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use dunlin_core::guardrails::GuardrailSettings;
 use dunlin_runtime::{Mode, Report, WasmPolicy};
 use dunlin_store::sweep::{EncodedOutcome, LedgerMark};
+use dunlin_store::trial::ShadowOutcome;
 use dunlin_store::{DueInvoice, FailureMode, Outcome};
 
 use crate::outcome::{self, Tally};
@@ -28,6 +29,8 @@ pub(crate) struct Decided {
     /// The previously active version's answer, asked only when the first one failed and the
     /// tenant's failure mode is `previous-version`.
     pub(crate) fallback: Option<Attempt>,
+    /// The shadow version's answer, if the tenant has one in shadow.
+    pub(crate) shadow: Option<Attempt>,
 }
 
 /// What the decide stage carries from page to page: the loaded versions, the workers' policy
@@ -57,8 +60,11 @@ pub(crate) struct PageDone {
     /// Where the tenant's ledger stood when the page was read, for the store to drop the
     /// outcomes of invoices changed since.
     pub(crate) read_at: Option<LedgerMark>,
+    /// The shadow version's answers, written after the outcomes and apart from them.
+    pub(crate) shadow: Vec<ShadowOutcome>,
     pub(crate) reviewed: usize,
     pub(crate) failures: usize,
+    pub(crate) shadow_failures: usize,
     pub(crate) blocked: usize,
     pub(crate) actions: usize,
     /// The page's decisions for `/metrics`, recorded by the writer (on the sweep's task, not
@@ -95,8 +101,14 @@ pub(crate) async fn page(
             tally,
             ..
         } = &mut stage;
+        let shadow = &mut done.shadow;
+        let shadow_failures = &mut done.shadow_failures;
         let built = decided.into_iter().map(|d| {
-            let b = outcome::build(mode, guardrails, versions, d, tally);
+            let mut b = outcome::build(mode, guardrails, versions, d, tally);
+            if let Some(s) = b.shadow.take() {
+                *shadow_failures += usize::from(s.failure.is_some());
+                shadow.push(s);
+            }
             done.reviewed += 1;
             done.failures += usize::from(b.failure_code.is_some());
             done.figures.add(&b);
@@ -252,17 +264,20 @@ fn decide_all(
                 .as_ref()
                 .and_then(|s| s.policy_version)
                 .filter(|v| versions.loaded.contains_key(v))
-                .unwrap_or(versions.active);
+                .unwrap_or_else(|| versions.start_for(&due.context.customer.id));
             let first = ask(pinned, &due);
             let fallback = match (first.report.outcome.is_err(), versions.previous) {
                 (true, Some(previous)) if previous != pinned => Some(ask(previous, &due)),
                 _ => None,
             };
+            // The same context, already built, goes to the shadow version.
+            let shadow = versions.shadow.map(|v| ask(v, &due));
             Decided {
                 due,
                 pinned,
                 first,
                 fallback,
+                shadow,
             }
         })
         .collect()

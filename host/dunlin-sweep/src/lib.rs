@@ -15,6 +15,7 @@ pub mod lifecycle;
 mod many;
 mod outcome;
 pub mod recorded;
+pub mod trial;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -22,7 +23,8 @@ use std::time::{Duration, Instant};
 use dunlin_core::guardrails::{GuardrailSettings, OperatorLimits};
 use dunlin_core::Date;
 use dunlin_runtime::{LoadError, LoadedPolicy, Runtime};
-use dunlin_store::sweep::LedgerMark;
+use dunlin_store::sweep::{EncodedOutcome, LedgerMark, Written};
+use dunlin_store::trial::{Canary, ShadowOutcome};
 use dunlin_store::{
     Db, DueInvoice, DueQuery, FailureMode, PolicyStatus, StoreError, SweepTrigger, Tenant, TenantId,
 };
@@ -107,6 +109,11 @@ pub struct SweepReport {
     /// Actions the guardrails blocked, of the decisions written (on a dry run: of every
     /// review).
     pub blocked: usize,
+    /// Answers of the shadow version recorded beside the decisions written (0 on a dry run
+    /// or without a shadow version).
+    pub shadowed: usize,
+    /// Reviews where the shadow version failed; the live decision is unaffected.
+    pub shadow_failures: usize,
     /// Time the select stage spent selecting pages and building contexts.
     pub select: Duration,
     /// Time the decide stage spent in the policy sandbox, the guardrails and encoding.
@@ -166,12 +173,29 @@ pub(crate) struct Version {
 }
 
 /// The policy versions a sweep may use: the active one, any version a ladder is pinned to,
-/// and the previously active one (for the `previous-version` failure mode).
+/// the previously active one (for the `previous-version` failure mode), and the tenant's
+/// shadow and canary versions.
 #[derive(Clone)]
 pub(crate) struct Versions {
+    pub(crate) tenant: TenantId,
     pub(crate) active: u32,
     pub(crate) previous: Option<u32>,
+    /// Asked beside the live version for every invoice; its answers are recorded apart.
+    pub(crate) shadow: Option<u32>,
+    /// Starts the new ladders of the customers in its arm.
+    pub(crate) canary: Option<Canary>,
     pub(crate) loaded: BTreeMap<u32, Version>,
+}
+
+impl Versions {
+    /// The version a ladder of `customer` not yet pinned starts on: the canary's for a
+    /// customer in its arm, the active one otherwise.
+    pub(crate) fn start_for(&self, customer: &str) -> u32 {
+        match &self.canary {
+            Some(c) if c.takes(&self.tenant, customer) => c.version,
+            _ => self.active,
+        }
+    }
 }
 
 /// Runs one sweep of `tenant` for `opts.as_of`.
@@ -324,19 +348,21 @@ async fn run_sweep(
                     };
                     report.reviewed += done.reviewed;
                     report.failures += done.failures;
+                    report.shadow_failures += done.shadow_failures;
                     done.figures.record(tenant);
                     if opts.dry_run {
                         report.blocked += done.blocked;
                         report.actions += done.actions;
                     } else {
                         busy_since.get_or_insert_with(Instant::now);
-                        writing.push(db.record_encoded(tenant, done.outcomes, done.read_at));
+                        writing.push(write_page(db, tenant, done.outcomes, done.read_at, done.shadow));
                     }
                 }
                 Some(written) = writing.next(), if !writing.is_empty() => {
                     // What the store wrote, which another sweep of the tenant recording
                     // first or a ledger write meanwhile make less than what was decided.
-                    let written = written?;
+                    let (written, shadowed) = written?;
+                    report.shadowed += shadowed;
                     report.recorded += written.recorded;
                     report.skipped += written.skipped;
                     report.stale += written.stale;
@@ -381,6 +407,30 @@ fn page_limits(page_size: u32, ramp_up: bool) -> impl Iterator<Item = u32> {
     std::iter::successors(Some(first), move |&n| Some(n.saturating_mul(2).min(full)))
 }
 
+/// Writes a page's outcomes, then its shadow answers beside the decisions written; returns
+/// both counts. The shadow answers are written after the live decisions commit, so that
+/// nothing of the shadow version can hold up or undo them: a failed shadow write is logged
+/// and the sweep goes on.
+async fn write_page(
+    db: &dyn Db,
+    tenant: &TenantId,
+    outcomes: Vec<EncodedOutcome>,
+    read_at: Option<LedgerMark>,
+    shadow: Vec<ShadowOutcome>,
+) -> Result<(Written, usize), StoreError> {
+    let written = db.record_encoded(tenant, outcomes, read_at).await?;
+    if shadow.is_empty() {
+        return Ok((written, 0));
+    }
+    match db.record_shadow(tenant, &shadow).await {
+        Ok(n) => Ok((written, n)),
+        Err(error) => {
+            tracing::warn!(error = %error, "shadow decisions not recorded");
+            Ok((written, 0))
+        }
+    }
+}
+
 fn guardrail_settings(
     t: &Tenant,
     limits: &OperatorLimits,
@@ -411,14 +461,27 @@ async fn versions(
         FailureMode::PreviousVersion => dunlin_store::previously_active(&listed).map(|v| v.version),
         FailureMode::RetryNextTick | FailureMode::SafeDefault => None,
     };
+    // One read per sweep, none per page. A trial of the active version (activated by hand
+    // since) compares the version with itself: it is left out.
+    let trials = db.policy_trials(tenant).await?;
     let mut versions = Versions {
+        tenant: tenant.clone(),
         active,
         previous,
+        shadow: trials.shadow.map(|s| s.version).filter(|&v| v != active),
+        canary: trials.canary.filter(|c| c.version != active),
         loaded: BTreeMap::new(),
     };
-    ensure_loaded(db, runtime, tenant, &mut versions, active).await?;
-    if let Some(p) = previous {
-        ensure_loaded(db, runtime, tenant, &mut versions, p).await?;
+    let trial_versions = versions
+        .shadow
+        .into_iter()
+        .chain(versions.canary.as_ref().map(|c| c.version));
+    for v in [Some(active), previous]
+        .into_iter()
+        .flatten()
+        .chain(trial_versions.collect::<Vec<_>>())
+    {
+        ensure_loaded(db, runtime, tenant, &mut versions, v).await?;
     }
     Ok(versions)
 }

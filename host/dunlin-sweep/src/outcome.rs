@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use chrono::Days;
 use dunlin_core::guardrails::{self, ContactCounts, GuardrailSettings, InvoiceFacts};
 use dunlin_core::{Action, Context, Decision, Notice, PolicyFailure, Tone};
+use dunlin_store::trial::ShadowOutcome;
 use dunlin_store::{
     ActionStatus, DunningState, FailureMode, FailureRecord, Outcome, PlannedAction, PolicyRef,
 };
@@ -32,6 +33,8 @@ pub(crate) struct Built {
     /// did).
     pub(crate) failure_code: Option<&'static str>,
     pub(crate) blocked: usize,
+    /// The shadow version's answer, guarded as the live one but recorded apart.
+    pub(crate) shadow: Option<ShadowOutcome>,
 }
 
 /// The decision used when the policy failed and the tenant chose `safe-default`: one neutral
@@ -92,10 +95,14 @@ pub(crate) fn build(
         pinned,
         first,
         fallback,
+        shadow,
     } = d;
     let ctx = due.context;
     let receipt = due.receipt;
     let prev = due.state.unwrap_or_default();
+    // Before the live decision counts its notices: the shadow version is guarded against
+    // the same contacts the live one was.
+    let shadow = shadow.map(|a| shadow_outcome(settings, &ctx, &due.contacts, tally, a));
     let policy_ref = |version: u32| PolicyRef {
         version,
         sha256: versions.loaded[&version].policy.info().sha256.clone(),
@@ -167,16 +174,12 @@ pub(crate) fn build(
             },
             failure_code: first_failure.as_ref().map(PolicyFailure::code),
             blocked: 0,
+            shadow,
         };
     };
 
     let counts = counts(&due.contacts, &ctx, tally);
-    let facts = InvoiceFacts {
-        status: guardrails::InvoiceStatus::Open,
-        disputed: ctx.invoice.disputed,
-        plan_in_good_standing_until: ctx.invoice.on_payment_plan.then_some(ctx.as_of),
-    };
-    let mut guarded = guardrails::apply(settings, &ctx, &facts, &counts, decision);
+    let mut guarded = guardrails::apply(settings, &ctx, &facts(&ctx), &counts, decision);
 
     // The outbox: the actions let through, then those blocked, as the policy asked for them.
     let mut actions: Vec<PlannedAction> = guarded
@@ -248,7 +251,59 @@ pub(crate) fn build(
         },
         failure_code: first_failure.as_ref().map(PolicyFailure::code),
         blocked,
+        shadow,
     }
+}
+
+/// What the guardrails know of an invoice under review: it is open (the page selects only
+/// open ones), and the context says whether it is disputed or on a plan.
+fn facts(ctx: &Context) -> InvoiceFacts {
+    InvoiceFacts {
+        status: guardrails::InvoiceStatus::Open,
+        disputed: ctx.invoice.disputed,
+        plan_in_good_standing_until: ctx.invoice.on_payment_plan.then_some(ctx.as_of),
+    }
+}
+
+/// The shadow version's answer as recorded: guarded like a live decision, its failure kept
+/// as it is (no failure mode applies: nothing of it is acted on).
+fn shadow_outcome(
+    settings: &GuardrailSettings,
+    ctx: &Context,
+    contacts: &[dunlin_store::Contact],
+    tally: &Tally,
+    a: Attempt,
+) -> ShadowOutcome {
+    let mut out = ShadowOutcome {
+        invoice_id: ctx.invoice.id.clone(),
+        as_of: ctx.as_of,
+        version: a.version,
+        decision: None,
+        reason: String::new(),
+        interventions: Vec::new(),
+        blocked: Vec::new(),
+        fuel_used: Some(a.report.fuel_used),
+        duration_us: Some(a.report.elapsed.as_micros() as u64),
+        failure: None,
+    };
+    match a.report.outcome {
+        Ok(decision) => {
+            let counts = counts(contacts, ctx, tally);
+            let guarded = guardrails::apply(settings, ctx, &facts(ctx), &counts, decision);
+            out.reason = guarded.decision.reason.clone();
+            out.decision = Some(guarded.decision);
+            out.interventions = guarded.interventions;
+            out.blocked = guarded.dropped;
+        }
+        Err(f) => {
+            out.reason = format!("shadow version failed ({})", f.code());
+            out.failure = Some(FailureRecord {
+                code: f.code().to_owned(),
+                message: failure_message(&f, &a.report.log),
+            });
+        }
+    }
+    out
 }
 
 /// Most bytes of the policy's own output kept with a failure: the end of it, where a panic

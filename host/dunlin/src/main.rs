@@ -21,6 +21,7 @@ mod key_cmd;
 mod ledger_cmd;
 mod policy_cmd;
 mod replay_cmd;
+mod shadow_cmd;
 mod simulate_cmd;
 mod template_cmd;
 mod tenant_cmd;

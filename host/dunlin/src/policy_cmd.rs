@@ -83,6 +83,8 @@ pub enum PolicyCommand {
     /// Run a tenant's recorded decisions again through the exact component that made each
     /// and check that the host would write the same bytes; exits 1 on any difference.
     Replay(crate::replay_cmd::ReplayArgs),
+    #[command(flatten)]
+    Trial(crate::shadow_cmd::TrialCommand),
     /// Run a cases file against a component in the real sandbox; fails if any case fails.
     Test {
         /// The component.
@@ -115,6 +117,7 @@ impl PolicyCommand {
                 | PolicyCommand::List { .. }
                 | PolicyCommand::Backtest(_)
                 | PolicyCommand::Replay(_)
+                | PolicyCommand::Trial(_)
         )
     }
 }
@@ -186,6 +189,7 @@ pub async fn run_stored(
         PolicyCommand::Replay(args) => {
             return crate::replay_cmd::run(args, db, &sandbox.runtime()?).await;
         }
+        PolicyCommand::Trial(cmd) => crate::shadow_cmd::run(cmd, db).await?,
         _ => unreachable!("needs_db() is false for the other commands"),
     }
     Ok(ExitCode::SUCCESS)
@@ -212,7 +216,8 @@ pub fn run(cmd: &PolicyCommand, sandbox: &SandboxArgs) -> anyhow::Result<ExitCod
         | PolicyCommand::Rollback { .. }
         | PolicyCommand::List { .. }
         | PolicyCommand::Backtest(_)
-        | PolicyCommand::Replay(_) => unreachable!("dispatched to run_stored"),
+        | PolicyCommand::Replay(_)
+        | PolicyCommand::Trial(_) => unreachable!("dispatched to run_stored"),
         PolicyCommand::Diff(args) => crate::backtest_cmd::run_diff(args, sandbox),
         PolicyCommand::Build { crate_dir, out } => {
             let wasm = build(crate_dir)?;

@@ -17,4 +17,5 @@ mod outcomes;
 mod policies;
 mod reads;
 mod replays;
+mod shadow;
 mod sweeps;

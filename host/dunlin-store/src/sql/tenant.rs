@@ -125,7 +125,7 @@ pub(super) async fn policy_blob(
 }
 
 /// The tenant's `version`; fails with `UnknownPolicyVersion` if it has none.
-async fn require_policy_version(
+pub(super) async fn require_policy_version(
     tx: &mut super::Tx,
     tenant: &TenantId,
     version: u32,
@@ -487,14 +487,26 @@ pub(super) async fn activate_policy_version(
     version: u32,
 ) -> Result<PolicyVersion> {
     let mut tx = db.begin_write().await?;
-    require_policy_version(&mut tx, tenant, version).await?;
+    let activated = activate_in(&mut tx, tenant, version).await?;
+    tx.commit().await.ctx("commit activation")?;
+    Ok(activated)
+}
+
+/// Makes `version` the tenant's active one within `tx`, retiring the active one; a canary's
+/// promotion does it in its own transaction.
+pub(super) async fn activate_in(
+    tx: &mut super::Tx,
+    tenant: &TenantId,
+    version: u32,
+) -> Result<PolicyVersion> {
+    require_policy_version(tx, tenant, version).await?;
     sqlx::query(
         "UPDATE policy_versions SET status = 'retired' \
          WHERE tenant_id = $1 AND status = 'active' AND version <> $2",
     )
     .bind(tenant.as_str())
     .bind(i64::from(version))
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await
     .ctx("retire policy version")?;
     sqlx::query(
@@ -504,12 +516,12 @@ pub(super) async fn activate_policy_version(
     .bind(tenant.as_str())
     .bind(i64::from(version))
     .bind(now())
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await
     .ctx("activate policy version")?;
     let which = Which::Version(version);
     let row = policy_row(
-        &mut *tx,
+        &mut **tx,
         tenant,
         which,
         Bytes::Without,
@@ -520,7 +532,6 @@ pub(super) async fn activate_policy_version(
         tenant: tenant.clone(),
         version,
     })?;
-    tx.commit().await.ctx("commit activation")?;
     policy_from_row(&row)
 }
 
@@ -565,6 +576,17 @@ pub(super) async fn delete_policy_version(
             "SELECT 1 FROM dunning_state WHERE tenant_id = $1 AND policy_version = $2 LIMIT 1",
             "has ladders pinned to it",
             "look up ladders of policy version",
+        ),
+        (
+            "SELECT 1 FROM policy_trials WHERE tenant_id = $1 \
+             AND (shadow_version = $2 OR canary_version = $2)",
+            "is in shadow or a canary",
+            "look up trials of policy version",
+        ),
+        (
+            "SELECT 1 FROM shadow_decisions WHERE tenant_id = $1 AND policy_version = $2 LIMIT 1",
+            "is named by shadow decisions",
+            "look up shadow decisions of policy version",
         ),
     ] {
         let found: Option<i32> = sqlx::query_scalar(sql)

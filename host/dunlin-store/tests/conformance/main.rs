@@ -18,3 +18,4 @@ mod replay_reads;
 mod sqlite_only;
 mod sweep_runs;
 mod tenants;
+mod trials;
