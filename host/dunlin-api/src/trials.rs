@@ -5,8 +5,11 @@
 
 use axum::extract::State;
 use dunlin_core::Date;
+use dunlin_lab::shadow::{self, ShadowReport};
 use dunlin_store::{CanaryShare, PolicyTrials, StoreError};
-use dunlin_sweep::trial::{self, CanaryReport, Range, ShadowReport};
+
+use crate::backtest::MAX_LISTED;
+use dunlin_sweep::trial::{self, CanaryReport, Range};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -35,6 +38,21 @@ pub(crate) struct RangeQuery {
     /// The last as-of day.
     #[param(value_type = Option<String>, format = Date)]
     to: Option<Date>,
+}
+
+/// The days a shadow report covers, and how many disagreements it lists.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ShadowReportQuery {
+    /// The first as-of day (default: the day shadow was turned on).
+    #[param(value_type = Option<String>, format = Date)]
+    from: Option<Date>,
+    /// The last as-of day.
+    #[param(value_type = Option<String>, format = Date)]
+    to: Option<Date>,
+    /// Disagreements listed (default 20, at most 100); all are counted.
+    listed: Option<usize>,
 }
 
 impl RangeQuery {
@@ -87,19 +105,33 @@ pub(crate) async fn shadow_off(
     trials.map(Json).map_err(trial_error)
 }
 
-/// The live decisions against the shadow version's answers: agreement overall and per
-/// segment, level and action kind, the shadow version's failures, the disagreements with
-/// both reasons.
+/// The live decisions against the shadow version's answers, compared as a backtest compares:
+/// agreement overall and per segment, each side's actions by kind, level, channel and tone,
+/// escalations, guardrail interventions and failures, the open balance treated differently
+/// by direction, and the disagreements with both reasons.
 #[utoipa::path(get, path = "/v1/shadow/report", tag = "policies",
-    params(RangeQuery),
-    responses((status = 200, description = "The report", body = Object)),
+    params(ShadowReportQuery),
+    responses(
+        (status = 200, description = "The report", body = Object),
+        (status = 400, description = "A bad range or listed count", body = crate::ErrorBody)),
     security(("tenant_key" = [])))]
 pub(crate) async fn shadow_report(
     State(state): State<AppState>,
     tenant: Tenant,
-    Query(query): Query<RangeQuery>,
+    Query(query): Query<ShadowReportQuery>,
 ) -> Result<Json<ShadowReport>, ApiError> {
-    let report = trial::shadow_report(state.db.as_ref(), &tenant.0, query.range()).await?;
+    let listed = query.listed.unwrap_or(20);
+    if listed > MAX_LISTED {
+        return Err(ApiError::bad(
+            "bad-listed",
+            format!("listed must be at most {MAX_LISTED}"),
+        ));
+    }
+    let range = Range {
+        from: query.from,
+        to: query.to,
+    };
+    let report = shadow::shadow_report(state.db.as_ref(), &tenant.0, range, listed).await?;
     Ok(Json(report))
 }
 

@@ -7,3 +7,4 @@ pub mod candidate;
 pub mod compare;
 pub mod diff;
 pub mod replay;
+pub mod shadow;

@@ -5,13 +5,14 @@
 
 use std::collections::BTreeMap;
 
-use dunlin_core::{Currency, Money};
 use dunlin_lab::backtest::{backtest, BacktestError, BacktestOptions, BacktestReport};
 use dunlin_lab::compare::{Agreement, Direction, MoneyLine, UNTAGGED};
-use dunlin_store::testing::{customer, date as d, invoice, Fixture};
+use dunlin_store::testing::{date as d, Fixture};
 use dunlin_store::{Db, TenantId, TenantSettings};
-use dunlin_sweep::{sweep, SweepOptions};
 use dunlin_tests::{fixture, runtime};
+
+mod history;
+use history::seeded;
 
 dunlin_store::conformance!(
     a_backtest_reports_exactly_a_week_earlier_escalation_of_one_segment,
@@ -19,60 +20,6 @@ dunlin_store::conformance!(
     a_backtest_window_keeps_to_its_days,
     a_tenant_cannot_backtest_another_tenants_version,
 );
-
-/// Seeds `id` with fx-ladder active (version 1) and fx-ladder-early stored (version 2), four
-/// invoices 30 days overdue on 2026-03-01 (two of `smb` customers, one in USD), and sweeps
-/// every day from 2026-03-01 to 2026-03-13: each invoice is decided on 11 days, the last
-/// (2026-03-11, 40 days overdue) sending it to collections.
-async fn seeded(db: &dyn Db, id: &str) -> TenantId {
-    let t = TenantId::new(id).expect("a tenant id");
-    db.create_tenant(&t, &TenantSettings::default())
-        .await
-        .expect("create tenant");
-    let v1 = db
-        .add_policy_version(&t, &fixture("fx-ladder"))
-        .await
-        .expect("upload");
-    db.activate_policy_version(&t, v1.version)
-        .await
-        .expect("activate");
-    db.add_policy_version(&t, &fixture("fx-ladder-early"))
-        .await
-        .expect("upload");
-    db.upsert_customers(
-        &t,
-        &[
-            customer("c-smb1").with_tags(&["smb"]),
-            customer("c-smb2").with_tags(&["smb"]),
-            customer("c-plain"),
-            customer("c-ent").with_tags(&["enterprise"]),
-        ],
-    )
-    .await
-    .expect("customers");
-    let due = d("2026-01-30");
-    let mut usd = invoice("inv-2", "c-smb2", due, 25_000);
-    usd.amount = Money::new(25_000, Currency::new("USD").expect("a code"));
-    db.upsert_invoices(
-        &t,
-        &[
-            invoice("inv-1", "c-smb1", due, 10_000),
-            usd,
-            invoice("inv-3", "c-plain", due, 5_000),
-            invoice("inv-4", "c-ent", due, 7_000),
-        ],
-    )
-    .await
-    .expect("invoices");
-    let mut day = d("2026-03-01");
-    while day <= d("2026-03-13") {
-        sweep(db, runtime(), &t, &SweepOptions::new(day))
-            .await
-            .expect("sweep");
-        day = day.succ_opt().expect("a next day");
-    }
-    t
-}
 
 async fn run(db: &dyn Db, t: &TenantId, opts: &BacktestOptions) -> BacktestReport {
     let mut pages = Vec::new();
@@ -84,7 +31,7 @@ async fn run(db: &dyn Db, t: &TenantId, opts: &BacktestOptions) -> BacktestRepor
 }
 
 async fn a_backtest_reports_exactly_a_week_earlier_escalation_of_one_segment(f: Fixture) {
-    let t = seeded(f.db.as_ref(), "acme").await;
+    let t = seeded(f.db.as_ref(), "acme", false).await;
     let report = run(f.db.as_ref(), &t, &BacktestOptions::new(2)).await;
     let r = &report.comparison;
     // 4 invoices × 11 days; each smb invoice disagrees on days 33 to 39 overdue.
@@ -159,7 +106,7 @@ async fn a_backtest_reports_exactly_a_week_earlier_escalation_of_one_segment(f: 
 }
 
 async fn a_backtest_of_the_version_that_decided_agrees_everywhere(f: Fixture) {
-    let t = seeded(f.db.as_ref(), "acme").await;
+    let t = seeded(f.db.as_ref(), "acme", false).await;
     let r = run(f.db.as_ref(), &t, &BacktestOptions::new(1))
         .await
         .comparison;
@@ -169,7 +116,7 @@ async fn a_backtest_of_the_version_that_decided_agrees_everywhere(f: Fixture) {
 }
 
 async fn a_backtest_window_keeps_to_its_days(f: Fixture) {
-    let t = seeded(f.db.as_ref(), "acme").await;
+    let t = seeded(f.db.as_ref(), "acme", false).await;
     let opts = BacktestOptions {
         from: Some(d("2026-03-05")),
         to: Some(d("2026-03-08")),
@@ -205,7 +152,7 @@ async fn a_backtest_window_keeps_to_its_days(f: Fixture) {
 
 async fn a_tenant_cannot_backtest_another_tenants_version(f: Fixture) {
     let db = f.db.as_ref();
-    seeded(db, "acme").await;
+    seeded(db, "acme", false).await;
     let other = TenantId::new("beta").expect("a tenant id");
     db.create_tenant(&other, &TenantSettings::default())
         .await

@@ -167,7 +167,7 @@ fn progress_bar(json: bool) -> ProgressBar {
 }
 
 /// The report as tables. Segments, customer ids and reasons are tenant text: escaped.
-fn print(r: &Report) {
+pub fn print(r: &Report) {
     outln!(
         "compared {}  agreed {} ({:.1} %)  disagreed {}  invoices {} ({} with a difference)",
         r.total,

@@ -1,17 +1,15 @@
 //! `dunlin policy shadow|shadow-report|canary|promote|abort|canary-report`: trying a version
-//! beside the active one. The reports are `dunlin_sweep::trial`'s, as the API's are.
+//! beside the active one. The reports are the library's (`dunlin_lab::shadow`,
+//! `dunlin_sweep::trial`), as the API's are.
 
 use anyhow::Context as _;
 use clap::Subcommand;
-use dunlin_core::text::quoted;
 use dunlin_core::Date;
+use dunlin_lab::shadow::{shadow_report, ShadowReport};
 use dunlin_store::{CanaryShare, Db};
-use dunlin_sweep::trial::{self, Agreement, Range};
+use dunlin_sweep::trial::{self, Range};
 
 use crate::tenant_cmd::tenant_id;
-
-/// Most bytes of a tenant's or a policy's text printed per field.
-const SHOWN: usize = 160;
 
 #[derive(Subcommand)]
 pub enum TrialCommand {
@@ -35,6 +33,9 @@ pub enum TrialCommand {
         tenant: String,
         #[command(flatten)]
         range: RangeArgs,
+        /// Disagreements listed (all are counted).
+        #[arg(long, default_value_t = 20)]
+        list: usize,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
@@ -117,10 +118,11 @@ pub async fn run(cmd: &TrialCommand, db: &dyn Db) -> anyhow::Result<()> {
         TrialCommand::ShadowReport {
             tenant,
             range,
+            list,
             json,
         } => {
             let t = tenant_id(tenant)?;
-            let report = trial::shadow_report(db, &t, range.range()).await?;
+            let report = shadow_report(db, &t, range.range(), *list).await?;
             show(&report, *json, print_shadow)?;
         }
         TrialCommand::Canary {
@@ -182,17 +184,9 @@ fn show<T: serde::Serialize>(report: &T, json: bool, print: fn(&T)) -> anyhow::R
     Ok(())
 }
 
-fn agreement_line(label: &str, a: &Agreement) -> String {
-    format!(
-        "  {:<24} {:>6.1} %  ({} of {})",
-        label,
-        a.rate * 100.0,
-        a.agreed,
-        a.compared
-    )
-}
-
-fn print_shadow(r: &trial::ShadowReport) {
+/// The shadow report: which version since when over which days, then the comparison's
+/// tables (the live version as the baseline, the shadow version as the candidate).
+fn print_shadow(r: &ShadowReport) {
     match r.version {
         Some(v) => outln!("shadow version {v}"),
         None => outln!("no version in shadow now; every shadow answer in the range"),
@@ -202,49 +196,8 @@ fn print_shadow(r: &trial::ShadowReport) {
         r.from.map_or("the first".into(), |d| d.to_string()),
         r.to.map_or("the last".into(), |d| d.to_string())
     );
-    outln!("{}", agreement_line("agreement", &r.overall));
-    for (title, rows) in [
-        ("by segment", &r.by_segment),
-        ("by level", &r.by_level),
-        ("by action", &r.by_action),
-    ] {
-        outln!("{title}:");
-        for (key, a) in rows {
-            outln!("{}", agreement_line(&truncate_label(key), a));
-        }
-    }
-    if !r.shadow_failures.is_empty() {
-        outln!("shadow failures:");
-        for (code, n) in &r.shadow_failures {
-            outln!("  {:<24} {n}", truncate_label(code));
-        }
-    }
-    if !r.disagreements.is_empty() {
-        outln!("disagreements (first {}):", r.disagreements.len());
-    }
-    for d in &r.disagreements {
-        outln!(
-            "  {} {} (customer {})",
-            d.as_of,
-            quoted(&d.invoice_id, SHOWN),
-            quoted(&d.customer_id, SHOWN)
-        );
-        outln!(
-            "    live:   {}  {}",
-            quoted(&d.live, SHOWN),
-            quoted(&d.live_reason, SHOWN)
-        );
-        outln!(
-            "    shadow: {}  {}",
-            quoted(&d.shadow, SHOWN),
-            quoted(&d.shadow_reason, SHOWN)
-        );
-    }
-}
-
-/// A segment or failure code as a table label: bounded and escaped.
-fn truncate_label(s: &str) -> String {
-    dunlin_core::text::Escaped(&dunlin_core::text::truncate(s, 40)).to_string()
+    outln!("baseline: the live decisions; candidate: the shadow version's answers\n");
+    crate::backtest_cmd::print(&r.comparison);
 }
 
 fn print_canary(r: &trial::CanaryReport) {

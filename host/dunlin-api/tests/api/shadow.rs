@@ -85,19 +85,22 @@ async fn a_version_is_shadowed_and_reported_then_taken_out(f: Fixture) {
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["version"], 2);
-    assert_eq!(v["overall"]["compared"], 1);
-    assert_eq!(v["overall"]["agreed"], 0);
-    assert_eq!(v["by-level"]["1"]["compared"], 1);
-    assert_eq!(v["by-action"]["notify"]["compared"], 1);
-    let d = &v["disagreements"][0];
+    // The live decisions are the baseline, the shadow version's answers the candidate.
+    let c = &v["comparison"];
+    assert_eq!((&c["total"], &c["agreed"]), (&json!(1), &json!(0)), "{v}");
+    assert_eq!(c["baseline"]["levels"]["1"], 1, "{v}");
+    assert_eq!(c["baseline"]["actions"]["notify"], 1, "{v}");
+    assert!(c["candidate"]["actions"]["notify"].is_null(), "{v}");
+    let d = &c["disagreements"][0];
+    assert_eq!(d["invoice-id"], "i1", "{v}");
     assert_eq!(
-        (&d["invoice-id"], &d["shadow"]),
-        (&json!("i1"), &json!("none")),
-        "{v}"
-    );
-    assert_eq!(
-        (&d["live-reason"], &d["shadow-reason"]),
+        (&d["baseline-reason"], &d["candidate-reason"]),
         (&json!("first reminder"), &json!("wait a week"))
+    );
+    let (s, v) = api.get("/v1/shadow/report?listed=101", &api.acme).await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("bad-listed"))
     );
     // Before the range: nothing compared.
     let (_, v) = api
@@ -108,7 +111,7 @@ async fn a_version_is_shadowed_and_reported_then_taken_out(f: Fixture) {
             None,
         )
         .await;
-    assert_eq!(v["overall"]["compared"], 0, "{v}");
+    assert_eq!(v["comparison"]["total"], 0, "{v}");
     let (s, _) = api
         .call(
             Method::GET,
@@ -260,7 +263,7 @@ async fn trials_keep_each_tenant_to_its_own_versions(f: Fixture) {
         .call(Method::GET, "/v1/shadow/report", Some(&api.beta), None)
         .await;
     assert_eq!(
-        (s, &v["version"], &v["overall"]["compared"]),
+        (s, &v["version"], &v["comparison"]["total"]),
         (StatusCode::OK, &Value::Null, &json!(0)),
         "{v}"
     );
@@ -279,7 +282,7 @@ async fn trials_keep_each_tenant_to_its_own_versions(f: Fixture) {
         )
         .await;
     assert_eq!(
-        (&v["version"], &v["overall"]["compared"]),
+        (&v["version"], &v["comparison"]["total"]),
         (&json!(2), &json!(1)),
         "{v}"
     );
