@@ -168,8 +168,16 @@ pub(super) async fn decisions(
     if let Some(after) = query.after_id {
         qb.push(" AND id > ").push_bind(after);
     }
-    qb.push(" ORDER BY id LIMIT ")
-        .push_bind(i64::from(query.limit.clamp(1, 10_000)));
+    // By invoice or customer, the (tenant, invoice, as-of) key finds the few rows; ordering
+    // by `+id` keeps SQLite's planner, which has no statistics, from walking the tenant's
+    // whole log in id order through `decisions_by_tenant_and_id` instead.
+    let by_key = query.invoice.is_some() || query.customer.is_some();
+    qb.push(if by_key {
+        " ORDER BY +id LIMIT "
+    } else {
+        " ORDER BY id LIMIT "
+    })
+    .push_bind(i64::from(query.limit.clamp(1, 10_000)));
     let rows = qb.build().fetch_all(&db.pool).await.ctx("read decisions")?;
     let mut chunks = context_chunks(&db.pool, tenant, &rows).await?;
     let mut records = Vec::with_capacity(rows.len());

@@ -368,3 +368,47 @@ async fn copy_old_columns(pool: &sqlx::SqlitePool, table: &str) {
     .await
     .expect(table);
 }
+
+/// SQLite only: a page of the decision log in id order walks `decisions_by_tenant_and_id`
+/// (no sort of the tenant's whole log), and a read by invoice, ordered by `+id`, keeps the
+/// (tenant, invoice, as-of) key. SQLite's planner has no statistics here, so which index
+/// serves is decided by the query's shape; these are the shapes `decisions` and
+/// `recorded_decisions` write.
+#[tokio::test]
+async fn sqlite_decision_pages_walk_ids_and_reads_by_invoice_keep_the_key() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dunlin_store::SqliteDb::connect(&format!(
+        "sqlite://{}",
+        dir.path().join("plan.db").display()
+    ))
+    .await
+    .expect("open");
+    let plan = |sql: &'static str| {
+        let pool = db.pool().clone();
+        async move {
+            let rows: Vec<(i64, i64, i64, String)> =
+                sqlx::query_as(&format!("EXPLAIN QUERY PLAN {sql}"))
+                    .fetch_all(&pool)
+                    .await
+                    .expect("a plan");
+            rows.into_iter().map(|r| r.3).collect::<Vec<_>>().join("; ")
+        }
+    };
+    let page = plan(
+        "SELECT id FROM decisions WHERE tenant_id = ?1 AND as_of >= ?2 AND as_of <= ?3 \
+         AND id > ?4 ORDER BY id LIMIT 101",
+    )
+    .await;
+    assert!(
+        page.contains("decisions_by_tenant_and_id") && !page.contains("TEMP B-TREE"),
+        "{page}"
+    );
+    let by_invoice = plan(
+        "SELECT id FROM decisions WHERE tenant_id = ?1 AND invoice_id = ?2 ORDER BY +id LIMIT 101",
+    )
+    .await;
+    assert!(
+        by_invoice.contains("sqlite_autoindex_decisions_1 (tenant_id=? AND invoice_id=?)"),
+        "{by_invoice}"
+    );
+}
