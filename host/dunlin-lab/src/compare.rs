@@ -34,7 +34,7 @@ pub const REASON_BYTES: usize = 240;
 /// The most bytes of a segment name (customer tags are the tenant's text).
 const SEGMENT_BYTES: usize = 64;
 /// The most segments reported one by one; the rest are counted under [`OTHER_SEGMENTS`].
-const MAX_SEGMENTS: usize = 200;
+pub const MAX_SEGMENTS: usize = 200;
 /// Where segments beyond [`MAX_SEGMENTS`] are counted.
 pub const OTHER_SEGMENTS: &str = "(other segments)";
 /// The segment of a customer without tags.
