@@ -105,6 +105,20 @@ pub enum BacktestError {
         /// Its end.
         to: Date,
     },
+    /// The tenant has no active version to compare a forward look with.
+    #[error("tenant {0} has no active policy version to compare with")]
+    NoActiveVersion(String),
+    /// A forward look's window is empty or too long.
+    #[error("a forward look plays 1 to {max} days, not {days}")]
+    Days {
+        /// The days asked for.
+        days: u32,
+        /// The most allowed.
+        max: u32,
+    },
+    /// More open invoices than a forward look holds in memory.
+    #[error("the tenant has more than {0} invoices due within the window; shorten it")]
+    TooManyInvoices(usize),
     /// A blocking worker task failed (a bug, not a policy failure).
     #[error("a backtest worker failed: {0}")]
     Worker(String),

@@ -189,7 +189,7 @@ pub struct Side {
 }
 
 impl Side {
-    fn add(&mut self, o: &Outcome) {
+    pub(crate) fn add(&mut self, o: &Outcome) {
         for a in o.actions() {
             *self.actions.entry(kind(a).to_owned()).or_default() += 1;
             match a {

@@ -6,5 +6,6 @@ pub mod backtest;
 pub mod candidate;
 pub mod compare;
 pub mod diff;
+pub mod forward;
 pub mod replay;
 pub mod shadow;

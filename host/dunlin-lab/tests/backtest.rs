@@ -1,7 +1,8 @@
 //! Backtests over a seeded history whose difference is known in advance: fx-ladder (the
 //! active version, every invoice to collections at 40 days overdue) swept day by day, then
 //! fx-ladder-early (customers tagged `smb` to collections at 33 days) backtested over it.
-//! On SQLite and PostgreSQL (`DUNLIN_TEST_POSTGRES_URL`).
+//! On SQLite and PostgreSQL (`DUNLIN_TEST_POSTGRES_URL`). The forward look's tests are in
+//! `forward/`.
 
 use std::collections::BTreeMap;
 
@@ -11,6 +12,7 @@ use dunlin_store::testing::{date as d, Fixture};
 use dunlin_store::{Db, TenantId, TenantSettings};
 use dunlin_tests::{fixture, runtime};
 
+mod forward;
 mod history;
 use history::seeded;
 

@@ -1,7 +1,7 @@
 //! The seeded history the backtest and shadow tests share, whose difference between two
 //! versions is known in advance.
 
-use dunlin_core::{Currency, Money};
+use dunlin_core::{Currency, Date, Money};
 use dunlin_store::testing::{customer, date as d, invoice};
 use dunlin_store::{Db, TenantId, TenantSettings};
 use dunlin_sweep::{sweep, SweepOptions};
@@ -13,6 +13,15 @@ use dunlin_tests::{fixture, runtime};
 /// (2026-03-11, 40 days overdue) sending it to collections. With `shadow`, fx-ladder-early is
 /// in shadow through those sweeps.
 pub async fn seeded(db: &dyn Db, id: &str, shadow: bool) -> TenantId {
+    let t = ledger(db, id, shadow).await;
+    sweep_days(db, &t, d("2026-03-01"), d("2026-03-13")).await;
+    t
+}
+
+/// The tenant of [`seeded`] before any sweep: versions, customers and invoices.
+// Each test binary that includes this module uses its own part of it.
+#[allow(dead_code)]
+pub async fn ledger(db: &dyn Db, id: &str, shadow: bool) -> TenantId {
     let t = TenantId::new(id).expect("a tenant id");
     db.create_tenant(&t, &TenantSettings::default())
         .await
@@ -56,12 +65,16 @@ pub async fn seeded(db: &dyn Db, id: &str, shadow: bool) -> TenantId {
     )
     .await
     .expect("invoices");
-    let mut day = d("2026-03-01");
-    while day <= d("2026-03-13") {
-        sweep(db, runtime(), &t, &SweepOptions::new(day))
+    t
+}
+
+/// Sweeps `t` every day from `first` to `last`.
+pub async fn sweep_days(db: &dyn Db, t: &TenantId, first: Date, last: Date) {
+    let mut day = first;
+    while day <= last {
+        sweep(db, runtime(), t, &SweepOptions::new(day))
             .await
             .expect("sweep");
         day = day.succ_opt().expect("a next day");
     }
-    t
 }
