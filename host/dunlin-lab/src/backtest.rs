@@ -5,7 +5,7 @@
 use dunlin_core::guardrails::{GuardrailSettings, OperatorLimits};
 use dunlin_core::Date;
 use dunlin_runtime::{LoadError, Runtime};
-use dunlin_store::{Db, DecisionQuery, DecisionRecord, StoreError, TenantId};
+use dunlin_store::{Db, DecisionQuery, DecisionRecord, StoreError, Tenant, TenantId};
 use serde::{Deserialize, Serialize};
 
 use crate::candidate::{answer, Rules, Workers};
@@ -133,6 +133,25 @@ pub fn recorded(r: &DecisionRecord) -> Outcome {
     }
 }
 
+/// The tenant, and the rules its versions answer under: its guardrails (checked against the
+/// operator's `limits`) and failure mode.
+pub(crate) async fn tenant_rules(
+    db: &dyn Db,
+    tenant: &TenantId,
+    limits: &OperatorLimits,
+) -> Result<(Tenant, Rules), BacktestError> {
+    let t = db
+        .tenant(tenant)
+        .await?
+        .ok_or_else(|| BacktestError::UnknownTenant(tenant.as_str().to_owned()))?;
+    let rules = Rules {
+        guardrails: GuardrailSettings::from_json(&t.settings.guardrails, limits)
+            .map_err(|e| BacktestError::Guardrails(e.to_string()))?,
+        failure_mode: t.settings.failure_mode,
+    };
+    Ok((t, rules))
+}
+
 /// Backtests `opts.version` of `tenant` over its recorded decisions in the window, page by
 /// page in the log's order. `progress` is called after each page with the decisions done so
 /// far.
@@ -148,15 +167,7 @@ pub async fn backtest(
             return Err(BacktestError::Window { from, to });
         }
     }
-    let t = db
-        .tenant(tenant)
-        .await?
-        .ok_or_else(|| BacktestError::UnknownTenant(tenant.as_str().to_owned()))?;
-    let rules = Rules {
-        guardrails: GuardrailSettings::from_json(&t.settings.guardrails, &opts.limits)
-            .map_err(|e| BacktestError::Guardrails(e.to_string()))?,
-        failure_mode: t.settings.failure_mode,
-    };
+    let (_, rules) = tenant_rules(db, tenant, &opts.limits).await?;
     let blob = db.policy_blob(tenant, opts.version).await?.ok_or_else(|| {
         BacktestError::UnknownVersion {
             tenant: tenant.as_str().to_owned(),

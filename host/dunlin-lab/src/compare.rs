@@ -440,15 +440,7 @@ impl Comparison {
             line.1 = line.1.saturating_add(open.minor);
         }
         r.invoices_differing = money.values().map(|l| l.0).sum();
-        r.money = money
-            .into_iter()
-            .map(|((direction, currency), (invoices, minor))| MoneyLine {
-                direction,
-                currency: currency.as_str().to_owned(),
-                invoices,
-                open_balance_minor: minor,
-            })
-            .collect();
+        r.money = money_lines(money);
         for (baseline, candidate) in self.customers.into_values() {
             *r.baseline.notices_per_customer.entry(baseline).or_default() += 1;
             *r.candidate
@@ -458,6 +450,21 @@ impl Comparison {
         }
         r
     }
+}
+
+/// Invoices and open balance per (direction, currency) as the report's lines.
+pub(crate) fn money_lines(
+    money: BTreeMap<(Direction, dunlin_core::Currency), (u64, i64)>,
+) -> Vec<MoneyLine> {
+    money
+        .into_iter()
+        .map(|((direction, currency), (invoices, minor))| MoneyLine {
+            direction,
+            currency: currency.as_str().to_owned(),
+            invoices,
+            open_balance_minor: minor,
+        })
+        .collect()
 }
 
 /// The invoice's segment: its customer's tags, sorted, joined with `+`, bounded.

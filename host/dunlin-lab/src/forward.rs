@@ -26,7 +26,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::Days;
-use dunlin_core::guardrails::{GuardrailSettings, OperatorLimits};
+use dunlin_core::guardrails::OperatorLimits;
 use dunlin_core::text::truncate;
 use dunlin_core::{
     Action, ActionKind, ActionOutcome, CollectionFailure, Context, Date, DeclineKind, Money,
@@ -36,9 +36,9 @@ use dunlin_runtime::{LoadedPolicy, Runtime};
 use dunlin_store::{Db, DueQuery, DunningState, TenantId};
 use serde::{Deserialize, Serialize};
 
-use crate::backtest::BacktestError;
-use crate::candidate::{answer, Rules, Workers};
-use crate::compare::{segment, Direction, MoneyLine, Outcome, Side, REASON_BYTES};
+use crate::backtest::{tenant_rules, BacktestError};
+use crate::candidate::{answer, Workers};
+use crate::compare::{money_lines, segment, Direction, MoneyLine, Outcome, Side, REASON_BYTES};
 
 /// The longest window a forward look plays.
 pub const MAX_DAYS: u32 = 366;
@@ -218,15 +218,7 @@ pub async fn forward(
             max: MAX_DAYS,
         });
     }
-    let t = db
-        .tenant(tenant)
-        .await?
-        .ok_or_else(|| BacktestError::UnknownTenant(tenant.as_str().to_owned()))?;
-    let rules = Rules {
-        guardrails: GuardrailSettings::from_json(&t.settings.guardrails, &opts.limits)
-            .map_err(|e| BacktestError::Guardrails(e.to_string()))?,
-        failure_mode: t.settings.failure_mode,
-    };
+    let (t, rules) = tenant_rules(db, tenant, &opts.limits).await?;
     let active = db
         .active_policy(tenant)
         .await?
@@ -588,15 +580,7 @@ fn compare(
             r.ladders_not_listed += 1;
         }
     }
-    r.money = money
-        .into_iter()
-        .map(|((direction, currency), (invoices, minor))| MoneyLine {
-            direction,
-            currency: currency.as_str().to_owned(),
-            invoices,
-            open_balance_minor: minor,
-        })
-        .collect();
+    r.money = money_lines(money);
     for (b, c) in customers.into_values() {
         *r.baseline.notices_per_customer.entry(b).or_default() += 1;
         *r.candidate.notices_per_customer.entry(c).or_default() += 1;

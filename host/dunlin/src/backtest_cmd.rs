@@ -14,8 +14,9 @@ use dunlin_core::text::Escaped;
 use dunlin_core::Date;
 use dunlin_lab::backtest::{backtest, BacktestOptions};
 use dunlin_lab::candidate::Rules;
-use dunlin_lab::compare::{Report, Side};
+use dunlin_lab::compare::{Direction, MoneyLine, Report, Side};
 use dunlin_lab::diff;
+use dunlin_lab::forward::{forward, ForwardOptions, ForwardReport};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::policy_cmd::load;
@@ -40,6 +41,13 @@ pub struct BacktestArgs {
     /// Print the report as JSON instead of tables.
     #[arg(long)]
     json: bool,
+    /// Also play the invoices open today this many days forward, through the active version
+    /// and through VERSION, and compare the ladders (nobody pays; nothing is written).
+    #[arg(long, value_name = "DAYS")]
+    forward: Option<u32>,
+    /// The forward look's first day (YYYY-MM-DD; default: today in the tenant's time zone).
+    #[arg(long, requires = "forward")]
+    start: Option<Date>,
 }
 
 #[derive(clap::Args)]
@@ -86,15 +94,41 @@ pub async fn run(
         listed: args.list,
         ..BacktestOptions::new(args.version)
     };
-    let bar = progress_bar(args.json);
+    let bar = progress_bar(args.json, "decisions compared");
     let report = backtest(db, &runtime, &tenant, &opts, &mut |done| {
         bar.set_position(done)
     })
     .await
     .with_context(|| format!("backtesting version {}", args.version))?;
     bar.finish_and_clear();
+    let ahead = match args.forward {
+        Some(days) => {
+            let start = match args.start {
+                Some(day) => day,
+                None => crate::ledger_cmd::tenant_today(db, &tenant).await?,
+            };
+            let opts = ForwardOptions {
+                limits: limits.clone(),
+                listed: args.list,
+                ..ForwardOptions::new(args.version, start, days)
+            };
+            let bar = progress_bar(args.json, "days played");
+            let report = forward(db, &runtime, &tenant, &opts, &mut |done| {
+                bar.set_position(done)
+            })
+            .await
+            .with_context(|| format!("playing version {} forward", args.version))?;
+            bar.finish_and_clear();
+            Some(report)
+        }
+        None => None,
+    };
     if args.json {
-        outln!("{}", serde_json::to_string_pretty(&report)?);
+        let mut json = serde_json::to_value(&report)?;
+        if let (Some(ahead), Some(object)) = (&ahead, json.as_object_mut()) {
+            object.insert("forward".into(), serde_json::to_value(ahead)?);
+        }
+        outln!("{}", serde_json::to_string_pretty(&json)?);
         return Ok(ExitCode::SUCCESS);
     }
     let window = |d: Option<Date>| d.map_or_else(|| "…".to_owned(), |d| d.to_string());
@@ -111,7 +145,63 @@ pub async fn run(
         report.version
     );
     print(&report.comparison);
+    if let Some(ahead) = &ahead {
+        outln!();
+        print_forward(ahead);
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The forward look as tables. Ids, segments and reasons are tenant text: escaped.
+pub fn print_forward(r: &ForwardReport) {
+    let last = r
+        .start
+        .checked_add_days(chrono::Days::new(u64::from(r.days.saturating_sub(1))))
+        .unwrap_or(r.start);
+    outln!(
+        "Forward look from {} to {} ({} days; nobody pays): baseline: the active version {}; \
+         candidate: version {}",
+        r.start,
+        last,
+        r.days,
+        r.baseline_version,
+        r.version
+    );
+    outln!(
+        "invoices played {}  ladders differing {}  decisions: baseline {}, candidate {}",
+        r.invoices,
+        r.invoices_differing,
+        r.decisions.0,
+        r.decisions.1
+    );
+    sides(&r.baseline, &r.candidate);
+    directions_and_money(&r.directions, &r.money, "ladders");
+    if !r.ladders.is_empty() {
+        outln!("\ndiffering ladders");
+    }
+    for l in &r.ladders {
+        outln!(
+            "  {} · {} · {} · {} {} · {}",
+            Escaped(&l.invoice_id),
+            Escaped(&l.customer_id),
+            Escaped(&l.segment),
+            l.open_balance.minor,
+            l.open_balance.currency.as_str(),
+            l.direction.as_str()
+        );
+        for (label, steps, end) in [
+            ("baseline: ", &l.baseline, &l.baseline_end),
+            ("candidate:", &l.candidate, &l.candidate_end),
+        ] {
+            outln!("    {label} {end}");
+            for s in steps {
+                outln!("      {}  {}: {}", s.on, s.what, Escaped(&s.reason));
+            }
+        }
+    }
+    if r.ladders_not_listed > 0 {
+        outln!("  … and {} more", r.ladders_not_listed);
+    }
 }
 
 pub fn run_diff(args: &DiffArgs, sandbox: &SandboxArgs) -> anyhow::Result<ExitCode> {
@@ -152,14 +242,14 @@ pub fn run_diff(args: &DiffArgs, sandbox: &SandboxArgs) -> anyhow::Result<ExitCo
     Ok(ExitCode::SUCCESS)
 }
 
-/// A count of decisions on stderr, only when a person watches and no JSON is asked for.
-fn progress_bar(json: bool) -> ProgressBar {
+/// A count of work done on stderr, only when a person watches and no JSON is asked for.
+fn progress_bar(json: bool, what: &str) -> ProgressBar {
     if json || !std::io::stdout().is_terminal() || !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::new_spinner();
     bar.set_style(
-        ProgressStyle::with_template("{spinner} {pos} decisions compared, {per_sec}")
+        ProgressStyle::with_template(&format!("{{spinner}} {{pos}} {what}, {{per_sec}}"))
             .expect("the template is valid"),
     );
     bar.enable_steady_tick(std::time::Duration::from_millis(200));
@@ -188,45 +278,8 @@ pub fn print(r: &Report) {
             outln!("{:<32} {:>10} {:>10}", Escaped(segment), a.total, a.agreed);
         }
     }
-    outln!("\n{:<32} {:>10} {:>10}", "", "baseline", "candidate");
-    let (b, c) = (&r.baseline, &r.candidate);
-    let row = |label: &str, x: u64, y: u64| outln!("{label:<32} {x:>10} {y:>10}");
-    row("escalations", b.escalations, c.escalations);
-    row("suspensions", b.suspensions, c.suspensions);
-    row("write-offs", b.write_offs, c.write_offs);
-    table("action", b, c, |s| keyed(&s.actions));
-    table("notice level", b, c, |s| keyed(&s.levels));
-    table("notice channel", b, c, |s| keyed(&s.channels));
-    table("notice tone", b, c, |s| keyed(&s.tones));
-    table("guardrail", b, c, |s| keyed(&s.interventions));
-    table("policy failure", b, c, |s| keyed(&s.failures));
-    table("customers with N notices", b, c, |s| {
-        keyed(&s.notices_per_customer)
-    });
-    if !r.directions.is_empty() {
-        outln!("\n{:<32} {:>10}", "disagreements by direction", "decisions");
-        for (d, n) in &r.directions {
-            outln!("{:<32} {n:>10}", d.as_str());
-        }
-    }
-    if !r.money.is_empty() {
-        outln!(
-            "\n{:<24} {:<8} {:>10} {:>20}",
-            "open balance treated",
-            "currency",
-            "invoices",
-            "minor units"
-        );
-        for m in &r.money {
-            outln!(
-                "{:<24} {:<8} {:>10} {:>20}",
-                m.direction.as_str(),
-                m.currency,
-                m.invoices,
-                m.open_balance_minor
-            );
-        }
-    }
+    sides(&r.baseline, &r.candidate);
+    directions_and_money(&r.directions, &r.money, "decisions");
     if !r.disagreements.is_empty() {
         outln!("\ndisagreements");
     }
@@ -249,6 +302,57 @@ pub fn print(r: &Report) {
     }
     if r.disagreements_not_listed > 0 {
         outln!("  … and {} more", r.disagreements_not_listed);
+    }
+}
+
+/// What each side did, beside each other.
+fn sides(b: &Side, c: &Side) {
+    outln!("\n{:<32} {:>10} {:>10}", "", "baseline", "candidate");
+    let row = |label: &str, x: u64, y: u64| outln!("{label:<32} {x:>10} {y:>10}");
+    row("escalations", b.escalations, c.escalations);
+    row("suspensions", b.suspensions, c.suspensions);
+    row("write-offs", b.write_offs, c.write_offs);
+    table("action", b, c, |s| keyed(&s.actions));
+    table("notice level", b, c, |s| keyed(&s.levels));
+    table("notice channel", b, c, |s| keyed(&s.channels));
+    table("notice tone", b, c, |s| keyed(&s.tones));
+    table("guardrail", b, c, |s| keyed(&s.interventions));
+    table("policy failure", b, c, |s| keyed(&s.failures));
+    table("customers with N notices", b, c, |s| {
+        keyed(&s.notices_per_customer)
+    });
+}
+
+/// The differences by direction (`counted`: what a count counts), and the open balance
+/// treated differently.
+fn directions_and_money(
+    directions: &std::collections::BTreeMap<Direction, u64>,
+    money: &[MoneyLine],
+    counted: &str,
+) {
+    if !directions.is_empty() {
+        outln!("\n{:<32} {:>10}", "differences by direction", counted);
+        for (d, n) in directions {
+            outln!("{:<32} {n:>10}", d.as_str());
+        }
+    }
+    if !money.is_empty() {
+        outln!(
+            "\n{:<24} {:<8} {:>10} {:>20}",
+            "open balance treated",
+            "currency",
+            "invoices",
+            "minor units"
+        );
+        for m in money {
+            outln!(
+                "{:<24} {:<8} {:>10} {:>20}",
+                m.direction.as_str(),
+                m.currency,
+                m.invoices,
+                m.open_balance_minor
+            );
+        }
     }
 }
 

@@ -1607,3 +1607,118 @@ fn deliver_runs_until_sigterm_and_then_reports() {
     assert!(status.success(), "{status:?}: {rest}");
     assert!(rest.contains("delivered 0, retrying 0"), "{rest}");
 }
+
+/// `policy backtest --forward`: the imported open invoices played forward through the active
+/// fx-ladder and fx-ladder-early (customers tagged `smb` to collections at 33 days overdue
+/// instead of 40), printed as tables and as JSON; nothing is written.
+#[test]
+fn a_backtest_with_a_forward_look_shows_the_ladders_that_differ() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cache, db) = (dir.path().join("cache"), dir.path().join("t.db"));
+    let (ladder, early) = (dir.path().join("l.wasm"), dir.path().join("e.wasm"));
+    std::fs::write(&ladder, dunlin_tests::fixture("fx-ladder")).unwrap();
+    std::fs::write(&early, dunlin_tests::fixture("fx-ladder-early")).unwrap();
+    let steps: [&[&str]; 5] = [
+        &["tenant", "create", "acme"],
+        &[
+            "policy",
+            "upload",
+            "--tenant",
+            "acme",
+            ladder.to_str().unwrap(),
+            "--activate",
+        ],
+        &[
+            "policy",
+            "upload",
+            "--tenant",
+            "acme",
+            early.to_str().unwrap(),
+        ],
+        &[
+            "import",
+            "--tenant",
+            "acme",
+            "--kind",
+            "customers",
+            "examples/import/customers.csv",
+        ],
+        &[
+            "import",
+            "--tenant",
+            "acme",
+            "--kind",
+            "invoices",
+            "examples/import/invoices.csv",
+        ],
+    ];
+    for args in steps {
+        let out = dunlin_db(&cache, &db, args);
+        assert!(out.status.success(), "{args:?}: {:?}", text(&out));
+    }
+    let args = [
+        "policy",
+        "backtest",
+        "--tenant",
+        "acme",
+        "2",
+        "--forward",
+        "60",
+    ];
+    let json = dunlin_db(
+        &cache,
+        &db,
+        &[&args[..], &["--start", "2026-03-01", "--json"]].concat(),
+    );
+    assert!(json.status.success(), "{:?}", text(&json));
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(
+        v["comparison"]["total"], 0,
+        "no decision was recorded yet: {v}"
+    );
+    let r = &v["forward"];
+    assert_eq!(
+        (&r["baseline-version"], &r["start"]),
+        (&serde_json::json!(1), &serde_json::json!("2026-03-01"))
+    );
+    // inv-1001 (c-aalto, smb) is due 2026-02-04: 40 days overdue on 2026-03-16, 33 on 03-09.
+    let ladders = r["ladders"].as_array().unwrap();
+    let aalto = ladders
+        .iter()
+        .find(|l| l["invoice-id"] == "inv-1001")
+        .unwrap_or_else(|| panic!("inv-1001 differs: {r}"));
+    assert_eq!(aalto["direction"], "earlier-escalation");
+    assert_eq!(aalto["baseline"][0]["on"], "2026-03-16");
+    assert_eq!(aalto["candidate"][0]["on"], "2026-03-09");
+    let smb = |l: &serde_json::Value| {
+        l["segment"]
+            .as_str()
+            .unwrap()
+            .split('+')
+            .any(|t| t == "smb")
+    };
+    assert!(
+        ladders.iter().all(smb),
+        "only smb customers' ladders differ: {r}"
+    );
+    let tables = dunlin_db(
+        &cache,
+        &db,
+        &[&args[..], &["--start", "2026-03-01"]].concat(),
+    );
+    let (out, err) = text(&tables);
+    assert!(tables.status.success(), "{err}");
+    assert!(
+        out.contains("Forward look from 2026-03-01 to 2026-04-29 (60 days"),
+        "{out}"
+    );
+    assert!(out.contains("inv-1001 · c-aalto · smb"), "{out}");
+    // Nothing was written: the log is still empty.
+    let decisions = dunlin_db(&cache, &db, &["decisions", "--tenant", "acme"]);
+    assert!(decisions.status.success());
+    assert!(
+        !text(&decisions).0.contains("inv-1001"),
+        "{:?}",
+        text(&decisions)
+    );
+}

@@ -10,6 +10,7 @@ use crate::support::*;
 dunlin_store::conformance!(
     a_backtest_answers_the_known_difference_of_two_versions,
     backtest_refuses_bad_windows_and_other_tenants_versions,
+    a_backtest_with_a_forward_look_plays_the_open_invoices_forward,
 );
 
 /// acme: fx-ladder active (version 1), fx-ladder-early stored (version 2); an `smb`
@@ -183,4 +184,98 @@ async fn backtest_refuses_bad_windows_and_other_tenants_versions(f: Fixture) {
     assert!(s.is_client_error(), "{s}");
     api.refuses_without_a_valid_key(Method::POST, PATH, Some(window))
         .await;
+}
+
+async fn a_backtest_with_a_forward_look_plays_the_open_invoices_forward(f: Fixture) {
+    let api = Api::new(f).await;
+    seeded(&api).await;
+    let db = api.f.db.as_ref();
+    let t = TenantId::new("acme").unwrap();
+    // Due 2026-03-01 and never reviewed: the only open ladder after the seeded sweeps.
+    db.upsert_invoices(
+        &t,
+        &[invoice("inv-late", "c-smb", date("2026-03-01"), 6_000)],
+    )
+    .await
+    .unwrap();
+    let body = json!({"from": "2026-03-01", "to": "2026-03-31",
+                      "forward": {"start": "2026-03-12", "days": 30}});
+    let (s, v) = api
+        .call(Method::POST, PATH, Some(&api.acme), Some(body.clone()))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        v["comparison"]["total"], 22,
+        "the backtest is still there: {v}"
+    );
+    let r = &v["forward"];
+    assert_eq!(
+        (&r["baseline-version"], &r["version"]),
+        (&json!(1), &json!(2))
+    );
+    // Day 11 to day 40 overdue: fx-ladder escalates on 2026-04-10, fx-ladder-early (smb) on
+    // 2026-04-03.
+    assert_eq!(
+        (&r["invoices"], &r["invoices-differing"]),
+        (&json!(1), &json!(1)),
+        "{r}"
+    );
+    assert_eq!(r["decisions"], json!([30, 23]));
+    assert_eq!(
+        r["money"],
+        json!([{"direction": "earlier-escalation", "currency": "EUR", "invoices": 1,
+                "open-balance-minor": 6_000}])
+    );
+    let ladder = &r["ladders"][0];
+    assert_eq!(ladder["invoice-id"], "inv-late");
+    assert_eq!(ladder["baseline"][0]["on"], "2026-04-10");
+    assert_eq!(ladder["candidate"][0]["on"], "2026-04-03");
+    assert_eq!(ladder["candidate"][0]["what"], "escalate collections");
+    // Nothing was written: the invoice has no ladder yet.
+    assert_eq!(db.dunning_state(&t, "inv-late").await.unwrap(), None);
+
+    // Another tenant does not reach acme's versions or invoices; without an active version
+    // of its own there is nothing to compare with.
+    let beta = TenantId::new("beta").unwrap();
+    let (s, _) = api
+        .call(Method::POST, PATH, Some(&api.beta), Some(body.clone()))
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    db.add_policy_version(&beta, &dunlin_tests::fixture("fx-ladder"))
+        .await
+        .unwrap();
+    let own = "/v1/policies/1/backtest";
+    let (s, v) = api
+        .call(Method::POST, own, Some(&api.beta), Some(body.clone()))
+        .await;
+    assert_eq!(
+        (s, &v["error"]["code"]),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &json!("no-active-version")
+        ),
+        "{v}"
+    );
+    db.activate_policy_version(&beta, 1).await.unwrap();
+    let (s, v) = api
+        .call(Method::POST, own, Some(&api.beta), Some(body))
+        .await;
+    assert_eq!(
+        (s, &v["forward"]["invoices"]),
+        (StatusCode::OK, &json!(0)),
+        "{v}"
+    );
+
+    for days in [0, 93] {
+        let body = json!({"from": "2026-03-01", "to": "2026-03-31",
+                          "forward": {"start": "2026-03-12", "days": days}});
+        let (s, v) = api
+            .call(Method::POST, PATH, Some(&api.acme), Some(body))
+            .await;
+        assert_eq!(
+            (s, &v["error"]["code"]),
+            (StatusCode::BAD_REQUEST, &json!("bad-forward-days")),
+            "{v}"
+        );
+    }
 }
