@@ -1,6 +1,6 @@
 //! Trying a policy version beside the active one: shadow on and off, the canary started,
 //! promoted or aborted, and both reports, as `dunlin policy shadow|canary|…` do them
-//! (`dunlin_sweep::trial` makes the reports for both). Every route names the tenant's own
+//! (`dunlin_lab` makes the reports for both). Every route names the tenant's own
 //! versions only: another tenant's version numbers find nothing (404).
 
 use axum::extract::State;
@@ -9,7 +9,8 @@ use dunlin_lab::shadow::{self, ShadowReport};
 use dunlin_store::{CanaryShare, PolicyTrials, StoreError};
 
 use crate::backtest::MAX_LISTED;
-use dunlin_sweep::trial::{self, CanaryReport, Range};
+use dunlin_lab::canary::{canary_report as report_of, CanaryReport};
+use dunlin_lab::Range;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -216,7 +217,7 @@ pub(crate) async fn abort(
         .abort_canary(&tenant.0)
         .await
         .map_err(trial_error)?;
-    let report = trial::canary_report(state.db.as_ref(), &tenant.0, Range::default()).await?;
+    let report = report_of(state.db.as_ref(), &tenant.0, Range::default()).await?;
     Ok(Json(CanaryEnd {
         active: report.active,
         migrated_ladders: Some(moved),
@@ -234,6 +235,6 @@ pub(crate) async fn canary_report(
     tenant: Tenant,
     Query(query): Query<RangeQuery>,
 ) -> Result<Json<CanaryReport>, ApiError> {
-    let report = trial::canary_report(state.db.as_ref(), &tenant.0, query.range()).await?;
+    let report = report_of(state.db.as_ref(), &tenant.0, query.range()).await?;
     Ok(Json(report))
 }

@@ -8,11 +8,11 @@ use chrono::{DateTime, Utc};
 use dunlin_core::Date;
 use dunlin_store::trial::{ShadowOutcome, ShadowQuery};
 use dunlin_store::{Db, StoreError, TenantId};
-use dunlin_sweep::trial::Range;
 use serde::Serialize;
 
 use crate::backtest::recorded;
 use crate::compare::{Comparison, Outcome, Report};
+use crate::Range;
 
 /// Pairs read per page.
 const PAGE: u32 = 2000;

@@ -1,25 +1,29 @@
 //! The shadow report over the seeded history whose difference is known in advance:
 //! fx-ladder live and fx-ladder-early (customers tagged `smb` to collections at 33 days
 //! instead of 40) in shadow through every sweep. The report states exactly the difference a
-//! backtest of the same version states, and never another tenant's decisions. On SQLite and
-//! PostgreSQL (`DUNLIN_TEST_POSTGRES_URL`).
+//! backtest of the same version states, and never another tenant's decisions. The canary
+//! report over the same ledger, 70 % of the customers on fx-ladder-early, counts each arm. On
+//! SQLite and PostgreSQL (`DUNLIN_TEST_POSTGRES_URL`).
 
 use std::collections::BTreeMap;
 
 use dunlin_lab::backtest::{backtest, BacktestOptions};
+use dunlin_lab::canary::canary_report;
 use dunlin_lab::compare::Direction;
 use dunlin_lab::shadow::shadow_report;
+use dunlin_lab::Range;
 use dunlin_store::testing::{date as d, Fixture};
+use dunlin_store::trial::CanaryShare;
 use dunlin_store::{TenantId, TenantSettings};
-use dunlin_sweep::trial::Range;
 use dunlin_tests::runtime;
 
 mod history;
-use history::seeded;
+use history::{ledger, seeded, sweep_days};
 
 dunlin_store::conformance!(
     the_shadow_report_states_exactly_a_week_earlier_escalation_of_one_segment,
     a_shadow_report_reads_only_the_tenants_own_decisions,
+    the_canary_report_counts_each_arm_with_the_comparisons_measures,
 );
 
 /// Every day of the seeded sweeps.
@@ -96,4 +100,86 @@ async fn a_shadow_report_reads_only_the_tenants_own_decisions(f: Fixture) {
         .await
         .expect("a report");
     assert_eq!((report.version, report.comparison.total), (None, 0));
+}
+
+async fn the_canary_report_counts_each_arm_with_the_comparisons_measures(f: Fixture) {
+    let db = f.db.as_ref();
+    let t = ledger(db, "acme", false).await;
+    let share = CanaryShare::from_basis_points(7000).expect("a share");
+    let trials = db.start_canary(&t, 2, share).await.expect("canary");
+    let canary = trials.canary.expect("a canary runs");
+    // 70 %: of acme's customers, c-smb2 alone (the arm points are fixed by the ids).
+    // From the due date to 43 days overdue: every ladder walks to collections.
+    sweep_days(db, &t, d("2026-01-30"), d("2026-03-13")).await;
+    let customers = [
+        ("c-smb1", true),
+        ("c-smb2", true),
+        ("c-plain", false),
+        ("c-ent", false),
+    ];
+    let in_canary: Vec<bool> = customers.iter().map(|(c, _)| canary.takes(&t, c)).collect();
+    assert!(
+        in_canary.contains(&true) && in_canary.contains(&false),
+        "the test wants both arms: {in_canary:?}"
+    );
+    // Each customer has one invoice: decided from day 0 to its escalation (day 40, or day 33
+    // for smb under the canary), with reminders at days 1 and 8.
+    let expected = |canary_arm: bool| {
+        let mine: Vec<bool> = customers
+            .iter()
+            .zip(&in_canary)
+            .filter(|(_, &c)| c == canary_arm)
+            .map(|((_, smb), _)| *smb)
+            .collect();
+        let n = mine.len() as u64;
+        let decisions: u64 = mine
+            .iter()
+            .map(|&smb| if smb && canary_arm { 34 } else { 41 })
+            .sum();
+        (n, decisions)
+    };
+    // The report starts on the canary's start by default (today): these sweeps are in 2026's
+    // first quarter.
+    let all = Range {
+        from: Some(d("2026-01-01")),
+        to: None,
+    };
+    let today = canary_report(db, &t, Range::default()).await;
+    assert!(today.expect("a report").arms.is_empty());
+    let r = canary_report(db, &t, all).await.expect("a report");
+    assert_eq!(
+        (r.canary, r.active, r.share.as_deref()),
+        (Some(2), Some(1), Some("70%"))
+    );
+    let arms: Vec<(&str, u32)> = r.arms.iter().map(|a| (a.arm, a.version)).collect();
+    assert_eq!(arms, [("canary", 2), ("active", 1)]);
+    for (arm, canary_arm) in r.arms.iter().zip([true, false]) {
+        let (n, decisions) = expected(canary_arm);
+        assert_eq!(
+            (arm.invoices, arm.customers, arm.decisions),
+            (n, n, decisions),
+            "{arm:?}"
+        );
+        assert_eq!((arm.failure_rate, arm.blocked), (0.0, 0));
+        assert_eq!(arm.side.escalations, n);
+        assert_eq!(arm.side.levels, BTreeMap::from([(1, n), (2, n)]));
+        assert_eq!(arm.side.tones.get("firm"), Some(&n));
+        assert_eq!(arm.side.notices_per_customer, BTreeMap::from([(2, n)]));
+    }
+    // A range after the escalations holds no decision; another tenant has no arms.
+    let late = Range {
+        from: Some(d("2026-03-12")),
+        to: None,
+    };
+    assert!(canary_report(db, &t, late)
+        .await
+        .expect("a report")
+        .arms
+        .is_empty());
+    let other = TenantId::new("beta").expect("a tenant id");
+    db.create_tenant(&other, &TenantSettings::default())
+        .await
+        .expect("create tenant");
+    let r = canary_report(db, &other, all).await.expect("a report");
+    assert!(r.arms.is_empty() && r.canary.is_none());
 }

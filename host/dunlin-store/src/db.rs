@@ -22,9 +22,7 @@ use crate::review::{
 use crate::sweep::{EncodedOutcome, LedgerMark, Written};
 use crate::sweep_run::{NewSweepRun, SweepFigures, SweepRun, SweepStatus};
 use crate::tenant::{PolicyBlob, PolicyVersion, Tenant, TenantId, TenantSettings};
-use crate::trial::{
-    CanaryShare, PolicyTrials, ShadowOutcome, ShadowPage, ShadowQuery, VersionFigures,
-};
+use crate::trial::{CanaryShare, PolicyTrials, ShadowOutcome, ShadowPage, ShadowQuery};
 use crate::{CustomerRecord, Result, StoreError};
 
 /// Which database a [`Db`] talks to.
@@ -175,14 +173,6 @@ pub trait Db: Send + Sync {
     /// A page of the tenant's live decisions paired with what the shadow version made of
     /// the same context, for a report to compare.
     async fn shadow_pairs(&self, tenant: &TenantId, query: &ShadowQuery) -> Result<ShadowPage>;
-    /// Per policy version that decided for as-of days in `from..=to`: decisions, failures,
-    /// invoices and actions by kind and level (a canary report sets the arms side by side).
-    async fn version_figures(
-        &self,
-        tenant: &TenantId,
-        from: Option<Date>,
-        to: Option<Date>,
-    ) -> Result<Vec<VersionFigures>>;
 
     /// Records a sweep starting, unless it is the daemon's or the API's and one of theirs is
     /// running for the tenant: then `None` and nothing is written (`dunlin sweep` by hand,

@@ -41,9 +41,7 @@ use crate::review::{Contact, DecisionQuery, DecisionRecord, DuePage, DueQuery, D
 use crate::sweep::{EncodedOutcome, LedgerMark, Written};
 use crate::sweep_run::{NewSweepRun, SweepFigures, SweepRun, SweepStatus};
 use crate::tenant::{PolicyBlob, PolicyVersion, Tenant, TenantId, TenantSettings};
-use crate::trial::{
-    CanaryShare, PolicyTrials, ShadowOutcome, ShadowPage, ShadowQuery, VersionFigures,
-};
+use crate::trial::{CanaryShare, PolicyTrials, ShadowOutcome, ShadowPage, ShadowQuery};
 use crate::{Backend, CustomerRecord, Db, Result, StoreError};
 
 // The concern modules are compiled once per backend with this file; their paths are
@@ -259,15 +257,6 @@ impl Db for This {
 
     async fn shadow_pairs(&self, tenant: &TenantId, query: &ShadowQuery) -> Result<ShadowPage> {
         trial::shadow_pairs(self, tenant, query).await
-    }
-
-    async fn version_figures(
-        &self,
-        tenant: &TenantId,
-        from: Option<Date>,
-        to: Option<Date>,
-    ) -> Result<Vec<VersionFigures>> {
-        trial::version_figures(self, tenant, from, to).await
     }
 
     async fn start_sweep_run(

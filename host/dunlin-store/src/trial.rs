@@ -202,26 +202,6 @@ pub struct ShadowPage {
     pub next: Option<i64>,
 }
 
-/// One version's figures over a range of as-of days ([`crate::Db::version_figures`]): what
-/// a canary report sets side by side.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub struct VersionFigures {
-    /// The version that decided.
-    pub version: u32,
-    /// Decisions it made.
-    pub decisions: u64,
-    /// Of them, the ones where it failed.
-    pub failures: u64,
-    /// Distinct invoices it decided about.
-    pub invoices: u64,
-    /// Its actions by kind (`notify`, `escalate`, …) and, for notices, level: `notify/2`.
-    /// Blocked actions are counted apart, in `blocked`.
-    pub actions: std::collections::BTreeMap<String, u64>,
-    /// Actions the guardrails blocked.
-    pub blocked: u64,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,7 +15,6 @@ pub mod lifecycle;
 mod many;
 mod outcome;
 pub mod recorded;
-pub mod trial;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};

@@ -174,7 +174,7 @@ pub fn print_forward(r: &ForwardReport) {
         r.decisions.0,
         r.decisions.1
     );
-    sides(&r.baseline, &r.candidate);
+    print_sides(&r.baseline, &r.candidate);
     directions_and_money(&r.directions, &r.money, "ladders");
     if !r.ladders.is_empty() {
         outln!("\ndiffering ladders");
@@ -278,7 +278,7 @@ pub fn print(r: &Report) {
             outln!("{:<32} {:>10} {:>10}", Escaped(segment), a.total, a.agreed);
         }
     }
-    sides(&r.baseline, &r.candidate);
+    print_sides(&r.baseline, &r.candidate);
     directions_and_money(&r.directions, &r.money, "decisions");
     if !r.disagreements.is_empty() {
         outln!("\ndisagreements");
@@ -306,7 +306,7 @@ pub fn print(r: &Report) {
 }
 
 /// What each side did, beside each other.
-fn sides(b: &Side, c: &Side) {
+pub fn print_sides(b: &Side, c: &Side) {
     outln!("\n{:<32} {:>10} {:>10}", "", "baseline", "candidate");
     let row = |label: &str, x: u64, y: u64| outln!("{label:<32} {x:>10} {y:>10}");
     row("escalations", b.escalations, c.escalations);

@@ -1,13 +1,14 @@
 //! `dunlin policy shadow|shadow-report|canary|promote|abort|canary-report`: trying a version
 //! beside the active one. The reports are the library's (`dunlin_lab::shadow`,
-//! `dunlin_sweep::trial`), as the API's are.
+//! `dunlin_lab::canary`), as the API's are.
 
 use anyhow::Context as _;
 use clap::Subcommand;
 use dunlin_core::Date;
+use dunlin_lab::canary::{canary_report, CanaryReport};
 use dunlin_lab::shadow::{shadow_report, ShadowReport};
+use dunlin_lab::Range;
 use dunlin_store::{CanaryShare, Db};
-use dunlin_sweep::trial::{self, Range};
 
 use crate::tenant_cmd::tenant_id;
 
@@ -164,7 +165,7 @@ pub async fn run(cmd: &TrialCommand, db: &dyn Db) -> anyhow::Result<()> {
             json,
         } => {
             let t = tenant_id(tenant)?;
-            let report = trial::canary_report(db, &t, range.range()).await?;
+            let report = canary_report(db, &t, range.range()).await?;
             show(&report, *json, print_canary)?;
         }
     }
@@ -200,36 +201,47 @@ fn print_shadow(r: &ShadowReport) {
     crate::backtest_cmd::print(&r.comparison);
 }
 
-fn print_canary(r: &trial::CanaryReport) {
+fn print_canary(r: &CanaryReport) {
     match (r.canary, &r.share) {
         (Some(v), Some(share)) => outln!("canary version {v} for {share} of customers"),
         _ => outln!("no canary runs now"),
     }
     outln!(
-        "{:<7} {:>7} {:>9} {:>9} {:>9} {:>8} {:>12} {:>8}",
+        "days {} to {}",
+        r.from.map_or("the first".into(), |d| d.to_string()),
+        r.to.map_or("the last".into(), |d| d.to_string())
+    );
+    outln!(
+        "\n{:<7} {:>7} {:>9} {:>9} {:>9} {:>8} {:>8}",
         "arm",
         "version",
         "decisions",
         "invoices",
-        "failures",
+        "customers",
         "fail %",
-        "escalations",
         "blocked"
     );
     for a in &r.arms {
-        let f = &a.figures;
         outln!(
-            "{:<7} {:>7} {:>9} {:>9} {:>9} {:>8.1} {:>12} {:>8}",
+            "{:<7} {:>7} {:>9} {:>9} {:>9} {:>8.1} {:>8}",
             a.arm,
-            f.version,
-            f.decisions,
-            f.invoices,
-            f.failures,
+            a.version,
+            a.decisions,
+            a.invoices,
+            a.customers,
             a.failure_rate * 100.0,
-            a.escalations,
-            f.blocked
+            a.blocked
         );
-        let actions: Vec<String> = f.actions.iter().map(|(k, n)| format!("{k} {n}")).collect();
-        outln!("        actions: {}", actions.join(", "));
+    }
+    // Two arms side by side in the comparison's tables: the canary's and the active one's.
+    if let [first, second, ..] = r.arms.as_slice() {
+        outln!(
+            "\nbaseline: {} (version {}); candidate: {} (version {})",
+            second.arm,
+            second.version,
+            first.arm,
+            first.version
+        );
+        crate::backtest_cmd::print_sides(&second.side, &first.side);
     }
 }

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use dunlin_core::{Date, Decision};
+use dunlin_core::Decision;
 use sqlx::QueryBuilder;
 
 use super::tenant::{activate_in, require_policy_version};
@@ -14,7 +14,6 @@ use crate::review::{DecisionQuery, FailureRecord};
 use crate::tenant::{PolicyStatus, PolicyVersion, TenantId};
 use crate::trial::{
     Canary, CanaryShare, PolicyTrials, Shadow, ShadowOutcome, ShadowPage, ShadowPair, ShadowQuery,
-    VersionFigures,
 };
 use crate::{Result, StoreError};
 
@@ -383,87 +382,4 @@ pub(super) async fn shadow_pairs(
         }
     }
     Ok(ShadowPage { pairs, next })
-}
-
-pub(super) async fn version_figures(
-    db: &This,
-    tenant: &TenantId,
-    from: Option<Date>,
-    to: Option<Date>,
-) -> Result<Vec<VersionFigures>> {
-    let range = |qb: &mut QueryBuilder<'_, Driver>, table: &str| {
-        if let Some(from) = from {
-            qb.push(format!(" AND {table}.as_of >= ")).push_bind(from);
-        }
-        if let Some(to) = to {
-            qb.push(format!(" AND {table}.as_of <= ")).push_bind(to);
-        }
-    };
-    let mut qb = QueryBuilder::<Driver>::new(
-        "SELECT d.policy_version, COUNT(*) AS decisions, \
-         CAST(SUM(CASE WHEN d.failure_code IS NULL THEN 0 ELSE 1 END) AS BIGINT) AS failures, \
-         COUNT(DISTINCT d.invoice_id) AS invoices FROM decisions d WHERE d.tenant_id = ",
-    );
-    qb.push_bind(tenant.as_str())
-        .push(" AND d.policy_version IS NOT NULL");
-    range(&mut qb, "d");
-    qb.push(" GROUP BY d.policy_version ORDER BY d.policy_version");
-    let mut by_version: std::collections::BTreeMap<i64, VersionFigures> = Default::default();
-    for row in qb
-        .build()
-        .fetch_all(&db.pool)
-        .await
-        .ctx("count decisions by version")?
-    {
-        let version: i64 = get(&row, "policy_version")?;
-        by_version.insert(
-            version,
-            VersionFigures {
-                version: narrow("policy version", version)?,
-                decisions: narrow("decisions", get::<i64>(&row, "decisions")?)?,
-                failures: narrow("failures", get::<i64>(&row, "failures")?)?,
-                invoices: narrow("invoices", get::<i64>(&row, "invoices")?)?,
-                ..Default::default()
-            },
-        );
-    }
-    let mut qb = QueryBuilder::<Driver>::new(
-        "SELECT d.policy_version, a.kind, CAST(a.level AS BIGINT) AS level, \
-         CAST(CASE WHEN a.status = 'blocked' THEN 1 ELSE 0 END AS BIGINT) AS blocked, \
-         COUNT(*) AS n FROM actions a JOIN decisions d ON d.tenant_id = a.tenant_id \
-         AND d.invoice_id = a.invoice_id AND d.as_of = a.as_of \
-         WHERE a.tenant_id = ",
-    );
-    qb.push_bind(tenant.as_str())
-        .push(" AND d.tenant_id = ")
-        .push_bind(tenant.as_str())
-        .push(" AND d.policy_version IS NOT NULL");
-    range(&mut qb, "a");
-    qb.push(
-        " GROUP BY d.policy_version, a.kind, CAST(a.level AS BIGINT), \
-             CAST(CASE WHEN a.status = 'blocked' THEN 1 ELSE 0 END AS BIGINT)",
-    );
-    for row in qb
-        .build()
-        .fetch_all(&db.pool)
-        .await
-        .ctx("count actions by version")?
-    {
-        let version: i64 = get(&row, "policy_version")?;
-        let n: u64 = narrow("actions", get::<i64>(&row, "n")?)?;
-        let Some(figures) = by_version.get_mut(&version) else {
-            continue;
-        };
-        if get::<i64>(&row, "blocked")? == 1 {
-            figures.blocked += n;
-            continue;
-        }
-        let kind: String = get(&row, "kind")?;
-        let key = match get::<Option<i64>>(&row, "level")? {
-            Some(level) => format!("{kind}/{level}"),
-            None => kind,
-        };
-        *figures.actions.entry(key).or_default() += n;
-    }
-    Ok(by_version.into_values().collect())
 }

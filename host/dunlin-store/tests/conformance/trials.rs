@@ -11,7 +11,6 @@ dunlin_store::conformance!(
     shadow_is_the_tenants_own_version_and_not_the_active_one,
     shadow_answers_sit_beside_live_decisions_and_touch_nothing_else,
     a_canary_is_promoted_or_aborted_whole,
-    figures_are_counted_per_version,
 );
 
 /// A tenant with versions 1 (active), 2 and 3 uploaded.
@@ -328,41 +327,4 @@ async fn a_canary_is_promoted_or_aborted_whole(f: Fixture) {
     assert_eq!(active(f.db.clone(), acme.clone()).await, Some(3));
     assert!(f.db.policy_trials(&acme).await.unwrap().canary.is_none());
     assert_eq!(pinned("i1").await, Some(1));
-}
-
-async fn figures_are_counted_per_version(f: Fixture) {
-    let acme = tid("acme");
-    let globex = tid("globex");
-    with_versions(&f, &acme).await;
-    with_versions(&f, &globex).await;
-    let page =
-        f.db.due_for_review(&acme, &DueQuery::new(d("2026-02-10")))
-            .await
-            .unwrap();
-    let mut live = first_reminders(&page);
-    live[1].policy.as_mut().unwrap().version = 2;
-    live[1].actions.push(dunlin_store::PlannedAction {
-        action: notice(2),
-        status: dunlin_store::ActionStatus::Blocked,
-    });
-    f.db.record_batch(&acme, &live).await.unwrap();
-    let figures = f.db.version_figures(&acme, None, None).await.unwrap();
-    assert_eq!(figures.len(), 2);
-    assert_eq!((figures[0].version, figures[0].decisions), (1, 1));
-    assert_eq!((figures[1].version, figures[1].decisions), (2, 1));
-    assert_eq!(figures[1].actions.get("notify/1"), Some(&1));
-    assert_eq!((figures[0].blocked, figures[1].blocked), (0, 1));
-    assert_eq!(figures[0].failures, 0);
-    assert!(f
-        .db
-        .version_figures(&acme, Some(d("2026-02-11")), None)
-        .await
-        .unwrap()
-        .is_empty());
-    assert!(f
-        .db
-        .version_figures(&globex, None, None)
-        .await
-        .unwrap()
-        .is_empty());
 }
