@@ -174,7 +174,7 @@ pub fn print_forward(r: &ForwardReport) {
         r.decisions.0,
         r.decisions.1
     );
-    print_sides(&r.baseline, &r.candidate);
+    print_sides(&[("baseline", &r.baseline), ("candidate", &r.candidate)]);
     directions_and_money(&r.directions, &r.money, "ladders");
     if !r.ladders.is_empty() {
         outln!("\ndiffering ladders");
@@ -278,7 +278,7 @@ pub fn print(r: &Report) {
             outln!("{:<32} {:>10} {:>10}", Escaped(segment), a.total, a.agreed);
         }
     }
-    print_sides(&r.baseline, &r.candidate);
+    print_sides(&[("baseline", &r.baseline), ("candidate", &r.candidate)]);
     directions_and_money(&r.directions, &r.money, "decisions");
     if !r.disagreements.is_empty() {
         outln!("\ndisagreements");
@@ -305,20 +305,25 @@ pub fn print(r: &Report) {
     }
 }
 
-/// What each side did, beside each other.
-pub fn print_sides(b: &Side, c: &Side) {
-    outln!("\n{:<32} {:>10} {:>10}", "", "baseline", "candidate");
-    let row = |label: &str, x: u64, y: u64| outln!("{label:<32} {x:>10} {y:>10}");
-    row("escalations", b.escalations, c.escalations);
-    row("suspensions", b.suspensions, c.suspensions);
-    row("write-offs", b.write_offs, c.write_offs);
-    table("action", b, c, |s| keyed(&s.actions));
-    table("notice level", b, c, |s| keyed(&s.levels));
-    table("notice channel", b, c, |s| keyed(&s.channels));
-    table("notice tone", b, c, |s| keyed(&s.tones));
-    table("guardrail", b, c, |s| keyed(&s.interventions));
-    table("policy failure", b, c, |s| keyed(&s.failures));
-    table("customers with N notices", b, c, |s| {
+/// What each side did, beside each other: one column per (heading, side).
+pub fn print_sides(columns: &[(&str, &Side)]) {
+    let row = |label: &str, cells: Vec<String>| {
+        let cells: String = cells.iter().map(|c| format!(" {c:>10}")).collect();
+        outln!("{:<32}{cells}", Escaped(label));
+    };
+    outln!();
+    row("", columns.iter().map(|(h, _)| (*h).to_owned()).collect());
+    let counts = |of: fn(&Side) -> u64| columns.iter().map(|(_, s)| of(s).to_string()).collect();
+    row("escalations", counts(|s| s.escalations));
+    row("suspensions", counts(|s| s.suspensions));
+    row("write-offs", counts(|s| s.write_offs));
+    table("action", columns, |s| keyed(&s.actions));
+    table("notice level", columns, |s| keyed(&s.levels));
+    table("notice channel", columns, |s| keyed(&s.channels));
+    table("notice tone", columns, |s| keyed(&s.tones));
+    table("guardrail", columns, |s| keyed(&s.interventions));
+    table("policy failure", columns, |s| keyed(&s.failures));
+    table("customers with N notices", columns, |s| {
         keyed(&s.notices_per_customer)
     });
 }
@@ -361,10 +366,10 @@ fn keyed<K: ToString>(m: &std::collections::BTreeMap<K, u64>) -> Vec<(String, u6
     m.iter().map(|(k, n)| (k.to_string(), *n)).collect()
 }
 
-/// One table of counts, baseline beside candidate, over the labels either side has.
-fn table(title: &str, b: &Side, c: &Side, of: impl Fn(&Side) -> Vec<(String, u64)>) {
-    let (bs, cs) = (of(b), of(c));
-    let mut labels: Vec<&String> = bs.iter().chain(&cs).map(|(k, _)| k).collect();
+/// One table of counts, the columns side by side, over the labels any column has.
+fn table(title: &str, columns: &[(&str, &Side)], of: impl Fn(&Side) -> Vec<(String, u64)>) {
+    let rows: Vec<Vec<(String, u64)>> = columns.iter().map(|(_, s)| of(s)).collect();
+    let mut labels: Vec<&String> = rows.iter().flatten().map(|(k, _)| k).collect();
     labels.sort_unstable();
     labels.dedup();
     if labels.is_empty() {
@@ -373,13 +378,13 @@ fn table(title: &str, b: &Side, c: &Side, of: impl Fn(&Side) -> Vec<(String, u64
     let count = |rows: &[(String, u64)], k: &String| {
         rows.iter().find(|(l, _)| l == k).map_or(0, |(_, n)| *n)
     };
-    outln!("\n{title:<32} {:>10} {:>10}", "baseline", "candidate");
+    let headings: String = columns.iter().map(|(h, _)| format!(" {h:>10}")).collect();
+    outln!("\n{title:<32}{headings}");
     for k in labels {
-        outln!(
-            "{:<32} {:>10} {:>10}",
-            Escaped(k),
-            count(&bs, k),
-            count(&cs, k)
-        );
+        let cells: String = rows
+            .iter()
+            .map(|r| format!(" {:>10}", count(r, k)))
+            .collect();
+        outln!("{:<32}{cells}", Escaped(k));
     }
 }

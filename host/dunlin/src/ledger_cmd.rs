@@ -118,6 +118,13 @@ pub fn print_report(tenant: &str, as_of: Date, dry_run: bool, r: &SweepReport) {
         r.actions,
         r.blocked
     );
+    if r.shadowed > 0 || r.shadow_failures > 0 {
+        outln!(
+            "shadow: {} answers recorded apart ({} failures); nothing of them is delivered",
+            r.shadowed,
+            r.shadow_failures
+        );
+    }
     outln!(
         "time: select {:.1} ms, decide {:.1} ms, guard+write {:.1} ms",
         r.select.as_secs_f64() * 1e3,

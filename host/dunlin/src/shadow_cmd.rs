@@ -233,15 +233,15 @@ fn print_canary(r: &CanaryReport) {
             a.blocked
         );
     }
-    // Two arms side by side in the comparison's tables: the canary's and the active one's.
-    if let [first, second, ..] = r.arms.as_slice() {
-        outln!(
-            "\nbaseline: {} (version {}); candidate: {} (version {})",
-            second.arm,
-            second.version,
-            first.arm,
-            first.version
-        );
-        crate::backtest_cmd::print_sides(&second.side, &first.side);
+    // The arms' measures side by side, in the comparison's tables.
+    let columns: Vec<(String, &dunlin_lab::compare::Side)> = r
+        .arms
+        .iter()
+        .map(|a| (format!("{} v{}", a.arm, a.version), &a.side))
+        .collect();
+    if !columns.is_empty() {
+        let columns: Vec<(&str, &dunlin_lab::compare::Side)> =
+            columns.iter().map(|(h, s)| (h.as_str(), *s)).collect();
+        crate::backtest_cmd::print_sides(&columns);
     }
 }

@@ -1722,3 +1722,121 @@ fn a_backtest_with_a_forward_look_shows_the_ladders_that_differ() {
         text(&decisions)
     );
 }
+
+/// Shadow and canary from the command line: the sweep says what the shadow version answered,
+/// the shadow report compares it, and the canary report sets the arms side by side.
+#[test]
+fn shadow_and_canary_reports_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cache, db) = (dir.path().join("cache"), dir.path().join("t.db"));
+    let (ladder, early) = (dir.path().join("l.wasm"), dir.path().join("e.wasm"));
+    std::fs::write(&ladder, dunlin_tests::fixture("fx-ladder")).unwrap();
+    std::fs::write(&early, dunlin_tests::fixture("fx-ladder-early")).unwrap();
+    let steps: [&[&str]; 6] = [
+        &["tenant", "create", "acme"],
+        &[
+            "policy",
+            "upload",
+            "--tenant",
+            "acme",
+            ladder.to_str().unwrap(),
+            "--activate",
+        ],
+        &[
+            "policy",
+            "upload",
+            "--tenant",
+            "acme",
+            early.to_str().unwrap(),
+        ],
+        &[
+            "import",
+            "--tenant",
+            "acme",
+            "--kind",
+            "customers",
+            "examples/import/customers.csv",
+        ],
+        &[
+            "import",
+            "--tenant",
+            "acme",
+            "--kind",
+            "invoices",
+            "examples/import/invoices.csv",
+        ],
+        &["policy", "shadow", "--tenant", "acme", "2"],
+    ];
+    for args in steps {
+        let out = dunlin_db(&cache, &db, args);
+        assert!(out.status.success(), "{args:?}: {:?}", text(&out));
+    }
+    let sweep = dunlin_db(
+        &cache,
+        &db,
+        &["sweep", "--tenant", "acme", "--as-of", "2026-03-10"],
+    );
+    let (out, err) = text(&sweep);
+    assert!(sweep.status.success(), "{err}");
+    let recorded: u64 = out
+        .split(" recorded,")
+        .next()
+        .and_then(|head| head.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("a recorded count: {out}"));
+    assert!(recorded > 0, "{out}");
+    assert!(
+        out.contains(&format!(
+            "shadow: {recorded} answers recorded apart (0 failures)"
+        )),
+        "{out}"
+    );
+    let report = dunlin_db(
+        &cache,
+        &db,
+        &[
+            "policy",
+            "shadow-report",
+            "--tenant",
+            "acme",
+            "--from",
+            "2026-03-01",
+            "--json",
+        ],
+    );
+    assert!(report.status.success(), "{:?}", text(&report));
+    let v: serde_json::Value = serde_json::from_slice(&report.stdout).unwrap();
+    assert_eq!(v["comparison"]["total"], recorded, "{v}");
+    assert_eq!(v["version"], 2);
+
+    let canary = dunlin_db(
+        &cache,
+        &db,
+        &["policy", "canary", "--tenant", "acme", "2", "50%"],
+    );
+    assert!(canary.status.success(), "{:?}", text(&canary));
+    let report = dunlin_db(
+        &cache,
+        &db,
+        &[
+            "policy",
+            "canary-report",
+            "--tenant",
+            "acme",
+            "--from",
+            "2026-03-01",
+        ],
+    );
+    let (out, err) = text(&report);
+    assert!(report.status.success(), "{err}");
+    assert!(
+        out.contains("canary version 2 for 50% of customers"),
+        "{out}"
+    );
+    // Every decision so far is the active version's: its arm alone, with the tables.
+    assert!(
+        out.contains(&format!("active        1 {recorded:>9}")),
+        "{out}"
+    );
+    assert!(out.contains("escalations                               2"), "{out}");
+}
