@@ -400,12 +400,9 @@ impl<T: Transport + 'static> Worker<T> {
         config: &mut Option<TenantDelivery>,
         stop: &CancellationToken,
     ) -> Result<Totals, StoreError> {
-        let fresh = match &mut *config {
-            Some(loaded) if loaded.loaded.elapsed() < self.config.refresh => false,
-            stale => {
-                *stale = Some(self.load(tenant).await?);
-                true
-            }
+        let (current, fresh) = match config {
+            Some(loaded) if loaded.loaded.elapsed() < self.config.refresh => (loaded, false),
+            stale => (stale.insert(self.load(tenant).await?), true),
         };
         let claimed = self
             .db
@@ -416,7 +413,7 @@ impl<T: Transport + 'static> Worker<T> {
                     now: self.clock.now(),
                     lease: self.config.lease,
                     limit: self.config.claim_batch,
-                    consolidate: config.as_ref().expect("loaded above").settings.consolidate,
+                    consolidate: current.settings.consolidate,
                 },
             )
             .await?;
@@ -427,10 +424,10 @@ impl<T: Transport + 'static> Worker<T> {
         // A template or endpoint the tenant added since the settings were read (through the
         // API a moment before its sweep, say) must not fail a notice for good: a miss is
         // worth one fresh read before anything is sent.
-        if !fresh && config.as_ref().is_some_and(|c| c.misses(&claimed)) {
-            *config = Some(self.load(tenant).await?);
+        if !fresh && current.misses(&claimed) {
+            *current = self.load(tenant).await?;
         }
-        let config: &TenantDelivery = config.as_ref().expect("loaded above");
+        let config: &TenantDelivery = current;
         let units = units(claimed, config.settings.consolidate);
         let results: Vec<Finished> = stream::iter(units)
             .map(|unit| self.deliver_unit(config, unit, stop))
