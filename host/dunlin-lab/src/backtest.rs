@@ -130,6 +130,12 @@ pub fn recorded(r: &DecisionRecord) -> Outcome {
         decision: r.decision.clone(),
         interventions: r.interventions.clone(),
         failure: r.failure.as_ref().map(|f| f.code.clone()),
+        dropped: r
+            .actions
+            .iter()
+            .filter(|a| a.status == dunlin_store::ActionStatus::Blocked)
+            .map(|a| a.action.clone())
+            .collect(),
     }
 }
 

@@ -64,6 +64,7 @@ pub fn answer(policy: &mut WasmPolicy, ctx: &Context, rules: &Rules) -> Outcome 
         decision: Some(guarded.decision),
         interventions: guarded.interventions,
         failure,
+        dropped: guarded.dropped,
     }
 }
 

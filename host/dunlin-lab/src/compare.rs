@@ -50,6 +50,9 @@ pub struct Outcome {
     pub interventions: Vec<Intervention>,
     /// The policy failure's stable code, if the policy failed.
     pub failure: Option<String>,
+    /// The actions the guardrails dropped, as the policy asked for them (what the log shows
+    /// as blocked). Not compared: the interventions say what the guardrails did.
+    pub dropped: Vec<Action>,
 }
 
 impl Outcome {
@@ -59,6 +62,7 @@ impl Outcome {
             decision: Some(decision),
             interventions,
             failure: None,
+            dropped: Vec::new(),
         }
     }
 
@@ -68,6 +72,7 @@ impl Outcome {
             decision: None,
             interventions: Vec::new(),
             failure: Some(code.into()),
+            dropped: Vec::new(),
         }
     }
 

@@ -12,7 +12,8 @@
 //! - a closure takes the invoice out of play (and out of its customer's other overdue
 //!   invoices); a decision without a review date ends the ladder; a pause holds the
 //!   invoice until its day; a failure is asked again the next day;
-//! - actions the guardrails drop are not played (the real log would show them blocked).
+//! - actions the guardrails drop are not played, and enter the history as blocked, as the
+//!   log shows them.
 //!
 //! Both sides ask their version about every invoice of the window, whatever version the
 //! store has pinned its ladder to, so the comparison is between the two versions alone.
@@ -461,22 +462,10 @@ fn play_out(l: &mut Ladder, o: &Outcome, day: Date) {
     };
     l.next_review = decision.review_on;
     for action in &decision.actions {
-        let mut past = PastAction {
-            on: day,
-            kind: ActionKind::Notify,
-            level: None,
-            channel: None,
-            tone: None,
-            outcome: ActionOutcome::Delivered,
-        };
+        let mut past = past(action, day, ActionOutcome::Delivered);
         match action {
-            Action::Notify(n) => {
-                l.notices += 1;
-                (past.level, past.channel, past.tone) =
-                    (Some(n.level), Some(n.channel), Some(n.tone));
-            }
+            Action::Notify(_) => l.notices += 1,
             Action::RetryPayment(_) => {
-                past.kind = ActionKind::RetryPayment;
                 past.outcome = ActionOutcome::Declined;
                 l.failed_attempts += 1;
                 let (code, kind) = l
@@ -492,20 +481,19 @@ fn play_out(l: &mut Ladder, o: &Outcome, day: Date) {
                 });
             }
             Action::Pause(p) => {
-                past.kind = ActionKind::Pause;
                 l.paused_until = Some(p.until);
                 l.next_review = l.next_review.map(|r| r.max(p.until));
             }
             Action::Escalate(_) => {
-                past.kind = ActionKind::Escalate;
                 l.first_escalation.get_or_insert(day);
             }
-            Action::Close(_) => {
-                past.kind = ActionKind::Close;
-                l.closed = true;
-            }
+            Action::Close(_) => l.closed = true,
         }
         l.history.push(past);
+    }
+    // As the log shows them: blocked, at the end of the day's actions.
+    for action in &o.dropped {
+        l.history.push(past(action, day, ActionOutcome::Blocked));
     }
     if !decision.actions.is_empty() {
         let what: Vec<String> = decision.actions.iter().map(ToString::to_string).collect();
@@ -514,6 +502,25 @@ fn play_out(l: &mut Ladder, o: &Outcome, day: Date) {
             what: what.join(", "),
             reason: truncate(&decision.reason, REASON_BYTES).into_owned(),
         });
+    }
+}
+
+/// An action taken (or blocked) on `day`, as the next day's history shows it.
+fn past(action: &Action, day: Date, outcome: ActionOutcome) -> PastAction {
+    let (kind, notice) = match action {
+        Action::Notify(n) => (ActionKind::Notify, Some(n)),
+        Action::RetryPayment(_) => (ActionKind::RetryPayment, None),
+        Action::Pause(_) => (ActionKind::Pause, None),
+        Action::Escalate(_) => (ActionKind::Escalate, None),
+        Action::Close(_) => (ActionKind::Close, None),
+    };
+    PastAction {
+        on: day,
+        kind,
+        level: notice.map(|n| n.level),
+        channel: notice.map(|n| n.channel),
+        tone: notice.map(|n| n.tone),
+        outcome,
     }
 }
 
@@ -584,5 +591,97 @@ fn compare(
     for (b, c) in customers.into_values() {
         *r.baseline.notices_per_customer.entry(b).or_default() += 1;
         *r.candidate.notices_per_customer.entry(c).or_default() += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dunlin_core::{Channel, Decision, Notice, Tone};
+
+    fn ladder() -> Ladder {
+        Ladder {
+            next_review: None,
+            paused_until: None,
+            closed: false,
+            history: Vec::new(),
+            failed_attempts: 1,
+            last_failure: None,
+            steps: Vec::new(),
+            notices: 0,
+            first_escalation: None,
+        }
+    }
+
+    fn notice(level: u8) -> Action {
+        Action::Notify(Notice {
+            level,
+            channel: Channel::Sms,
+            tone: Tone::Firm,
+            template: "t".into(),
+            vars: BTreeMap::new(),
+        })
+    }
+
+    #[test]
+    fn a_played_answer_enters_the_history_as_the_log_would_show_it() {
+        let day = Date::from_ymd_opt(2026, 3, 1).expect("a day");
+        let mut l = ladder();
+        let decided = Outcome {
+            dropped: vec![notice(3)],
+            ..Outcome::decided(
+                Decision {
+                    segment: "s".into(),
+                    actions: vec![
+                        notice(2),
+                        Action::RetryPayment(dunlin_core::Retry {
+                            reason: "r".into(),
+                        }),
+                    ],
+                    review_on: day.succ_opt(),
+                    reason: "because".into(),
+                },
+                Vec::new(),
+            )
+        };
+        play_out(&mut l, &decided, day);
+        let seen: Vec<(ActionKind, Option<u8>, ActionOutcome)> = l
+            .history
+            .iter()
+            .map(|h| (h.kind, h.level, h.outcome))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (ActionKind::Notify, Some(2), ActionOutcome::Delivered),
+                (ActionKind::RetryPayment, None, ActionOutcome::Declined),
+                (ActionKind::Notify, Some(3), ActionOutcome::Blocked),
+            ]
+        );
+        assert_eq!(l.history[2].channel, Some(Channel::Sms));
+        // Nobody pays: the retry is one more failed attempt, the notice counted as sent.
+        assert_eq!((l.failed_attempts, l.notices), (2, 1));
+        assert_eq!(l.next_review, day.succ_opt());
+        assert_eq!(l.steps.len(), 1);
+
+        // A failure is asked again the next day; a closure ends the play.
+        play_out(&mut l, &Outcome::failed("out-of-fuel"), day);
+        assert_eq!(l.steps[1].what, "failed: out-of-fuel");
+        assert!(l.is_due(day.succ_opt().expect("a day")));
+        let close = Outcome::decided(
+            Decision {
+                segment: "s".into(),
+                actions: vec![Action::Close(dunlin_core::Closure {
+                    write_off: true,
+                    reason: "r".into(),
+                })],
+                review_on: None,
+                reason: "done".into(),
+            },
+            Vec::new(),
+        );
+        play_out(&mut l, &close, day);
+        assert!(l.closed && !l.is_due(day.succ_opt().expect("a day")));
+        assert_eq!(l.end(day), "closed");
     }
 }

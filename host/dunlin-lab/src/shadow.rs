@@ -39,6 +39,7 @@ fn answered(s: &ShadowOutcome) -> Outcome {
         decision: s.decision.clone(),
         interventions: s.interventions.clone(),
         failure: s.failure.as_ref().map(|f| f.code.clone()),
+        dropped: s.blocked.clone(),
     }
 }
 

@@ -1838,5 +1838,8 @@ fn shadow_and_canary_reports_from_the_command_line() {
         out.contains(&format!("active        1 {recorded:>9}")),
         "{out}"
     );
-    assert!(out.contains("escalations                               2"), "{out}");
+    assert!(
+        out.contains("escalations                               2"),
+        "{out}"
+    );
 }
