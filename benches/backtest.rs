@@ -1,10 +1,13 @@
 //! Backtest throughput: one tenant's recorded decisions (N invoices swept on W days a week
 //! apart by the `standard` policy) read back from SQLite (contexts decompressed), decided
 //! again by a stored version (`saas-card`) in batch mode on all cores, guarded and compared.
-//! Prints recorded decisions per second.
+//! Prints recorded decisions per second; then replays the same log (each decision decided
+//! again by the version that made it and compared byte for byte) and prints its rate.
 //!
 //! `cargo bench -p dunlin-benches --bench backtest` (defaults: 100,000 invoices, 3 weeks:
 //! 300,000 decisions); `DUNLIN_BENCH_INVOICES` and `DUNLIN_BENCH_WEEKS` change them.
+//! `DUNLIN_BENCH_INSTANCES=4` shrinks the instance pool so that the bench runs under
+//! valgrind (`--tool=callgrind`).
 
 #[cfg(not(target_env = "msvc"))]
 #[global_allocator]
@@ -12,7 +15,9 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 use std::time::Instant;
 
+use dunlin_benches::cpu_time;
 use dunlin_lab::backtest::{backtest, BacktestOptions};
+use dunlin_lab::replay::{replay, ReplayOptions, Scope};
 use dunlin_runtime::{Runtime, RuntimeConfig};
 use dunlin_store::testing::{customer, date as d, invoice};
 use dunlin_store::{Db, TenantId, TenantSettings};
@@ -83,9 +88,14 @@ async fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("sqlite://{}", dir.path().join("bench.db").display());
     let db = dunlin_store::connect(&url).await.expect("open");
-    let runtime = Runtime::new(RuntimeConfig::default()).expect("engine");
+    let mut config = RuntimeConfig::default();
+    // A smaller instance pool reserves less address space, which valgrind needs.
+    config.limits.instances =
+        env("DUNLIN_BENCH_INSTANCES", config.limits.instances as usize) as u32;
+    let runtime = Runtime::new(config).expect("engine");
     println!("backtest, SQLite: {invoices} invoices × {weeks} weekly sweeps");
     let tenant = seed(db.as_ref(), &runtime, invoices, weeks).await;
+    let cpu_before = cpu_time();
     let started = Instant::now();
     let report = backtest(
         db.as_ref(),
@@ -97,6 +107,9 @@ async fn main() {
     .await
     .expect("backtest");
     let elapsed = started.elapsed().as_secs_f64();
+    let cpu = cpu_before
+        .zip(cpu_time())
+        .map(|((u0, s0), (u1, s1))| (u1 + s1 - u0 - s0).as_secs_f64());
     let r = &report.comparison;
     println!(
         "  {} recorded decisions in {elapsed:.2} s: {:.0} decisions/s ({} agreed, {} disagreed)",
@@ -105,5 +118,46 @@ async fn main() {
         r.agreed,
         r.disagreed
     );
+    if let Some(cpu) = cpu {
+        println!(
+            "  CPU {cpu:.2} s ({:.2} cores busy), {:.2} µs of CPU a decision",
+            cpu / elapsed,
+            cpu * 1e6 / r.total as f64
+        );
+    }
+    replay_row(db.as_ref(), &runtime, &tenant).await;
     db.close().await;
+}
+
+/// The same log replayed (`dunlin policy replay`): every decision decided again by the
+/// version that made it, in release mode, and compared byte for byte with what was written.
+async fn replay_row(db: &dyn Db, runtime: &Runtime, tenant: &TenantId) {
+    let cpu_before = cpu_time();
+    let started = Instant::now();
+    let scope = Scope::Window {
+        from: None,
+        to: None,
+        after_id: None,
+    };
+    let report = replay(
+        db,
+        runtime,
+        tenant,
+        scope,
+        &ReplayOptions::default(),
+        &|_| {},
+    )
+    .await
+    .expect("replay");
+    let elapsed = started.elapsed().as_secs_f64();
+    print!(
+        "  replay: {} decisions in {elapsed:.2} s: {:.0} decisions/s ({} identical)",
+        report.replayed,
+        report.replayed as f64 / elapsed,
+        report.identical
+    );
+    match cpu_before.zip(cpu_time()) {
+        Some(((u0, s0), (u1, s1))) => println!(", CPU {:.2} s", (u1 + s1 - u0 - s0).as_secs_f64()),
+        None => println!(),
+    }
 }

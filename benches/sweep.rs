@@ -25,6 +25,7 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 use std::time::{Duration, Instant};
 
+use dunlin_benches::cpu_time;
 use dunlin_runtime::{Runtime, RuntimeConfig};
 use dunlin_store::testing::{customer, date as d, invoice};
 use dunlin_store::{Db, TenantId, TenantSettings};
@@ -88,22 +89,6 @@ fn with_suffix(path: &std::path::Path, suffix: &str) -> std::path::PathBuf {
     let mut name = path.as_os_str().to_owned();
     name.push(suffix);
     name.into()
-}
-
-/// The process's CPU time so far, user and system, from `/proc/self/stat` (Linux; its
-/// clock ticks are USER_HZ, 100 a second on every Linux platform). `None` elsewhere.
-fn cpu_time() -> Option<(Duration, Duration)> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // The command name may hold spaces; the fields after its closing parenthesis do not.
-    let mut fields = stat.rsplit_once(')')?.1.split_whitespace().skip(11);
-    let mut ticks = || {
-        fields
-            .next()?
-            .parse::<u64>()
-            .ok()
-            .map(|t| Duration::from_millis(t * 10))
-    };
-    Some((ticks()?, ticks()?))
 }
 
 /// Puts a twin of `policy` in shadow for each tenant of `ids`.

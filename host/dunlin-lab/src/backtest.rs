@@ -5,7 +5,9 @@
 use dunlin_core::guardrails::{GuardrailSettings, OperatorLimits};
 use dunlin_core::Date;
 use dunlin_runtime::{LoadError, Runtime};
-use dunlin_store::{Db, DecisionQuery, DecisionRecord, StoreError, Tenant, TenantId};
+use dunlin_store::{
+    Db, DecisionRecord, RecordedDecision, RecordedQuery, StoreError, Tenant, TenantId,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::candidate::{answer, Rules, Workers};
@@ -158,6 +160,51 @@ pub(crate) async fn tenant_rules(
     Ok((t, rules))
 }
 
+/// The outcome the decision log recorded, from the text the host wrote for it.
+fn recorded_outcome(r: &RecordedDecision) -> Result<Outcome, StoreError> {
+    let decision = r
+        .decision
+        .as_deref()
+        .map(serde_json::from_str)
+        .transpose()
+        .map_err(|e| StoreError::Corrupt {
+            what: "decision",
+            detail: e.to_string(),
+        })?;
+    Ok(Outcome {
+        decision,
+        interventions: r.interventions.clone(),
+        failure: r.failure_code.clone(),
+        // The log as written does not carry the blocked actions; a comparison does not
+        // compare them.
+        dropped: Vec::new(),
+    })
+}
+
+/// The next page of recorded decisions after `query.after_id` (moved past it), at most
+/// `max - done` of them; `None` when there are none left (or the cap is reached), else the
+/// page and whether it was full (so more may follow).
+async fn next_page(
+    db: &dyn Db,
+    tenant: &TenantId,
+    query: &mut RecordedQuery,
+    max: Option<u64>,
+    done: u64,
+) -> Result<Option<(Vec<RecordedDecision>, bool)>, StoreError> {
+    let left = max.map_or(u64::MAX, |max| max - done.min(max));
+    if left == 0 {
+        return Ok(None);
+    }
+    query.limit = u32::try_from(left).unwrap_or(PAGE).min(PAGE);
+    let page = db.recorded_decisions(tenant, query).await?;
+    let Some(last) = page.last() else {
+        return Ok(None);
+    };
+    query.after_id = Some(last.id);
+    let full = page.len() == query.limit as usize;
+    Ok(Some((page, full)))
+}
+
 /// Backtests `opts.version` of `tenant` over its recorded decisions in the window, page by
 /// page in the log's order. `progress` is called after each page with the decisions done so
 /// far.
@@ -188,47 +235,42 @@ pub async fn backtest(
         })?;
     let sha256 = policy.info().sha256.clone();
 
-    let mut query = DecisionQuery {
-        from: opts.from,
-        to: opts.to,
-        ..DecisionQuery::default()
-    };
+    let mut query = RecordedQuery::window(opts.from, opts.to);
     let mut state = (
         Workers::new(&policy, opts.workers),
         Comparison::listing(opts.listed),
     );
     let mut done = 0u64;
     let mut truncated = false;
-    loop {
-        let left = opts
-            .max_decisions
-            .map_or(u64::MAX, |max| max - done.min(max));
-        if left == 0 {
+    let mut page = next_page(db, tenant, &mut query, opts.max_decisions, done).await?;
+    while let Some((records, full)) = page {
+        done += records.len() as u64;
+        let rules = rules.clone();
+        let deciding = tokio::task::spawn_blocking(move || {
+            let (mut workers, mut comparison) = state;
+            let answers = workers.map(&records, |policy, r| {
+                Ok::<_, StoreError>((recorded_outcome(r)?, answer(policy, &r.context, &rules)))
+            });
+            for (r, answer) in records.iter().zip(answers) {
+                let (baseline, candidate) = answer?;
+                comparison.add(Some(r.id), &r.context, &baseline, &candidate);
+            }
+            Ok::<_, StoreError>((workers, comparison))
+        });
+        // The next page is read while this one is decided.
+        page = if full {
+            next_page(db, tenant, &mut query, opts.max_decisions, done).await?
+        } else {
+            None
+        };
+        state = deciding
+            .await
+            .map_err(|e| BacktestError::Worker(e.to_string()))??;
+        progress(done);
+        if page.is_none() && full && opts.max_decisions.is_some_and(|max| done >= max) {
             // One more decision tells whether the cap cut anything off.
             query.limit = 1;
-            truncated = !db.decisions(tenant, &query).await?.is_empty();
-            break;
-        }
-        query.limit = u32::try_from(left).unwrap_or(PAGE).min(PAGE);
-        let page = db.decisions(tenant, &query).await?;
-        let Some(last) = page.last() else { break };
-        query.after_id = Some(last.id);
-        let full = page.len() == query.limit as usize;
-        done += page.len() as u64;
-        let rules = rules.clone();
-        state = tokio::task::spawn_blocking(move || {
-            let (mut workers, mut comparison) = state;
-            let answers = workers.map(&page, |policy, r| answer(policy, &r.context, &rules));
-            for (r, candidate) in page.iter().zip(&answers) {
-                comparison.add(Some(r.id), &r.context, &recorded(r), candidate);
-            }
-            (workers, comparison)
-        })
-        .await
-        .map_err(|e| BacktestError::Worker(e.to_string()))?;
-        progress(done);
-        if !full {
-            break;
+            truncated = !db.recorded_decisions(tenant, &query).await?.is_empty();
         }
     }
     Ok(BacktestReport {

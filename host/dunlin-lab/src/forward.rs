@@ -634,9 +634,7 @@ mod tests {
                     segment: "s".into(),
                     actions: vec![
                         notice(2),
-                        Action::RetryPayment(dunlin_core::Retry {
-                            reason: "r".into(),
-                        }),
+                        Action::RetryPayment(dunlin_core::Retry { reason: "r".into() }),
                     ],
                     review_on: day.succ_opt(),
                     reason: "because".into(),

@@ -187,16 +187,19 @@ async fn run(
     let mut handles: Vec<Handles> = Vec::new();
     let mut report = ReplayReport::default();
     let mut read = 0usize;
+    // The page read while the one before was decided.
+    let mut read_ahead: Option<Vec<RecordedDecision>> = None;
     loop {
         let room = opts.max_decisions.map_or(usize::MAX, |m| m - read.min(m));
         if room == 0 {
             report.truncated = true;
             break;
         }
-        query.limit = u32::try_from(room)
-            .unwrap_or(u32::MAX)
-            .min(opts.page_size.max(1));
-        let page = db.recorded_decisions(tenant, &query).await?;
+        query.limit = page_limit(room, opts);
+        let page = match read_ahead.take() {
+            Some(page) => page,
+            None => db.recorded_decisions(tenant, &query).await?,
+        };
         let Some(last) = page.last() else { break };
         let last_id = last.id;
         read += page.len();
@@ -222,13 +225,21 @@ async fn run(
         let workers = opts.workers.max(1);
         handles.resize_with(workers, Handles::new);
         let parent = tracing::Span::current();
-        let (back, verdicts) = tokio::task::spawn_blocking(move || {
+        let deciding = tokio::task::spawn_blocking(move || {
             let _enter = parent.enter();
             let verdicts = decide_in_parallel(&mut handles, &runnable);
             (handles, verdicts)
-        })
-        .await
-        .map_err(|e| ReplayError::Worker(e.to_string()))?;
+        });
+        query = query.after(last_id);
+        let room = opts.max_decisions.map_or(usize::MAX, |m| m - read.min(m));
+        if !matches!(scope, Scope::Decision(_)) && room > 0 {
+            // The next page is read while this one is decided, as the backtest does.
+            query.limit = page_limit(room, opts);
+            read_ahead = Some(db.recorded_decisions(tenant, &query).await?);
+        }
+        let (back, verdicts) = deciding
+            .await
+            .map_err(|e| ReplayError::Worker(e.to_string()))?;
         handles = back;
         for verdict in verdicts? {
             report.replayed += 1;
@@ -241,7 +252,6 @@ async fn run(
         if matches!(scope, Scope::Decision(_)) {
             break;
         }
-        query = query.after(last_id);
     }
     if let (Scope::Decision(id), None) = (scope, report.last_id) {
         return Err(ReplayError::UnknownDecision(id));
@@ -254,6 +264,13 @@ async fn run(
         "replay finished"
     );
     Ok(report)
+}
+
+/// The size of the next page, with `room` decisions left under the cap.
+fn page_limit(room: usize, opts: &ReplayOptions) -> u32 {
+    u32::try_from(room)
+        .unwrap_or(u32::MAX)
+        .min(opts.page_size.max(1))
 }
 
 /// The tenant's components by sha256, each loaded once; a component that is gone or does not

@@ -224,12 +224,7 @@ impl ChunkText {
         let corrupt = |e: std::io::Error| corrupt_context(e.to_string());
         let json = match bytes {
             [TAG_DICTIONARY_V1, frame @ ..] => {
-                let mut decoder =
-                    zstd::stream::read::Decoder::with_dictionary(frame, DICTIONARY_V1)
-                        .map_err(corrupt)?;
-                let mut json = Vec::new();
-                std::io::Read::read_to_end(&mut decoder, &mut json).map_err(corrupt)?;
-                json
+                decompress_with_dictionary(frame).map_err(corrupt)?
             }
             [a, b, c, d, ..] if [*a, *b, *c, *d] == ZSTD_MAGIC => {
                 zstd::stream::decode_all(bytes).map_err(corrupt)?
@@ -272,6 +267,44 @@ impl ChunkText {
             .map_err(|e| corrupt_context(e.to_string()))?;
         from_json("decision context", text)
     }
+}
+
+/// The largest chunk, decompressed, that is decoded into a buffer sized from its frame's
+/// header; a frame that names no size, or a larger one, is streamed instead.
+const SIZED_CHUNK_BYTES: u64 = 16 << 20;
+
+/// A frame compressed against [`DICTIONARY_V1`], decompressed.
+///
+/// Each thread keeps one decompressor with the dictionary loaded: setting one up (a
+/// decompression context and the dictionary's tables) cost as much as decompressing a chunk
+/// of 64 contexts, and a backtest or replay decompresses one chunk per 64 decisions
+/// (docs/benchmarks.md#backtest).
+fn decompress_with_dictionary(frame: &[u8]) -> std::io::Result<Vec<u8>> {
+    thread_local! {
+        static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    let size = zstd::zstd_safe::get_frame_content_size(frame)
+        .ok()
+        .flatten()
+        .filter(|size| *size <= SIZED_CHUNK_BYTES);
+    let Some(size) = size else {
+        let mut decoder = zstd::stream::read::Decoder::with_dictionary(frame, DICTIONARY_V1)?;
+        let mut json = Vec::new();
+        std::io::Read::read_to_end(&mut decoder, &mut json)?;
+        return Ok(json);
+    };
+    DECOMPRESSOR.with(|cell| {
+        let mut cell = cell.borrow_mut();
+        let decompressor = match &mut *cell {
+            Some(d) => d,
+            None => cell.insert(zstd::bulk::Decompressor::with_dictionary(DICTIONARY_V1)?),
+        };
+        // The size is the frame's own claim, bounded above; a frame that decodes to more
+        // than it claims is refused by zstd.
+        let size = usize::try_from(size).expect("bounded by SIZED_CHUNK_BYTES");
+        decompressor.decompress(frame, size)
+    })
 }
 
 /// The current time as it is stored: to the microsecond, which is what PostgreSQL keeps, so
