@@ -534,6 +534,11 @@ impl PgDb {
         self.pool.begin().await.ctx("begin")
     }
 
+    /// PostgreSQL has no single writer: a sweep's writes need no turn.
+    async fn sweep_write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        None
+    }
+
     /// [`crate::Db::close`].
     async fn close_connections(&self) {
         self.pool.close().await;

@@ -252,6 +252,7 @@ impl Db for This {
     }
 
     async fn record_shadow(&self, tenant: &TenantId, rows: &[ShadowOutcome]) -> Result<usize> {
+        let _turn = self.sweep_write_turn().await;
         trial::record_shadow(self, tenant, rows).await
     }
 

@@ -182,6 +182,13 @@ impl SqliteDb {
         self.pool.begin_with("BEGIN IMMEDIATE").await.ctx("begin")
     }
 
+    /// The sweep's write turn ([`direct::Direct::writing`]), for a write a sweep makes
+    /// through sqlx beside its batches (the shadow answers): taking it in turn keeps the two
+    /// from meeting in SQLite's busy handler, which sleeps for milliseconds.
+    async fn sweep_write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        Some(self.direct.writing().await)
+    }
+
     /// [`crate::Db::close`]: the sqlx pool and the sweep's own connections.
     async fn close_connections(&self) {
         self.pool.close().await;
