@@ -27,6 +27,6 @@ mod wit;
 pub use compile::{compile_worker, Compiler};
 pub use engine::{ComponentInfo, Runtime, RuntimeConfig};
 pub use error::{LoadError, SetupError};
-pub use limits::Limits;
+pub use limits::{CallLimits, Limits};
 pub use policy::{LoadedPolicy, Mode, Report, WasmPolicy};
 pub use wit::WitVersion;

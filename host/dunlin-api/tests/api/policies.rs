@@ -9,6 +9,7 @@ dunlin_store::conformance!(
     only_an_unused_upload_is_deleted,
     policy_routes_keep_each_tenant_to_its_own_versions,
     settings_are_read_and_replaced_within_the_operators_limits,
+    sandbox_limits_are_set_within_the_operators_bounds,
 );
 
 impl Api {
@@ -407,4 +408,48 @@ async fn settings_are_read_and_replaced_within_the_operators_limits(f: Fixture) 
         .await;
     api.refuses_without_a_valid_key(Method::PUT, "/v1/settings", Some(settings))
         .await;
+}
+
+async fn sandbox_limits_are_set_within_the_operators_bounds(f: Fixture) {
+    let api = Api::new(f).await;
+    let (_, mut settings) = api
+        .call(Method::GET, "/v1/settings", Some(&api.acme), None)
+        .await;
+    assert_eq!(
+        settings.get("sandbox"),
+        None,
+        "the host's defaults: {settings}"
+    );
+    settings["sandbox"] = json!({"fuel": 50_000_000, "memory-mib": 32});
+    let (s, v) = put_settings(&api, settings.clone()).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["sandbox"], json!({"fuel": 50_000_000, "memory-mib": 32}));
+
+    let bound = dunlin_core::guardrails::OperatorLimits::default().max_fuel_per_decision;
+    let mut over = settings.clone();
+    over["sandbox"] = json!({"fuel": bound + 1});
+    let (s, v) = put_settings(&api, over).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert_eq!(v["error"]["code"], "invalid-settings", "{v}");
+    let message = v["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!("allows 1 to {bound} (max-fuel-per-decision")),
+        "{message}"
+    );
+    let (_, v) = api
+        .call(Method::GET, "/v1/settings", Some(&api.acme), None)
+        .await;
+    assert_eq!(
+        v["sandbox"]["fuel"], 50_000_000,
+        "a refused PUT changes nothing"
+    );
+    let (_, beta) = api
+        .call(Method::GET, "/v1/settings", Some(&api.beta), None)
+        .await;
+    assert_eq!(beta.get("sandbox"), None, "beta's limits are its own");
+}
+
+async fn put_settings(api: &Api, settings: Value) -> (StatusCode, Value) {
+    api.call(Method::PUT, "/v1/settings", Some(&api.acme), Some(settings))
+        .await
 }
