@@ -18,7 +18,7 @@ use crate::inspect;
 use crate::policy::LoadedPolicy;
 use crate::sandbox::Host;
 use crate::wit::{self, Bindings, WitVersion};
-use crate::{Limits, LoadError, SetupError};
+use crate::{CallLimits, Limits, LoadError, SetupError};
 
 /// How often the epoch ticks; deadlines are rounded up to whole ticks.
 const EPOCH_TICK: Duration = Duration::from_millis(2);
@@ -147,8 +147,19 @@ impl Runtime {
     /// contract's types and its start code runs to the end under a call's limits. Only a
     /// component that passed all of these is kept in the compile cache.
     pub fn load(&self, bytes: &[u8]) -> Result<LoadedPolicy, LoadError> {
+        self.load_with(bytes, self.inner.limits.call())
+    }
+
+    /// [`Runtime::load`] for a policy that runs under `call` limits (its tenant's own): its
+    /// start code runs under them, and a component whose linear memory starts above their
+    /// memory limit is refused before compiling.
+    pub fn load_with(&self, bytes: &[u8], call: CallLimits) -> Result<LoadedPolicy, LoadError> {
         let inner = &self.inner;
         let limits = &inner.limits;
+        let call = CallLimits {
+            memory_bytes: call.memory_bytes.min(limits.pool_memory_bytes()),
+            ..call
+        };
         check_header(bytes)?;
         if bytes.len() > limits.component_bytes {
             return Err(LoadError::TooLarge {
@@ -159,6 +170,13 @@ impl Runtime {
         let shape = inspect::inspect(bytes, limits)?;
         let version = wit::detect(shape.exports.iter().copied())?;
         wit::check_imports(shape.imports.iter().copied())?;
+        if shape.initial_memory_bytes > call.memory_bytes as u64 {
+            const MIB: u64 = 1 << 20;
+            return Err(LoadError::InitialMemory {
+                needed_mib: shape.initial_memory_bytes.div_ceil(MIB),
+                limit_mib: call.memory_bytes as u64 / MIB,
+            });
+        }
 
         let sha256 = hex::encode(Sha256::digest(bytes));
         let started = Instant::now();
@@ -207,7 +225,7 @@ impl Runtime {
             from_cache,
             load_time,
         };
-        let loaded = LoadedPolicy::new(self.clone(), bindings, info, limits.call());
+        let loaded = LoadedPolicy::new(self.clone(), bindings, info, call);
         if !from_memory {
             // Instantiating checks the export's types against the contract (the bindings
             // look `decide` up with its signature) and runs the start code.

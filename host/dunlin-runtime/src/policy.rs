@@ -8,6 +8,7 @@ use dunlin_core::{Context, Decision, Policy, PolicyFailure};
 use wasmtime::Store;
 
 use crate::engine::{self, ComponentInfo, Runtime};
+use crate::fit::{self, Fit};
 use crate::limits::{CallLimits, LimitHit, Limits};
 use crate::sandbox::Host;
 use crate::wit::{Bindings, Instance};
@@ -108,18 +109,32 @@ impl LoadedPolicy {
         })
     }
 
-    /// Runs one decision on a sample invoice under the call limits, as an upload must
+    /// Runs one decision on a sample invoice under the policy's limits, as an upload must
     /// before it is stored: a component that traps, loops, exhausts its memory or breaks the
     /// contract on a plain overdue invoice would fail on every invoice. A decision or a
-    /// refusal (a policy may refuse for want of its tenant's parameters) passes.
-    pub fn trial(&self) -> Result<(), LoadError> {
-        let report = off_async(|| {
-            self.handle(Mode::Strict)
-                .decide_with_report(&sample_context())
+    /// refusal (a policy may refuse for want of its tenant's parameters) passes. Then it
+    /// decides the rich sample invoice ([`Fit`]): a failure there refuses the component
+    /// too (`DoesNotFit`), since the tenant's larger invoices would fail the same way;
+    /// what comes near a limit is only warned of ([`Fit::warnings`]).
+    pub fn trial(&self) -> Result<Fit, LoadError> {
+        let (sample, rich) = off_async(|| {
+            let sample = self
+                .handle(Mode::Strict)
+                .decide_with_report(&sample_context());
+            let rich = self
+                .handle(Mode::Strict)
+                .decide_with_report(&fit::rich_context());
+            (sample, rich)
         });
-        match report.outcome {
-            Ok(_) | Err(PolicyFailure::Refused(_)) => Ok(()),
-            Err(failure) => Err(LoadError::Trial(failure)),
+        match sample.outcome {
+            Ok(_) | Err(PolicyFailure::Refused(_)) => {}
+            Err(failure) => return Err(LoadError::Trial(failure)),
+        }
+        let fit = Fit::new(&rich, self.limits);
+        if fit.fits() {
+            Ok(fit)
+        } else {
+            Err(LoadError::DoesNotFit(Box::new(fit)))
         }
     }
 

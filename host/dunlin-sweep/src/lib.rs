@@ -504,13 +504,12 @@ async fn ensure_loaded(
             source: LoadError::Compile("the stored version is missing".into()),
         })?;
     let policy = runtime
-        .load(&blob.bytes)
+        .load_with(&blob.bytes, versions.limits)
         .map_err(|source| SweepError::Policy {
             tenant: tenant.as_str().to_owned(),
             version,
             source,
-        })?
-        .with_limits(versions.limits);
+        })?;
     versions.loaded.insert(version, Version { policy });
     Ok(())
 }
