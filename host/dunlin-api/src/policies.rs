@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use chrono::{DateTime, Utc};
 use dunlin_core::text::{truncate, Escaped};
-use dunlin_runtime::LoadError;
+use dunlin_runtime::{Fit, LoadError};
 use dunlin_store::{PolicyStatus, PolicyVersion, StoreError, TenantSettings};
 use dunlin_sweep::lifecycle::{self, LifecycleError};
 use serde::{Deserialize, Serialize};
@@ -71,6 +71,49 @@ pub struct PolicyChange {
     /// Ladders in progress moved to this version, when asked to move them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub migrated_ladders: Option<u64>,
+    /// How the component did on the rich sample invoice under the tenant's sandbox limits
+    /// (uploads only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fit: Option<FitView>,
+}
+
+/// What an uploaded component used on the rich sample invoice, against the limits it runs
+/// under. A component that fails on it is refused (`does-not-fit`); one that uses more than
+/// half of a limit is stored, with a warning.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub struct FitView {
+    /// What the sample holds.
+    pub sample: &'static str,
+    /// Fuel the decision used.
+    pub fuel_used: u64,
+    /// The tenant's fuel limit per decision.
+    pub fuel_limit: u64,
+    /// The largest the instance's linear memory grew to, in bytes.
+    pub peak_memory_bytes: u64,
+    /// The tenant's memory limit per instance, in bytes.
+    pub memory_limit_bytes: u64,
+    /// Wall time of the decision, in milliseconds.
+    pub elapsed_ms: u64,
+    /// The tenant's deadline per decision, in milliseconds.
+    pub deadline_ms: u64,
+    /// What comes near a limit.
+    pub warnings: Vec<String>,
+}
+
+impl From<&Fit> for FitView {
+    fn from(fit: &Fit) -> Self {
+        FitView {
+            sample: Fit::SAMPLE,
+            fuel_used: fit.fuel_used,
+            fuel_limit: fit.limits.fuel,
+            peak_memory_bytes: fit.peak_memory_bytes,
+            memory_limit_bytes: fit.limits.memory_bytes as u64,
+            elapsed_ms: fit.elapsed.as_millis() as u64,
+            deadline_ms: fit.limits.deadline.as_millis() as u64,
+            warnings: fit.warnings(),
+        }
+    }
 }
 
 /// How an upload or an activation treats ladders in progress.
@@ -122,11 +165,14 @@ fn rejection(e: &LoadError) -> &'static str {
         LoadError::Incompatible { .. } => "incompatible-contract",
         LoadError::WrongWorld { .. } => "wrong-world",
         LoadError::ImportNotAllowed { .. } => "import-not-allowed",
+        LoadError::AsyncBuilt { .. } => "async-built",
+        LoadError::InitialMemory { .. } => "initial-memory",
         LoadError::Malformed(_) => "malformed",
         LoadError::FunctionTooLarge { .. } => "function-too-large",
         LoadError::CompileMemory { .. } => "compile-memory",
         LoadError::Start(_) => "start-failed",
         LoadError::Trial(_) => "trial-failed",
+        LoadError::DoesNotFit(_) => "does-not-fit",
         LoadError::Compile(_) => "compile-failed",
         LoadError::CompileTimeout { .. } => "compile-timeout",
         LoadError::Mismatch { .. } => "contract-mismatch",
@@ -247,6 +293,7 @@ pub(crate) async fn upload(
             policy: view(&state, &tenant, up.version.version).await?,
             contract: Some(up.contract),
             migrated_ladders: migrated,
+            fit: Some(FitView::from(&up.fit)),
         }),
     ))
 }
@@ -324,6 +371,7 @@ pub(crate) async fn activate(
         policy: view(&state, &tenant, version).await?,
         contract: None,
         migrated_ladders: done.migrated,
+        fit: None,
     }))
 }
 

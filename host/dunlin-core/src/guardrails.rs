@@ -164,6 +164,14 @@ pub struct OperatorLimits {
     pub may_release_disputed: bool,
     /// Whether a tenant may turn `hold-during-payment-plan` off (default true).
     pub may_release_payment_plan: bool,
+    /// Highest fuel per decision a tenant may set in its sandbox settings (default 100 M:
+    /// an interpreted guest's decision on a rich context takes up to about 15 M).
+    pub max_fuel_per_decision: u64,
+    /// Highest memory per instance, in MiB, a tenant may set (default 64). It is also the
+    /// size of every slot of the instance pool.
+    pub max_memory_mib: u32,
+    /// Longest deadline per decision, in milliseconds, a tenant may set (default 2,000).
+    pub max_deadline_ms: u32,
 }
 
 impl OperatorLimits {
@@ -182,6 +190,9 @@ impl OperatorLimits {
             },
             may_release_disputed: true,
             may_release_payment_plan: true,
+            max_fuel_per_decision: u64::MAX,
+            max_memory_mib: u32::MAX,
+            max_deadline_ms: u32::MAX,
         }
     }
 }
@@ -196,6 +207,9 @@ impl Default for OperatorLimits {
             contact_window: ContactWindow::default(),
             may_release_disputed: false,
             may_release_payment_plan: true,
+            max_fuel_per_decision: 100_000_000,
+            max_memory_mib: 64,
+            max_deadline_ms: 2_000,
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod guardrails;
 pub mod iso_date;
 pub mod json_shape;
 pub mod money;
+pub mod sandbox_limits;
 pub mod simulate;
 pub mod text;
 

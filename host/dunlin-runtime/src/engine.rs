@@ -18,7 +18,7 @@ use crate::inspect;
 use crate::policy::LoadedPolicy;
 use crate::sandbox::Host;
 use crate::wit::{self, Bindings, WitVersion};
-use crate::{Limits, LoadError, SetupError};
+use crate::{CallLimits, Limits, LoadError, SetupError};
 
 /// How often the epoch ticks; deadlines are rounded up to whole ticks.
 const EPOCH_TICK: Duration = Duration::from_millis(2);
@@ -68,8 +68,12 @@ pub(crate) struct RuntimeInner {
     /// Components compiled or loaded by this process, by sha256: a daemon loads each policy
     /// version once, however many sweeps use it. (One entry per distinct version seen.)
     compiled: Mutex<HashMap<String, Component>>,
-    /// Milliseconds per epoch tick, to turn the deadline into ticks.
-    pub(crate) deadline_ticks: u64,
+}
+
+/// The epoch ticks a deadline lasts, rounded up, at least one.
+pub(crate) fn deadline_ticks(deadline: Duration) -> u64 {
+    let tick_ms = EPOCH_TICK.as_millis().max(1) as u64;
+    (deadline.as_millis() as u64).div_ceil(tick_ms).max(1)
 }
 
 impl Runtime {
@@ -86,11 +90,11 @@ impl Runtime {
             .max_memories_per_component(4)
             .max_tables_per_component(8)
             .max_core_instances_per_component(32)
-            .max_memory_size(limits.memory_bytes)
+            .max_memory_size(limits.pool_memory_bytes())
             .table_elements(limits.table_elements)
             // Keeping a reused slot's pages resident instead of returning them to the
             // kernel is what makes a fresh instance per decision cheap on several threads.
-            .linear_memory_keep_resident(4 << 20)
+            .linear_memory_keep_resident(limits.memory_keep_resident_bytes)
             .table_keep_resident(64 << 10);
 
         let mut cfg = compile::config();
@@ -113,10 +117,6 @@ impl Runtime {
             })
             .map_err(|e| SetupError(format!("starting the epoch thread: {e}")))?;
 
-        let tick_ms = EPOCH_TICK.as_millis().max(1) as u64;
-        let deadline_ticks = (limits.deadline.as_millis() as u64)
-            .div_ceil(tick_ms)
-            .max(1);
         let cache = config
             .cache_dir
             .map(|dir| CompileCache::new(&engine, dir, limits.cache_bytes));
@@ -128,7 +128,6 @@ impl Runtime {
                 cache,
                 compiler: config.compiler,
                 compiled: Mutex::new(HashMap::new()),
-                deadline_ticks,
             }),
         })
     }
@@ -148,8 +147,19 @@ impl Runtime {
     /// contract's types and its start code runs to the end under a call's limits. Only a
     /// component that passed all of these is kept in the compile cache.
     pub fn load(&self, bytes: &[u8]) -> Result<LoadedPolicy, LoadError> {
+        self.load_with(bytes, self.inner.limits.call())
+    }
+
+    /// [`Runtime::load`] for a policy that runs under `call` limits (its tenant's own): its
+    /// start code runs under them, and a component whose linear memory starts above their
+    /// memory limit is refused before compiling.
+    pub fn load_with(&self, bytes: &[u8], call: CallLimits) -> Result<LoadedPolicy, LoadError> {
         let inner = &self.inner;
         let limits = &inner.limits;
+        let call = CallLimits {
+            memory_bytes: call.memory_bytes.min(limits.pool_memory_bytes()),
+            ..call
+        };
         check_header(bytes)?;
         if bytes.len() > limits.component_bytes {
             return Err(LoadError::TooLarge {
@@ -160,6 +170,13 @@ impl Runtime {
         let shape = inspect::inspect(bytes, limits)?;
         let version = wit::detect(shape.exports.iter().copied())?;
         wit::check_imports(shape.imports.iter().copied())?;
+        if shape.initial_memory_bytes > call.memory_bytes as u64 {
+            const MIB: u64 = 1 << 20;
+            return Err(LoadError::InitialMemory {
+                needed_mib: shape.initial_memory_bytes.div_ceil(MIB),
+                limit_mib: call.memory_bytes as u64 / MIB,
+            });
+        }
 
         let sha256 = hex::encode(Sha256::digest(bytes));
         let started = Instant::now();
@@ -208,7 +225,7 @@ impl Runtime {
             from_cache,
             load_time,
         };
-        let loaded = LoadedPolicy::new(self.clone(), bindings, info);
+        let loaded = LoadedPolicy::new(self.clone(), bindings, info, call);
         if !from_memory {
             // Instantiating checks the export's types against the contract (the bindings
             // look `decide` up with its signature) and runs the start code.

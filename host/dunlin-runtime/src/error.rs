@@ -43,13 +43,41 @@ pub enum LoadError {
         /// What it does export.
         exports: String,
     },
+    /// Built for the component model's async ABI, which the sandbox does not run.
+    #[error(
+        "the component is built with async support; rebuild it without (it uses the component \
+         model's async {builtin}; for jco's QuickJS backend, build with \
+         `--backend-qjs-disable-async`)"
+    )]
+    AsyncBuilt {
+        /// The part of the async ABI it uses, e.g. `task.cancel`.
+        builtin: String,
+    },
+    /// Its linear memory starts larger than the memory limit it would run under.
+    #[error(
+        "the component needs {needed_mib} MiB of initial linear memory, above the memory limit \
+         of {limit_mib} MiB; raise the limit to at least {needed_mib} MiB: the tenant's \
+         `sandbox.memory-mib` (`dunlin tenant set --sandbox`, within the operator's \
+         `max-memory-mib`) or the host's `--memory-mib`"
+    )]
+    InitialMemory {
+        /// What it needs, rounded up to whole MiB.
+        needed_mib: u64,
+        /// The limit, in MiB.
+        limit_mib: u64,
+    },
     /// Imports something the sandbox does not provide.
-    #[error("the component imports {import}, which policies may not use (allowed: {allowed})")]
+    #[error(
+        "the component imports {import}, which policies may not use (allowed: {allowed}){hint}"
+    )]
     ImportNotAllowed {
         /// The offending import.
         import: String,
         /// What is allowed.
         allowed: String,
+        /// How to build without it, when the toolchain that adds it is known (begins with
+        /// "; "), or nothing.
+        hint: String,
     },
     /// The binary cannot be read as a component.
     #[error("the component is malformed: {0}")]
@@ -78,6 +106,16 @@ pub enum LoadError {
     /// It starts but failed to decide the sample context under the limits.
     #[error("the component failed on a sample invoice: {0}")]
     Trial(dunlin_core::PolicyFailure),
+    /// It failed on the rich sample invoice under the limits it runs under.
+    #[error(
+        "the component does not fit its limits: on a rich sample invoice ({}) it failed: \
+         {}; it used {}; raise the tenant's sandbox limits (within the operator's bounds) \
+         or make the policy cheaper",
+        crate::fit::RICH_SAMPLE,
+        .0.failure.as_ref().map_or_else(String::new, ToString::to_string),
+        .0
+    )]
+    DoesNotFit(Box<crate::Fit>),
     /// wasmtime rejected or failed to compile it.
     #[error("the component does not compile: {0}")]
     Compile(String),

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use dunlin_core::sandbox_limits::SandboxSettings;
+
 /// Limits on one policy call (or one instance, for memory and tables). The defaults suit the
 /// reference policies with a wide margin: they use about 6,000 fuel and well under 1 MiB.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -13,8 +15,19 @@ pub struct Limits {
     /// first; the deadline is the backstop for time spent outside counted instructions
     /// (page faults of a growing memory, host calls), so it leaves room for a loaded machine.
     pub deadline: Duration,
-    /// Largest linear memory an instance may grow to, in bytes.
+    /// Largest linear memory an instance may grow to, in bytes, for a policy not given
+    /// limits of its own ([`crate::LoadedPolicy::with_limits`]).
     pub memory_bytes: usize,
+    /// The most linear memory any policy may be given, in bytes: the operator's bound, and
+    /// the size of every slot of the instance pool (a slot reserves address space of this
+    /// size; it is not memory in use). The larger of this and [`Limits::memory_bytes`] is used.
+    pub max_memory_bytes: usize,
+    /// Bytes of a pool slot's linear memory kept resident when an instance ends, so that the
+    /// next instance in that slot starts without an `madvise` and without page faults on
+    /// that much of its memory. Interpreted guests (Python, StarlingMonkey) start with
+    /// 9 to 12 MiB images; a Rust policy needs well under 1 MiB. Costs up to this much
+    /// resident memory per slot that has been used.
+    pub memory_keep_resident_bytes: usize,
     /// Largest table an instance may grow to, in elements.
     pub table_elements: usize,
     /// Most live instances at once in this process (the size of the instance pool).
@@ -45,6 +58,8 @@ impl Default for Limits {
             fuel: 10_000_000,
             deadline: Duration::from_millis(500),
             memory_bytes: 64 << 20,
+            max_memory_bytes: 64 << 20,
+            memory_keep_resident_bytes: 4 << 20,
             table_elements: 20_000,
             instances: 256,
             output_bytes: 64 << 10,
@@ -58,6 +73,49 @@ impl Default for Limits {
     }
 }
 
+impl Limits {
+    /// What a policy's calls run under when it is not given limits of its own.
+    pub fn call(&self) -> CallLimits {
+        CallLimits {
+            fuel: self.fuel,
+            memory_bytes: self.memory_bytes,
+            deadline: self.deadline,
+        }
+    }
+
+    /// What a tenant's policies run under: its own limits where it set them (checked against
+    /// the operator's bounds when it did), these defaults elsewhere.
+    pub fn for_tenant(&self, own: &SandboxSettings) -> CallLimits {
+        let mib = |m: u32| usize::try_from(u64::from(m) << 20).unwrap_or(usize::MAX);
+        CallLimits {
+            fuel: own.fuel.unwrap_or(self.fuel),
+            memory_bytes: own.memory_mib.map_or(self.memory_bytes, mib),
+            deadline: own
+                .deadline_ms
+                .map_or(self.deadline, |ms| Duration::from_millis(u64::from(ms))),
+        }
+    }
+
+    /// The size of a pool slot's linear memory: no policy's memory limit can be above it.
+    pub fn pool_memory_bytes(&self) -> usize {
+        self.max_memory_bytes.max(self.memory_bytes)
+    }
+}
+
+/// The limits one policy's calls run under, which may differ from one tenant to another
+/// (an interpreted guest needs a hundred times the fuel of a Rust one). The caller checks
+/// them against the operator's bounds; memory above the pool's slot size
+/// ([`Limits::pool_memory_bytes`]) is cut to it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CallLimits {
+    /// Instruction budget per call, start code included.
+    pub fuel: u64,
+    /// Largest linear memory an instance may grow to, in bytes.
+    pub memory_bytes: usize,
+    /// Wall-clock deadline per call.
+    pub deadline: Duration,
+}
+
 /// Enforces [`Limits::memory_bytes`] and [`Limits::table_elements`] for one store.
 ///
 /// A growth past a limit traps at once with a [`LimitHit`] instead of letting `memory.grow`
@@ -66,14 +124,23 @@ impl Default for Limits {
 pub(crate) struct Limiter {
     memory_bytes: usize,
     table_elements: usize,
+    /// The largest size any linear memory of the store reached (or was created with).
+    peak_memory_bytes: usize,
 }
 
 impl Limiter {
-    pub(crate) fn new(limits: &Limits) -> Self {
+    pub(crate) fn new(memory_bytes: usize, table_elements: usize) -> Self {
         Limiter {
-            memory_bytes: limits.memory_bytes,
-            table_elements: limits.table_elements,
+            memory_bytes,
+            table_elements,
+            peak_memory_bytes: 0,
         }
+    }
+
+    /// The largest size a linear memory of this store reached, in bytes; wasmtime asks
+    /// the limiter for a memory's initial size too, so this counts the image.
+    pub(crate) fn peak_memory_bytes(&self) -> usize {
+        self.peak_memory_bytes
     }
 }
 
@@ -105,6 +172,7 @@ impl wasmtime::ResourceLimiter for Limiter {
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
         if desired <= self.memory_bytes {
+            self.peak_memory_bytes = self.peak_memory_bytes.max(desired);
             Ok(true)
         } else {
             Err(LimitHit::Memory.into())

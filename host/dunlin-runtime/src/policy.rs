@@ -7,8 +7,9 @@ use std::time::{Duration, Instant};
 use dunlin_core::{Context, Decision, Policy, PolicyFailure};
 use wasmtime::Store;
 
-use crate::engine::{ComponentInfo, Runtime};
-use crate::limits::{LimitHit, Limits};
+use crate::engine::{self, ComponentInfo, Runtime};
+use crate::fit::{self, Fit};
+use crate::limits::{CallLimits, LimitHit, Limits};
 use crate::sandbox::Host;
 use crate::wit::{Bindings, Instance};
 use crate::LoadError;
@@ -18,6 +19,8 @@ use crate::LoadError;
 #[derive(Clone)]
 pub struct LoadedPolicy {
     inner: Arc<Loaded>,
+    /// What this policy's calls run under: the runtime's defaults, or its tenant's own.
+    limits: CallLimits,
 }
 
 struct Loaded {
@@ -43,6 +46,9 @@ pub struct Report {
     pub outcome: Result<Decision, PolicyFailure>,
     /// Fuel the call consumed.
     pub fuel_used: u64,
+    /// The largest size the instance's linear memory reached, in bytes (in batch mode, over
+    /// the instance's life so far).
+    pub peak_memory_bytes: u64,
     /// Wall time of the call, including instantiation in strict mode.
     pub elapsed: Duration,
     /// What the policy wrote to stdout/stderr.
@@ -52,14 +58,39 @@ pub struct Report {
 }
 
 impl LoadedPolicy {
-    pub(crate) fn new(runtime: Runtime, bindings: Bindings, info: ComponentInfo) -> Self {
+    pub(crate) fn new(
+        runtime: Runtime,
+        bindings: Bindings,
+        info: ComponentInfo,
+        limits: CallLimits,
+    ) -> Self {
         LoadedPolicy {
             inner: Arc::new(Loaded {
                 runtime,
                 bindings,
                 info,
             }),
+            limits,
         }
+    }
+
+    /// The same compiled policy, whose calls run under `limits` instead (a tenant's own,
+    /// which the caller has checked against the operator's bounds). Memory above the size
+    /// of the pool's slots is cut to it.
+    pub fn with_limits(&self, limits: CallLimits) -> LoadedPolicy {
+        let pool = self.inner.runtime.inner.limits.pool_memory_bytes();
+        LoadedPolicy {
+            inner: Arc::clone(&self.inner),
+            limits: CallLimits {
+                memory_bytes: limits.memory_bytes.min(pool),
+                ..limits
+            },
+        }
+    }
+
+    /// The limits this policy's calls run under.
+    pub fn limits(&self) -> &CallLimits {
+        &self.limits
     }
 
     /// Facts about the component.
@@ -78,18 +109,32 @@ impl LoadedPolicy {
         })
     }
 
-    /// Runs one decision on a sample invoice under the call limits, as an upload must
+    /// Runs one decision on a sample invoice under the policy's limits, as an upload must
     /// before it is stored: a component that traps, loops, exhausts its memory or breaks the
     /// contract on a plain overdue invoice would fail on every invoice. A decision or a
-    /// refusal (a policy may refuse for want of its tenant's parameters) passes.
-    pub fn trial(&self) -> Result<(), LoadError> {
-        let report = off_async(|| {
-            self.handle(Mode::Strict)
-                .decide_with_report(&sample_context())
+    /// refusal (a policy may refuse for want of its tenant's parameters) passes. Then it
+    /// decides the rich sample invoice ([`Fit`]): a failure there refuses the component
+    /// too (`DoesNotFit`), since the tenant's larger invoices would fail the same way;
+    /// what comes near a limit is only warned of ([`Fit::warnings`]).
+    pub fn trial(&self) -> Result<Fit, LoadError> {
+        let (sample, rich) = off_async(|| {
+            let sample = self
+                .handle(Mode::Strict)
+                .decide_with_report(&sample_context());
+            let rich = self
+                .handle(Mode::Strict)
+                .decide_with_report(&fit::rich_context());
+            (sample, rich)
         });
-        match report.outcome {
-            Ok(_) | Err(PolicyFailure::Refused(_)) => Ok(()),
-            Err(failure) => Err(LoadError::Trial(failure)),
+        match sample.outcome {
+            Ok(_) | Err(PolicyFailure::Refused(_)) => {}
+            Err(failure) => return Err(LoadError::Trial(failure)),
+        }
+        let fit = Fit::new(&rich, self.limits);
+        if fit.fits() {
+            Ok(fit)
+        } else {
+            Err(LoadError::DoesNotFit(Box::new(fit)))
         }
     }
 
@@ -135,6 +180,7 @@ impl WasmPolicy {
         let started = Instant::now();
         let runtime = &self.loaded.inner.runtime.inner;
         let limits = &runtime.limits;
+        let call = self.loaded.limits;
         let (mut store, instance) = match self.live.take() {
             Some(live) => live,
             None => match self.instantiate() {
@@ -143,6 +189,7 @@ impl WasmPolicy {
                     return Report {
                         outcome: Err(failed.failure),
                         fuel_used: failed.fuel_used,
+                        peak_memory_bytes: failed.peak_memory_bytes,
                         elapsed: started.elapsed(),
                         log: failed.log,
                         log_truncated: failed.log_truncated,
@@ -164,18 +211,19 @@ impl WasmPolicy {
             &[ctx.invoice.id.as_bytes(), &[0], as_of.as_bytes()],
         );
         // Setting fuel cannot fail: fuel is enabled on the engine.
-        let _ = store.set_fuel(limits.fuel);
-        store.set_epoch_deadline(runtime.deadline_ticks);
+        let _ = store.set_fuel(call.fuel);
+        store.set_epoch_deadline(engine::deadline_ticks(call.deadline));
 
         let called = instance.decide(&mut store, ctx, limits.output_bytes);
-        let fuel_used = limits.fuel - store.get_fuel().unwrap_or(0);
+        let fuel_used = call.fuel - store.get_fuel().unwrap_or(0);
+        let peak_memory_bytes = store.data().limiter.peak_memory_bytes() as u64;
         let (log, log_truncated) = store.data().log.take();
         let outcome = match called {
             Ok(answer) => answer.and_then(|d| {
                 d.validate(ctx)?;
                 Ok(d)
             }),
-            Err(e) => Err(classify(&e, limits)),
+            Err(e) => Err(classify(&e, limits, &call)),
         };
         // A trapped instance is poisoned; in batch mode also start afresh after a refusal
         // or a bad decision, so one odd invoice cannot leave state behind for the next.
@@ -185,6 +233,7 @@ impl WasmPolicy {
         Report {
             outcome,
             fuel_used,
+            peak_memory_bytes,
             elapsed: started.elapsed(),
             log,
             log_truncated,
@@ -193,18 +242,20 @@ impl WasmPolicy {
 
     fn instantiate(&self) -> Result<(Store<Host>, Instance), FailedStart> {
         let runtime = &self.loaded.inner.runtime.inner;
-        let mut store = Store::new(&runtime.engine, Host::new(&runtime.limits));
+        let call = self.loaded.limits;
+        let mut store = Store::new(&runtime.engine, Host::new(&runtime.limits, &call));
         store.limiter(|host| &mut host.limiter);
         // Start functions run under the same budget as a call.
-        let _ = store.set_fuel(runtime.limits.fuel);
-        store.set_epoch_deadline(runtime.deadline_ticks);
+        let _ = store.set_fuel(call.fuel);
+        store.set_epoch_deadline(engine::deadline_ticks(call.deadline));
         match self.loaded.inner.bindings.instantiate(&mut store) {
             Ok(instance) => Ok((store, instance)),
             Err(e) => {
                 let (log, log_truncated) = store.data().log.take();
                 Err(FailedStart {
-                    failure: classify_start(&e, &runtime.limits),
-                    fuel_used: runtime.limits.fuel - store.get_fuel().unwrap_or(0),
+                    failure: classify_start(&e, &runtime.limits, &call),
+                    fuel_used: call.fuel - store.get_fuel().unwrap_or(0),
+                    peak_memory_bytes: store.data().limiter.peak_memory_bytes() as u64,
                     log,
                     log_truncated,
                 })
@@ -218,6 +269,7 @@ impl WasmPolicy {
 struct FailedStart {
     failure: PolicyFailure,
     fuel_used: u64,
+    peak_memory_bytes: u64,
     log: String,
     log_truncated: bool,
 }
@@ -255,11 +307,11 @@ const MESSAGE_BYTES: usize = 512;
 /// Turns a wasmtime error from a call into the failure it means. The error itself says which
 /// limit was hit ([`LimitHit`] from the limiter, fuel and epoch traps), so nothing that
 /// happened earlier in the call can colour an unrelated trap.
-fn classify(e: &wasmtime::Error, limits: &Limits) -> PolicyFailure {
+fn classify(e: &wasmtime::Error, limits: &Limits, call: &CallLimits) -> PolicyFailure {
     if let Some(hit) = e.downcast_ref::<LimitHit>() {
         return match hit {
             LimitHit::Memory => PolicyFailure::MemoryLimit {
-                limit_bytes: limits.memory_bytes as u64,
+                limit_bytes: call.memory_bytes as u64,
             },
             LimitHit::Table => PolicyFailure::TableLimit {
                 limit_elements: limits.table_elements as u64,
@@ -274,11 +326,9 @@ fn classify(e: &wasmtime::Error, limits: &Limits) -> PolicyFailure {
         };
     }
     match e.downcast_ref::<wasmtime::Trap>() {
-        Some(wasmtime::Trap::OutOfFuel) => PolicyFailure::OutOfFuel {
-            budget: limits.fuel,
-        },
+        Some(wasmtime::Trap::OutOfFuel) => PolicyFailure::OutOfFuel { budget: call.fuel },
         Some(wasmtime::Trap::Interrupt) => PolicyFailure::Deadline {
-            limit_ms: limits.deadline.as_millis() as u64,
+            limit_ms: call.deadline.as_millis() as u64,
         },
         Some(trap) => PolicyFailure::Trap {
             message: first_line(&trap.to_string()),
@@ -291,12 +341,12 @@ fn classify(e: &wasmtime::Error, limits: &Limits) -> PolicyFailure {
 
 /// Like [`classify`], for an instantiation: an error that is no trap or limit (an import
 /// that cannot be satisfied, a full instance pool) means the sandbox could not be set up.
-fn classify_start(e: &wasmtime::Error, limits: &Limits) -> PolicyFailure {
+fn classify_start(e: &wasmtime::Error, limits: &Limits, call: &CallLimits) -> PolicyFailure {
     let contained = e.downcast_ref::<wasmtime::Trap>().is_some()
         || e.downcast_ref::<LimitHit>().is_some()
         || e.downcast_ref::<wasmtime_wasi::I32Exit>().is_some();
     if contained {
-        classify(e, limits)
+        classify(e, limits, call)
     } else {
         PolicyFailure::Instantiate {
             message: first_line(&format!("{e:#}")),
@@ -328,7 +378,7 @@ mod tests {
         };
         let engine = wasmtime::Engine::new(&crate::compile::config()).unwrap();
         let module = wasmtime::Module::new(&engine, wat::parse_str(wat).unwrap()).unwrap();
-        let mut store = Store::new(&engine, Host::new(&limits));
+        let mut store = Store::new(&engine, Host::new(&limits, &limits.call()));
         store.limiter(|host| &mut host.limiter);
         store.set_fuel(limits.fuel).unwrap();
         store.set_epoch_deadline(1 << 40);
@@ -336,7 +386,11 @@ mod tests {
         let run = instance
             .get_typed_func::<(), ()>(&mut store, "run")
             .unwrap();
-        classify(&run.call(&mut store, ()).unwrap_err(), &limits)
+        classify(
+            &run.call(&mut store, ()).unwrap_err(),
+            &limits,
+            &limits.call(),
+        )
     }
 
     #[test]

@@ -24,7 +24,7 @@ use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{DynPollable, OutputStream, Pollable, StreamError, StreamResult};
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, WasiView};
 
-use crate::limits::{Limiter, Limits};
+use crate::limits::{CallLimits, Limiter, Limits};
 
 /// The data of one wasmtime `Store`.
 pub(crate) struct Host {
@@ -40,7 +40,7 @@ pub(crate) struct Host {
 }
 
 impl Host {
-    pub(crate) fn new(limits: &Limits) -> Self {
+    pub(crate) fn new(limits: &Limits, call: &CallLimits) -> Self {
         let log = CapturedLog::new(limits.log_bytes);
         let clock = Arc::new(AtomicU64::new(0));
         let rng = Arc::new(Mutex::new(Entropy::default()));
@@ -59,7 +59,10 @@ impl Host {
         Host {
             wasi,
             table: ResourceTable::new(),
-            limiter: Limiter::new(limits),
+            limiter: Limiter::new(
+                call.memory_bytes.min(limits.pool_memory_bytes()),
+                limits.table_elements,
+            ),
             log,
             clock,
             rng,

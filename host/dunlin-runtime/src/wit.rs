@@ -201,6 +201,19 @@ fn major_minor(version: &str) -> Option<(u64, u64)> {
     parts.next().is_none().then_some((major, minor))
 }
 
+/// How to build a component without `import`, for the imports a known toolchain adds by
+/// default.
+fn build_hint(import: &str) -> Option<&'static str> {
+    // componentize-js (StarlingMonkey) links outbound HTTP for `fetch` unless its `http`
+    // feature is disabled, and from 0.18.4 the incoming handler under `fetch-event`.
+    import.starts_with("wasi:http/").then_some(
+        "componentize-js imports wasi:http with its default features: build with \
+         `disableFeatures: ['http', 'fetch-event']` in componentize()'s options (a policy \
+         needs none of the network; disabling 'stdio', 'random' and 'clocks' too leaves a \
+         component with no WASI imports)",
+    )
+}
+
 /// Every import of the component, checked against [`ALLOWED_IMPORTS`].
 pub(crate) fn check_imports<'a>(
     imports: impl IntoIterator<Item = &'a str>,
@@ -214,6 +227,7 @@ pub(crate) fn check_imports<'a>(
                 import: name.to_owned(),
                 allowed: "WASI 0.2 cli, io, clocks, random, filesystem, sockets (all locked down)"
                     .into(),
+                hint: build_hint(name).map_or_else(String::new, |h| format!("; {h}")),
             });
         }
     }
@@ -313,5 +327,21 @@ mod tests {
                 "{refused}"
             );
         }
+    }
+
+    #[test]
+    fn a_wasi_http_import_says_which_build_option_removes_it() {
+        let import = "wasi:http/outgoing-handler@0.2.3";
+        let message = check_imports([import]).unwrap_err().to_string();
+        assert!(
+            message.starts_with(&format!("the component imports {import}, which policies")),
+            "{message}"
+        );
+        assert!(
+            message.contains("disableFeatures: ['http', 'fetch-event']"),
+            "{message}"
+        );
+        let other = check_imports(["x:y/z"]).unwrap_err().to_string();
+        assert!(!other.contains("componentize-js"), "{other}");
     }
 }

@@ -7,6 +7,7 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use dunlin_core::guardrails::{GuardrailError, GuardrailSettings, OperatorLimits};
 use dunlin_core::json_shape;
+use dunlin_core::sandbox_limits::{SandboxError, SandboxSettings};
 use dunlin_core::text::{is_bidi_control, is_control, quoted, truncate, Escaped};
 use dunlin_scheduler::{Schedule, ScheduleError};
 use serde::{Deserialize, Serialize};
@@ -133,6 +134,10 @@ pub struct TenantSettings {
     /// How notices go out (sender, locale, payment link, retries, quiet days).
     #[serde(default)]
     pub delivery: DeliverySettings,
+    /// The tenant's own fuel, memory and deadline per decision, within the operator's
+    /// bounds; what is left out is the host's default.
+    #[serde(default, skip_serializing_if = "SandboxSettings::is_default")]
+    pub sandbox: SandboxSettings,
 }
 
 impl Default for TenantSettings {
@@ -146,6 +151,7 @@ impl Default for TenantSettings {
             params: BTreeMap::new(),
             lead_days: 0,
             delivery: DeliverySettings::default(),
+            sandbox: SandboxSettings::default(),
         }
     }
 }
@@ -182,6 +188,9 @@ pub enum SettingsError {
     /// The guardrail settings are malformed or outside the operator's limits.
     #[error("guardrails: {0}")]
     Guardrails(#[from] GuardrailError),
+    /// A sandbox limit outside the operator's bounds.
+    #[error("sandbox: {0}")]
+    Sandbox(#[from] SandboxError),
 }
 
 /// Settings as [`TenantSettings::validate`] read them: what the daemon runs.
@@ -225,11 +234,15 @@ impl TenantSettings {
                 json_shape::kind(value)
             )));
         };
-        let serde_json::Value::Object(known) =
+        let serde_json::Value::Object(mut known) =
             serde_json::to_value(TenantSettings::default()).expect("plain data serialises")
         else {
             unreachable!("a struct serialises to a JSON object")
         };
+        // Defaults leave `sandbox` out of the JSON; it is a key all the same.
+        known
+            .entry("sandbox")
+            .or_insert_with(|| serde_json::Value::Object(Default::default()));
         // Only the top level: guardrails are checked by their own reader, params are free.
         if let Some(key) = given.keys().find(|k| !known.contains_key(*k)) {
             return Err(SettingsError::UnknownKey(json_shape::unknown_key_message(
@@ -289,6 +302,7 @@ impl TenantSettings {
             ));
         }
         self.delivery.validate()?;
+        self.sandbox.validate(limits)?;
         Ok(CheckedSettings {
             schedule,
             guardrails,

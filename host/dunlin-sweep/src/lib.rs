@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use dunlin_core::guardrails::{GuardrailSettings, OperatorLimits};
 use dunlin_core::Date;
-use dunlin_runtime::{LoadError, LoadedPolicy, Runtime};
+use dunlin_runtime::{CallLimits, LoadError, LoadedPolicy, Runtime};
 use dunlin_store::sweep::{EncodedOutcome, LedgerMark, Written};
 use dunlin_store::trial::{Canary, ShadowOutcome};
 use dunlin_store::{
@@ -184,6 +184,8 @@ pub(crate) struct Versions {
     /// Starts the new ladders of the customers in its arm.
     pub(crate) canary: Option<Canary>,
     pub(crate) loaded: BTreeMap<u32, Version>,
+    /// What every version of the tenant runs under: its own sandbox limits, or the host's.
+    pub(crate) limits: CallLimits,
 }
 
 impl Versions {
@@ -287,7 +289,7 @@ async fn run_sweep(
         let mut busy = Duration::ZERO;
         let mut interrupted = false;
         let mut stage = decide::Stage {
-            versions: versions(db, runtime, tenant, t.settings.failure_mode).await?,
+            versions: versions(db, runtime, &t).await?,
             handles: Vec::new(),
             mode: t.settings.failure_mode,
             guardrails,
@@ -442,12 +444,8 @@ fn guardrail_settings(
     })
 }
 
-async fn versions(
-    db: &dyn Db,
-    runtime: &Runtime,
-    tenant: &TenantId,
-    mode: FailureMode,
-) -> Result<Versions, SweepError> {
+async fn versions(db: &dyn Db, runtime: &Runtime, t: &Tenant) -> Result<Versions, SweepError> {
+    let (tenant, mode) = (&t.id, t.settings.failure_mode);
     let listed = db.policy_versions(tenant).await?;
     let active = listed
         .iter()
@@ -470,6 +468,7 @@ async fn versions(
         shadow: trials.shadow.map(|s| s.version).filter(|&v| v != active),
         canary: trials.canary.filter(|c| c.version != active),
         loaded: BTreeMap::new(),
+        limits: runtime.limits().for_tenant(&t.settings.sandbox),
     };
     let trial_versions = versions
         .shadow
@@ -504,7 +503,7 @@ async fn ensure_loaded(
             source: LoadError::Compile("the stored version is missing".into()),
         })?;
     let policy = runtime
-        .load(&blob.bytes)
+        .load_with(&blob.bytes, versions.limits)
         .map_err(|source| SweepError::Policy {
             tenant: tenant.as_str().to_owned(),
             version,

@@ -2,7 +2,7 @@
 //! them, then stored), activation (optionally moving ladders in progress), rollback. The CLI
 //! and the API both call these, so an upload is checked the same whichever door it came by.
 
-use dunlin_runtime::{LoadError, Runtime};
+use dunlin_runtime::{Fit, LoadError, Runtime};
 use dunlin_store::{previously_active, Db, PolicyVersion, StoreError, TenantId};
 
 /// Why a lifecycle step did not happen.
@@ -29,29 +29,42 @@ pub struct Uploaded {
     pub version: PolicyVersion,
     /// The contract version the component targets, e.g. `0.1.0`.
     pub contract: String,
+    /// How it did on the rich sample invoice under the tenant's limits.
+    pub fit: Fit,
 }
 
 /// Checks `bytes` as the daemon will run them (a component of a supported contract, only
-/// allowed imports, within the size limit, compiles, decides a sample invoice under the
-/// call limits) and stores them as the tenant's next version. A refused component stores
-/// nothing. The compile and the trial run block, so they run on a blocking thread.
+/// allowed imports, within the size limit, compiles, decides a sample invoice and a rich
+/// one under the tenant's sandbox limits) and stores them as the tenant's next version. A
+/// refused component stores nothing. The compile and the trial run block, so they run on
+/// a blocking thread.
 pub async fn upload(
     db: &dyn Db,
     runtime: &Runtime,
     tenant: &TenantId,
     bytes: Vec<u8>,
 ) -> Result<Uploaded, LifecycleError> {
+    let own = db
+        .tenant(tenant)
+        .await?
+        .ok_or_else(|| StoreError::UnknownTenant(tenant.clone()))?
+        .settings
+        .sandbox;
     let runtime = runtime.clone();
-    let (contract, bytes) = tokio::task::spawn_blocking(move || {
-        let loaded = runtime.load(&bytes)?;
-        loaded.trial()?;
-        Ok::<_, LoadError>((loaded.info().version.to_string(), bytes))
+    let (contract, fit, bytes) = tokio::task::spawn_blocking(move || {
+        let loaded = runtime.load_with(&bytes, runtime.limits().for_tenant(&own))?;
+        let fit = loaded.trial()?;
+        Ok::<_, LoadError>((loaded.info().version.to_string(), fit, bytes))
     })
     .await
     .map_err(|e| LifecycleError::Worker(e.to_string()))?
     .map_err(LifecycleError::Rejected)?;
     let version = db.add_policy_version(tenant, &bytes).await?;
-    Ok(Uploaded { version, contract })
+    Ok(Uploaded {
+        version,
+        contract,
+        fit,
+    })
 }
 
 /// What an activation did.

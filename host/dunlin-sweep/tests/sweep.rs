@@ -33,6 +33,7 @@ dunlin_store::conformance!(
     tenants_swept_together_are_swept_as_each_alone,
     once_stopped_sweep_many_starts_no_further_tenant,
     a_recorded_sweep_writes_its_run_and_waits_for_one_running,
+    each_tenant_decides_under_its_own_sandbox_limits,
 );
 
 struct World {
@@ -665,4 +666,25 @@ async fn a_sweep_counts_decisions_by_outcome_and_failure_code_in_the_metrics(f: 
         assert!(!scrape.contains(r#"tenant="acme",outcome="failed""#), "{scrape}");
     })
     .await
+}
+
+async fn each_tenant_decides_under_its_own_sandbox_limits(f: Fixture) {
+    let w = world(f);
+    let standard = [reference_policy("standard")];
+    let tight = tenant(&w, "tight", FailureMode::RetryNextTick, &standard, vec![]).await;
+    let roomy = tenant(&w, "roomy", FailureMode::RetryNextTick, &standard, vec![]).await;
+    let mut settings = w.db.tenant(&tight).await.unwrap().unwrap().settings;
+    // The standard policy needs thousands of fuel units per decision.
+    settings.sandbox.fuel = Some(500);
+    w.db.update_tenant(&tight, &settings).await.unwrap();
+
+    assert_eq!(run(&w, &tight, "2026-02-10").await.unwrap().failures, 2);
+    let log =
+        w.db.decisions(&tight, &DecisionQuery::invoice("i1"))
+            .await
+            .unwrap();
+    let failure = log[0].failure.as_ref().unwrap();
+    assert_eq!(failure.code, "out-of-fuel");
+    assert!(failure.message.contains("500"), "{}", failure.message);
+    assert_eq!(run(&w, &roomy, "2026-02-10").await.unwrap().failures, 0);
 }

@@ -9,7 +9,7 @@ use dunlin_core::cases::CasesFile;
 use dunlin_core::text::{truncate, Escaped};
 use dunlin_core::Context;
 use dunlin_runtime::guest_build::{self, Output};
-use dunlin_runtime::{LoadedPolicy, Mode, Runtime};
+use dunlin_runtime::{Fit, LoadedPolicy, Mode, Runtime};
 use dunlin_sweep::lifecycle;
 
 use crate::SandboxArgs;
@@ -152,6 +152,7 @@ pub async fn run_stored(
                 up.contract,
                 &up.version.sha256[..12]
             );
+            print_fit(&up.fit);
             if *activate {
                 activate_version(db, &tenant, up.version.version, *migrate_ladders).await?;
             }
@@ -233,10 +234,11 @@ pub fn run(cmd: &PolicyCommand, sandbox: &SandboxArgs) -> anyhow::Result<ExitCod
         }
         PolicyCommand::Validate { wasm } => {
             let loaded = load(&sandbox.runtime()?, wasm)?;
-            loaded
+            let fit = loaded
                 .trial()
                 .with_context(|| format!("{} was rejected", wasm.display()))?;
             print_info(&loaded);
+            print_fit(&fit);
             outln!("ok: {} is a valid policy component", wasm.display());
             Ok(ExitCode::SUCCESS)
         }
@@ -399,6 +401,16 @@ fn resolve_wasm(spec: &str) -> anyhow::Result<PathBuf> {
         }
     };
     build(&dir)
+}
+
+/// What the component used on the rich sample invoice against its limits, and a warning
+/// for each limit it came near.
+fn print_fit(fit: &Fit) {
+    outln!("fits:      {fit}");
+    outln!("           on a rich sample invoice ({})", Fit::SAMPLE);
+    for warning in fit.warnings() {
+        outln!("warning:   {warning}");
+    }
 }
 
 fn print_info(loaded: &LoadedPolicy) {

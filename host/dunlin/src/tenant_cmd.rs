@@ -7,7 +7,7 @@ use anyhow::{bail, Context as _};
 use clap::Subcommand;
 use dunlin_core::guardrails::OperatorLimits;
 use dunlin_core::text::Escaped;
-use dunlin_store::{Db, DeliverySettings, FailureMode, Tenant, TenantId, TenantSettings};
+use dunlin_store::{Db, FailureMode, Tenant, TenantId, TenantSettings};
 
 #[derive(Subcommand)]
 pub enum TenantCommand {
@@ -66,6 +66,11 @@ pub struct SettingsArgs {
     /// consolidate, max-attempts, quiet-days).
     #[arg(long)]
     delivery: Option<String>,
+    /// The tenant's own sandbox limits per decision as JSON, within the operator's bounds
+    /// (--operator-limits); the keys given replace those set, null returns one to the
+    /// host's default, e.g. '{"fuel": 50000000, "memory-mib": 96, "deadline-ms": 1000}'.
+    #[arg(long)]
+    sandbox: Option<String>,
 }
 
 fn key_value(s: &str) -> Result<(String, String), String> {
@@ -103,28 +108,36 @@ impl SettingsArgs {
             settings.lead_days = v;
         }
         if let Some(v) = &self.delivery {
-            settings.delivery = merge_delivery(&settings.delivery, v)?;
+            settings.delivery = merge("--delivery", &settings.delivery, v)?;
+        }
+        if let Some(v) = &self.sandbox {
+            settings.sandbox = merge("--sandbox", &settings.sandbox, v)?;
         }
         settings.validate(limits)?;
         Ok(settings)
     }
 }
 
-/// `given` (a JSON object) laid over `current`, key by key: a key not given keeps its value.
-fn merge_delivery(current: &DeliverySettings, given: &str) -> anyhow::Result<DeliverySettings> {
+/// `given` (a JSON object, the value of option `flag`) laid over `current`, key by key: a
+/// key not given keeps its value.
+fn merge<T: serde::Serialize + serde::de::DeserializeOwned>(
+    flag: &str,
+    current: &T,
+    given: &str,
+) -> anyhow::Result<T> {
     let given: serde_json::Value =
-        serde_json::from_str(given).context("--delivery is not valid JSON")?;
+        serde_json::from_str(given).with_context(|| format!("{flag} is not valid JSON"))?;
     let serde_json::Value::Object(given) = given else {
-        bail!("--delivery must be a JSON object");
+        bail!("{flag} must be a JSON object");
     };
     let mut merged = serde_json::to_value(current)?;
     let object = merged
         .as_object_mut()
-        .expect("delivery settings serialise to a JSON object");
+        .with_context(|| format!("{flag}: the current settings are not a JSON object"))?;
     object.extend(given);
     serde_json::from_value(merged).map_err(|e| {
         anyhow::anyhow!(
-            "--delivery: {}",
+            "{flag}: {}",
             Escaped(&dunlin_core::text::truncate(&e.to_string(), 400))
         )
     })

@@ -1843,3 +1843,47 @@ fn shadow_and_canary_reports_from_the_command_line() {
         "{out}"
     );
 }
+
+#[test]
+fn a_tenants_sandbox_limits_are_set_within_the_operators_bounds() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cache, db) = (dir.path().join("cache"), dir.path().join("t.db"));
+    let created = dunlin_db(&cache, &db, &["tenant", "create", "acme"]);
+    assert!(created.status.success(), "{:?}", text(&created));
+    let set = |operator: &str, sandbox: &str| {
+        dunlin_db(
+            &cache,
+            &db,
+            &[
+                "--operator-limits",
+                operator,
+                "tenant",
+                "set",
+                "acme",
+                "--sandbox",
+                sandbox,
+            ],
+        )
+    };
+    let refused = set("{}", r#"{"fuel": 500000000}"#);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        text(&refused).1.contains(
+            "sandbox: fuel is 500000000; the operator allows 1 to 100000000 \
+             (max-fuel-per-decision in --operator-limits)"
+        ),
+        "{:?}",
+        text(&refused)
+    );
+    let roomy = r#"{"max-fuel-per-decision": 1000000000}"#;
+    let allowed = set(roomy, r#"{"fuel": 500000000, "memory-mib": 32}"#);
+    assert!(allowed.status.success(), "{:?}", text(&allowed));
+    let shown = || text(&dunlin_db(&cache, &db, &["tenant", "show", "acme"])).0;
+    assert!(shown().contains(r#""fuel": 500000000"#), "{}", shown());
+    // null returns a limit to the host's default; the others stay.
+    let reset = set(roomy, r#"{"fuel": null}"#);
+    assert!(reset.status.success(), "{:?}", text(&reset));
+    let after = shown();
+    assert!(!after.contains(r#""fuel""#), "{after}");
+    assert!(after.contains(r#""memory-mib": 32"#), "{after}");
+}

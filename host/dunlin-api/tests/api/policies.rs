@@ -9,6 +9,8 @@ dunlin_store::conformance!(
     only_an_unused_upload_is_deleted,
     policy_routes_keep_each_tenant_to_its_own_versions,
     settings_are_read_and_replaced_within_the_operators_limits,
+    sandbox_limits_are_set_within_the_operators_bounds,
+    an_upload_reports_its_fit_under_the_tenants_own_limits,
 );
 
 impl Api {
@@ -407,4 +409,85 @@ async fn settings_are_read_and_replaced_within_the_operators_limits(f: Fixture) 
         .await;
     api.refuses_without_a_valid_key(Method::PUT, "/v1/settings", Some(settings))
         .await;
+}
+
+async fn sandbox_limits_are_set_within_the_operators_bounds(f: Fixture) {
+    let api = Api::new(f).await;
+    let (_, mut settings) = api
+        .call(Method::GET, "/v1/settings", Some(&api.acme), None)
+        .await;
+    assert_eq!(
+        settings.get("sandbox"),
+        None,
+        "the host's defaults: {settings}"
+    );
+    settings["sandbox"] = json!({"fuel": 50_000_000, "memory-mib": 32});
+    let (s, v) = put_settings(&api, settings.clone()).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["sandbox"], json!({"fuel": 50_000_000, "memory-mib": 32}));
+
+    let bound = dunlin_core::guardrails::OperatorLimits::default().max_fuel_per_decision;
+    let mut over = settings.clone();
+    over["sandbox"] = json!({"fuel": bound + 1});
+    let (s, v) = put_settings(&api, over).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert_eq!(v["error"]["code"], "invalid-settings", "{v}");
+    let message = v["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!("allows 1 to {bound} (max-fuel-per-decision")),
+        "{message}"
+    );
+    let (_, v) = api
+        .call(Method::GET, "/v1/settings", Some(&api.acme), None)
+        .await;
+    assert_eq!(
+        v["sandbox"]["fuel"], 50_000_000,
+        "a refused PUT changes nothing"
+    );
+    let (_, beta) = api
+        .call(Method::GET, "/v1/settings", Some(&api.beta), None)
+        .await;
+    assert_eq!(beta.get("sandbox"), None, "beta's limits are its own");
+}
+
+async fn put_settings(api: &Api, settings: Value) -> (StatusCode, Value) {
+    api.call(Method::PUT, "/v1/settings", Some(&api.acme), Some(settings))
+        .await
+}
+
+async fn an_upload_reports_its_fit_under_the_tenants_own_limits(f: Fixture) {
+    let api = Api::new(f).await;
+    let heavy = dunlin_tests::fixture("fx-heavy-history");
+    let (s, v) = api
+        .upload(&api.acme, "", heavy.clone(), "application/wasm")
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(v["error"]["details"]["reason"], "does-not-fit", "{v}");
+    let message = v["error"]["message"].as_str().unwrap();
+    assert!(message.contains("does not fit its limits"), "{message}");
+    let acme = TenantId::new("acme").unwrap();
+    assert!(api.f.db.policy_versions(&acme).await.unwrap().is_empty());
+
+    let (_, mut settings) = api
+        .call(Method::GET, "/v1/settings", Some(&api.acme), None)
+        .await;
+    settings["sandbox"] = json!({"fuel": 100_000_000});
+    let (s, v) = put_settings(&api, settings).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, v) = api.upload(&api.acme, "", heavy, "application/wasm").await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let fit = &v["fit"];
+    assert_eq!(fit["fuel-limit"], 100_000_000, "{v}");
+    assert!(fit["fuel-used"].as_u64().unwrap() > 10_000_000, "{v}");
+    assert_eq!(
+        fit["sample"],
+        "40 history entries, 30 metadata pairs, 10 tags, 20 params"
+    );
+    assert!(fit["peak-memory-bytes"].as_u64().unwrap() > 0, "{v}");
+
+    // Another tenant's upload runs under the host's defaults.
+    let (s, v) = api.upload(&api.beta, "", good(), "application/wasm").await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    assert_eq!(v["fit"]["fuel-limit"], 10_000_000, "{v}");
+    assert_eq!(v["fit"]["warnings"], json!([]), "{v}");
 }

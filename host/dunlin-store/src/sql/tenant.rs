@@ -13,7 +13,7 @@ use crate::tenant::{
 use crate::{validate, Result, StoreError};
 
 const TENANT_COLUMNS: &str = "id, name, time_zone, schedule, guardrails, failure_mode, params, \
-                              lead_days, delivery, last_tick_at, created_at";
+                              lead_days, delivery, sandbox, last_tick_at, created_at";
 
 fn tenant_from_row(row: &Row) -> Result<Tenant> {
     let id: String = get(row, "id")?;
@@ -37,6 +37,7 @@ fn tenant_from_row(row: &Row) -> Result<Tenant> {
             params: from_json("tenant params", &get::<String>(row, "params")?)?,
             lead_days: narrow("tenant lead days", get::<i64>(row, "lead_days")?)?,
             delivery: from_json("tenant delivery settings", &get::<String>(row, "delivery")?)?,
+            sandbox: from_json("tenant sandbox limits", &get::<String>(row, "sandbox")?)?,
         },
         last_tick_at: get(row, "last_tick_at")?,
         created_at: get(row, "created_at")?,
@@ -177,6 +178,7 @@ fn bind_settings<'q>(
         .bind(json(&settings.params))
         .bind(i64::from(settings.lead_days))
         .bind(json(&settings.delivery))
+        .bind(json(&settings.sandbox))
 }
 
 pub(super) async fn create_tenant(
@@ -188,8 +190,8 @@ pub(super) async fn create_tenant(
     let created_at = now();
     let insert = sqlx::query(
         "INSERT INTO tenants (id, name, time_zone, schedule, guardrails, failure_mode, \
-         params, lead_days, delivery, last_tick_at, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, $10)",
+         params, lead_days, delivery, sandbox, last_tick_at, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, $11)",
     );
     let result = bind_settings(insert, id, settings)
         .bind(created_at)
@@ -236,7 +238,8 @@ pub(super) async fn update_tenant(
     validate::tenant_settings(settings)?;
     let update = sqlx::query(
         "UPDATE tenants SET name = $2, time_zone = $3, schedule = $4, guardrails = $5, \
-         failure_mode = $6, params = $7, lead_days = $8, delivery = $9 WHERE id = $1",
+         failure_mode = $6, params = $7, lead_days = $8, delivery = $9, sandbox = $10 \
+         WHERE id = $1",
     );
     let done = bind_settings(update, id, settings)
         .execute(&db.pool)
