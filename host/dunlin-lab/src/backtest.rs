@@ -220,7 +220,7 @@ pub async fn backtest(
             return Err(BacktestError::Window { from, to });
         }
     }
-    let (_, rules) = tenant_rules(db, tenant, &opts.limits).await?;
+    let (t, rules) = tenant_rules(db, tenant, &opts.limits).await?;
     let blob = db.policy_blob(tenant, opts.version).await?.ok_or_else(|| {
         BacktestError::UnknownVersion {
             tenant: tenant.as_str().to_owned(),
@@ -228,7 +228,11 @@ pub async fn backtest(
         }
     })?;
     let policy = runtime
-        .load(&blob.bytes)
+        // Under the tenant's own sandbox limits, as the sweep runs its versions.
+        .load_with(
+            &blob.bytes,
+            runtime.limits().for_tenant(&t.settings.sandbox),
+        )
         .map_err(|source| BacktestError::Policy {
             version: opts.version,
             source,

@@ -33,7 +33,7 @@ use dunlin_core::{
     Action, ActionKind, ActionOutcome, CollectionFailure, Context, Date, DeclineKind, Money,
     OtherOverdue, PastAction,
 };
-use dunlin_runtime::{LoadedPolicy, Runtime};
+use dunlin_runtime::{CallLimits, LoadedPolicy, Runtime};
 use dunlin_store::{Db, DueQuery, DunningState, TenantId};
 use serde::{Deserialize, Serialize};
 
@@ -225,14 +225,16 @@ pub async fn forward(
         .await?
         .ok_or_else(|| BacktestError::NoActiveVersion(tenant.as_str().to_owned()))?;
     let baseline_version = active.version.version;
-    let baseline = load(runtime, baseline_version, &active.bytes)?;
+    // Under the tenant's own sandbox limits, as the sweep runs its versions.
+    let limits = runtime.limits().for_tenant(&t.settings.sandbox);
+    let baseline = load(runtime, baseline_version, &active.bytes, limits)?;
     let blob = db.policy_blob(tenant, opts.version).await?.ok_or_else(|| {
         BacktestError::UnknownVersion {
             tenant: tenant.as_str().to_owned(),
             version: opts.version,
         }
     })?;
-    let candidate = load(runtime, opts.version, &blob.bytes)?;
+    let candidate = load(runtime, opts.version, &blob.bytes, limits)?;
 
     let last = add_days(opts.start, opts.days - 1);
     let (play, ladders) = read_open(db, tenant, last, t.settings.lead_days).await?;
@@ -310,9 +312,14 @@ pub async fn forward(
     Ok(report)
 }
 
-fn load(runtime: &Runtime, version: u32, bytes: &[u8]) -> Result<LoadedPolicy, BacktestError> {
+fn load(
+    runtime: &Runtime,
+    version: u32,
+    bytes: &[u8],
+    limits: CallLimits,
+) -> Result<LoadedPolicy, BacktestError> {
     runtime
-        .load(bytes)
+        .load_with(bytes, limits)
         .map_err(|source| BacktestError::Policy { version, source })
 }
 

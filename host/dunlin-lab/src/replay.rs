@@ -23,7 +23,7 @@ use std::sync::Arc;
 use chrono::Days;
 use dunlin_core::guardrails::{Effect, Intervention};
 use dunlin_core::{Action, Context, Date, Decision, PolicyFailure};
-use dunlin_runtime::{LoadedPolicy, Mode, Runtime, WasmPolicy};
+use dunlin_runtime::{CallLimits, LoadedPolicy, Mode, Runtime, WasmPolicy};
 use dunlin_store::codec::json;
 use dunlin_store::{Db, RecordedDecision, RecordedQuery, StoreError, TenantId};
 use serde::Serialize;
@@ -278,6 +278,8 @@ fn page_limit(room: usize, opts: &ReplayOptions) -> u32 {
 #[derive(Default)]
 struct Components {
     versions: Option<HashMap<String, u32>>,
+    /// The tenant's sandbox limits, which its decisions ran under.
+    limits: Option<CallLimits>,
     loaded: HashMap<String, Result<Arc<LoadedPolicy>, String>>,
 }
 
@@ -292,6 +294,14 @@ impl Components {
         if let Some(known) = self.loaded.get(sha256) {
             return Ok(known.clone());
         }
+        let limits = match self.limits {
+            Some(limits) => limits,
+            None => {
+                let sandbox = db.tenant(tenant).await?.map(|t| t.settings.sandbox);
+                let limits = runtime.limits().for_tenant(&sandbox.unwrap_or_default());
+                *self.limits.insert(limits)
+            }
+        };
         if self.versions.is_none() {
             let listed = db.policy_versions(tenant).await?;
             self.versions = Some(listed.into_iter().map(|v| (v.sha256, v.version)).collect());
@@ -305,7 +315,7 @@ impl Components {
                     Err(format!("version {version} holds another component now"))
                 }
                 Some(blob) => runtime
-                    .load(&blob.bytes)
+                    .load_with(&blob.bytes, limits)
                     .map(Arc::new)
                     .map_err(|e| format!("version {version} does not load: {e}")),
             },
