@@ -5,6 +5,8 @@
 //! `cargo bench -p dunlin-benches` (release build). Prints a table; figures go to
 //! docs/benchmarks.md by hand with the date and machine.
 
+mod decide_python;
+
 use std::time::{Duration, Instant};
 
 use dunlin_core::{Context, Policy};
@@ -235,4 +237,5 @@ fn main() {
             &sandbox(&loaded, Mode::Strict, &contexts, threads, 40_000),
         );
     }
+    decide_python::run(&contexts);
 }
