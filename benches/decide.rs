@@ -5,6 +5,8 @@
 //! `cargo bench -p dunlin-benches` (release build). Prints a table; figures go to
 //! docs/benchmarks.md by hand with the date and machine.
 
+mod decide_python;
+
 use std::time::{Duration, Instant};
 
 use dunlin_core::{Context, Policy};
@@ -255,4 +257,5 @@ fn main() {
             );
         }
     }
+    decide_python::run(&contexts);
 }

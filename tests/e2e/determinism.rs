@@ -10,7 +10,7 @@ use dunlin_tests::{reference_policy, repo, runtime};
 use serde_json::Value;
 
 /// A decision or failure as comparable JSON.
-fn host_answer(outcome: Result<dunlin_core::Decision, PolicyFailure>) -> Value {
+pub(crate) fn host_answer(outcome: Result<dunlin_core::Decision, PolicyFailure>) -> Value {
     match outcome {
         Ok(d) => serde_json::to_value(d).unwrap(),
         Err(PolicyFailure::Refused(r)) => serde_json::json!({"refused": r}),

@@ -5,6 +5,7 @@ mod cache;
 mod determinism;
 mod guest_text;
 mod limits;
+mod python;
 mod reference;
 mod sandbox;
 

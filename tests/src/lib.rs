@@ -5,6 +5,7 @@
 //! Nothing here is committed as a binary: a fresh clone builds everything it tests.
 
 pub mod metrics;
+pub mod python;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

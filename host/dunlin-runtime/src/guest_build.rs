@@ -4,6 +4,8 @@
 //! benchmarks, so that policies are always built from source and never committed as
 //! binaries.
 
+pub mod python;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -39,6 +41,65 @@ pub enum BuildError {
     /// The build succeeded but produced no `.wasm` file.
     #[error("cargo built {0} but produced no .wasm file; is its crate-type \"cdylib\"?")]
     NoArtifact(PathBuf),
+    /// The directory is a policy in no language Dunlin builds.
+    #[error(
+        "{0} is not a policy directory: a Rust policy has a Cargo.toml, a Python policy an app.py"
+    )]
+    UnknownLanguage(PathBuf),
+    /// A language's toolchain is missing, of another version, or could not be installed.
+    #[error("{0}")]
+    Toolchain(String),
+    /// componentize-py reported a build failure.
+    #[error("componentize-py failed for {dir}:\n{output}")]
+    Python {
+        /// The policy directory.
+        dir: PathBuf,
+        /// What componentize-py printed (when captured).
+        output: String,
+    },
+}
+
+/// The language a policy directory is written in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Language {
+    /// A crate: `Cargo.toml`.
+    Rust,
+    /// An `app.py` defining `Decider` (see [`python`]).
+    Python,
+    /// A JavaScript policy.
+    JavaScript,
+}
+
+impl Language {
+    /// The language of the policy in `dir`, if it is one Dunlin recognises.
+    pub fn detect(dir: &Path) -> Option<Language> {
+        if dir.join("Cargo.toml").is_file() {
+            Some(Language::Rust)
+        } else if python::is_python_policy(dir) {
+            Some(Language::Python)
+        } else {
+            None
+        }
+    }
+}
+
+/// Builds the policy in `dir`, whatever its language, and returns the component's path.
+/// `target_dir` holds build outputs (default: cargo's choice for a crate, `dir/target` for
+/// the others); `python_toolchain` is a directory made by [`python::install_toolchain`].
+pub fn build_policy(
+    dir: &Path,
+    target_dir: Option<&Path>,
+    python_toolchain: Option<&Path>,
+    output: Output,
+) -> Result<PathBuf, BuildError> {
+    match Language::detect(dir) {
+        Some(Language::Rust) => build_crate(dir, target_dir, output),
+        Some(Language::Python) => {
+            let out_dir = target_dir.map_or_else(|| dir.join("target"), Path::to_path_buf);
+            python::build(dir, &out_dir, python_toolchain, output)
+        }
+        Some(Language::JavaScript) | None => Err(BuildError::UnknownLanguage(dir.to_owned())),
+    }
 }
 
 /// Where cargo's own output goes.

@@ -16,9 +16,10 @@ use crate::SandboxArgs;
 
 #[derive(Subcommand)]
 pub enum PolicyCommand {
-    /// Build a policy crate into a component (cargo, release, wasm32-wasip2) and validate it.
+    /// Build a policy into a component and validate it: a Rust crate (cargo, release,
+    /// wasm32-wasip2) or a Python policy's directory (componentize-py 0.25.1).
     Build {
-        /// The policy crate's directory.
+        /// The policy's directory.
         crate_dir: PathBuf,
         /// Copy the component here as well.
         #[arg(long, short)]
@@ -98,6 +99,22 @@ pub enum PolicyCommand {
     /// Compare two components over contexts from a file (a book, a cases file or exported
     /// contexts), without a database.
     Diff(crate::backtest_cmd::DiffArgs),
+    /// Create a working policy in a new directory: its rules, a cases file and a test.
+    New {
+        /// The language to write it in.
+        #[arg(long, value_enum, default_value_t = Lang::Rust)]
+        lang: Lang,
+        /// The new directory (its last component names the policy).
+        name: PathBuf,
+    },
+}
+
+/// The languages `dunlin policy new` writes policies in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Lang {
+    Rust,
+    Python,
+    Js,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -220,6 +237,16 @@ pub fn run(cmd: &PolicyCommand, sandbox: &SandboxArgs) -> anyhow::Result<ExitCod
         | PolicyCommand::Replay(_)
         | PolicyCommand::Trial(_) => unreachable!("dispatched to run_stored"),
         PolicyCommand::Diff(args) => crate::backtest_cmd::run_diff(args, sandbox),
+        PolicyCommand::New { lang, name } => match lang {
+            Lang::Python => {
+                crate::policy_new_python::create(name)?;
+                Ok(ExitCode::SUCCESS)
+            }
+            Lang::Rust | Lang::Js => bail!(
+                "`dunlin policy new --lang {}` is not available in this build",
+                format!("{lang:?}").to_lowercase()
+            ),
+        },
         PolicyCommand::Build { crate_dir, out } => {
             let wasm = build(crate_dir)?;
             if let Some(out) = out {
@@ -333,8 +360,9 @@ const SHOWN_BYTES: usize = 2048;
 /// beside what was expected of it.
 const PROBLEM_BYTES: usize = 16 * 1024;
 
-/// Builds a policy crate with cargo's progress shown, into the workspace's `target/wasm`
-/// when the crate sits in this repository.
+/// Builds a policy (a Rust crate, or a Python `app.py` with componentize-py) with the
+/// toolchain's progress shown, into the workspace's `target/wasm` when the policy sits in
+/// this repository.
 pub fn build(crate_dir: &Path) -> anyhow::Result<PathBuf> {
     let target_dir = repo_root().map(|root| root.join("target").join("wasm"));
     eprintln!(
@@ -342,9 +370,10 @@ pub fn build(crate_dir: &Path) -> anyhow::Result<PathBuf> {
         crate_dir.display(),
         guest_build::TARGET
     );
-    Ok(guest_build::build_crate(
+    Ok(guest_build::build_policy(
         crate_dir,
         target_dir.as_deref(),
+        None,
         Output::Show,
     )?)
 }
