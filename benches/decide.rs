@@ -1,9 +1,12 @@
 //! Per-decision cost of the `standard` policy: natively through the SDK (the floor), in the
 //! sandbox in batch mode (one instance reused) and strict mode (fresh instance per decision),
-//! on one and two threads; plus compile and cached-load time of the component.
+//! on one and two threads; plus compile and cached-load time of the component. The same rows
+//! follow for `standard-js`, the JavaScript port (see `decide_js.rs`).
 //!
 //! `cargo bench -p dunlin-benches` (release build). Prints a table; figures go to
 //! docs/benchmarks.md by hand with the date and machine.
+
+mod decide_js;
 
 use std::time::{Duration, Instant};
 
@@ -235,4 +238,5 @@ fn main() {
             &sandbox(&loaded, Mode::Strict, &contexts, threads, 40_000),
         );
     }
+    decide_js::rows(&contexts);
 }

@@ -4,8 +4,12 @@
 //! benchmarks, so that policies are always built from source and never committed as
 //! binaries.
 
+mod js;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+
+pub use js::{build_js, default_toolchain_dir, ensure_toolchain};
 
 /// The target policies are built for; it emits components directly.
 pub const TARGET: &str = "wasm32-wasip2";
@@ -36,9 +40,45 @@ pub enum BuildError {
         /// What cargo printed (when captured).
         output: String,
     },
+    /// A language toolchain is missing, or could not be installed or run.
+    #[error("{0}")]
+    Toolchain(String),
+    /// The JavaScript toolchain reported a build failure.
+    #[error("the JavaScript build failed for {dir}:\n{output}")]
+    Js {
+        /// The policy package.
+        dir: PathBuf,
+        /// What the toolchain printed (when captured).
+        output: String,
+    },
     /// The build succeeded but produced no `.wasm` file.
     #[error("cargo built {0} but produced no .wasm file; is its crate-type \"cdylib\"?")]
     NoArtifact(PathBuf),
+}
+
+/// The language a policy directory is written in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Language {
+    /// A crate: `Cargo.toml`.
+    Rust,
+    /// A Python package: `pyproject.toml`.
+    Python,
+    /// A JavaScript or TypeScript package: `package.json`.
+    JavaScript,
+}
+
+impl Language {
+    /// The language of the policy in `dir`, by its manifest; `None` if it has none.
+    pub fn detect(dir: &Path) -> Option<Language> {
+        [
+            ("Cargo.toml", Language::Rust),
+            ("pyproject.toml", Language::Python),
+            ("package.json", Language::JavaScript),
+        ]
+        .into_iter()
+        .find(|(manifest, _)| dir.join(manifest).is_file())
+        .map(|(_, language)| language)
+    }
 }
 
 /// Where cargo's own output goes.

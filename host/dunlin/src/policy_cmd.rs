@@ -24,6 +24,14 @@ pub enum PolicyCommand {
         #[arg(long, short)]
         out: Option<PathBuf>,
     },
+    /// Create a new policy (a package or crate with a cases file and a test) in DIR.
+    New {
+        /// The language to write it in.
+        #[arg(long, value_enum, default_value_t = Lang::Rust)]
+        lang: Lang,
+        /// The new policy's directory; its last component names the policy.
+        dir: PathBuf,
+    },
     /// Check a component as an upload would: contract version, imports, size; compile it.
     Validate {
         /// The component.
@@ -98,6 +106,14 @@ pub enum PolicyCommand {
     /// Compare two components over contexts from a file (a book, a cases file or exported
     /// contexts), without a database.
     Diff(crate::backtest_cmd::DiffArgs),
+}
+
+/// The languages `policy new` writes.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum Lang {
+    Rust,
+    Python,
+    Js,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -231,6 +247,21 @@ pub fn run(cmd: &PolicyCommand, sandbox: &SandboxArgs) -> anyhow::Result<ExitCod
             print_info(&loaded);
             Ok(ExitCode::SUCCESS)
         }
+        PolicyCommand::New { lang, dir } => {
+            match lang {
+                Lang::Js => {
+                    let sdk = repo_root().map(|root| root.join("guest-sdk").join("js"));
+                    crate::policy_js::scaffold(dir, sdk.as_deref())?;
+                    outln!(
+                        "created {}: `npm install && npm test` runs its cases natively, \
+                         `dunlin policy build {0}` builds it",
+                        dir.display()
+                    );
+                }
+                other => bail!("`policy new --lang {other:?}` is not available in this build"),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         PolicyCommand::Validate { wasm } => {
             let loaded = load(&sandbox.runtime()?, wasm)?;
             loaded
@@ -332,9 +363,12 @@ const SHOWN_BYTES: usize = 2048;
 const PROBLEM_BYTES: usize = 16 * 1024;
 
 /// Builds a policy crate with cargo's progress shown, into the workspace's `target/wasm`
-/// when the crate sits in this repository.
+/// when the crate sits in this repository; a JavaScript package with its toolchain.
 pub fn build(crate_dir: &Path) -> anyhow::Result<PathBuf> {
     let target_dir = repo_root().map(|root| root.join("target").join("wasm"));
+    if guest_build::Language::detect(crate_dir) == Some(guest_build::Language::JavaScript) {
+        return crate::policy_js::build(crate_dir, target_dir);
+    }
     eprintln!(
         "building {} for {}",
         crate_dir.display(),
@@ -385,7 +419,7 @@ fn resolve_wasm(spec: &str) -> anyhow::Result<PathBuf> {
     if path.is_file() {
         return Ok(path);
     }
-    let dir = if path.join("Cargo.toml").is_file() {
+    let dir = if guest_build::Language::detect(&path).is_some() {
         path
     } else {
         match repo_root() {
