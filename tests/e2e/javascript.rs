@@ -1,6 +1,7 @@
 //! JavaScript policies in the sandbox: the reference port of `standard` passes the Rust
 //! policy's cases in both modes with the same decisions, and a hostile JavaScript policy is
-//! contained with the right failure code.
+//! contained with the right failure code. The SDK's and the port's own tests (`node --test`)
+//! run from here too, so CI runs them.
 
 use dunlin_core::cases::CasesFile;
 use dunlin_core::{Context, Policy, PolicyFailure};
@@ -97,4 +98,20 @@ fn hostile_javascript_is_contained_with_the_right_failure_code() {
     let loaded = js::load(&js_fixture("js-hostile"));
     let decided = loaded.handle(Mode::Batch).decide(&crate::ctx()).unwrap();
     assert_eq!(decided.segment, "hostile");
+}
+
+#[test]
+fn the_sdk_and_standard_js_pass_their_native_tests() {
+    // Building installs the port's dependencies (the SDK) that its tests import.
+    js_policy("standard-js");
+    for dir in ["guest-sdk/js", "policies/standard-js"] {
+        let out = std::process::Command::new("node")
+            .args(["--test", "test/"])
+            .current_dir(repo().join(dir))
+            .output()
+            .expect("node runs");
+        let report = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{dir}:\n{report}");
+        assert!(report.contains("# fail 0"), "{dir}:\n{report}");
+    }
 }
