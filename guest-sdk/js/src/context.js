@@ -4,7 +4,7 @@
 
 import { CalendarDate } from './date.js';
 import { ActionKind, ActionOutcome } from './enums.js';
-import { Money } from './money.js';
+import { I64_MAX, I64_MIN, Money } from './money.js';
 import { PolicyError } from './error.js';
 import { typeOf } from './params.js';
 
@@ -165,9 +165,11 @@ export class Context {
     return this.customer.customerSince.daysUntil(this.asOf);
   }
 
-  /** This invoice's open balance plus the customer's other overdue invoices. */
+  /** This invoice's open balance plus the customer's other overdue invoices; saturates at the s64 range. */
   totalOverdue() {
-    return new Money(this.invoice.openBalance.minor + this.otherOverdue.total.minor, this.invoice.openBalance.currency);
+    const sum = this.invoice.openBalance.minor + this.otherOverdue.total.minor;
+    const saturated = sum > I64_MAX ? I64_MAX : sum < I64_MIN ? I64_MIN : sum;
+    return new Money(saturated, this.invoice.openBalance.currency);
   }
 
   /** Past actions of `kind` that went out, oldest first. */

@@ -35,10 +35,16 @@ export class Notice {
   /** Renders the tenant's template `id`. */
   withTemplate(id) { return this.with({ template: String(id) }); }
 
-  /** Adds (or replaces) the template variable `name`; dates and money print as the host prints them. */
+  /**
+   * Sets the template variable `name`, replacing an earlier value in its place; dates and
+   * money print as the host prints them.
+   */
   var(name, value) {
-    const vars = this.vars.filter(([k]) => k !== name);
-    vars.push([String(name), String(value)]);
+    const key = String(name);
+    const pair = [key, String(value)];
+    const vars = this.vars.some(([k]) => k === key)
+      ? this.vars.map((old) => (old[0] === key ? pair : old))
+      : [...this.vars, pair];
     return this.with({ vars });
   }
 

@@ -67,6 +67,8 @@ test('context questions answer as the Rust SDK does', () => {
   assert.ok(c.hasTag('vip'));
   assert.equal(c.metadata('po'), 'PO-7');
   assert.equal(String(c.totalOverdue()), '130.00 EUR');
+  const huge = ctx({ invoice: { 'open-balance': { minor: 2 ** 62, currency: 'EUR' } }, 'other-overdue': { count: 1, 'total-minor': 2 ** 62 } });
+  assert.equal(huge.totalOverdue().minor, (1n << 63n) - 1n);
   assert.ok(c.canReach(Channel.Email) && !c.canReach(Channel.Sms));
   assert.equal(c.firstReachable([Channel.Sms, Channel.Letter, Channel.Email]), Channel.Email);
   assert.equal(c.onHold(), null);
@@ -130,6 +132,8 @@ test('builders make the host\'s decision and leave their start as it was', () =>
   });
   assert.ok(d.has(ActionKind.RetryPayment));
   assert.equal(d.firstNotice().getVar('days-overdue'), '14');
+  const replaced = notice(1).var('a', 1).var('b', 2).var('a', 3);
+  assert.deepEqual(replaced.vars, [['a', '3'], ['b', '2']]);
   assert.ok(Decision.end('over').endsLadder());
   assert.ok(Decision.wait('2026-03-01', 'later').isWait());
   const closed = decisionToJson(decision('').act(Action.writeOff('small')).because('x'));
