@@ -120,12 +120,18 @@ pub fn ensure_toolchain(dir: &Path, output: Output) -> Result<(), BuildError> {
     }
 }
 
+fn no_package(dir: &Path) -> BuildError {
+    BuildError::Toolchain(format!(
+        "{} has no package.json; give the directory of a JavaScript policy package",
+        dir.display()
+    ))
+}
+
 /// The entry module of the policy package at `dir`: its `package.json`'s `main`, else
 /// `policy.js`.
 fn entry(dir: &Path) -> Result<PathBuf, BuildError> {
     let manifest = dir.join("package.json");
-    let text =
-        std::fs::read_to_string(&manifest).map_err(|_| BuildError::NoManifest(dir.into()))?;
+    let text = std::fs::read_to_string(&manifest).map_err(|_| no_package(dir))?;
     let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
         BuildError::Toolchain(format!("{} is not valid JSON: {e}", manifest.display()))
     })?;
@@ -188,9 +194,7 @@ pub fn build_js(
     out_dir: &Path,
     output: Output,
 ) -> Result<PathBuf, BuildError> {
-    let dir = &dir
-        .canonicalize()
-        .map_err(|_| BuildError::NoManifest(dir.to_owned()))?;
+    let dir = &dir.canonicalize().map_err(|_| no_package(dir))?;
     let entry = entry(dir)?;
     ensure_toolchain(toolchain, output)?;
     install_dependencies(dir, output)?;
@@ -274,8 +278,8 @@ mod tests {
     #[test]
     fn a_package_without_a_manifest_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let err = entry(dir.path()).unwrap_err();
-        assert!(matches!(err, BuildError::NoManifest(_)), "{err}");
+        let err = entry(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("has no package.json"), "{err}");
         assert_eq!(Language::detect(dir.path()), None);
     }
 
