@@ -1,10 +1,12 @@
 //! Per-decision cost of the `standard` policy: natively through the SDK (the floor), in the
 //! sandbox in batch mode (one instance reused) and strict mode (fresh instance per decision),
-//! on one and two threads; plus compile and cached-load time of the component.
+//! on one and two threads; plus compile and cached-load time of the component. The same rows
+//! follow for `standard-js`, the JavaScript port (see `decide_js.rs`).
 //!
 //! `cargo bench -p dunlin-benches` (release build). Prints a table; figures go to
 //! docs/benchmarks.md by hand with the date and machine.
 
+mod decide_js;
 mod decide_python;
 
 use std::time::{Duration, Instant};
@@ -258,4 +260,5 @@ fn main() {
         }
     }
     decide_python::run(&contexts);
+    decide_js::rows(&contexts);
 }

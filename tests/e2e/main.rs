@@ -4,6 +4,7 @@
 mod cache;
 mod determinism;
 mod guest_text;
+mod javascript;
 mod limits;
 mod python;
 mod reference;

@@ -4,10 +4,13 @@
 //! benchmarks, so that policies are always built from source and never committed as
 //! binaries.
 
+mod js;
 pub mod python;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+
+pub use js::{build_js, default_toolchain_dir, ensure_toolchain};
 
 /// The target policies are built for; it emits components directly.
 pub const TARGET: &str = "wasm32-wasip2";
@@ -38,17 +41,27 @@ pub enum BuildError {
         /// What cargo printed (when captured).
         output: String,
     },
+    /// A language's toolchain is missing, of another version, or could not be installed or
+    /// run.
+    #[error("{0}")]
+    Toolchain(String),
+    /// The JavaScript toolchain reported a build failure.
+    #[error("the JavaScript build failed for {dir}:\n{output}")]
+    Js {
+        /// The policy package.
+        dir: PathBuf,
+        /// What the toolchain printed (when captured).
+        output: String,
+    },
     /// The build succeeded but produced no `.wasm` file.
     #[error("cargo built {0} but produced no .wasm file; is its crate-type \"cdylib\"?")]
     NoArtifact(PathBuf),
     /// The directory is a policy in no language Dunlin builds.
     #[error(
-        "{0} is not a policy directory: a Rust policy has a Cargo.toml, a Python policy an app.py"
+        "{0} is not a policy directory: a Rust policy has a Cargo.toml, a Python policy an \
+         app.py, a JavaScript policy a package.json"
     )]
     UnknownLanguage(PathBuf),
-    /// A language's toolchain is missing, of another version, or could not be installed.
-    #[error("{0}")]
-    Toolchain(String),
     /// componentize-py reported a build failure.
     #[error("componentize-py failed for {dir}:\n{output}")]
     Python {
@@ -66,7 +79,7 @@ pub enum Language {
     Rust,
     /// An `app.py` defining `Decider` (see [`python`]).
     Python,
-    /// A JavaScript policy.
+    /// A JavaScript or TypeScript package: `package.json`.
     JavaScript,
 }
 
@@ -77,6 +90,8 @@ impl Language {
             Some(Language::Rust)
         } else if python::is_python_policy(dir) {
             Some(Language::Python)
+        } else if dir.join("package.json").is_file() {
+            Some(Language::JavaScript)
         } else {
             None
         }
@@ -98,7 +113,16 @@ pub fn build_policy(
             let out_dir = target_dir.map_or_else(|| dir.join("target"), Path::to_path_buf);
             python::build(dir, &out_dir, python_toolchain, output)
         }
-        Some(Language::JavaScript) | None => Err(BuildError::UnknownLanguage(dir.to_owned())),
+        Some(Language::JavaScript) => {
+            let out_dir = target_dir.map_or_else(|| dir.join("target"), Path::to_path_buf);
+            let toolchain = js::default_toolchain_dir().ok_or_else(|| {
+                BuildError::Toolchain(
+                    "no place for the JavaScript toolchain: set DUNLIN_JS_TOOLCHAIN or HOME".into(),
+                )
+            })?;
+            build_js(dir, &toolchain, &out_dir, output)
+        }
+        None => Err(BuildError::UnknownLanguage(dir.to_owned())),
     }
 }
 

@@ -20,6 +20,7 @@ mod import_cmd;
 mod key_cmd;
 mod ledger_cmd;
 mod policy_cmd;
+mod policy_js;
 mod policy_new_python;
 mod replay_cmd;
 mod shadow_cmd;

@@ -25,6 +25,14 @@ pub enum PolicyCommand {
         #[arg(long, short)]
         out: Option<PathBuf>,
     },
+    /// Create a new policy (a package or crate with a cases file and a test) in DIR.
+    New {
+        /// The language to write it in.
+        #[arg(long, value_enum, default_value_t = Lang::Rust)]
+        lang: Lang,
+        /// The new policy's directory; its last component names the policy.
+        dir: PathBuf,
+    },
     /// Check a component as an upload would: contract version, imports, size; compile it.
     Validate {
         /// The component.
@@ -99,14 +107,6 @@ pub enum PolicyCommand {
     /// Compare two components over contexts from a file (a book, a cases file or exported
     /// contexts), without a database.
     Diff(crate::backtest_cmd::DiffArgs),
-    /// Create a working policy in a new directory: its rules, a cases file and a test.
-    New {
-        /// The language to write it in.
-        #[arg(long, value_enum, default_value_t = Lang::Rust)]
-        lang: Lang,
-        /// The new directory (its last component names the policy).
-        name: PathBuf,
-    },
 }
 
 /// The languages `dunlin policy new` writes policies in.
@@ -237,16 +237,6 @@ pub fn run(cmd: &PolicyCommand, sandbox: &SandboxArgs) -> anyhow::Result<ExitCod
         | PolicyCommand::Replay(_)
         | PolicyCommand::Trial(_) => unreachable!("dispatched to run_stored"),
         PolicyCommand::Diff(args) => crate::backtest_cmd::run_diff(args, sandbox),
-        PolicyCommand::New { lang, name } => match lang {
-            Lang::Python => {
-                crate::policy_new_python::create(name)?;
-                Ok(ExitCode::SUCCESS)
-            }
-            Lang::Rust | Lang::Js => bail!(
-                "`dunlin policy new --lang {}` is not available in this build",
-                format!("{lang:?}").to_lowercase()
-            ),
-        },
         PolicyCommand::Build { crate_dir, out } => {
             let wasm = build(crate_dir)?;
             if let Some(out) = out {
@@ -257,6 +247,22 @@ pub fn run(cmd: &PolicyCommand, sandbox: &SandboxArgs) -> anyhow::Result<ExitCod
             let loaded = load(&sandbox.runtime()?, shown)?;
             outln!("built {}", shown.display());
             print_info(&loaded);
+            Ok(ExitCode::SUCCESS)
+        }
+        PolicyCommand::New { lang, dir } => {
+            match lang {
+                Lang::Python => crate::policy_new_python::create(dir)?,
+                Lang::Js => {
+                    let sdk = repo_root().map(|root| root.join("guest-sdk").join("js"));
+                    crate::policy_js::scaffold(dir, sdk.as_deref())?;
+                    outln!(
+                        "created {}: `npm install && npm test` runs its cases natively, \
+                         `dunlin policy build {0}` builds it",
+                        dir.display()
+                    );
+                }
+                other => bail!("`policy new --lang {other:?}` is not available in this build"),
+            }
             Ok(ExitCode::SUCCESS)
         }
         PolicyCommand::Validate { wasm } => {
@@ -360,11 +366,14 @@ const SHOWN_BYTES: usize = 2048;
 /// beside what was expected of it.
 const PROBLEM_BYTES: usize = 16 * 1024;
 
-/// Builds a policy (a Rust crate, or a Python `app.py` with componentize-py) with the
-/// toolchain's progress shown, into the workspace's `target/wasm` when the policy sits in
-/// this repository.
+/// Builds a policy (a Rust crate, a Python `app.py` with componentize-py, or a JavaScript
+/// package with its toolchain) with the toolchain's progress shown, into the workspace's
+/// `target/wasm` when the policy sits in this repository.
 pub fn build(crate_dir: &Path) -> anyhow::Result<PathBuf> {
     let target_dir = repo_root().map(|root| root.join("target").join("wasm"));
+    if guest_build::Language::detect(crate_dir) == Some(guest_build::Language::JavaScript) {
+        return crate::policy_js::build(crate_dir, target_dir);
+    }
     eprintln!(
         "building {} for {}",
         crate_dir.display(),
@@ -416,7 +425,7 @@ fn resolve_wasm(spec: &str) -> anyhow::Result<PathBuf> {
     if path.is_file() {
         return Ok(path);
     }
-    let dir = if path.join("Cargo.toml").is_file() {
+    let dir = if guest_build::Language::detect(&path).is_some() {
         path
     } else {
         match repo_root() {
