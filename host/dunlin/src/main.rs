@@ -22,6 +22,7 @@ mod ledger_cmd;
 mod policy_cmd;
 mod policy_js;
 mod policy_new_python;
+mod policy_new_rust;
 mod replay_cmd;
 mod shadow_cmd;
 mod simulate_cmd;

@@ -252,6 +252,13 @@ pub fn run(cmd: &PolicyCommand, sandbox: &SandboxArgs) -> anyhow::Result<ExitCod
         PolicyCommand::New { lang, dir } => {
             match lang {
                 Lang::Python => crate::policy_new_python::create(dir)?,
+                Lang::Rust => {
+                    let sdk = repo_root().map(|root| root.join("guest-sdk")).context(
+                        "the guest SDK is not here to depend on; run a dunlin built in a \
+                             Dunlin checkout",
+                    )?;
+                    crate::policy_new_rust::create(dir, &sdk)?;
+                }
                 Lang::Js => {
                     let sdk = repo_root().map(|root| root.join("guest-sdk").join("js"));
                     crate::policy_js::scaffold(dir, sdk.as_deref())?;
@@ -261,7 +268,6 @@ pub fn run(cmd: &PolicyCommand, sandbox: &SandboxArgs) -> anyhow::Result<ExitCod
                         dir.display()
                     );
                 }
-                other => bail!("`policy new --lang {other:?}` is not available in this build"),
             }
             Ok(ExitCode::SUCCESS)
         }

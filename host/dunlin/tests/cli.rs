@@ -1887,3 +1887,49 @@ fn a_tenants_sandbox_limits_are_set_within_the_operators_bounds() {
     assert!(!after.contains(r#""fuel""#), "{after}");
     assert!(after.contains(r#""memory-mib": 32"#), "{after}");
 }
+
+/// `policy new --lang rust`: the new crate builds into a component that passes its own cases
+/// in the sandbox.
+#[test]
+fn a_new_rust_policy_builds_and_passes_its_cases() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let crate_dir = dir.path().join("my-ladder");
+    let crate_arg = crate_dir.to_str().unwrap();
+    let out = dunlin(&cache, &["policy", "new", "--lang", "rust", crate_arg]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert!(text(&out).0.contains("cargo test"), "{:?}", text(&out));
+    let wasm = dir.path().join("my-ladder.wasm");
+    let out = dunlin(
+        &cache,
+        &[
+            "policy",
+            "build",
+            crate_arg,
+            "--out",
+            wasm.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{:?}", text(&out));
+    let cases = crate_dir.join("cases.json");
+    let out = dunlin(
+        &cache,
+        &[
+            "policy",
+            "test",
+            wasm.to_str().unwrap(),
+            cases.to_str().unwrap(),
+        ],
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("6 passed, 0 failed"), "{stdout}");
+    // Nothing is overwritten.
+    let again = dunlin(&cache, &["policy", "new", "--lang", "rust", crate_arg]);
+    assert_eq!(again.status.code(), Some(2), "{:?}", text(&again));
+    assert!(
+        text(&again).1.contains("already exists"),
+        "{:?}",
+        text(&again)
+    );
+}
