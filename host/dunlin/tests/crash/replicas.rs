@@ -271,7 +271,9 @@ async fn three_replicas_share_the_work_through_kills_and_a_database_restart() {
     // Replica 0 is killed and restarted at random; the server restarts once, midway.
     let mut killed_ids = 0;
     for kill_no in 0..KILLS {
-        tokio::time::sleep(Duration::from_millis(500) + random_delay(3500)).await;
+        // Registered first, so that every kill leaves a dead replica row behind.
+        registered(&pg, replicas[0].process.0.id()).await;
+        tokio::time::sleep(Duration::from_millis(200) + random_delay(3500)).await;
         let victim = &mut replicas[0];
         assert!(
             victim.process.0.try_wait().unwrap().is_none(),
@@ -294,6 +296,16 @@ async fn three_replicas_share_the_work_through_kills_and_a_database_restart() {
     // A few more days with all three up, so that the last kill's leases lapse and its
     // work is taken over.
     tokio::time::sleep(Duration::from_secs(25)).await;
+    // `dunlin replicas` shows the three live ones and the killed ones, dead.
+    let shown = ok(cli.dunlin(&["replicas"]));
+    let state = |s: &str| {
+        shown
+            .lines()
+            .filter(|l| l.contains(&format!("  {s:<7}  ")))
+            .count()
+    };
+    assert_eq!(state("live"), 3, "{shown}");
+    assert_eq!(state("dead"), killed_ids, "{shown}");
 
     // Everything due for sending now is taken up: nothing stays stuck under a dead lease.
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -461,6 +473,16 @@ async fn three_replicas_share_the_work_through_kills_and_a_database_restart() {
     }
     drop(db);
     drop(pg);
+}
+
+/// Waits until the process `pid` has registered as a replica.
+async fn registered(pg: &PrivatePg, pid: u32) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let sql = format!("SELECT COUNT(*) FROM replicas WHERE id LIKE '%-{pid}-%'");
+    while count(pg, &sql).await == 0 {
+        assert!(Instant::now() < deadline, "replica {pid} never registered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 async fn done_days(pg: &PrivatePg, tenant: &str) -> BTreeSet<chrono::NaiveDate> {
