@@ -40,7 +40,8 @@ pub enum Backend {
 ///
 /// Every method that reads or writes tenant data takes the tenant and only ever touches that
 /// tenant's rows: another tenant's ids find nothing. The exceptions are [`Db::tenants`] (the
-/// operator's list) and [`Db::tenant_for_api_key`] (which is how a request finds its tenant).
+/// operator's list), [`Db::tenant_for_api_key`] (which is how a request finds its tenant) and
+/// the replicas' group (the operator's, read for the operator only).
 /// Batch writes are all or nothing.
 ///
 /// The methods at the end, after `recent_contacts`, are the sweep's fast path

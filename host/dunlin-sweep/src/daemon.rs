@@ -149,7 +149,8 @@ pub async fn serve_as(
                 // Another sweep of the tenant (the API's, another replica's) is running: not
                 // marked, so the tick runs at a later pass, once that sweep has ended.
                 Err(SweepError::AlreadyRunning(_)) => {
-                    tracing::warn!(tenant_id = tenant.as_str(), %as_of, "a sweep of the tenant is running already; the tick waits for the next pass");
+                    // Usual beside other replicas, so not a warning.
+                    tracing::info!(tenant_id = tenant.as_str(), %as_of, "a sweep of the tenant is running already; the tick waits for the next pass");
                 }
                 // Not marked: the tick is retried at the next pass.
                 Err(e) => {
