@@ -43,6 +43,7 @@ mod page;
 mod policies;
 mod rate;
 mod replays;
+mod replicas;
 mod sweeps;
 pub mod telemetry;
 mod trials;

@@ -19,7 +19,7 @@ use utoipa_axum::routes;
 
 use crate::{
     actions, admin, backtest, decisions, delivery, endpoints, health, ledger, outbox, outcomes,
-    policies, replays, sweeps, telemetry, trials, unsubscribe, AppState,
+    policies, replays, replicas, sweeps, telemetry, trials, unsubscribe, AppState,
 };
 
 #[derive(OpenApi)]
@@ -91,6 +91,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(admin::show_tenant))
         .routes(routes!(admin::limits))
         .routes(routes!(admin::health))
+        .routes(routes!(replicas::replicas))
         .routes(routes!(telemetry::metrics))
 }
 

@@ -16,6 +16,7 @@ use crate::outbox::{
 };
 use crate::outcome::{OutcomeReport, ReportResult};
 use crate::replay::{RecordedDecision, RecordedQuery};
+use crate::replica::{Leases, Registered, ReplicaRow};
 use crate::review::{
     Contact, DecisionQuery, DecisionRecord, DuePage, DueQuery, DunningState, Outcome, RecordSummary,
 };
@@ -39,7 +40,8 @@ pub enum Backend {
 ///
 /// Every method that reads or writes tenant data takes the tenant and only ever touches that
 /// tenant's rows: another tenant's ids find nothing. The exceptions are [`Db::tenants`] (the
-/// operator's list) and [`Db::tenant_for_api_key`] (which is how a request finds its tenant).
+/// operator's list), [`Db::tenant_for_api_key`] (which is how a request finds its tenant) and
+/// the replicas' group (the operator's, read for the operator only).
 /// Batch writes are all or nothing.
 ///
 /// The methods at the end, after `recent_contacts`, are the sweep's fast path
@@ -63,7 +65,8 @@ pub trait Db: Send + Sync {
     async fn tenants(&self) -> Result<Vec<Tenant>>;
     /// Replaces a tenant's settings.
     async fn update_tenant(&self, id: &TenantId, settings: &TenantSettings) -> Result<Tenant>;
-    /// Notes that the scheduler started a sweep for the tenant at `at`.
+    /// Notes that the scheduler started a sweep for the tenant at `at`; a later tick marked
+    /// already stays (replicas end their sweeps in any order).
     async fn mark_tick(&self, id: &TenantId, at: DateTime<Utc>) -> Result<()>;
 
     /// Stores the sha256 of an API key for the tenant; the key itself is never stored.
@@ -184,6 +187,18 @@ pub trait Db: Send + Sync {
         tenant: &TenantId,
         run: &NewSweepRun,
         stale_before: DateTime<Utc>,
+    ) -> Result<Option<SweepRun>> {
+        self.start_sweep_run_as(tenant, run, stale_before, None)
+            .await
+    }
+    /// [`Db::start_sweep_run`] by the daemon of `replica`, named on the run. A running sweep
+    /// of a dead or stopped replica (`crate::replica`) holds the tenant no longer either.
+    async fn start_sweep_run_as(
+        &self,
+        tenant: &TenantId,
+        run: &NewSweepRun,
+        stale_before: DateTime<Utc>,
+        replica: Option<&str>,
     ) -> Result<Option<SweepRun>>;
     /// Notes that the running sweep `id` is alive.
     async fn heartbeat_sweep_run(&self, tenant: &TenantId, id: i64) -> Result<()>;
@@ -205,6 +220,21 @@ pub trait Db: Send + Sync {
     ) -> Result<Vec<SweepRun>>;
     /// One of the tenant's sweep runs.
     async fn sweep_run(&self, tenant: &TenantId, id: i64) -> Result<Option<SweepRun>>;
+
+    // ---- Replicas: the operator's, across tenants (`crate::replica`) ---------------------
+
+    /// Registers the `serve` process `id`. With `exclusive`, a live replica (not stopped,
+    /// beating) refuses it: the database serves one process (SQLite).
+    async fn register_replica(&self, id: &str, exclusive: bool) -> Result<Registered>;
+    /// Notes that replica `id` is alive and what it is doing (bounded).
+    async fn heartbeat_replica(&self, id: &str, doing: &str) -> Result<()>;
+    /// Marks replica `id` stopped: its locks and leases are free at once.
+    async fn stop_replica(&self, id: &str) -> Result<()>;
+    /// Replicas that beat at or after `since` (live ones and those recently dead or
+    /// stopped), oldest first.
+    async fn replicas(&self, since: DateTime<Utc>) -> Result<Vec<ReplicaRow>>;
+    /// Every running sweep and every live outbox lease, all tenants: the operator's view.
+    async fn leases(&self) -> Result<Leases>;
 
     /// Inserts or replaces customers by their id. Returns how many rows were given.
     async fn upsert_customers(&self, tenant: &TenantId, rows: &[CustomerRecord]) -> Result<usize>;

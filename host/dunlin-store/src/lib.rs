@@ -22,6 +22,7 @@ pub mod outbox;
 pub mod outcome;
 mod postgres;
 pub mod replay;
+pub mod replica;
 pub mod review;
 mod sqlite;
 pub mod sweep;

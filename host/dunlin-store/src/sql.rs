@@ -37,6 +37,7 @@ use crate::outbox::{
 };
 use crate::outcome::{OutcomeReport, ReportResult};
 use crate::replay::{RecordedDecision, RecordedQuery};
+use crate::replica::{Leases, Registered, ReplicaRow};
 use crate::review::{Contact, DecisionQuery, DecisionRecord, DuePage, DueQuery, DunningState};
 use crate::sweep::{EncodedOutcome, LedgerMark, Written};
 use crate::sweep_run::{NewSweepRun, SweepFigures, SweepRun, SweepStatus};
@@ -64,6 +65,9 @@ mod outcome;
 #[allow(clippy::duplicate_mod)]
 #[path = "sql/replay.rs"]
 mod replay;
+#[allow(clippy::duplicate_mod)]
+#[path = "sql/replica.rs"]
+mod replica;
 #[allow(clippy::duplicate_mod)]
 #[path = "sql/review.rs"]
 mod review;
@@ -260,13 +264,34 @@ impl Db for This {
         trial::shadow_pairs(self, tenant, query).await
     }
 
-    async fn start_sweep_run(
+    async fn start_sweep_run_as(
         &self,
         tenant: &TenantId,
         run: &NewSweepRun,
         stale_before: DateTime<Utc>,
+        replica: Option<&str>,
     ) -> Result<Option<SweepRun>> {
-        sweep_run::start_sweep_run(self, tenant, run, stale_before).await
+        sweep_run::start_sweep_run(self, tenant, run, stale_before, replica).await
+    }
+
+    async fn register_replica(&self, id: &str, exclusive: bool) -> Result<Registered> {
+        replica::register_replica(self, id, exclusive).await
+    }
+
+    async fn heartbeat_replica(&self, id: &str, doing: &str) -> Result<()> {
+        replica::heartbeat_replica(self, id, doing).await
+    }
+
+    async fn stop_replica(&self, id: &str) -> Result<()> {
+        replica::stop_replica(self, id).await
+    }
+
+    async fn replicas(&self, since: DateTime<Utc>) -> Result<Vec<ReplicaRow>> {
+        replica::replicas(self, since).await
+    }
+
+    async fn leases(&self) -> Result<Leases> {
+        replica::leases(self).await
     }
 
     async fn heartbeat_sweep_run(&self, tenant: &TenantId, id: i64) -> Result<()> {

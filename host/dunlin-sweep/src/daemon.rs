@@ -24,6 +24,25 @@ use crate::{sweep_many, SweepError, SweepOptions};
 /// changed schedules).
 const RESCAN: Duration = Duration::from_secs(60);
 
+/// How the daemon runs beside other replicas.
+#[derive(Clone, Debug)]
+pub struct Daemon {
+    /// This process as a replica: named on its sweep runs, told what it sweeps.
+    pub replica: Option<std::sync::Arc<crate::replica::Replica>>,
+    /// The longest wait between passes (new tenants, changed schedules, a tick another
+    /// replica left unmarked).
+    pub rescan: Duration,
+}
+
+impl Default for Daemon {
+    fn default() -> Self {
+        Daemon {
+            replica: None,
+            rescan: RESCAN,
+        }
+    }
+}
+
 /// Runs until `shutdown` is cancelled; then finishes the policy calls under way, writes what
 /// they decided and returns. Store failures are retried, never returned. Every tenant's
 /// guardrail settings are checked against the operator's `limits`. The same token stops the
@@ -34,6 +53,21 @@ pub async fn serve(
     clock: &dyn Clock,
     limits: &OperatorLimits,
     shutdown: CancellationToken,
+) -> Result<(), SweepError> {
+    serve_as(db, runtime, clock, limits, shutdown, &Daemon::default()).await
+}
+
+/// [`serve`] as `daemon` says. Replicas share the work through the tenant's sweep lock: a
+/// tick whose tenant another replica is sweeping is not marked here, and that replica marks
+/// it when its sweep ends; if it dies first, its lock lapses (`dunlin_store::replica`) and a
+/// later pass of any replica sweeps the tick.
+pub async fn serve_as(
+    db: &dyn Db,
+    runtime: &Runtime,
+    clock: &dyn Clock,
+    limits: &OperatorLimits,
+    shutdown: CancellationToken,
+    daemon: &Daemon,
 ) -> Result<(), SweepError> {
     let mut backoff = Backoff::default();
     loop {
@@ -74,6 +108,7 @@ pub async fn serve(
                     stop: shutdown.clone(),
                     limits: limits.clone(),
                     record: Some(SweepTrigger::Schedule),
+                    replica: daemon.replica.clone(),
                     ..SweepOptions::new(as_of)
                 };
                 due.push((t.id.clone(), tick, opts));
@@ -114,7 +149,8 @@ pub async fn serve(
                 // Another sweep of the tenant (the API's, another replica's) is running: not
                 // marked, so the tick runs at a later pass, once that sweep has ended.
                 Err(SweepError::AlreadyRunning(_)) => {
-                    tracing::warn!(tenant_id = tenant.as_str(), %as_of, "a sweep of the tenant is running already; the tick waits for the next pass");
+                    // Usual beside other replicas, so not a warning.
+                    tracing::info!(tenant_id = tenant.as_str(), %as_of, "a sweep of the tenant is running already; the tick waits for the next pass");
                 }
                 // Not marked: the tick is retried at the next pass.
                 Err(e) => {
@@ -134,8 +170,8 @@ pub async fn serve(
             backoff = Backoff::default();
             next_wakeup(schedules.iter().map(|(k, s)| (k, s)), now)
                 .map(|(at, _)| (at - now).to_std().unwrap_or_default())
-                .unwrap_or(RESCAN)
-                .min(RESCAN)
+                .unwrap_or(daemon.rescan)
+                .min(daemon.rescan)
         };
         tokio::select! {
             _ = tokio::time::sleep(next) => {}

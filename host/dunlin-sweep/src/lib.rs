@@ -15,6 +15,7 @@ pub mod lifecycle;
 mod many;
 mod outcome;
 pub mod recorded;
+pub mod replica;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -31,7 +32,7 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 
-pub use daemon::serve;
+pub use daemon::{serve, serve_as, Daemon};
 pub use many::sweep_many;
 pub use outcome::safe_default;
 /// The token that stops a sweep or the daemon (graceful shutdown); cancelled from any thread.
@@ -65,6 +66,9 @@ pub struct SweepOptions {
     /// runs ([`recorded`]): the daemon, the CLI and the API set it. `None` (the default)
     /// runs it unrecorded and unlocked, as tests and benchmarks do.
     pub record: Option<SweepTrigger>,
+    /// The replica whose daemon runs the sweep: named on the recorded run, and told while
+    /// the sweep runs (its heartbeat says so). `None` outside `serve`.
+    pub replica: Option<std::sync::Arc<replica::Replica>>,
 }
 
 impl SweepOptions {
@@ -79,6 +83,7 @@ impl SweepOptions {
             stop: CancellationToken::new(),
             limits: OperatorLimits::default(),
             record: None,
+            replica: None,
         }
     }
 
@@ -226,7 +231,14 @@ pub(crate) async fn sweep_signalling(
             let run = recorded::claim(db, tenant, opts, started_by)
                 .await?
                 .ok_or_else(|| SweepError::AlreadyRunning(tenant.as_str().to_owned()))?;
-            recorded::record(db, tenant, run.id, swept).await
+            if let Some(replica) = &opts.replica {
+                replica.started(tenant, opts.as_of);
+            }
+            let recorded = recorded::record(db, tenant, run.id, swept).await;
+            if let Some(replica) = &opts.replica {
+                replica.ended(tenant);
+            }
+            recorded
         }
     }
 }

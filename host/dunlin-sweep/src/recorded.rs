@@ -37,7 +37,9 @@ pub async fn claim(
         dry_run: opts.dry_run,
         started_by,
     };
-    db.start_sweep_run(tenant, &run, stale_before).await
+    let replica = opts.replica.as_ref().map(|r| r.id());
+    db.start_sweep_run_as(tenant, &run, stale_before, replica)
+        .await
 }
 
 /// Runs the sweep of a claimed run (`opts.record` is ignored: the run is claimed), beating

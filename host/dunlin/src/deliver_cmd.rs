@@ -203,18 +203,9 @@ fn file_transport(dir: PathBuf) -> anyhow::Result<(Mail, String)> {
     Ok((Mail::File(FileTransport::new(dir)), shown))
 }
 
-/// A worker over `db` with the operator's transport and settings.
-pub fn worker(
-    db: Arc<dyn Db>,
-    mail: &MailArgs,
-    policy: EndpointPolicy,
-    clock: Arc<dyn Clock>,
-) -> anyhow::Result<(Arc<Worker<Mail>>, String)> {
-    worker_with(db, mail, mail.worker_config(policy)?, clock)
-}
-
-/// [`worker`] with `config` in place of the operator's defaults.
-fn worker_with(
+/// A worker over `db` with the operator's transport and `config` (usually
+/// [`MailArgs::worker_config`]).
+pub fn worker_with(
     db: Arc<dyn Db>,
     mail: &MailArgs,
     config: WorkerConfig,

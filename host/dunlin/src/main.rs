@@ -24,6 +24,7 @@ mod policy_js;
 mod policy_new_python;
 mod policy_new_rust;
 mod replay_cmd;
+mod replicas_cmd;
 mod shadow_cmd;
 mod simulate_cmd;
 mod template_cmd;
@@ -157,6 +158,9 @@ enum Command {
     /// delivery, until SIGINT or SIGTERM (then the page being written and the sends under
     /// way are finished and the daemon exits); with --listen, the tenant HTTP API too.
     Serve(ServeArgs),
+    /// List the `serve` processes on the database (live, stopped, dead), what each is doing
+    /// and the leases each holds: sweep locks and leased outbox actions.
+    Replicas(replicas_cmd::ReplicasArgs),
     /// Compiles one component from stdin to stdout under a memory limit: the child process
     /// the runtime compiles uploads in (not for people).
     #[command(hide = true)]
@@ -265,7 +269,8 @@ impl Cli {
             | Command::Decisions(_)
             | Command::Explain(_)
             | Command::Import(_)
-            | Command::Serve(_) => true,
+            | Command::Serve(_)
+            | Command::Replicas(_) => true,
         }
     }
 }
@@ -280,6 +285,7 @@ async fn serve(
     let db = shared.as_ref();
     let operator = operator_key()?;
     let unsubscribe_keys = cli.mail.unsubscribe_keys()?;
+    let test_clock = replicas_cmd::TestClock::from_env()?;
     // Bound before anything starts, so a taken address fails the command at once.
     let listener = match args.listen {
         Some(addr) => Some(
@@ -289,6 +295,14 @@ async fn serve(
         ),
         None => None,
     };
+    // Registered before anything is swept or claimed: on SQLite a second `serve` stops here.
+    let replica = replicas_cmd::register(db, replicas_cmd::replica_id()?).await?;
+    // The heartbeat outlives the shutdown token, so the replica beats until its last send is
+    // written, then is marked stopped.
+    let beating = dunlin_sweep::CancellationToken::new();
+    let heartbeat = tokio::spawn(
+        std::sync::Arc::clone(&replica).beat(std::sync::Arc::clone(&shared), beating.clone()),
+    );
     // The signals are listened for before the runtime is built and any sweep starts, so a
     // SIGTERM from here on is a graceful stop. Before this (process start, opening and
     // migrating the database) it is the default kill, which leaves nothing half-written.
@@ -312,13 +326,17 @@ async fn serve(
         None => None,
     };
     let runtime = cli.sandbox.runtime_within(limits)?;
-    let (worker, transport) = deliver_cmd::worker(
+    // The worker's leases carry the replica's id, so they can be shown per replica and
+    // freed when it dies.
+    let mut config = cli.mail.worker_config(cli.webhooks.policy())?;
+    config.name = replica.id().to_owned();
+    let (worker, transport) = deliver_cmd::worker_with(
         std::sync::Arc::clone(&shared),
         &cli.mail,
-        cli.webhooks.policy(),
+        config,
         std::sync::Arc::new(dunlin_scheduler::SystemClock),
     )?;
-    tracing::info!(email = %transport, "dunlin serve started");
+    tracing::info!(email = %transport, replica = replica.id(), "dunlin serve started");
     let delivering = tokio::spawn(worker.run(
         dunlin_delivery::outbox::worker::Scope::All,
         false,
@@ -343,14 +361,19 @@ async fn serve(
         state.metrics = metrics;
         tokio::spawn(dunlin_api::serve(listener, state, shutdown.clone()))
     });
-    let swept = dunlin_sweep::serve(
-        db,
-        &runtime,
-        &dunlin_scheduler::SystemClock,
-        limits,
-        shutdown.clone(),
-    )
-    .await;
+    let daemon = dunlin_sweep::Daemon {
+        replica: Some(std::sync::Arc::clone(&replica)),
+        rescan: match &test_clock {
+            Some(_) => replicas_cmd::TEST_CLOCK_RESCAN,
+            None => dunlin_sweep::Daemon::default().rescan,
+        },
+    };
+    let clock: &dyn dunlin_core::Clock = match &test_clock {
+        Some(clock) => clock,
+        None => &dunlin_scheduler::SystemClock,
+    };
+    let swept =
+        dunlin_sweep::serve_as(db, &runtime, clock, limits, shutdown.clone(), &daemon).await;
     // Whatever ended the schedule ends delivery too, after the sends under way.
     shutdown.cancel();
     let delivered = delivering.await.context("the delivery task")?;
@@ -359,6 +382,9 @@ async fn serve(
             .context("the API task")?
             .context("serving the API")?;
     }
+    beating.cancel();
+    heartbeat.await.context("the heartbeat task")?;
+    replica.stop(db).await;
     swept?;
     delivered?;
     Ok(ExitCode::SUCCESS)
@@ -391,6 +417,7 @@ async fn run_with_db(cli: &Cli) -> anyhow::Result<ExitCode> {
             deliver_cmd::run_deliver(args, std::sync::Arc::clone(&shared), &cli.mail, policy).await
         }
         Command::Deliveries(args) => deliver_cmd::run_deliveries(args, db).await,
+        Command::Replicas(args) => replicas_cmd::run(args, db).await,
         Command::Import(args) => import_cmd::run(args, db).await,
         Command::Simulate(_) | Command::Demo(_) | Command::CompileWorker { .. } => {
             unreachable!("no --database")

@@ -19,6 +19,9 @@ dunlin_store::conformance!(
     serve_rides_out_a_store_that_goes_away,
 );
 
+#[path = "crash/replicas.rs"]
+mod replicas;
+
 const INVOICES: usize = 3000;
 const KILLS: usize = 20;
 

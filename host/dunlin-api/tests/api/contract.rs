@@ -55,6 +55,7 @@ async fn every_route_is_documented_and_every_documented_route_exists(f: Fixture)
         "GET /v1/actions",
         "GET /v1/admin/health",
         "GET /v1/admin/limits",
+        "GET /v1/admin/replicas",
         "GET /v1/admin/tenants",
         "GET /v1/admin/tenants/{tenant}",
         "GET /v1/admin/tenants/{tenant}/keys",

@@ -17,5 +17,6 @@ mod outcomes;
 mod policies;
 mod reads;
 mod replays;
+mod replicas;
 mod shadow;
 mod sweeps;

@@ -461,10 +461,7 @@ impl<T: Transport + 'static> Worker<T> {
                 _ => {}
             }
         }
-        let written = self
-            .db
-            .finish_actions(tenant, &self.config.name, self.clock.now(), &results)
-            .await?;
+        let written = self.write_back(tenant, &results).await?;
         super::figures::record(tenant, &results);
         totals.lost = written.lost as u64;
         tracing::info!(
@@ -543,6 +540,35 @@ impl<T: Transport + 'static> Worker<T> {
             endpoints,
             loaded: Instant::now(),
         })
+    }
+
+    /// Writes a round's results, tried again while the store is away (a restart, a blip) for
+    /// as long as the leases hold: sends that happened and are not written would go out again
+    /// once their leases expire, and unwritten releases would hold their actions until then.
+    async fn write_back(
+        &self,
+        tenant: &TenantId,
+        results: &[Finished],
+    ) -> Result<dunlin_store::outbox::FinishSummary, StoreError> {
+        let began = Instant::now();
+        let lease = self.config.lease.to_std().unwrap_or_default();
+        let mut pause = Duration::from_millis(250);
+        loop {
+            let now = self.clock.now();
+            match self
+                .db
+                .finish_actions(tenant, &self.config.name, now, results)
+                .await
+            {
+                Ok(written) => return Ok(written),
+                Err(e) if began.elapsed() + pause < lease => {
+                    tracing::warn!(tenant = %tenant, error = %e, "writing delivery results failed; trying again");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(5));
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Delivers one unit (one action, or one customer's email notices of a day) and says

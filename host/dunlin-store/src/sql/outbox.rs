@@ -38,13 +38,16 @@ fn skip_locked(table: &str) -> String {
 }
 
 /// ` AND` the conditions of an action a claim may take at `now`: pending, due, not leased
-/// by a live worker.
+/// by a live worker. A lease whose owner is a dead or stopped replica (`crate::replica`) is
+/// free before its expiry: a killed replica's actions wait seconds, not the whole lease.
 fn push_claimable(qb: &mut QueryBuilder<'_, Driver>, now: DateTime<Utc>) {
     qb.push(" AND status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= ")
         .push_bind(now)
         .push(") AND (lease_until IS NULL OR lease_until <= ")
         .push_bind(now)
-        .push(")");
+        .push(" OR lease_owner IN (SELECT id FROM replicas WHERE stopped_at IS NOT NULL OR heartbeat_at < ")
+        .push_bind(crate::replica::stale_before(now))
+        .push("))");
 }
 
 pub(super) async fn claim(

@@ -46,23 +46,29 @@ pub(super) async fn start_sweep_run(
     tenant: &TenantId,
     run: &NewSweepRun,
     stale_before: DateTime<Utc>,
+    replica: Option<&str>,
 ) -> Result<Option<SweepRun>> {
     let mut tx = db.begin_write().await?;
     require_tenant(&mut tx, tenant).await?;
-    // A running row whose process stopped beating holds the lock no longer.
+    // A running row whose process stopped beating holds the lock no longer; nor does one
+    // whose replica is dead or stopped, which is known sooner (`crate::replica`).
     sqlx::query(
         "UPDATE sweep_runs SET status = 'abandoned' \
-         WHERE tenant_id = $1 AND status = 'running' AND heartbeat_at < $2",
+         WHERE tenant_id = $1 AND status = 'running' AND (heartbeat_at < $2 \
+         OR replica IN (SELECT id FROM replicas \
+         WHERE stopped_at IS NOT NULL OR heartbeat_at < $3))",
     )
     .bind(tenant.as_str())
     .bind(stale_before)
+    .bind(crate::replica::stale_before(now()))
     .execute(&mut *tx)
     .await
     .ctx("abandon stale sweep run")?;
     let started_at = now();
     let sql = format!(
         "INSERT INTO sweep_runs (tenant_id, as_of, dry_run, started_by, status, started_at, \
-         heartbeat_at) VALUES ($1, $2, $3, $4, 'running', $5, $5) RETURNING {COLUMNS}"
+         heartbeat_at, replica) VALUES ($1, $2, $3, $4, 'running', $5, $5, $6) \
+         RETURNING {COLUMNS}"
     );
     let inserted = sqlx::query(&sql)
         .bind(tenant.as_str())
@@ -70,6 +76,7 @@ pub(super) async fn start_sweep_run(
         .bind(run.dry_run)
         .bind(run.started_by.as_str())
         .bind(started_at)
+        .bind(replica)
         .fetch_one(&mut *tx)
         .await;
     match inserted {

@@ -254,12 +254,17 @@ pub(super) async fn update_tenant(
 }
 
 pub(super) async fn mark_tick(db: &This, id: &TenantId, at: DateTime<Utc>) -> Result<()> {
-    let done = sqlx::query("UPDATE tenants SET last_tick_at = $2 WHERE id = $1")
-        .bind(id.as_str())
-        .bind(at.trunc_subsecs(6))
-        .execute(&db.pool)
-        .await
-        .ctx("mark tick")?;
+    // Never backwards: replicas finish their sweeps in any order, and a tick marked back
+    // would be swept again (harmlessly, at the cost of a sweep).
+    let done = sqlx::query(
+        "UPDATE tenants SET last_tick_at = CASE WHEN last_tick_at IS NULL OR last_tick_at < $2 \
+         THEN $2 ELSE last_tick_at END WHERE id = $1",
+    )
+    .bind(id.as_str())
+    .bind(at.trunc_subsecs(6))
+    .execute(&db.pool)
+    .await
+    .ctx("mark tick")?;
     if done.rows_affected() == 0 {
         return Err(StoreError::UnknownTenant(id.clone()));
     }

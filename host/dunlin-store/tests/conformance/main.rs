@@ -15,6 +15,7 @@ mod policy_deletion;
 mod postgres_only;
 mod recording;
 mod replay_reads;
+mod replicas;
 mod sandbox_limits;
 mod sqlite_only;
 mod sweep_runs;

@@ -23,6 +23,7 @@ dunlin_store::conformance!(
     a_payment_withdraws_a_held_action_and_says_why,
     no_tenant_claims_lists_or_requeues_another_tenants_actions,
     the_backlog_counts_pending_and_dead_actions_of_the_tenant_alone,
+    a_stopped_or_dead_replicas_leases_are_free_before_they_expire,
 );
 
 fn at(hour: u32) -> DateTime<Utc> {
@@ -468,4 +469,50 @@ async fn the_backlog_counts_pending_and_dead_actions_of_the_tenant_alone(f: Fixt
         f.db.outbox_backlog(&beta).await.unwrap(),
         Backlog::default()
     );
+}
+
+/// A lease whose owner is a replica that stopped (or stopped beating) is free at once; a live
+/// replica's holds until it expires. The operator's lease listing counts them per owner.
+async fn a_stopped_or_dead_replicas_leases_are_free_before_they_expire(f: Fixture) {
+    let acme = two_reminders(&f).await;
+    for id in ["r1", "r2"] {
+        f.db.register_replica(id, false).await.unwrap();
+    }
+    let now = Utc::now();
+    let mine =
+        f.db.claim_actions(&acme, &claim("r1", now, 5, false))
+            .await
+            .unwrap();
+    assert_eq!(mine.len(), 2);
+    let leases = f.db.leases().await.unwrap();
+    assert_eq!(leases.actions.len(), 1, "{leases:?}");
+    assert_eq!(
+        (leases.actions[0].owner.as_str(), leases.actions[0].actions),
+        ("r1", 2)
+    );
+    let taken =
+        f.db.claim_actions(&acme, &claim("r2", now, 5, false))
+            .await
+            .unwrap();
+    assert!(taken.is_empty(), "a live replica's leases hold: {taken:?}");
+    // Dead: a claim whose clock is past the replica's staleness sees r1 as dead.
+    let stale = now
+        + Duration::from_std(dunlin_store::replica::REPLICA_STALE_AFTER).unwrap()
+        + Duration::seconds(1);
+    assert!(
+        stale < now + Duration::minutes(5),
+        "before the lease's own expiry"
+    );
+    let after_death =
+        f.db.claim_actions(&acme, &claim("r2", stale, 1, false))
+            .await
+            .unwrap();
+    assert_eq!(ids(&after_death), vec![mine[0].lease.id]);
+    // Stopped: free at once, at the same instant.
+    f.db.stop_replica("r1").await.unwrap();
+    let after_stop =
+        f.db.claim_actions(&acme, &claim("r2", now, 5, false))
+            .await
+            .unwrap();
+    assert_eq!(ids(&after_stop), vec![mine[1].lease.id]);
 }
