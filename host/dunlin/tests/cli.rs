@@ -1608,33 +1608,19 @@ fn deliver_runs_until_sigterm_and_then_reports() {
     assert!(rest.contains("delivered 0, retrying 0"), "{rest}");
 }
 
-/// `policy backtest --forward`: the imported open invoices played forward through the active
-/// fx-ladder and fx-ladder-early (customers tagged `smb` to collections at 33 days overdue
-/// instead of 40), printed as tables and as JSON; nothing is written.
-#[test]
-fn a_backtest_with_a_forward_look_shows_the_ladders_that_differ() {
-    let dir = tempfile::tempdir().unwrap();
-    let (cache, db) = (dir.path().join("cache"), dir.path().join("t.db"));
-    let (ladder, early) = (dir.path().join("l.wasm"), dir.path().join("e.wasm"));
+/// Tenant acme in `dir`'s database: fx-ladder active (version 1), fx-ladder-early stored
+/// (version 2), the example customers and invoices imported, then `last` run if given.
+/// Returns the cache dir and the database file.
+fn acme_with_two_ladders(dir: &Path, last: &[&str]) -> (PathBuf, PathBuf) {
+    let (cache, db) = (dir.join("cache"), dir.join("t.db"));
+    let (ladder, early) = (dir.join("l.wasm"), dir.join("e.wasm"));
     std::fs::write(&ladder, dunlin_tests::fixture("fx-ladder")).unwrap();
     std::fs::write(&early, dunlin_tests::fixture("fx-ladder-early")).unwrap();
+    let (ladder, early) = (ladder.to_str().unwrap(), early.to_str().unwrap());
     let steps: [&[&str]; 5] = [
         &["tenant", "create", "acme"],
-        &[
-            "policy",
-            "upload",
-            "--tenant",
-            "acme",
-            ladder.to_str().unwrap(),
-            "--activate",
-        ],
-        &[
-            "policy",
-            "upload",
-            "--tenant",
-            "acme",
-            early.to_str().unwrap(),
-        ],
+        &["policy", "upload", "--tenant", "acme", ladder, "--activate"],
+        &["policy", "upload", "--tenant", "acme", early],
         &[
             "import",
             "--tenant",
@@ -1652,10 +1638,20 @@ fn a_backtest_with_a_forward_look_shows_the_ladders_that_differ() {
             "examples/import/invoices.csv",
         ],
     ];
-    for args in steps {
+    for args in steps.into_iter().chain((!last.is_empty()).then_some(last)) {
         let out = dunlin_db(&cache, &db, args);
         assert!(out.status.success(), "{args:?}: {:?}", text(&out));
     }
+    (cache, db)
+}
+
+/// `policy backtest --forward`: the imported open invoices played forward through the active
+/// fx-ladder and fx-ladder-early (customers tagged `smb` to collections at 33 days overdue
+/// instead of 40), printed as tables and as JSON; nothing is written.
+#[test]
+fn a_backtest_with_a_forward_look_shows_the_ladders_that_differ() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cache, db) = acme_with_two_ladders(dir.path(), &[]);
     let args = [
         "policy",
         "backtest",
@@ -1728,49 +1724,8 @@ fn a_backtest_with_a_forward_look_shows_the_ladders_that_differ() {
 #[test]
 fn shadow_and_canary_reports_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
-    let (cache, db) = (dir.path().join("cache"), dir.path().join("t.db"));
-    let (ladder, early) = (dir.path().join("l.wasm"), dir.path().join("e.wasm"));
-    std::fs::write(&ladder, dunlin_tests::fixture("fx-ladder")).unwrap();
-    std::fs::write(&early, dunlin_tests::fixture("fx-ladder-early")).unwrap();
-    let steps: [&[&str]; 6] = [
-        &["tenant", "create", "acme"],
-        &[
-            "policy",
-            "upload",
-            "--tenant",
-            "acme",
-            ladder.to_str().unwrap(),
-            "--activate",
-        ],
-        &[
-            "policy",
-            "upload",
-            "--tenant",
-            "acme",
-            early.to_str().unwrap(),
-        ],
-        &[
-            "import",
-            "--tenant",
-            "acme",
-            "--kind",
-            "customers",
-            "examples/import/customers.csv",
-        ],
-        &[
-            "import",
-            "--tenant",
-            "acme",
-            "--kind",
-            "invoices",
-            "examples/import/invoices.csv",
-        ],
-        &["policy", "shadow", "--tenant", "acme", "2"],
-    ];
-    for args in steps {
-        let out = dunlin_db(&cache, &db, args);
-        assert!(out.status.success(), "{args:?}: {:?}", text(&out));
-    }
+    let (cache, db) =
+        acme_with_two_ladders(dir.path(), &["policy", "shadow", "--tenant", "acme", "2"]);
     let sweep = dunlin_db(
         &cache,
         &db,
