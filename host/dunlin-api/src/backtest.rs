@@ -113,14 +113,10 @@ pub(crate) async fn run(
     }
     if let Some(f) = &request.forward {
         if !(1..=MAX_FORWARD_DAYS).contains(&f.days) {
-            return Err(ApiError::BadRequest {
-                code: "bad-forward-days",
-                message: format!(
-                    "a forward look plays 1 to {MAX_FORWARD_DAYS} days, not {}",
-                    f.days
-                ),
-                details: json!({ "max": MAX_FORWARD_DAYS }),
-            });
+            return Err(refusal(BacktestError::Days {
+                days: f.days,
+                max: MAX_FORWARD_DAYS,
+            }));
         }
     }
     let opts = BacktestOptions {

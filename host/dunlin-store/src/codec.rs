@@ -302,7 +302,8 @@ fn decompress_with_dictionary(frame: &[u8]) -> std::io::Result<Vec<u8>> {
         };
         // The size is the frame's own claim, bounded above; a frame that decodes to more
         // than it claims is refused by zstd.
-        let size = usize::try_from(size).expect("bounded by SIZED_CHUNK_BYTES");
+        let size = usize::try_from(size)
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "frame too large"))?;
         decompressor.decompress(frame, size)
     })
 }

@@ -66,19 +66,14 @@ pub fn scaffold(dir: &Path, sdk: Option<&Path>) -> anyhow::Result<()> {
         "scripts": { "test": "node --test test/" },
         "dependencies": { "@dunlin/policy": sdk },
     });
-    let files = TEMPLATE
-        .iter()
-        .map(|(path, text)| (*path, (*text).to_owned()));
-    let manifest = serde_json::to_string_pretty(&manifest).expect("plain JSON serializes") + "\n";
-    for (path, text) in files.chain([("package.json", manifest)]) {
-        let path = dir.join(path);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)
-                .with_context(|| format!("creating {}", parent.display()))?;
-        }
-        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
-    }
-    Ok(())
+    let manifest = serde_json::to_string_pretty(&manifest).context("writing package.json")? + "\n";
+    crate::policy_new_rust::write_files(
+        dir,
+        TEMPLATE
+            .iter()
+            .copied()
+            .chain([("package.json", manifest.as_str())]),
+    )
 }
 
 #[cfg(test)]

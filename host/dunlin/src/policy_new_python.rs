@@ -38,10 +38,7 @@ pub fn create(dir: &Path) -> anyhow::Result<()> {
         bail!("{} already exists; give a new directory", dir.display());
     }
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    for (name, text) in FILES {
-        let path = dir.join(name);
-        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
-    }
+    crate::policy_new_rust::write_files(dir, FILES.iter().copied())?;
     python::write_sdk(&dir.join(".dunlin-sdk"))
         .with_context(|| format!("writing the Python SDK into {}", dir.display()))?;
     outln!("created the Python policy {}", dir.display());

@@ -49,11 +49,27 @@ pub fn create(dir: &Path, sdk: &Path) -> anyhow::Result<()> {
         .replace('\\', "\\\\")
         .replace('"', "\\\"");
     let manifest = MANIFEST.replace("{name}", name).replace("{sdk}", &sdk);
-    for (path, text) in FILES
-        .iter()
-        .copied()
-        .chain([("Cargo.toml", manifest.as_str())])
-    {
+    write_files(
+        dir,
+        FILES
+            .iter()
+            .copied()
+            .chain([("Cargo.toml", manifest.as_str())]),
+    )?;
+    outln!("created the Rust policy {}", dir.display());
+    outln!("  rules:       {}", dir.join("src/lib.rs").display());
+    outln!("  test it:     cd {} && cargo test", dir.display());
+    outln!("  build it:    dunlin policy build {}", dir.display());
+    Ok(())
+}
+
+/// Writes each (relative path, text) under `dir`, making the folders on the way: the one way
+/// every `policy new` writes its template.
+pub fn write_files<'a>(
+    dir: &Path,
+    files: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> anyhow::Result<()> {
+    for (path, text) in files {
         let path = dir.join(path);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)
@@ -61,10 +77,6 @@ pub fn create(dir: &Path, sdk: &Path) -> anyhow::Result<()> {
         }
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
     }
-    outln!("created the Rust policy {}", dir.display());
-    outln!("  rules:       {}", dir.join("src/lib.rs").display());
-    outln!("  test it:     cd {} && cargo test", dir.display());
-    outln!("  build it:    dunlin policy build {}", dir.display());
     Ok(())
 }
 
