@@ -119,6 +119,9 @@ pub struct AppState {
     pub operator_limits: OperatorLimits,
     /// The process's metrics recorder, rendered at `/metrics` (`None`: no `/metrics`).
     pub metrics: Option<PrometheusHandle>,
+    /// The `serve` replica this API runs in: the sweeps it starts are its own, named on
+    /// their runs and shown in its heartbeat (`None` outside a daemon).
+    pub replica: Option<Arc<dunlin_sweep::replica::Replica>>,
 }
 
 impl AppState {
@@ -141,6 +144,7 @@ impl AppState {
             shutdown: CancellationToken::new(),
             operator_limits: OperatorLimits::default(),
             metrics: None,
+            replica: None,
         }
     }
 }

@@ -106,6 +106,7 @@ pub(crate) async fn start(
         dry_run: request.dry_run,
         limits: state.operator_limits.clone(),
         stop: state.shutdown.child_token(),
+        replica: state.replica.clone(),
         ..SweepOptions::new(request.as_of)
     };
     let run = recorded::claim(state.db.as_ref(), &tenant.0, &opts, SweepTrigger::Api)

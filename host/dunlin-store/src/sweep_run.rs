@@ -112,4 +112,7 @@ pub struct SweepRun {
     pub figures: SweepFigures,
     /// Why it failed, bounded.
     pub error: Option<String>,
+    /// The `serve` replica that ran it (`crate::replica`); `None` for `dunlin sweep` by hand
+    /// and for runs outside a daemon.
+    pub replica: Option<String>,
 }

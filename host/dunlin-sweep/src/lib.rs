@@ -231,14 +231,7 @@ pub(crate) async fn sweep_signalling(
             let run = recorded::claim(db, tenant, opts, started_by)
                 .await?
                 .ok_or_else(|| SweepError::AlreadyRunning(tenant.as_str().to_owned()))?;
-            if let Some(replica) = &opts.replica {
-                replica.started(tenant, opts.as_of);
-            }
-            let recorded = recorded::record(db, tenant, run.id, swept).await;
-            if let Some(replica) = &opts.replica {
-                replica.ended(tenant);
-            }
-            recorded
+            recorded::record(db, tenant, run.id, opts, swept).await
         }
     }
 }

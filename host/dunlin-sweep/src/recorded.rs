@@ -56,16 +56,29 @@ pub async fn run_claimed(
         record: None,
         ..opts.clone()
     };
-    record(db, tenant, run.id, crate::sweep(db, runtime, tenant, &opts)).await
+    record(
+        db,
+        tenant,
+        run.id,
+        &opts,
+        crate::sweep(db, runtime, tenant, &opts),
+    )
+    .await
 }
 
-/// `sweep` under the claimed run `id`: beats while it runs, then records how it ended.
+/// `sweep` under the claimed run `id`: beats while it runs (and shows in the heartbeat of
+/// `opts.replica`, if any), then records how it ended.
 pub(crate) async fn record(
     db: &dyn Db,
     tenant: &TenantId,
     id: i64,
+    opts: &SweepOptions,
     sweep: impl Future<Output = Result<SweepReport, SweepError>>,
 ) -> Result<SweepReport, SweepError> {
+    let _shown = opts
+        .replica
+        .as_deref()
+        .map(|r| r.sweeping(tenant, opts.as_of));
     let swept = beating(db, tenant, id, sweep).await;
     finish(db, tenant, id, &swept).await;
     swept

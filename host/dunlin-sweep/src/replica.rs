@@ -47,12 +47,14 @@ impl Replica {
         format!("sweeping {}", list.join(", "))
     }
 
-    pub(crate) fn started(&self, tenant: &TenantId, as_of: Date) {
+    /// Notes the sweep of `tenant` under way until the guard is dropped, so that a sweep
+    /// that ends by cancellation (its future dropped) is no longer shown either.
+    pub(crate) fn sweeping<'a>(&'a self, tenant: &'a TenantId, as_of: Date) -> Sweeping<'a> {
         self.lock().insert(tenant.clone(), as_of);
-    }
-
-    pub(crate) fn ended(&self, tenant: &TenantId) {
-        self.lock().remove(tenant);
+        Sweeping {
+            replica: self,
+            tenant,
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<TenantId, Date>> {
@@ -83,5 +85,17 @@ impl Replica {
         if let Err(e) = db.stop_replica(&self.id).await {
             tracing::warn!(replica = %Escaped(&self.id), error = %Escaped(&causes(&e)), "marking the replica stopped failed");
         }
+    }
+}
+
+/// A sweep shown in its replica's heartbeat while this lives ([`Replica::sweeping`]).
+pub(crate) struct Sweeping<'a> {
+    replica: &'a Replica,
+    tenant: &'a TenantId,
+}
+
+impl Drop for Sweeping<'_> {
+    fn drop(&mut self) {
+        self.replica.lock().remove(self.tenant);
     }
 }

@@ -140,9 +140,14 @@ pub async fn run_sweeps(args: &SweepsArgs, db: &dyn Db) -> anyhow::Result<ExitCo
         let took = r.finished_at.map_or("-".to_owned(), |end| {
             format!("{:.1} s", (end - r.started_at).as_seconds_f64())
         });
+        // The replica that ran it (its id may be the operator's own text: escaped).
+        let on = r
+            .replica
+            .as_ref()
+            .map_or(String::new(), |id| format!("  on {}", Escaped(id)));
         outln!(
             "{:>6}  {}  as-of {}  {:<11} {:<8} {}{} reviewed, {} recorded, {} skipped, {} stale, \
-             {} failures, {} actions, {} blocked  {took}",
+             {} failures, {} actions, {} blocked  {took}{on}",
             r.id,
             r.started_at.format("%Y-%m-%d %H:%M:%S"),
             r.as_of,

@@ -359,6 +359,7 @@ async fn serve(
         state.operator_limits = limits.clone();
         state.shutdown = shutdown.clone();
         state.metrics = metrics;
+        state.replica = Some(std::sync::Arc::clone(&replica));
         tokio::spawn(dunlin_api::serve(listener, state, shutdown.clone()))
     });
     let daemon = dunlin_sweep::Daemon {

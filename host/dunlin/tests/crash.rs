@@ -228,6 +228,17 @@ async fn serve_sweeps_on_schedule_and_stops_on_sigterm(f: Fixture) {
     let seen = whole_decisions(db.as_ref(), &t).await;
     let decided: std::collections::BTreeSet<&str> = seen.iter().map(|(i, _)| i.as_str()).collect();
     assert_eq!(decided.len(), INVOICES, "every due invoice decided");
+    // Each run names the replica that ran it, and `dunlin sweeps` shows it.
+    let runs = db.sweep_runs(&t, None, 1000).await.unwrap();
+    let on = runs.first().and_then(|r| r.replica.clone()).expect("a run");
+    assert!(runs.iter().all(|r| r.replica.is_some()), "{runs:?}");
+    let listed = cli
+        .dunlin(&["sweeps", "--tenant", "crash"])
+        .output()
+        .unwrap();
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    let first = listed.lines().next().unwrap_or_default();
+    assert!(first.ends_with(&format!("on {on}")), "{listed}");
 }
 
 /// Hostile tenants in the same `serve` process: two whose policy sleeps (for an hour, or

@@ -35,7 +35,10 @@ impl Api {
 }
 
 async fn a_sweep_runs_in_the_background_and_is_listed_with_its_figures(f: Fixture) {
-    let api = Api::new(f).await;
+    let mut api = Api::new(f).await;
+    // Served by a replica: the API's sweeps are its own, as the daemon's are.
+    api.f.db.register_replica("host-1-aa", false).await.unwrap();
+    api.state.replica = Some(dunlin_sweep::replica::Replica::new("host-1-aa".into()));
     let (s, v) = api
         .upload(&api.acme, "?activate=true", good(), "application/wasm")
         .await;
@@ -90,6 +93,10 @@ async fn a_sweep_runs_in_the_background_and_is_listed_with_its_figures(f: Fixtur
         "{real}"
     );
     assert!(real["duration-ms"].as_i64().unwrap() >= 0);
+    let acme = TenantId::new("acme").unwrap();
+    let run = api.f.db.sweep_run(&acme, real["id"].as_i64().unwrap());
+    let run = run.await.unwrap().unwrap();
+    assert_eq!(run.replica.as_deref(), Some("host-1-aa"));
     let (_, decisions) = api
         .call(Method::GET, "/v1/decisions", Some(&api.acme), None)
         .await;

@@ -13,7 +13,8 @@ use crate::tenant::TenantId;
 use crate::Result;
 
 const COLUMNS: &str = "id, as_of, dry_run, started_by, status, started_at, finished_at, \
-                       reviewed, recorded, skipped, stale, failures, actions, blocked, error";
+                       reviewed, recorded, skipped, stale, failures, actions, blocked, error, \
+                       replica";
 
 fn count(row: &Row, column: &'static str) -> Result<u64> {
     narrow(column, get::<i64>(row, column)?)
@@ -38,6 +39,7 @@ fn run_from_row(row: &Row) -> Result<SweepRun> {
             blocked: count(row, "blocked")?,
         },
         error: get(row, "error")?,
+        replica: get(row, "replica")?,
     })
 }
 

@@ -75,6 +75,7 @@ async fn a_stopped_replicas_sweep_lock_is_free_at_once(f: Fixture) {
             .await
             .unwrap()
             .expect("r1 takes the lock");
+    assert_eq!(first.replica.as_deref(), Some("r1"));
     let leases = f.db.leases().await.unwrap();
     assert_eq!(leases.sweeps.len(), 1);
     assert_eq!(
@@ -95,7 +96,10 @@ async fn a_stopped_replicas_sweep_lock_is_free_at_once(f: Fixture) {
             .unwrap()
             .expect("a stopped replica's lock is free at once");
     let abandoned = f.db.sweep_run(&acme, first.id).await.unwrap().unwrap();
-    assert_eq!(abandoned.status, SweepStatus::Abandoned);
+    assert_eq!(
+        (abandoned.status, abandoned.replica.as_deref()),
+        (SweepStatus::Abandoned, Some("r1"))
+    );
     let leases = f.db.leases().await.unwrap();
     assert_eq!(
         (leases.sweeps.len(), leases.sweeps[0].replica.as_deref()),

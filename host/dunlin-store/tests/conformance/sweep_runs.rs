@@ -45,8 +45,8 @@ async fn one_sweep_runs_per_tenant_and_each_is_recorded(f: Fixture) {
         )
     );
     assert_eq!(
-        (run.figures, run.finished_at, &run.error),
-        (SweepFigures::default(), None, &None)
+        (run.figures, run.finished_at, &run.error, &run.replica),
+        (SweepFigures::default(), None, &None, &None)
     );
     assert!(
         f.db.start_sweep_run(
