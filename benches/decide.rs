@@ -4,7 +4,8 @@
 //! follow for `standard-js`, the JavaScript port (see `decide_js.rs`).
 //!
 //! `cargo bench -p dunlin-benches` (release build). Prints a table; figures go to
-//! docs/benchmarks.md by hand with the date and machine.
+//! docs/benchmarks.md by hand with the date and machine. `DUNLIN_BENCH_ONLY=rust|python|js`
+//! runs one language's rows.
 
 mod decide_js;
 mod decide_python;
@@ -154,10 +155,27 @@ fn sandbox(
     })
 }
 
+/// Whether `DUNLIN_BENCH_ONLY` (unset: every part) asks for `part`.
+fn wanted(part: &str) -> bool {
+    std::env::var("DUNLIN_BENCH_ONLY").map_or(true, |only| only == part)
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; a filter argument is not supported.
-    let bytes = dunlin_tests::reference_policy("standard");
     let contexts = contexts();
+    if wanted("rust") {
+        rust_rows(&contexts);
+    }
+    if wanted("python") {
+        decide_python::run(&contexts);
+    }
+    if wanted("js") {
+        decide_js::rows(&contexts);
+    }
+}
+
+fn rust_rows(contexts: &[Context]) {
+    let bytes = dunlin_tests::reference_policy("standard");
     let guest: Vec<_> = contexts
         .iter()
         .map(|c| {
@@ -217,7 +235,7 @@ fn main() {
         print(
             "batch (instance reused)",
             threads,
-            &sandbox(&loaded, Mode::Batch, &contexts, threads, 200_000),
+            &sandbox(&loaded, Mode::Batch, contexts, threads, 200_000),
         );
     }
     // The sandbox's own cost per call: a policy that does almost nothing (tests/fixtures).
@@ -225,18 +243,18 @@ fn main() {
     print(
         "batch, trivial policy",
         1,
-        &sandbox(&trivial, Mode::Batch, &contexts, 1, 200_000),
+        &sandbox(&trivial, Mode::Batch, contexts, 1, 200_000),
     );
     print(
         "strict, trivial policy",
         1,
-        &sandbox(&trivial, Mode::Strict, &contexts, 1, 40_000),
+        &sandbox(&trivial, Mode::Strict, contexts, 1, 40_000),
     );
     for threads in [1, 2] {
         print(
             "strict (fresh instance)",
             threads,
-            &sandbox(&loaded, Mode::Strict, &contexts, threads, 40_000),
+            &sandbox(&loaded, Mode::Strict, contexts, threads, 40_000),
         );
     }
     // The pool's resident memory per slot (`--memory-resident-mib`): the default 4 MiB, and
@@ -255,10 +273,8 @@ fn main() {
             print(
                 &format!("strict, {resident_mib} MiB resident"),
                 threads,
-                &sandbox(&loaded, Mode::Strict, &contexts, threads, 40_000),
+                &sandbox(&loaded, Mode::Strict, contexts, threads, 40_000),
             );
         }
     }
-    decide_python::run(&contexts);
-    decide_js::rows(&contexts);
 }

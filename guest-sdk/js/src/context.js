@@ -20,8 +20,11 @@ function option(raw, convert = (x) => x) {
   return raw === null || raw === undefined ? null : convert(raw);
 }
 
+// Pairs and lists are read by index and copied with slice(), not destructured or spread:
+// QuickJS runs those through the iterator protocol. With the same change in date.js and
+// decision.js, the standard policy's decision costs 10 % less fuel (docs/benchmarks.md).
 function pairs(raw) {
-  return (raw ?? []).map(([k, v]) => [String(k), String(v)]);
+  return (raw ?? []).map((p) => [String(p[0]), String(p[1])]);
 }
 
 /** One action already taken on the invoice. */
@@ -70,15 +73,15 @@ export class Context {
     });
     this.customer = Object.freeze({
       id: cust.id,
-      tags: [...cust.tags],
+      tags: cust.tags.slice(),
       lifetimeValue: money(cust.lifetimeValue),
       customerSince: day(cust.customerSince),
       onTimePayments12m: Number(cust.onTimePayments12m),
       latePayments12m: Number(cust.latePayments12m),
       locale: cust.locale,
       timeZone: cust.timeZone,
-      reachableOn: [...cust.reachableOn],
-      optedOut: [...cust.optedOut],
+      reachableOn: cust.reachableOn.slice(),
+      optedOut: cust.optedOut.slice(),
     });
     this.history = (raw.history ?? []).map((a) => (a instanceof PastAction ? a : new PastAction(a)));
     this.otherOverdue = Object.freeze({
@@ -108,7 +111,7 @@ export class Context {
 
   /** The tenant parameter `key` as given (untrimmed), or null. */
   param(key) {
-    const found = this.params.find(([k]) => k === key);
+    const found = this.params.find((p) => p[0] === key);
     return found ? found[1] : null;
   }
 
@@ -140,7 +143,7 @@ export class Context {
 
   /** The invoice's metadata value for `key`, or null. */
   metadata(key) {
-    const found = this.invoice.metadata.find(([k]) => k === key);
+    const found = this.invoice.metadata.find((p) => p[0] === key);
     return found ? found[1] : null;
   }
 

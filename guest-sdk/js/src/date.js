@@ -8,8 +8,10 @@ function isLeap(year) {
   return (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
 }
 
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
 function daysInMonth(year, month) {
-  return [31, isLeap(year) ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1];
+  return month === 2 && isLeap(year) ? 29 : DAYS_IN_MONTH[month - 1];
 }
 
 function daysFromCivil(year, month, day) {
@@ -65,8 +67,9 @@ export class CalendarDate {
 
   /** The date `days` days after 1970-01-01. */
   static fromDaysSinceEpoch(days) {
-    const [y, m, d] = civilFromDays(days);
-    return new CalendarDate(y, m, d);
+    // Indexed, not destructured: QuickJS destructures an array through its iterator.
+    const ymd = civilFromDays(days);
+    return new CalendarDate(ymd[0], ymd[1], ymd[2]);
   }
 
   /** Days since 1970-01-01 (negative before it). */
@@ -91,7 +94,10 @@ export class CalendarDate {
 
   /** -1, 0 or 1 as this date is before, on or after `other`. */
   compare(other) {
-    return Math.sign(this.daysSinceEpoch() - other.daysSinceEpoch());
+    // Field by field: cheaper in an interpreter than two day counts.
+    if (this.year !== other.year) return this.year < other.year ? -1 : 1;
+    if (this.month !== other.month) return this.month < other.month ? -1 : 1;
+    return this.day === other.day ? 0 : this.day < other.day ? -1 : 1;
   }
 
   equals(other) { return this.compare(other) === 0; }
@@ -105,11 +111,14 @@ export class CalendarDate {
 
   /** `YYYY-MM-DD`, as the host writes dates. */
   toString() {
-    const pad = (n, w) => String(Math.abs(n)).padStart(w, '0');
     return `${this.year < 0 ? '-' : ''}${pad(this.year, 4)}-${pad(this.month, 2)}-${pad(this.day, 2)}`;
   }
 
   toJSON() { return this.toString(); }
+}
+
+function pad(n, width) {
+  return String(Math.abs(n)).padStart(width, '0');
 }
 
 /** `CalendarDate.parse` for text, the date itself for a date. */

@@ -42,15 +42,15 @@ export class Notice {
   var(name, value) {
     const key = String(name);
     const pair = [key, String(value)];
-    const vars = this.vars.some(([k]) => k === key)
+    const vars = this.vars.some((p) => p[0] === key)
       ? this.vars.map((old) => (old[0] === key ? pair : old))
-      : [...this.vars, pair];
+      : this.vars.concat([pair]);
     return this.with({ vars });
   }
 
   /** The value of the template variable `name`, or null. */
   getVar(name) {
-    return this.vars.find(([k]) => k === name)?.[1] ?? null;
+    return this.vars.find((p) => p[0] === name)?.[1] ?? null;
   }
 }
 
@@ -103,7 +103,7 @@ export class Decision {
   inSegment(segment) { return this.with({ segment: String(segment) }); }
 
   /** Appends an action (a Notice or an `Action.*`); the host carries them out in order. */
-  act(action) { return this.with({ actions: [...this.actions, action] }); }
+  act(action) { return this.with({ actions: this.actions.concat([action]) }); }
 
   /** Appends the action if it is not null or undefined. */
   actIf(action) { return action === null || action === undefined ? this : this.act(action); }

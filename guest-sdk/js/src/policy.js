@@ -14,7 +14,7 @@ function day(d) {
 function action(a) {
   switch (actionKind(a)) {
     case ActionKind.Notify:
-      return { tag: 'notify', val: { level: a.level, channel: a.channel, tone: a.tone, template: a.template, vars: a.vars.map(([k, v]) => [k, v]) } };
+      return { tag: 'notify', val: { level: a.level, channel: a.channel, tone: a.tone, template: a.template, vars: a.vars.map((p) => [p[0], p[1]]) } };
     case ActionKind.RetryPayment:
       return { tag: 'retry-payment', val: { reason: a.reason } };
     case ActionKind.Pause:

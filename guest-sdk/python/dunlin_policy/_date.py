@@ -8,8 +8,7 @@ so both languages agree on every date the contract can carry.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Optional
+from typing import NamedTuple, Optional
 
 _ISO = re.compile(r"(-?)([0-9]{4,9})-([0-9]{1,2})-([0-9]{1,2})")
 
@@ -21,9 +20,12 @@ class DateError(ValueError):
         super().__init__(f"{rust_debug(text)} is not a calendar date in the form YYYY-MM-DD")
 
 
-@dataclass(frozen=True, order=True)
-class Date:
-    """A calendar date; ordered by year, then month, then day."""
+class Date(NamedTuple):
+    """A calendar date; ordered by year, then month, then day. Immutable.
+
+    A named tuple rather than a frozen dataclass: a policy makes dozens of dates per
+    decision, and in the sandbox's interpreter a tuple is built in a quarter of the time and
+    compares in C."""
 
     year: int
     month: int
@@ -71,6 +73,15 @@ class Date:
     def days_since(self, earlier: "Date") -> int:
         """How many days from ``earlier`` to this date."""
         return self.days_since_epoch() - earlier.days_since_epoch()
+
+    # A tuple's sequence operators make no sense for a date: `+` and `*` stay errors.
+    def __add__(self, other: object) -> "Date":  # type: ignore[override]
+        return NotImplemented
+
+    def __mul__(self, other: object) -> "Date":  # type: ignore[override]
+        return NotImplemented
+
+    __rmul__ = __mul__
 
     def __str__(self) -> str:
         return f"{self.year:04d}-{self.month:02d}-{self.day:02d}"
