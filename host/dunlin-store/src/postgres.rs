@@ -2,16 +2,18 @@
 
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::Row as _;
 
 use chrono::{DateTime, Utc};
 use dunlin_core::Date;
 
 use crate::codec::{self, from_json};
 use crate::error::{redact, QueryContext};
-use crate::sweep::{batch, page, EncodedOutcome, LedgerMark, Written};
+use crate::sweep::page::{due_column, DueRow};
+use crate::sweep::{batch, page, EncodedOutcome, InvoiceReceipt, Issuer, LedgerMark, Written};
 use crate::{Contact, DuePage, DueQuery, Outcome, Result, StoreError, TenantId};
 
 /// The sqlx database `sql.rs` is compiled for here.
@@ -37,12 +39,60 @@ fn json_rows(fields: &str, order_by: &str) -> String {
 
 type Tx = sqlx::Transaction<'static, Driver>;
 
-/// The page query's columns by name, in the order of [`page::DUE_COLUMNS`], which is the
-/// order [`page::DueRow`] reads each invoice's JSON array in.
-static DUE_FIELDS: LazyLock<String> = LazyLock::new(|| {
-    let names: Vec<&str> = page::DUE_COLUMNS.iter().map(|(name, _)| *name).collect();
-    names.join(", ")
-});
+/// The page query without and with its cursor, as rows: one per invoice. Aggregated into one
+/// JSON value per page instead, the server spent more on building the JSON than on the query
+/// (a page of 4,000: 32 of 56 ms); decoding the rows falls to our process, which has cores to
+/// spare while the server is the sweep's bottleneck.
+static PAGE_SQL: LazyLock<[String; 2]> =
+    LazyLock::new(|| [page::page_sql(false), page::page_sql(true)]);
+
+/// One invoice of the page query, each field from the column of its name
+/// ([`page::DUE_COLUMNS`]; the places are found when this is compiled).
+fn due_row(r: &PgRow) -> Result<DueRow> {
+    fn at<'r, T>(r: &'r PgRow, column: usize) -> Result<T>
+    where
+        T: sqlx::Decode<'r, Driver> + sqlx::Type<Driver>,
+    {
+        r.try_get(column).ctx("decode a due invoice")
+    }
+    // The flags are `CASE … THEN 1 ELSE 0 END`: an int4 here.
+    let flag = |column| at::<i32>(r, column).map(i64::from);
+    Ok(DueRow {
+        id: at(r, const { due_column("id") })?,
+        customer_id: at(r, const { due_column("customer_id") })?,
+        number: at(r, const { due_column("number") })?,
+        issued_on: at(r, const { due_column("issued_on") })?,
+        due_on: at(r, const { due_column("due_on") })?,
+        amount_minor: at(r, const { due_column("amount_minor") })?,
+        currency: at(r, const { due_column("currency") })?,
+        open_balance_minor: at(r, const { due_column("open_balance_minor") })?,
+        payment_method: at(r, const { due_column("payment_method") })?,
+        failed_attempts: at(r, const { due_column("failed_attempts") })?,
+        last_failure_on: at(r, const { due_column("last_failure_on") })?,
+        last_failure_code: at(r, const { due_column("last_failure_code") })?,
+        last_failure_kind: at(r, const { due_column("last_failure_kind") })?,
+        metadata: at(r, const { due_column("metadata") })?,
+        tags: at(r, const { due_column("tags") })?,
+        lifetime_value_minor: at(r, const { due_column("lifetime_value_minor") })?,
+        lifetime_currency: at(r, const { due_column("lifetime_currency") })?,
+        customer_since: at(r, const { due_column("customer_since") })?,
+        on_time_12m: at(r, const { due_column("on_time_12m") })?,
+        late_12m: at(r, const { due_column("late_12m") })?,
+        locale: at(r, const { due_column("locale") })?,
+        time_zone: at(r, const { due_column("time_zone") })?,
+        reachable_on: at(r, const { due_column("reachable_on") })?,
+        opted_out: at(r, const { due_column("opted_out") })?,
+        level: at(r, const { due_column("level") })?,
+        last_action_on: at(r, const { due_column("last_action_on") })?,
+        next_review_on: at(r, const { due_column("next_review_on") })?,
+        policy_version: at(r, const { due_column("policy_version") })?,
+        paused_until: at(r, const { due_column("paused_until") })?,
+        paused_why: at(r, const { due_column("paused_why") })?,
+        ended: flag(const { due_column("ended") })?,
+        disputed: flag(const { due_column("disputed") })?,
+        on_plan: flag(const { due_column("on_plan") })?,
+    })
+}
 
 /// A page's list of ids bound as one text array, as the second parameter (see
 /// `due_for_review`).
@@ -289,8 +339,8 @@ async fn upsert_states(
     Ok(())
 }
 
-/// One page of invoices due for review: the page as one JSON value, then one query each for
-/// the page's history, its customers' overdue invoices and their recent contacts.
+/// One page of invoices due for review: the page's rows, then one query each for the page's
+/// history, its customers' overdue invoices and their recent contacts.
 async fn due_for_review(db: &PgDb, tenant: &TenantId, query: &DueQuery) -> Result<DuePage> {
     let as_of = query.as_of;
     let limit = query.limit.clamp(1, DueQuery::MAX_LIMIT);
@@ -306,12 +356,7 @@ async fn due_for_review(db: &PgDb, tenant: &TenantId, query: &DueQuery) -> Resul
         as_of,
     )?;
 
-    let page_sql = format!(
-        "SELECT {} FROM ({}) AS page",
-        json_rows(&DUE_FIELDS, "id"),
-        page::page_sql(query.after.is_some())
-    );
-    let mut page = sqlx::query(&page_sql)
+    let mut page = sqlx::query(&PAGE_SQL[usize::from(query.after.is_some())])
         .bind(tenant.as_str())
         .bind(as_of)
         .bind(horizon)
@@ -319,21 +364,27 @@ async fn due_for_review(db: &PgDb, tenant: &TenantId, query: &DueQuery) -> Resul
     if let Some(after) = &query.after {
         page = page.bind(after.as_str());
     }
-    let row = page
-        .fetch_one(&db.pool)
+    let rows = page
+        .fetch_all(&db.pool)
         .await
         .ctx("select invoices due for review")?;
-    let rows: Vec<page::DueRow> =
-        from_json("page of due invoices", &sql::get::<String>(&row, "rows")?)?;
     if rows.is_empty() {
         return Ok(DuePage {
             invoices: Vec::new(),
             next: None,
         });
     }
+    let issuer = Arc::new(Issuer {
+        store: db.id,
+        tenant: tenant.clone(),
+    });
     let due = rows
-        .into_iter()
-        .map(|r| r.into_due(as_of, &params))
+        .iter()
+        .map(|r| {
+            let mut due = due_row(r)?.into_due(as_of, &params)?;
+            due.receipt = Some(InvoiceReceipt::new(&issuer, &due.context.invoice.id));
+            Ok(due)
+        })
         .collect::<Result<Vec<_>>>()?;
     let mut extras = page::PageExtras::default();
 
@@ -386,6 +437,51 @@ async fn due_for_review(db: &PgDb, tenant: &TenantId, query: &DueQuery) -> Resul
             });
     }
     page::complete_page(due, extras, as_of, limit)
+}
+
+/// Fails with [`StoreError::UnknownInvoice`] for the first invoice of `rows` the tenant does
+/// not have, looking up only those no receipt of this store vouches for (a sweep's outcomes
+/// all carry one). The schema has no foreign keys from the sweep's tables to invoices (pg
+/// migration 16): the per-row checks, each locking its invoice's row, were 40 % of a batch's
+/// server time. Invoices are never deleted, so one that is there now stays.
+async fn require_invoices(
+    tx: &mut Tx,
+    store: u64,
+    tenant: &TenantId,
+    rows: &[&EncodedOutcome],
+) -> Result<()> {
+    let unvouched: Vec<&str> = rows
+        .iter()
+        .map(|e| (&e.outcome.receipt, e.outcome.context.invoice.id.as_str()))
+        .filter(|(receipt, invoice)| {
+            !receipt
+                .as_ref()
+                .is_some_and(|r| r.vouches_for(store, tenant, invoice))
+        })
+        .map(|(_, invoice)| invoice)
+        .collect();
+    if unvouched.is_empty() {
+        return Ok(());
+    }
+    let missing: Option<String> = sqlx::query_scalar(
+        "SELECT b.id FROM UNNEST($2::text[]) WITH ORDINALITY AS b (id, n) \
+         WHERE NOT EXISTS (SELECT 1 FROM invoices i WHERE i.tenant_id = $1 AND i.id = b.id) \
+         ORDER BY b.n LIMIT 1",
+    )
+    .bind(tenant.as_str())
+    .bind(unvouched)
+    .fetch_optional(&mut **tx)
+    .await
+    .ctx("look up invoices")?;
+    match missing {
+        None => Ok(()),
+        Some(invoice) => Err(StoreError::UnknownInvoice {
+            tenant: tenant.clone(),
+            what: "decision",
+            id: invoice.clone(),
+            invoice,
+        }),
+    }
 }
 
 /// The invoices among `rows` that a ledger write stamped after `seen` (see
@@ -444,6 +540,7 @@ async fn record_encoded(
     let at = codec::now();
     let mut tx = db.begin_write().await?;
     sql::require_tenant(&mut tx, tenant).await?;
+    require_invoices(&mut tx, db.id, tenant, &encoded).await?;
     // No clock row: the tenant has had no ledger write, so it has no invoices either.
     let seq: i64 =
         sqlx::query_scalar("SELECT seq FROM ledger_clock WHERE tenant_id = $1 FOR SHARE")
@@ -498,6 +595,8 @@ mod sql;
 #[derive(Clone, Debug)]
 pub struct PgDb {
     pool: PgPool,
+    /// This store's number on its [`InvoiceReceipt`]s.
+    id: u64,
 }
 
 impl PgDb {
@@ -522,7 +621,10 @@ impl PgDb {
             })?;
         // sqlx takes an advisory lock while migrating, so replicas starting together are safe.
         MIGRATOR.run(&pool).await.map_err(StoreError::Migrate)?;
-        Ok(PgDb { pool })
+        Ok(PgDb {
+            pool,
+            id: Issuer::next_store(),
+        })
     }
 
     /// The connection pool, for tools and benchmarks that need raw access.

@@ -3,7 +3,7 @@
 //! A sweep reads pages with [`crate::Db::due_for_review`] as anyone may, then encodes its
 //! outcomes on its own threads ([`EncodedOutcome::encode_all`], in runs of
 //! [`CONTEXTS_PER_CHUNK`]) and writes them with [`crate::Db::record_encoded`], up to
-//! [`crate::Db::write_lanes`] batches at once. Each invoice of a SQLite page carries an
+//! [`crate::Db::write_lanes`] batches at once. Each invoice of a page carries an
 //! [`InvoiceReceipt`], which its outcome hands back so the writer need not look the invoice up
 //! again. Everyone else records with [`crate::Db::record_batch`] and never sees these types.
 //!
@@ -11,6 +11,7 @@
 //! page query and how a page is put together) and `batch` (which rows a batch of outcomes
 //! writes).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::review::{ActionStatus, Outcome, RecordSummary};
@@ -21,7 +22,7 @@ pub(crate) mod page;
 
 /// A store's word that it read this invoice of this tenant from its database, handed out with
 /// each invoice due for review. An [`Outcome`] carrying its invoice's receipt spares the
-/// SQLite writer from looking the invoice up again before it records the decision; without
+/// writer from looking the invoice up again before it records the decision; without
 /// one (or with another store's, tenant's or invoice's) the writer looks it up. Invoices are
 /// never deleted (void, written off and paid are statuses; the schema refuses a `DELETE`), so
 /// an invoice once read stays. Only the store makes receipts.
@@ -38,6 +39,15 @@ pub(crate) struct Issuer {
     /// The store's number: no other store in the process has it.
     pub(crate) store: u64,
     pub(crate) tenant: TenantId,
+}
+
+impl Issuer {
+    /// A number for a new store, shared by both backends' stores in the process, so that no
+    /// two stores ever vouch with the same one.
+    pub(crate) fn next_store() -> u64 {
+        static STORES: AtomicU64 = AtomicU64::new(0);
+        STORES.fetch_add(1, Ordering::Relaxed)
+    }
 }
 
 impl InvoiceReceipt {

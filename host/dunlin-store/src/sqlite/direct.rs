@@ -9,7 +9,6 @@
 use std::collections::hash_map::{Entry, HashMap};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
@@ -62,9 +61,8 @@ struct Idle {
 
 impl Direct {
     pub(super) fn new(path: PathBuf) -> Self {
-        static STORES: AtomicU64 = AtomicU64::new(0);
         Direct {
-            id: STORES.fetch_add(1, Ordering::Relaxed),
+            id: Issuer::next_store(),
             checkpointer: Checkpointer::start(path.clone(), open),
             path,
             idle: Mutex::new(Idle::default()),
