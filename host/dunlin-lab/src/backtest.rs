@@ -252,12 +252,16 @@ pub async fn backtest(
         let rules = rules.clone();
         let deciding = tokio::task::spawn_blocking(move || {
             let (mut workers, mut comparison) = state;
+            // Each context is parsed on the worker that decides it, not on the task reading
+            // the pages (docs/benchmarks.md#backtest).
             let answers = workers.map(&records, |policy, r| {
-                Ok::<_, StoreError>((recorded_outcome(r)?, answer(policy, &r.context, &rules)))
+                let ctx = r.context.parse()?;
+                let candidate = answer(policy, &ctx, &rules);
+                Ok::<_, StoreError>((ctx, recorded_outcome(r)?, candidate))
             });
             for (r, answer) in records.iter().zip(answers) {
-                let (baseline, candidate) = answer?;
-                comparison.add(Some(r.id), &r.context, &baseline, &candidate);
+                let (ctx, baseline, candidate) = answer?;
+                comparison.add(Some(r.id), &ctx, &baseline, &candidate);
             }
             Ok::<_, StoreError>((workers, comparison))
         });

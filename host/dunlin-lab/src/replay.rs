@@ -344,13 +344,15 @@ fn decide_in_parallel(
                 s.spawn(move || {
                     part.iter()
                         .map(|(record, loaded)| {
+                            // Parsed here, on the worker, not on the task reading the pages.
+                            let ctx = record.context.parse()?;
                             let handle = worker
                                 .entry(loaded.info().sha256.clone())
                                 .or_insert_with(|| loaded.handle(Mode::Batch));
-                            let answer = handle.decide_with_report(&record.context).outcome;
-                            compare(record, answer)
+                            let answer = handle.decide_with_report(&ctx).outcome;
+                            Ok(compare(record, &ctx, answer))
                         })
-                        .collect::<Vec<_>>()
+                        .collect::<Result<Vec<_>, StoreError>>()
                 })
             })
             .collect();
@@ -358,7 +360,7 @@ fn decide_in_parallel(
         for t in threads {
             out.extend(
                 t.join()
-                    .map_err(|_| ReplayError::Worker("panicked".into()))?,
+                    .map_err(|_| ReplayError::Worker("panicked".into()))??,
             );
         }
         Ok(out)
@@ -366,11 +368,13 @@ fn decide_in_parallel(
 }
 
 /// `None` when the replayed `answer` writes what `record` holds; otherwise the mismatch.
+/// `ctx` is the record's context, parsed.
 pub fn compare(
     record: &RecordedDecision,
+    ctx: &Context,
     answer: Result<Decision, PolicyFailure>,
 ) -> Option<Mismatch> {
-    let (recorded, replayed) = sides(record, answer);
+    let (recorded, replayed) = sides(record, ctx, answer);
     if recorded == replayed {
         return None;
     }
@@ -392,7 +396,11 @@ pub fn compare(
 
 /// The two texts compared: what the log holds and what the host would write for `answer`.
 /// A decision is its JSON, then one line per blocked action; a failure is `failure: CODE`.
-fn sides(record: &RecordedDecision, answer: Result<Decision, PolicyFailure>) -> (String, String) {
+fn sides(
+    record: &RecordedDecision,
+    ctx: &Context,
+    answer: Result<Decision, PolicyFailure>,
+) -> (String, String) {
     let written = |decision: &str, blocked: &mut dyn Iterator<Item = String>| {
         let mut text = decision.to_owned();
         for action in blocked {
@@ -412,8 +420,7 @@ fn sides(record: &RecordedDecision, answer: Result<Decision, PolicyFailure>) -> 
         .as_ref()
         .and_then(|(_, parsed)| parsed.as_ref())
         .is_some_and(|d| {
-            d.reason == dunlin_sweep::safe_default(&record.context, 1).reason
-                && record.failure_code.is_some()
+            d.reason == dunlin_sweep::safe_default(ctx, 1).reason && record.failure_code.is_some()
         });
     let recorded = match (&record.failure_code, &recorded_decision) {
         (Some(code), None) => failure(code),
@@ -427,8 +434,7 @@ fn sides(record: &RecordedDecision, answer: Result<Decision, PolicyFailure>) -> 
             let review_on = recorded_decision
                 .and_then(|(_, parsed)| parsed)
                 .and_then(|d| d.review_on);
-            let (decision, dropped) =
-                as_written(decision, &record.interventions, &record.context, review_on);
+            let (decision, dropped) = as_written(decision, &record.interventions, ctx, review_on);
             written(&json(&decision), &mut dropped.iter().map(json))
         }
     };
@@ -524,7 +530,7 @@ mod tests {
     use dunlin_core::{
         Channel, Currency, Escalation, EscalationKind, Money, Notice, PolicyFailure, Tone,
     };
-    use dunlin_store::PolicyRef;
+    use dunlin_store::{PolicyRef, RecordedContext};
 
     use super::*;
 
@@ -662,6 +668,14 @@ mod tests {
         }
     }
 
+    /// [`compare`] with the record's own context.
+    fn check(
+        record: &RecordedDecision,
+        answer: Result<Decision, PolicyFailure>,
+    ) -> Option<Mismatch> {
+        compare(record, &record.context.parse().unwrap(), answer)
+    }
+
     fn record(decision: Option<&Decision>, failure: Option<&str>) -> RecordedDecision {
         RecordedDecision {
             id: 7,
@@ -671,7 +685,7 @@ mod tests {
                 version: 2,
                 sha256: "ab".repeat(32),
             }),
-            context: ctx(40, vec![], false),
+            context: RecordedContext::of(&ctx(40, vec![], false)),
             decision: decision.map(json),
             interventions: vec![],
             blocked: vec![],
@@ -684,23 +698,23 @@ mod tests {
         let fuel = || PolicyFailure::OutOfFuel { budget: 10 };
         let answer = decision(vec![], week());
         let failed = record(None, Some("out-of-fuel"));
-        assert_eq!(compare(&failed, Err(fuel())), None);
-        let m = compare(&failed, Ok(answer.clone())).expect("a decision is not a failure");
+        assert_eq!(check(&failed, Err(fuel())), None);
+        let m = check(&failed, Ok(answer.clone())).expect("a decision is not a failure");
         assert_eq!(m.recorded, "failure: out-of-fuel");
         assert!(m.replayed.starts_with('{'), "{m:?}");
         let refused = PolicyFailure::Refused(dunlin_core::Refusal::BadParam("no".into()));
-        assert!(compare(&failed, Err(refused)).is_some());
+        assert!(check(&failed, Err(refused)).is_some());
 
         // The host's safe default stood in: the failure is what is compared.
-        let default = dunlin_sweep::safe_default(&failed.context, 1);
+        let default = dunlin_sweep::safe_default(&failed.context.parse().unwrap(), 1);
         let defaulted = record(Some(&default), Some("out-of-fuel"));
-        assert_eq!(compare(&defaulted, Err(fuel())), None);
-        assert!(compare(&defaulted, Ok(default)).is_some());
+        assert_eq!(check(&defaulted, Err(fuel())), None);
+        assert!(check(&defaulted, Ok(default)).is_some());
 
         // The previous version stood in: its decision is what is compared.
         let fell_back = record(Some(&answer), Some("out-of-fuel"));
-        assert_eq!(compare(&fell_back, Ok(answer.clone())), None);
-        assert!(compare(&fell_back, Err(fuel())).is_some());
+        assert_eq!(check(&fell_back, Ok(answer.clone())), None);
+        assert!(check(&fell_back, Err(fuel())).is_some());
     }
 
     fn week() -> Option<Date> {
@@ -714,7 +728,7 @@ mod tests {
         recorded.reason = format!("{long}a");
         let mut replayed = recorded.clone();
         replayed.reason = format!("{long}b\u{1b}[2J{long}");
-        let m = compare(&record(Some(&recorded), None), Ok(replayed)).expect("differs");
+        let m = check(&record(Some(&recorded), None), Ok(replayed)).expect("differs");
         let at = json(&recorded).find(&long).unwrap() + long.len();
         assert_eq!(m.at, at);
         assert!(m.recorded.starts_with('…') && m.recorded.contains("xa\""));

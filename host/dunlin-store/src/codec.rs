@@ -6,6 +6,7 @@ use dunlin_core::Context;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::replay::RecordedContext;
 use crate::StoreError;
 
 /// zstd level for contexts: fast, and JSON compresses well already at low levels.
@@ -144,8 +145,8 @@ const TAG_IN_CHUNK: u8 = 0x02;
 pub(crate) struct ChunkCache {
     /// The chunks' frames as read, by id, until first needed.
     frames: std::collections::HashMap<i64, Vec<u8>>,
-    /// The chunks decompressed so far.
-    chunks: std::collections::HashMap<i64, ChunkText>,
+    /// The chunks decompressed so far, shared with the [`RecordedContext`]s read from them.
+    chunks: std::collections::HashMap<i64, std::sync::Arc<ChunkText>>,
 }
 
 impl ChunkCache {
@@ -166,8 +167,25 @@ impl ChunkCache {
         chunk: Option<i64>,
         line: Option<i64>,
     ) -> Result<Context, StoreError> {
+        self.recorded(column, chunk, line)?.parse()
+    }
+
+    /// [`ChunkCache::context`] decompressed but not parsed: the chunk's text and the
+    /// context's line in it, checked to exist.
+    pub(crate) fn recorded(
+        &mut self,
+        column: &[u8],
+        chunk: Option<i64>,
+        line: Option<i64>,
+    ) -> Result<RecordedContext, StoreError> {
         if column != IN_CHUNK {
-            return decompress_context(column);
+            let text = ChunkText::decompress(column)?;
+            return match text.lines() {
+                1 => Ok(RecordedContext::new(std::sync::Arc::new(text), 0)),
+                n => Err(corrupt_context(format!(
+                    "{n} contexts where one was expected"
+                ))),
+            };
         }
         let (Some(chunk), Some(line)) = (chunk, line) else {
             return Err(corrupt_context(
@@ -181,12 +199,19 @@ impl ChunkCache {
                     .frames
                     .remove(&chunk)
                     .ok_or_else(|| corrupt_context(format!("context chunk {chunk} is missing")))?;
-                new.insert(ChunkText::decompress(&frame)?)
+                new.insert(std::sync::Arc::new(ChunkText::decompress(&frame)?))
             }
         };
-        let line = usize::try_from(line)
-            .map_err(|_| corrupt_context(format!("line {line} of context chunk {chunk}")))?;
-        text.context(line)
+        let index = usize::try_from(line)
+            .ok()
+            .filter(|&l| l < text.lines())
+            .ok_or_else(|| {
+                corrupt_context(format!(
+                    "line {line} of context chunk {chunk} of {} contexts",
+                    text.lines()
+                ))
+            })?;
+        Ok(RecordedContext::new(std::sync::Arc::clone(text), index))
     }
 }
 
@@ -253,6 +278,20 @@ impl ChunkText {
     /// How many contexts the chunk holds.
     pub(crate) fn lines(&self) -> usize {
         self.spans.len()
+    }
+
+    /// A chunk of one context, from its JSON text.
+    pub(crate) fn of_one(json: String) -> ChunkText {
+        let json = json.into_bytes();
+        ChunkText {
+            spans: vec![0..json.len()],
+            json,
+        }
+    }
+
+    /// The text of line `line` (from 0), if the chunk has it.
+    pub(crate) fn line(&self, line: usize) -> Option<&[u8]> {
+        self.spans.get(line).map(|span| &self.json[span.clone()])
     }
 
     /// The context on line `line` (from 0).

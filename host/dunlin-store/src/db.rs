@@ -364,6 +364,10 @@ pub trait Db: Send + Sync {
     /// dropped, nothing of it written, and the invoice stays due. The check and the ledger
     /// writes exclude each other, so no pending action is written for an invoice a ledger
     /// write has closed or disputed. Without a mark, outcomes are recorded as given.
+    /// The shadow answers the outcomes carry ([`EncodedOutcome::encode_with_shadows`]) are
+    /// written as [`Db::record_shadow`] writes them, beside the decisions this call writes,
+    /// in a savepoint of the same transaction: a failure there is logged, writes no shadow
+    /// answer of the batch ([`Written::shadowed`] 0) and leaves the live rows to commit.
     async fn record_encoded(
         &self,
         tenant: &TenantId,

@@ -44,7 +44,7 @@ pub use ledger::{
     NewPayment, NewPaymentPlan, PlanKind, PlanStatus,
 };
 pub use postgres::PgDb;
-pub use replay::{RecordedDecision, RecordedQuery};
+pub use replay::{RecordedContext, RecordedDecision, RecordedQuery};
 pub use review::{
     ActionRecord, ActionStatus, Contact, DecisionOutcome, DecisionQuery, DecisionRecord,
     DueInvoice, DuePage, DueQuery, DunningState, FailureRecord, Outcome, PlannedAction, PolicyRef,

@@ -572,8 +572,100 @@ async fn record_encoded(
     delete_unnamed_chunks(&mut tx, tenant, &chunks, &inserted).await?;
     insert_actions(&mut tx, tenant, &batch::new_actions(&inserted), at).await?;
     upsert_states(&mut tx, tenant, &batch::latest_states(&inserted), at).await?;
+    let shadowed = insert_shadows(&mut tx, tenant, &inserted, at)
+        .await
+        .unwrap_or_else(|error| {
+            tracing::warn!(
+                tenant_id = tenant.as_str(),
+                error = %error,
+                "shadow decisions not recorded; the live decisions are"
+            );
+            0
+        });
     tx.commit().await.ctx("commit decisions")?;
-    Ok(Written::of(&inserted, outcomes.len(), dropped))
+    Ok(Written {
+        shadowed,
+        ..Written::of(&inserted, outcomes.len(), dropped)
+    })
+}
+
+/// The shadow answers of a batch's new decisions as one `INSERT … SELECT FROM UNNEST`, each
+/// joined to its decision by key, in a savepoint of the batch's transaction: if it fails,
+/// none is written and the live rows commit all the same.
+async fn insert_shadows(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    inserted: &[&EncodedOutcome],
+    at: DateTime<Utc>,
+) -> Result<usize> {
+    let rows: Vec<(&EncodedOutcome, &crate::sweep::EncodedShadow)> = inserted
+        .iter()
+        .filter_map(|e| Some((*e, e.shadow.as_deref()?)))
+        .collect();
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let invoice: Vec<&str> = rows
+        .iter()
+        .map(|(e, _)| e.outcome.context.invoice.id.as_str())
+        .collect();
+    let as_of: Vec<Date> = rows.iter().map(|(e, _)| e.outcome.context.as_of).collect();
+    let version: Vec<i64> = rows.iter().map(|(_, s)| i64::from(s.version)).collect();
+    let decision: Vec<Option<&str>> = rows.iter().map(|(_, s)| s.decision.as_deref()).collect();
+    let reason: Vec<&str> = rows.iter().map(|(_, s)| s.reason.as_str()).collect();
+    let interventions: Vec<&str> = rows.iter().map(|(_, s)| s.interventions.as_str()).collect();
+    let blocked: Vec<&str> = rows.iter().map(|(_, s)| s.blocked.as_str()).collect();
+    let fuel: Vec<Option<i64>> = rows
+        .iter()
+        .map(|(_, s)| s.fuel_used.map(codec::to_i64))
+        .collect();
+    let duration: Vec<Option<i64>> = rows
+        .iter()
+        .map(|(_, s)| s.duration_us.map(codec::to_i64))
+        .collect();
+    let code: Vec<Option<&str>> = rows
+        .iter()
+        .map(|(_, s)| s.failure.as_ref().map(|f| f.code.as_str()))
+        .collect();
+    let message: Vec<Option<&str>> = rows
+        .iter()
+        .map(|(_, s)| s.failure.as_ref().map(|f| f.message.as_str()))
+        .collect();
+    // Dropped without a commit (on an error), the savepoint rolls back to where it began.
+    let mut sp = sqlx::Connection::begin(&mut **tx)
+        .await
+        .ctx("record shadow decisions")?;
+    let done = sqlx::query(
+        "INSERT INTO shadow_decisions (tenant_id, invoice_id, as_of, policy_version, \
+         decision_id, decision, reason, interventions, blocked, fuel_used, duration_us, \
+         failure_code, failure_message, created_at) \
+         SELECT $1, v.invoice_id, v.as_of, v.policy_version, d.id, v.decision, v.reason, \
+         v.interventions, v.blocked, v.fuel_used, v.duration_us, v.failure_code, \
+         v.failure_message, $13 FROM UNNEST($2::text[], $3::date[], $4::int8[], $5::text[], \
+         $6::text[], $7::text[], $8::text[], $9::int8[], $10::int8[], $11::text[], \
+         $12::text[]) AS v (invoice_id, as_of, policy_version, decision, reason, \
+         interventions, blocked, fuel_used, duration_us, failure_code, failure_message) \
+         JOIN decisions d ON d.tenant_id = $1 AND d.invoice_id = v.invoice_id \
+         AND d.as_of = v.as_of ON CONFLICT DO NOTHING",
+    )
+    .bind(tenant.as_str())
+    .bind(invoice)
+    .bind(as_of)
+    .bind(version)
+    .bind(decision)
+    .bind(reason)
+    .bind(interventions)
+    .bind(blocked)
+    .bind(fuel)
+    .bind(duration)
+    .bind(code)
+    .bind(message)
+    .bind(at)
+    .execute(&mut *sp)
+    .await
+    .ctx("record shadow decisions")?;
+    sp.commit().await.ctx("record shadow decisions")?;
+    Ok(done.rows_affected() as usize)
 }
 
 /// Refreshes the planner's statistics after a bulk load, on every table of ours, the

@@ -1,10 +1,14 @@
 //! The decision log as replay and export read it: each decision with its context and the
 //! exact JSON text the host wrote for it, a page at a time.
 
+use std::sync::Arc;
+
 use dunlin_core::guardrails::Intervention;
 use dunlin_core::{Context, Date};
 
+use crate::codec::{self, ChunkText};
 use crate::review::PolicyRef;
+use crate::StoreError;
 
 /// Which recorded decisions to read: one by id, or a window of as-of days, a page at a time.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -65,8 +69,8 @@ pub struct RecordedDecision {
     pub as_of: Date,
     /// The version whose answer counts; `None` when no policy ran.
     pub policy: Option<PolicyRef>,
-    /// The exact context the policy was given.
-    pub context: Context,
+    /// The exact context the policy was given, as stored: [`RecordedContext::parse`] it.
+    pub context: RecordedContext,
     /// The decision's JSON as written (after the guardrails); `None` when there was none.
     pub decision: Option<String>,
     /// What the guardrails changed, in action order.
@@ -76,4 +80,55 @@ pub struct RecordedDecision {
     pub blocked: Vec<String>,
     /// The stable code of the policy's failure, if it failed.
     pub failure_code: Option<String>,
+}
+
+/// A recorded decision's context, decompressed but not parsed: its line of the chunk it was
+/// stored in, the text shared with the chunk's other decisions. Parsing the JSON is most of
+/// the cost of reading the log (about 24 k of the 50 k instructions a decision), so a reader
+/// that decides on several threads parses there, not on the one task reading the pages
+/// (docs/benchmarks.md#backtest).
+#[derive(Clone)]
+pub struct RecordedContext {
+    chunk: Arc<ChunkText>,
+    /// A line the chunk has.
+    line: usize,
+}
+
+impl RecordedContext {
+    /// Line `line` of `chunk`, which the caller has checked the chunk has.
+    pub(crate) fn new(chunk: Arc<ChunkText>, line: usize) -> Self {
+        RecordedContext { chunk, line }
+    }
+
+    /// `context` as the log would hold it (for tests and tools that make records by hand).
+    pub fn of(context: &Context) -> Self {
+        RecordedContext::new(Arc::new(ChunkText::of_one(codec::json(context))), 0)
+    }
+
+    /// The context's JSON text as stored.
+    pub fn text(&self) -> &[u8] {
+        self.chunk
+            .line(self.line)
+            .expect("the line was checked when the record was made")
+    }
+
+    /// Parses the context.
+    pub fn parse(&self) -> Result<Context, StoreError> {
+        self.chunk.context(self.line)
+    }
+}
+
+/// Equal when the texts are: two records of one context are equal whichever chunk holds it.
+impl PartialEq for RecordedContext {
+    fn eq(&self, other: &Self) -> bool {
+        self.text() == other.text()
+    }
+}
+
+impl std::fmt::Debug for RecordedContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("RecordedContext")
+            .field(&String::from_utf8_lossy(self.text()))
+            .finish()
+    }
 }

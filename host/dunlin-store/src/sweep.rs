@@ -14,7 +14,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use crate::review::{ActionStatus, Outcome, RecordSummary};
+use crate::review::{ActionStatus, FailureRecord, Outcome, RecordSummary};
+use crate::trial::ShadowOutcome;
 use crate::{codec, StoreError, TenantId};
 
 pub(crate) mod batch;
@@ -80,6 +81,50 @@ pub struct EncodedOutcome {
     pub(crate) interventions: String,
     /// One JSON payload per action, in order.
     pub(crate) payloads: Vec<String>,
+    /// The shadow version's answer for the same context, written in the same transaction
+    /// right after the decision it shadows, and only if that decision was written.
+    pub(crate) shadow: Option<Box<EncodedShadow>>,
+}
+
+/// A shadow version's answer ([`ShadowOutcome`]) with its JSON columns encoded; its invoice
+/// and day are those of the [`EncodedOutcome`] carrying it.
+#[derive(Clone, Debug)]
+pub(crate) struct EncodedShadow {
+    pub(crate) version: u32,
+    pub(crate) decision: Option<String>,
+    pub(crate) reason: String,
+    pub(crate) interventions: String,
+    pub(crate) blocked: String,
+    pub(crate) fuel_used: Option<u64>,
+    pub(crate) duration_us: Option<u64>,
+    pub(crate) failure: Option<FailureRecord>,
+}
+
+impl EncodedShadow {
+    /// `shadow` encoded for the live `outcome` it shadows; `None`, with a warning, when it
+    /// names another invoice or day: a shadow answer is derived data, and one that does not
+    /// fit its live decision is dropped rather than fail the live batch.
+    fn encode(outcome: &Outcome, shadow: ShadowOutcome) -> Option<Box<Self>> {
+        let ctx = &outcome.context;
+        if shadow.invoice_id != ctx.invoice.id || shadow.as_of != ctx.as_of {
+            tracing::warn!(
+                invoice_id = ctx.invoice.id.as_str(),
+                shadow_invoice_id = shadow.invoice_id.as_str(),
+                "a shadow answer for another invoice or day is not recorded"
+            );
+            return None;
+        }
+        Some(Box::new(EncodedShadow {
+            version: shadow.version,
+            decision: shadow.decision.as_ref().map(codec::json),
+            interventions: codec::json(&shadow.interventions),
+            blocked: codec::json(&shadow.blocked),
+            reason: shadow.reason,
+            fuel_used: shadow.fuel_used,
+            duration_us: shadow.duration_us,
+            failure: shadow.failure,
+        }))
+    }
 }
 
 /// At most this many contexts are compressed into one chunk. A chunk is written once and read
@@ -94,12 +139,25 @@ impl EncodedOutcome {
     /// Encodes `outcomes` for the store, in order, their contexts compressed together in
     /// chunks of up to [`CONTEXTS_PER_CHUNK`].
     pub fn encode_all(outcomes: Vec<Outcome>) -> Result<Vec<Self>, StoreError> {
+        Self::encode_with_shadows(outcomes.into_iter().map(|o| (o, None)).collect())
+    }
+
+    /// [`EncodedOutcome::encode_all`] for outcomes each with the shadow version's answer on
+    /// the same context, if any: [`crate::Db::record_encoded`] writes each answer beside its
+    /// live decision, in the same transaction, as [`crate::Db::record_shadow`] would. An
+    /// answer for another invoice or day than its outcome's is dropped with a warning.
+    pub fn encode_with_shadows(
+        outcomes: Vec<(Outcome, Option<ShadowOutcome>)>,
+    ) -> Result<Vec<Self>, StoreError> {
         let mut encoded = Vec::with_capacity(outcomes.len());
         let mut outcomes = outcomes.into_iter().peekable();
         while outcomes.peek().is_some() {
-            let run: Vec<Outcome> = outcomes.by_ref().take(CONTEXTS_PER_CHUNK).collect();
-            let chunk = Arc::new(codec::compress_contexts(run.iter().map(|o| &*o.context))?);
-            for (line, outcome) in (0u16..).zip(run) {
+            let run: Vec<(Outcome, Option<ShadowOutcome>)> =
+                outcomes.by_ref().take(CONTEXTS_PER_CHUNK).collect();
+            let chunk = Arc::new(codec::compress_contexts(
+                run.iter().map(|(o, _)| &*o.context),
+            )?);
+            for (line, (outcome, shadow)) in (0u16..).zip(run) {
                 encoded.push(EncodedOutcome {
                     chunk: Arc::clone(&chunk),
                     line,
@@ -110,6 +168,7 @@ impl EncodedOutcome {
                         .iter()
                         .map(|a| codec::json(&a.action))
                         .collect(),
+                    shadow: shadow.and_then(|s| EncodedShadow::encode(&outcome, s)),
                     outcome,
                 });
             }
@@ -167,6 +226,9 @@ pub struct Written {
     pub actions: usize,
     /// Actions of the decisions written that the guardrails blocked.
     pub blocked: usize,
+    /// Shadow answers written beside the decisions written. A failure to write them is
+    /// logged and leaves this 0; the live decisions are written all the same.
+    pub shadowed: usize,
 }
 
 impl Written {
@@ -184,6 +246,7 @@ impl Written {
             stale,
             actions,
             blocked,
+            shadowed: 0,
         }
     }
 

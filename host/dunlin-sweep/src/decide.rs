@@ -60,8 +60,6 @@ pub(crate) struct PageDone {
     /// Where the tenant's ledger stood when the page was read, for the store to drop the
     /// outcomes of invoices changed since.
     pub(crate) read_at: Option<LedgerMark>,
-    /// The shadow version's answers, written after the outcomes and apart from them.
-    pub(crate) shadow: Vec<ShadowOutcome>,
     pub(crate) reviewed: usize,
     pub(crate) failures: usize,
     pub(crate) shadow_failures: usize,
@@ -101,20 +99,17 @@ pub(crate) async fn page(
             tally,
             ..
         } = &mut stage;
-        let shadow = &mut done.shadow;
-        let shadow_failures = &mut done.shadow_failures;
         let built = decided.into_iter().map(|d| {
             let mut b = outcome::build(mode, guardrails, versions, d, tally);
-            if let Some(s) = b.shadow.take() {
-                *shadow_failures += usize::from(s.failure.is_some());
-                shadow.push(s);
-            }
+            let shadow = b.shadow.take();
+            done.shadow_failures +=
+                usize::from(shadow.as_ref().is_some_and(|s| s.failure.is_some()));
             done.reviewed += 1;
             done.failures += usize::from(b.failure_code.is_some());
             done.figures.add(&b);
             done.blocked += b.blocked;
             done.actions += b.outcome.actions.len() - b.blocked;
-            b.outcome
+            (b.outcome, shadow)
         });
         done.outcomes = encode_as_built(workers, built)?;
         Ok((stage, done))
@@ -127,13 +122,17 @@ pub(crate) async fn page(
 /// each, so every run is compressed as one.
 const RUN: usize = dunlin_store::sweep::CONTEXTS_PER_CHUNK;
 
-/// Encodes `built` on `workers` threads while this thread draws it (applying the
-/// guardrails).
+/// Encodes `built` (each outcome with the shadow version's answer, if any) on `workers`
+/// threads while this thread draws it (applying the guardrails).
 fn encode_as_built(
     workers: usize,
-    built: impl Iterator<Item = Outcome>,
+    built: impl Iterator<Item = (Outcome, Option<ShadowOutcome>)>,
 ) -> Result<Vec<EncodedOutcome>, SweepError> {
-    Ok(map_as_drawn(workers, built, EncodedOutcome::encode_all)??)
+    Ok(map_as_drawn(
+        workers,
+        built,
+        EncodedOutcome::encode_with_shadows,
+    )??)
 }
 
 /// Maps `items` with `f` on `workers` threads while this thread draws the items: runs of

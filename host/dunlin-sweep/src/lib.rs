@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 use dunlin_core::guardrails::{GuardrailSettings, OperatorLimits};
 use dunlin_core::Date;
 use dunlin_runtime::{CallLimits, LoadError, LoadedPolicy, Runtime};
-use dunlin_store::sweep::{EncodedOutcome, LedgerMark, Written};
-use dunlin_store::trial::{Canary, ShadowOutcome};
+use dunlin_store::sweep::LedgerMark;
+use dunlin_store::trial::Canary;
 use dunlin_store::{
     Db, DueInvoice, DueQuery, FailureMode, PolicyStatus, StoreError, SweepTrigger, Tenant, TenantId,
 };
@@ -361,14 +361,14 @@ async fn run_sweep(
                         report.actions += done.actions;
                     } else {
                         busy_since.get_or_insert_with(Instant::now);
-                        writing.push(write_page(db, tenant, done.outcomes, done.read_at, done.shadow));
+                        writing.push(db.record_encoded(tenant, done.outcomes, done.read_at));
                     }
                 }
                 Some(written) = writing.next(), if !writing.is_empty() => {
                     // What the store wrote, which another sweep of the tenant recording
                     // first or a ledger write meanwhile make less than what was decided.
-                    let (written, shadowed) = written?;
-                    report.shadowed += shadowed;
+                    let written = written?;
+                    report.shadowed += written.shadowed;
                     report.recorded += written.recorded;
                     report.skipped += written.skipped;
                     report.stale += written.stale;
@@ -411,30 +411,6 @@ fn page_limits(page_size: u32, ramp_up: bool) -> impl Iterator<Item = u32> {
     let full = page_size.max(1);
     let first = if ramp_up { (full / 16).max(1) } else { full };
     std::iter::successors(Some(first), move |&n| Some(n.saturating_mul(2).min(full)))
-}
-
-/// Writes a page's outcomes, then its shadow answers beside the decisions written; returns
-/// both counts. The shadow answers are written after the live decisions commit, so that
-/// nothing of the shadow version can hold up or undo them: a failed shadow write is logged
-/// and the sweep goes on.
-async fn write_page(
-    db: &dyn Db,
-    tenant: &TenantId,
-    outcomes: Vec<EncodedOutcome>,
-    read_at: Option<LedgerMark>,
-    shadow: Vec<ShadowOutcome>,
-) -> Result<(Written, usize), StoreError> {
-    let written = db.record_encoded(tenant, outcomes, read_at).await?;
-    if shadow.is_empty() {
-        return Ok((written, 0));
-    }
-    match db.record_shadow(tenant, &shadow).await {
-        Ok(n) => Ok((written, n)),
-        Err(error) => {
-            tracing::warn!(error = %error, "shadow decisions not recorded");
-            Ok((written, 0))
-        }
-    }
 }
 
 fn guardrail_settings(

@@ -186,13 +186,17 @@ async fn write_export(
                 .map(serde_json::from_str::<serde_json::Value>)
                 .transpose()
                 .with_context(|| format!("decision {} is not JSON", r.id))?;
+            let context = r
+                .context
+                .parse()
+                .with_context(|| format!("the context of decision {}", r.id))?;
             let line = serde_json::json!({
                 "decision_id": r.id,
                 "invoice_id": r.invoice_id,
                 "as_of": r.as_of,
                 "policy_version": r.policy.as_ref().map(|p| p.version),
                 "policy_sha256": r.policy.as_ref().map(|p| p.sha256.as_str()),
-                "context": r.context,
+                "context": context,
                 "decision": decision,
                 "failure_code": r.failure_code,
             });

@@ -50,7 +50,7 @@ pub(super) async fn recorded_decisions(
             invoice_id: get(row, "invoice_id")?,
             as_of: get(row, "as_of")?,
             policy: review::policy_of(row)?,
-            context: review::context_of(&mut chunks, row)?,
+            context: review::recorded_context_of(&mut chunks, row)?,
             decision: get(row, "decision")?,
             interventions: from_json("interventions", &get::<String>(row, "interventions")?)?,
             blocked: Vec::new(),

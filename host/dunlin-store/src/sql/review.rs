@@ -72,6 +72,18 @@ pub(super) fn context_of(chunks: &mut codec::ChunkCache, row: &Row) -> Result<Co
     )
 }
 
+/// A decision row's context as [`context_of`] reads it, but not yet parsed.
+pub(super) fn recorded_context_of(
+    chunks: &mut codec::ChunkCache,
+    row: &Row,
+) -> Result<crate::replay::RecordedContext> {
+    chunks.recorded(
+        &get::<Vec<u8>>(row, "context")?,
+        get::<Option<i64>>(row, "context_chunk")?,
+        get::<Option<i64>>(row, "context_line")?,
+    )
+}
+
 /// A decision row's policy version and sha256, when a policy ran.
 pub(super) fn policy_of(row: &Row) -> Result<Option<PolicyRef>> {
     let version: Option<i64> = get(row, "policy_version")?;

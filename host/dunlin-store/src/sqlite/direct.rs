@@ -22,7 +22,7 @@ use super::checkpoint::{autocheckpoint_pages, Checkpointer, WRITER_AUTOCHECKPOIN
 use crate::codec;
 use crate::error::QueryContext;
 use crate::sweep::page::{due_column, DueRow};
-use crate::sweep::{batch, page, EncodedOutcome, InvoiceReceipt, Issuer, Written};
+use crate::sweep::{batch, page, EncodedOutcome, EncodedShadow, InvoiceReceipt, Issuer, Written};
 use crate::{Contact, DueInvoice, DuePage, DueQuery, Result, StoreError, TenantId};
 
 /// Connections kept open between calls; more are opened when calls overlap.
@@ -380,6 +380,11 @@ const INSERT_DECISION: &str = "INSERT INTO decisions (tenant_id, invoice_id, as_
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16) \
     ON CONFLICT (tenant_id, invoice_id, as_of) DO NOTHING";
 
+const INSERT_SHADOW: &str = "INSERT INTO shadow_decisions (tenant_id, invoice_id, as_of, \
+    policy_version, decision_id, decision, reason, interventions, blocked, fuel_used, \
+    duration_us, failure_code, failure_message, created_at) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) ON CONFLICT DO NOTHING";
+
 const INSERT_CHUNK: &str = "INSERT INTO context_chunks (tenant_id, frame) VALUES (?1, ?2)";
 
 const INSERT_ACTION: &str = "INSERT INTO actions (tenant_id, invoice_id, as_of, ordinal, \
@@ -451,7 +456,7 @@ pub(super) fn record(
     at: DateTime<Utc>,
 ) -> Result<Written> {
     let at = timestamp(at);
-    let tx = conn
+    let mut tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .ctx("begin")?;
     // The IMMEDIATE transaction is the lock (SQLite has one writer at a time); this only
@@ -515,6 +520,8 @@ pub(super) fn record(
         .filter(|e| stale.contains(&e.outcome.context.invoice.id))
         .count();
     let mut recorded: Vec<&EncodedOutcome> = Vec::with_capacity(outcomes.len());
+    // The shadow answers of the decisions inserted, with those decisions' ids.
+    let mut shadows: Vec<(i64, &EncodedOutcome, &EncodedShadow)> = Vec::new();
     {
         let mut decision = tx.prepare_cached(INSERT_DECISION).ctx("record decisions")?;
         let mut action = tx.prepare_cached(INSERT_ACTION).ctx("record actions")?;
@@ -559,6 +566,9 @@ pub(super) fn record(
                 .ctx("record decisions")?;
             if inserted == 0 {
                 continue;
+            }
+            if let Some(shadow) = e.shadow.as_deref() {
+                shadows.push((tx.last_insert_rowid(), e, shadow));
             }
             recorded.push(e);
         }
@@ -612,8 +622,65 @@ pub(super) fn record(
                 .ctx("record dunning state")?;
         }
     }
+    let shadowed = if shadows.is_empty() {
+        0
+    } else {
+        record_shadows(&mut tx, tenant, &shadows, &at).unwrap_or_else(|error| {
+            tracing::warn!(
+                tenant_id = tenant.as_str(),
+                error = %error,
+                "shadow decisions not recorded; the live decisions are"
+            );
+            0
+        })
+    };
     tx.commit().ctx("commit decisions")?;
-    Ok(Written::of(&recorded, outcomes.len(), dropped))
+    Ok(Written {
+        shadowed,
+        ..Written::of(&recorded, outcomes.len(), dropped)
+    })
+}
+
+/// Writes the shadow answers of a batch's new decisions (each with its decision's id) in a
+/// savepoint of the batch's transaction: if any fails, none is written and the live rows
+/// commit all the same, since nothing of the shadow version may hold them up or undo them.
+fn record_shadows(
+    tx: &mut rusqlite::Transaction<'_>,
+    tenant: &TenantId,
+    shadows: &[(i64, &EncodedOutcome, &EncodedShadow)],
+    at: &str,
+) -> Result<usize> {
+    // Dropped without a commit (on an error), the savepoint rolls back to where it began.
+    let sp = tx.savepoint().ctx("record shadow decisions")?;
+    let mut written = 0;
+    {
+        let mut insert = sp
+            .prepare_cached(INSERT_SHADOW)
+            .ctx("record shadow decisions")?;
+        for (decision_id, e, s) in shadows {
+            let ctx = &e.outcome.context;
+            written += insert
+                .execute(params![
+                    tenant.as_str(),
+                    ctx.invoice.id,
+                    &*iso(ctx.as_of),
+                    s.version,
+                    decision_id,
+                    s.decision,
+                    s.reason,
+                    s.interventions,
+                    s.blocked,
+                    s.fuel_used.map(codec::to_i64),
+                    s.duration_us.map(codec::to_i64),
+                    s.failure.as_ref().map(|f| f.code.as_str()),
+                    s.failure.as_ref().map(|f| f.message.as_str()),
+                    at,
+                ])
+                .ctx("record shadow decisions")?;
+        }
+    }
+    sp.commit().ctx("record shadow decisions")?;
+    Ok(written)
 }
 
 #[cfg(test)]

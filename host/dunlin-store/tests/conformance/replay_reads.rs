@@ -50,7 +50,7 @@ async fn recorded_decisions_keep_the_text_written_and_the_blocked_actions(f: Fix
     for (r, o) in read.iter().zip(&outcomes) {
         assert_eq!(r.invoice_id, o.context.invoice.id);
         assert_eq!(r.as_of, d("2026-02-10"));
-        assert_eq!(&r.context, o.context.as_ref());
+        assert_eq!(&r.context.parse().unwrap(), o.context.as_ref());
         assert_eq!(r.decision, o.decision.as_ref().map(json));
         assert_eq!(r.policy, o.policy);
         assert_eq!(r.interventions, o.interventions);

@@ -1,6 +1,7 @@
 //! Shadow and canary versions: the trial row, shadow decisions beside live ones, promotion
 //! and abort in one transaction, figures per version; each only the tenant's own.
 
+use dunlin_store::sweep::EncodedOutcome;
 use dunlin_store::testing::{self, date as d, Fixture};
 use dunlin_store::trial::{ShadowOutcome, ShadowQuery};
 use dunlin_store::{CanaryShare, DueQuery, PolicyStatus, StoreError, TenantId};
@@ -10,6 +11,8 @@ use crate::data::{first_reminders, notice, seed, tid};
 dunlin_store::conformance!(
     shadow_is_the_tenants_own_version_and_not_the_active_one,
     shadow_answers_sit_beside_live_decisions_and_touch_nothing_else,
+    shadow_answers_carried_by_a_batch_are_written_with_it,
+    a_failing_shadow_write_keeps_the_live_decisions_of_its_batch,
     a_canary_is_promoted_or_aborted_whole,
 );
 
@@ -208,6 +211,95 @@ async fn shadow_answers_sit_beside_live_decisions_and_touch_nothing_else(f: Fixt
         .unwrap()
         .pairs
         .is_empty());
+}
+
+async fn shadow_answers_carried_by_a_batch_are_written_with_it(f: Fixture) {
+    let acme = tid("acme");
+    with_versions(&f, &acme).await;
+    let page =
+        f.db.due_for_review(&acme, &DueQuery::new(d("2026-02-10")))
+            .await
+            .unwrap();
+    let mut live = first_reminders(&page).into_iter();
+    let (i1, i2) = (live.next().unwrap(), live.next().unwrap());
+    assert_eq!(
+        (
+            i1.context.invoice.id.as_str(),
+            i2.context.invoice.id.as_str()
+        ),
+        ("i1", "i2")
+    );
+    let answer = shadow_of("i1", "2026-02-10", 2, 2);
+    let batch = || {
+        EncodedOutcome::encode_with_shadows(vec![
+            (i1.clone(), Some(answer.clone())),
+            // An answer for another invoice than its outcome's is dropped, not written.
+            (i2.clone(), Some(shadow_of("i3", "2026-02-10", 2, 1))),
+        ])
+        .unwrap()
+    };
+    let written = f.db.record_encoded(&acme, batch(), None).await.unwrap();
+    assert_eq!((written.recorded, written.shadowed), (2, 1));
+    // Again: the decisions exist, so neither they nor their shadow answers are written.
+    let again = f.db.record_encoded(&acme, batch(), None).await.unwrap();
+    assert_eq!((again.recorded, again.skipped, again.shadowed), (0, 2, 0));
+    assert_eq!(count(&f, "shadow_decisions").await, 1);
+    let pairs =
+        f.db.shadow_pairs(&acme, &ShadowQuery::default())
+            .await
+            .unwrap()
+            .pairs;
+    assert_eq!(pairs.len(), 1);
+    assert_eq!(pairs[0].shadow, answer);
+    assert_eq!(pairs[0].live.invoice_id, "i1");
+    assert_eq!(pairs[0].live.actions.len(), 1, "the live action only");
+}
+
+async fn a_failing_shadow_write_keeps_the_live_decisions_of_its_batch(f: Fixture) {
+    let acme = tid("acme");
+    with_versions(&f, &acme).await;
+    if f.url.starts_with("sqlite:") {
+        testing::scalar(
+            &f,
+            "CREATE TRIGGER shadows_fail BEFORE INSERT ON shadow_decisions \
+             BEGIN SELECT RAISE(ABORT, 'injected failure'); END",
+        )
+        .await;
+    } else {
+        testing::scalar(
+            &f,
+            "CREATE FUNCTION shadows_fail() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN RAISE EXCEPTION 'injected failure'; END $$",
+        )
+        .await;
+        testing::scalar(
+            &f,
+            "CREATE TRIGGER shadows_fail BEFORE INSERT ON shadow_decisions \
+             FOR EACH ROW EXECUTE FUNCTION shadows_fail()",
+        )
+        .await;
+    }
+    let page =
+        f.db.due_for_review(&acme, &DueQuery::new(d("2026-02-10")))
+            .await
+            .unwrap();
+    let batch: Vec<_> = first_reminders(&page)
+        .into_iter()
+        .map(|o| {
+            let shadow = shadow_of(&o.context.invoice.id, "2026-02-10", 2, 2);
+            (o, Some(shadow))
+        })
+        .collect();
+    let batch = EncodedOutcome::encode_with_shadows(batch).unwrap();
+    let written = f.db.record_encoded(&acme, batch, None).await.unwrap();
+    assert_eq!(
+        (written.recorded, written.actions, written.shadowed),
+        (2, 2, 0)
+    );
+    assert_eq!(count(&f, "decisions").await, 2);
+    assert_eq!(count(&f, "actions").await, 2);
+    assert_eq!(count(&f, "shadow_decisions").await, 0);
+    assert!(f.db.dunning_state(&acme, "i1").await.unwrap().is_some());
 }
 
 /// Makes every change of `policy_trials` fail, as a crash between a transaction's statements
