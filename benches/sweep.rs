@@ -16,6 +16,9 @@
 //! `DUNLIN_BENCH_SHADOW=1` puts a second version in shadow for every tenant before the sweep
 //! (the same policy with one more, unused function: other bytes, the same cost per decision),
 //! so that the sweep also asks it and records its answers apart.
+//! `DUNLIN_BENCH_REPLICAS=N` (PostgreSQL only) sweeps the tenants with N replicas in this
+//! process, each with its own connection pool, sharing them through the tenants' sweep locks
+//! as `serve` replicas do. On PostgreSQL the bench also prints the local server's CPU time.
 
 /// jemalloc, as the `dunlin` binary uses: the sweep's stages free on one thread what another
 /// allocated, and glibc's malloc made them queue on its arena locks (docs/benchmarks.md#jemalloc).
@@ -25,10 +28,11 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 use std::time::{Duration, Instant};
 
-use dunlin_benches::cpu_time;
+use dunlin_benches::{cpu_time, postgres_cpu};
 use dunlin_runtime::{Runtime, RuntimeConfig};
 use dunlin_store::testing::{customer, date as d, invoice};
-use dunlin_store::{Db, TenantId, TenantSettings};
+use dunlin_store::{Db, SweepTrigger, TenantId, TenantSettings};
+use dunlin_sweep::replica::Replica;
 use dunlin_sweep::{sweep, sweep_many, SweepOptions, SweepReport};
 use futures_util::StreamExt;
 
@@ -108,25 +112,98 @@ fn tenant_ids(tenants: usize) -> Vec<TenantId> {
     (0..tenants).map(tenant_id).collect()
 }
 
-async fn run_seeded(name: &str, db: &dyn Db, ids: Vec<TenantId>, total: usize, tenants: usize) {
-    println!("{name}: {total} invoices across {tenants} tenants");
+fn runtime() -> Runtime {
     let mut config = RuntimeConfig::default();
     // A smaller instance pool reserves less address space: valgrind (callgrind counts
     // instructions exactly where timings vary by a fifth) cannot reserve the default's.
     config.limits.instances =
         env("DUNLIN_BENCH_INSTANCES", config.limits.instances as usize) as u32;
-    let runtime = Runtime::new(config).expect("runtime");
-    let as_of = d("2026-03-01");
-    let started = Instant::now();
-    let cpu_before = cpu_time();
-    let mut sum = SweepReport::default();
-    let jobs = ids.into_iter().map(|id| {
-        let mut opts = SweepOptions::new(as_of);
-        opts.page_size = env("DUNLIN_BENCH_PAGE", opts.page_size as usize) as u32;
-        opts.workers = env("DUNLIN_BENCH_WORKERS", opts.workers);
-        opts.dry_run = env("DUNLIN_BENCH_DRY_RUN", 0) != 0;
-        (id, opts)
-    });
+    Runtime::new(config).expect("runtime")
+}
+
+fn options() -> SweepOptions {
+    let mut opts = SweepOptions::new(d("2026-03-01"));
+    opts.page_size = env("DUNLIN_BENCH_PAGE", opts.page_size as usize) as u32;
+    opts.workers = env("DUNLIN_BENCH_WORKERS", opts.workers);
+    opts.dry_run = env("DUNLIN_BENCH_DRY_RUN", 0) != 0;
+    opts
+}
+
+/// What a run reads before it starts, to print what it took.
+struct Started {
+    at: Instant,
+    cpu: Option<(Duration, Duration)>,
+    /// The local PostgreSQL server's CPU, for a run against it.
+    server: Option<Duration>,
+}
+
+impl Started {
+    fn now(postgres: bool) -> Started {
+        Started {
+            at: Instant::now(),
+            cpu: cpu_time(),
+            server: postgres.then(postgres_cpu),
+        }
+    }
+
+    /// Prints the reports' sum, the stages' split and the CPU used, ours and the server's.
+    fn print(self, reports: &[SweepReport]) {
+        let wall = self.at.elapsed();
+        let mut sum = SweepReport::default();
+        for r in reports {
+            sum.reviewed += r.reviewed;
+            sum.recorded += r.recorded;
+            sum.shadowed += r.shadowed;
+            sum.actions += r.actions;
+            sum.select += r.select;
+            sum.decide += r.decide;
+            sum.write += r.write;
+        }
+        let pct = |x: Duration| 100.0 * x.as_secs_f64() / wall.as_secs_f64();
+        println!(
+            "  sweep: {} reviewed, {} recorded ({} shadowed), {} actions in {:.2} s = {:.0} invoices/s",
+            sum.reviewed,
+            sum.recorded,
+            sum.shadowed,
+            sum.actions,
+            wall.as_secs_f64(),
+            sum.reviewed as f64 / wall.as_secs_f64()
+        );
+        println!(
+            "  split: select {:.2} s ({:.0}%), decide {:.2} s ({:.0}%), guard+write {:.2} s ({:.0}%)",
+            sum.select.as_secs_f64(),
+            pct(sum.select),
+            sum.decide.as_secs_f64(),
+            pct(sum.decide),
+            sum.write.as_secs_f64(),
+            pct(sum.write)
+        );
+        let per_invoice = |t: f64| t * 1e6 / sum.reviewed.max(1) as f64;
+        if let Some(((user0, sys0), (user1, sys1))) = self.cpu.zip(cpu_time()) {
+            let (user, sys) = ((user1 - user0).as_secs_f64(), (sys1 - sys0).as_secs_f64());
+            println!(
+                "  cpu: user {user:.2} s + system {sys:.2} s = {:.2} cores busy on average, {:.1} µs an invoice",
+                (user + sys) / wall.as_secs_f64(),
+                per_invoice(user + sys)
+            );
+        }
+        if let Some(before) = self.server {
+            let server = (postgres_cpu().saturating_sub(before)).as_secs_f64();
+            println!(
+                "  PostgreSQL server cpu: {server:.2} s = {:.2} cores busy on average, {:.1} µs an invoice",
+                server / wall.as_secs_f64(),
+                per_invoice(server)
+            );
+        }
+        println!();
+    }
+}
+
+async fn run_seeded(name: &str, db: &dyn Db, ids: Vec<TenantId>, total: usize, tenants: usize) {
+    println!("{name}: {total} invoices across {tenants} tenants");
+    let runtime = runtime();
+    let started = Started::now(name == "PostgreSQL");
+    let jobs = ids.into_iter().map(|id| (id, options()));
     let reports: Vec<SweepReport> = if env("DUNLIN_BENCH_OVERLAP", 1) != 0 {
         let swept = sweep_many(db, &runtime, jobs);
         swept
@@ -140,42 +217,67 @@ async fn run_seeded(name: &str, db: &dyn Db, ids: Vec<TenantId>, total: usize, t
         }
         reports
     };
-    for r in reports {
-        sum.reviewed += r.reviewed;
-        sum.recorded += r.recorded;
-        sum.shadowed += r.shadowed;
-        sum.actions += r.actions;
-        sum.select += r.select;
-        sum.decide += r.decide;
-        sum.write += r.write;
+    started.print(&reports);
+}
+
+/// `replicas` daemons' worth of sweeping on one PostgreSQL, in this process: each with its
+/// own connection pool and replica id, each offered every tenant in turn as `serve` is, each
+/// tenant swept by whichever takes its sweep lock first (the other is refused and goes on).
+/// A tenant one replica has finished may be offered to the other still: its sweep finds
+/// nothing due and writes nothing.
+async fn run_replicas(url: &str, ids: Vec<TenantId>, replicas: usize, total: usize) {
+    println!("PostgreSQL, {replicas} replicas: {total} invoices across {} tenants", ids.len());
+    let runtime = runtime();
+    let mut dbs = Vec::new();
+    for r in 0..replicas {
+        let db = dunlin_store::connect(url).await.expect("postgres");
+        db.register_replica(&format!("bench-{r}"), false)
+            .await
+            .expect("register");
+        dbs.push(db);
     }
-    let wall = started.elapsed();
-    let cpu = cpu_before.zip(cpu_time());
-    let pct = |x: Duration| 100.0 * x.as_secs_f64() / wall.as_secs_f64();
-    println!(
-        "  sweep: {} reviewed, {} recorded ({} shadowed), {} actions in {:.2} s = {:.0} invoices/s",
-        sum.reviewed,
-        sum.recorded,
-        sum.shadowed,
-        sum.actions,
-        wall.as_secs_f64(),
-        sum.reviewed as f64 / wall.as_secs_f64()
-    );
-    println!(
-        "  split: select {:.2} s ({:.0}%), decide {:.2} s ({:.0}%), guard+write {:.2} s ({:.0}%)",
-        sum.select.as_secs_f64(),
-        pct(sum.select),
-        sum.decide.as_secs_f64(),
-        pct(sum.decide),
-        sum.write.as_secs_f64(),
-        pct(sum.write)
-    );
-    if let Some(((user0, sys0), (user1, sys1))) = cpu {
-        let (user, sys) = ((user1 - user0).as_secs_f64(), (sys1 - sys0).as_secs_f64());
+    let started = Started::now(true);
+    let tasks: Vec<_> = dbs
+        .iter()
+        .enumerate()
+        .map(|(r, db)| {
+            let (db, runtime, ids) = (db.clone(), runtime.clone(), ids.clone());
+            let replica = Replica::new(format!("bench-{r}"));
+            tokio::spawn(async move {
+                let jobs = ids.into_iter().map(|id| {
+                    let mut opts = options();
+                    opts.record = Some(SweepTrigger::Schedule);
+                    opts.replica = Some(replica.clone());
+                    (id, opts)
+                });
+                let mut swept = Vec::new();
+                let mut refused = 0;
+                let mut results = std::pin::pin!(sweep_many(db.as_ref(), &runtime, jobs));
+                while let Some((_, result)) = results.next().await {
+                    match result {
+                        Ok(report) => swept.push(report),
+                        Err(dunlin_sweep::SweepError::AlreadyRunning(_)) => refused += 1,
+                        Err(e) => panic!("sweep: {e}"),
+                    }
+                }
+                (swept, refused)
+            })
+        })
+        .collect();
+    let mut reports = Vec::new();
+    for (r, task) in tasks.into_iter().enumerate() {
+        let (swept, refused) = task.await.expect("replica task");
+        let reviewed: u64 = swept.iter().map(|s| s.reviewed as u64).sum();
         println!(
-            "  cpu: user {user:.2} s + system {sys:.2} s = {:.2} cores busy on average\n",
-            (user + sys) / wall.as_secs_f64()
+            "  replica bench-{r}: {reviewed} invoices reviewed in {} sweeps ({} of them found nothing due), {refused} tenants refused (another replica held them)",
+            swept.len(),
+            swept.iter().filter(|s| s.reviewed == 0).count()
         );
+        reports.extend(swept);
+    }
+    started.print(&reports);
+    for db in dbs {
+        db.close().await;
     }
 }
 
@@ -233,7 +335,10 @@ async fn main() {
         if env("DUNLIN_BENCH_SHADOW", 0) != 0 {
             shadow(db.as_ref(), &ids, &policy).await;
         }
-        run_seeded("PostgreSQL", db.as_ref(), ids, total, tenants).await;
+        match env("DUNLIN_BENCH_REPLICAS", 1) {
+            1 => run_seeded("PostgreSQL", db.as_ref(), ids, total, tenants).await,
+            n => run_replicas(&url, ids, n, total).await,
+        }
         db.close().await;
     }
 }

@@ -283,8 +283,9 @@ impl ChunkText {
     /// A chunk of one context, from its JSON text.
     pub(crate) fn of_one(json: String) -> ChunkText {
         let json = json.into_bytes();
+        let whole = 0..json.len();
         ChunkText {
-            spans: vec![0..json.len()],
+            spans: std::iter::once(whole).collect(),
             json,
         }
     }
