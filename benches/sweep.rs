@@ -226,7 +226,10 @@ async fn run_seeded(name: &str, db: &dyn Db, ids: Vec<TenantId>, total: usize, t
 /// A tenant one replica has finished may be offered to the other still: its sweep finds
 /// nothing due and writes nothing.
 async fn run_replicas(url: &str, ids: Vec<TenantId>, replicas: usize, total: usize) {
-    println!("PostgreSQL, {replicas} replicas: {total} invoices across {} tenants", ids.len());
+    println!(
+        "PostgreSQL, {replicas} replicas: {total} invoices across {} tenants",
+        ids.len()
+    );
     let runtime = runtime();
     let mut dbs = Vec::new();
     for r in 0..replicas {

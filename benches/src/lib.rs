@@ -18,7 +18,11 @@ pub fn postgres_cpu() -> Duration {
     };
     procs
         .flatten()
-        .filter(|p| p.file_name().to_str().is_some_and(|n| n.parse::<u32>().is_ok()))
+        .filter(|p| {
+            p.file_name()
+                .to_str()
+                .is_some_and(|n| n.parse::<u32>().is_ok())
+        })
         .filter_map(|p| std::fs::read_to_string(p.path().join("stat")).ok())
         .filter(|stat| stat.contains("(postgres)"))
         .filter_map(|stat| stat_cpu(&stat))

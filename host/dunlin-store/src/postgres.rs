@@ -450,16 +450,7 @@ async fn require_invoices(
     tenant: &TenantId,
     rows: &[&EncodedOutcome],
 ) -> Result<()> {
-    let unvouched: Vec<&str> = rows
-        .iter()
-        .map(|e| (&e.outcome.receipt, e.outcome.context.invoice.id.as_str()))
-        .filter(|(receipt, invoice)| {
-            !receipt
-                .as_ref()
-                .is_some_and(|r| r.vouches_for(store, tenant, invoice))
-        })
-        .map(|(_, invoice)| invoice)
-        .collect();
+    let unvouched = crate::sweep::unvouched(rows.iter().copied(), store, tenant);
     if unvouched.is_empty() {
         return Ok(());
     }

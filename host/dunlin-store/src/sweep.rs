@@ -66,6 +66,26 @@ impl InvoiceReceipt {
     }
 }
 
+/// The invoices of `outcomes` that no receipt of store `store` vouches for: those a writer
+/// looks up before it writes (the rest came from this store's own due pages, and invoices
+/// are never deleted).
+pub(crate) fn unvouched<'a>(
+    outcomes: impl IntoIterator<Item = &'a EncodedOutcome>,
+    store: u64,
+    tenant: &TenantId,
+) -> Vec<&'a str> {
+    outcomes
+        .into_iter()
+        .map(|e| (&e.outcome.receipt, e.outcome.context.invoice.id.as_str()))
+        .filter(|(receipt, invoice)| {
+            !receipt
+                .as_ref()
+                .is_some_and(|r| r.vouches_for(store, tenant, invoice))
+        })
+        .map(|(_, invoice)| invoice)
+        .collect()
+}
+
 /// An [`Outcome`] with its columns already encoded: the compressed context and the JSON texts.
 /// Encoding is the CPU-heavy part of recording, so a sweep does it on its worker threads and
 /// hands the store only what it must bind ([`crate::Db::record_encoded`]).

@@ -249,8 +249,9 @@ pub async fn run_deliver(
     let mut config = mail.worker_config(policy)?;
     config.lease = chrono::Duration::seconds(i64::from(args.lease_secs));
     let (worker, shown) = worker_with(db, mail, config, Arc::new(dunlin_scheduler::SystemClock))?;
-    outln!("delivering email to {shown}");
     let stop = dunlin_sweep::CancellationToken::new();
+    // Listening before the first line is printed: a supervisor that signals once it has
+    // read the line stops the command gracefully, never by the default kill.
     if !args.once {
         // SIGINT or SIGTERM: the sends under way finish and are written, the rest is handed
         // back, and the command prints what it did.
@@ -266,6 +267,7 @@ pub async fn run_deliver(
             on_signal.cancel();
         });
     }
+    outln!("delivering email to {shown}");
     let scope = args.tenant.clone().map_or(Scope::All, Scope::One);
     let totals = worker.run(scope, args.once, stop).await?;
     print_totals(&totals);

@@ -471,16 +471,7 @@ pub(super) fn record(
     if !known {
         return Err(StoreError::UnknownTenant(tenant.clone()));
     }
-    let unvouched: Vec<&str> = outcomes
-        .iter()
-        .map(|e| (&e.outcome.receipt, e.outcome.context.invoice.id.as_str()))
-        .filter(|(receipt, invoice)| {
-            !receipt
-                .as_ref()
-                .is_some_and(|r| r.vouches_for(store, tenant, invoice))
-        })
-        .map(|(_, invoice)| invoice)
-        .collect();
+    let unvouched = crate::sweep::unvouched(outcomes, store, tenant);
     let missing: Option<String> = if unvouched.is_empty() {
         None
     } else {

@@ -294,8 +294,16 @@ async fn three_replicas_share_the_work_through_kills_and_a_database_restart() {
         );
     }
     // A few more days with all three up, so that the last kill's leases lapse and its
-    // work is taken over.
+    // work is taken over; on a slow machine, until every tenant has had its ten days (a
+    // daemon that falls behind its ticks sweeps the latest only, so a busy machine sweeps
+    // fewer of the clock's days).
     tokio::time::sleep(Duration::from_secs(25)).await;
+    let deadline = Instant::now() + Duration::from_secs(180);
+    for (tenant, _) in TENANTS {
+        while done_days(&pg, tenant).await.len() < 10 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
     // `dunlin replicas` shows the three live ones and the killed ones, dead.
     let shown = ok(cli.dunlin(&["replicas"]));
     let state = |s: &str| {
