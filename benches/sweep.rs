@@ -26,6 +26,7 @@
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dunlin_benches::{cpu_time, postgres_cpu};
@@ -33,7 +34,7 @@ use dunlin_runtime::{Runtime, RuntimeConfig};
 use dunlin_store::testing::{customer, date as d, invoice};
 use dunlin_store::{Db, SweepTrigger, TenantId, TenantSettings};
 use dunlin_sweep::replica::Replica;
-use dunlin_sweep::{sweep, sweep_many, SweepOptions, SweepReport};
+use dunlin_sweep::{sweep, sweep_many, CancellationToken, SweepOptions, SweepReport};
 use futures_util::StreamExt;
 
 fn env(name: &str, default: usize) -> usize {
@@ -240,12 +241,16 @@ async fn run_replicas(url: &str, ids: Vec<TenantId>, replicas: usize, total: usi
         dbs.push(db);
     }
     let started = Started::now(true);
+    // Each replica beats as `serve`'s does: one whose beat is 15 s old is taken for dead,
+    // and the others take its locks.
+    let beating = CancellationToken::new();
     let tasks: Vec<_> = dbs
         .iter()
         .enumerate()
         .map(|(r, db)| {
             let (db, runtime, ids) = (db.clone(), runtime.clone(), ids.clone());
             let replica = Replica::new(format!("bench-{r}"));
+            tokio::spawn(Arc::clone(&replica).beat(db.clone(), beating.clone()));
             tokio::spawn(async move {
                 let jobs = ids.into_iter().map(|id| {
                     let mut opts = options();
@@ -270,7 +275,7 @@ async fn run_replicas(url: &str, ids: Vec<TenantId>, replicas: usize, total: usi
     let mut reports = Vec::new();
     for (r, task) in tasks.into_iter().enumerate() {
         let (swept, refused) = task.await.expect("replica task");
-        let reviewed: u64 = swept.iter().map(|s| s.reviewed as u64).sum();
+        let reviewed: usize = swept.iter().map(|s| s.reviewed).sum();
         println!(
             "  replica bench-{r}: {reviewed} invoices reviewed in {} sweeps ({} of them found nothing due), {refused} tenants refused (another replica held them)",
             swept.len(),
@@ -279,6 +284,7 @@ async fn run_replicas(url: &str, ids: Vec<TenantId>, replicas: usize, total: usi
         reports.extend(swept);
     }
     started.print(&reports);
+    beating.cancel();
     for db in dbs {
         db.close().await;
     }
