@@ -563,16 +563,8 @@ async fn record_encoded(
     delete_unnamed_chunks(&mut tx, tenant, &chunks, &inserted).await?;
     insert_actions(&mut tx, tenant, &batch::new_actions(&inserted), at).await?;
     upsert_states(&mut tx, tenant, &batch::latest_states(&inserted), at).await?;
-    let shadowed = insert_shadows(&mut tx, tenant, &inserted, at)
-        .await
-        .unwrap_or_else(|error| {
-            tracing::warn!(
-                tenant_id = tenant.as_str(),
-                error = %error,
-                "shadow decisions not recorded; the live decisions are"
-            );
-            0
-        });
+    let shadowed =
+        crate::sweep::shadows_written(tenant, insert_shadows(&mut tx, tenant, &inserted, at).await);
     tx.commit().await.ctx("commit decisions")?;
     Ok(Written {
         shadowed,

@@ -105,11 +105,10 @@ impl RecordedContext {
         RecordedContext::new(Arc::new(ChunkText::of_one(codec::json(context))), 0)
     }
 
-    /// The context's JSON text as stored.
-    pub fn text(&self) -> &[u8] {
-        self.chunk
-            .line(self.line)
-            .expect("the line was checked when the record was made")
+    /// The context's JSON text as stored; `None` only if the chunk lacks the line, which
+    /// its reader checks before it makes a record.
+    pub fn text(&self) -> Option<&[u8]> {
+        self.chunk.line(self.line)
     }
 
     /// Parses the context.
@@ -128,7 +127,7 @@ impl PartialEq for RecordedContext {
 impl std::fmt::Debug for RecordedContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_tuple("RecordedContext")
-            .field(&String::from_utf8_lossy(self.text()))
+            .field(&self.text().map(String::from_utf8_lossy))
             .finish()
     }
 }

@@ -66,6 +66,19 @@ impl InvoiceReceipt {
     }
 }
 
+/// How many shadow rows a batch wrote: `written`'s count, or 0 with a warning when their
+/// savepoint failed, since a shadow answer is derived data and never holds up the live rows.
+pub(crate) fn shadows_written(tenant: &TenantId, written: crate::Result<usize>) -> usize {
+    written.unwrap_or_else(|error| {
+        tracing::warn!(
+            tenant_id = tenant.as_str(),
+            error = %dunlin_core::text::Escaped(&error.to_string()),
+            "shadow decisions not recorded; the live decisions are"
+        );
+        0
+    })
+}
+
 /// The invoices of `outcomes` that no receipt of store `store` vouches for: those a writer
 /// looks up before it writes (the rest came from this store's own due pages, and invoices
 /// are never deleted).

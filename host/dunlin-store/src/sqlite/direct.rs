@@ -616,14 +616,7 @@ pub(super) fn record(
     let shadowed = if shadows.is_empty() {
         0
     } else {
-        record_shadows(&mut tx, tenant, &shadows, &at).unwrap_or_else(|error| {
-            tracing::warn!(
-                tenant_id = tenant.as_str(),
-                error = %error,
-                "shadow decisions not recorded; the live decisions are"
-            );
-            0
-        })
+        crate::sweep::shadows_written(tenant, record_shadows(&mut tx, tenant, &shadows, &at))
     };
     tx.commit().ctx("commit decisions")?;
     Ok(Written {
