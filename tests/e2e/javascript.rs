@@ -3,70 +3,24 @@
 //! contained with the right failure code. The SDK's and the port's own tests (`node --test`)
 //! run from here too, so CI runs them.
 
-use dunlin_core::cases::CasesFile;
-use dunlin_core::{Context, Policy, PolicyFailure};
+use dunlin_core::{Policy, PolicyFailure};
 use dunlin_runtime::{Limits, Mode};
 use dunlin_tests::js::{self, js_fixture, js_policy};
 use dunlin_tests::{reference_policy, repo};
-use serde_json::Value;
 
-fn standard_cases() -> CasesFile {
-    let path = repo().join("policies/standard/cases.json");
-    CasesFile::parse(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-fn answer(outcome: Result<dunlin_core::Decision, PolicyFailure>) -> Value {
-    match outcome {
-        Ok(d) => serde_json::to_value(d).unwrap(),
-        Err(PolicyFailure::Refused(r)) => serde_json::json!({ "refused": r }),
-        Err(other) => panic!("sandbox failure on a reference policy: {other}"),
-    }
-}
+use crate::{assert_decides_as_the_rust_standard, assert_passes_the_standard_cases};
 
 #[test]
 fn standard_js_passes_the_standard_cases_in_both_modes() {
-    let cases = standard_cases();
-    let loaded = js::load(&js_policy("standard-js"));
-    for mode in [Mode::Strict, Mode::Batch] {
-        let failed: Vec<_> = cases
-            .run(&mut loaded.handle(mode))
-            .into_iter()
-            .filter_map(|r| r.problem.map(|p| format!("{}: {p}", r.name)))
-            .collect();
-        assert!(failed.is_empty(), "{mode:?}:\n{}", failed.join("\n"));
-    }
+    assert_passes_the_standard_cases(&js::load(&js_policy("standard-js")));
 }
 
 #[test]
 fn standard_js_decides_exactly_as_the_rust_standard() {
-    let cases = standard_cases();
-    let rust = js::load(&reference_policy("standard"));
-    let js = js::load(&js_policy("standard-js"));
-    let mut batch = js.handle(Mode::Batch);
-    let mut contexts: Vec<(String, Context)> = cases
-        .cases
-        .iter()
-        .map(|case| (case.name.clone(), cases.context(case).unwrap()))
-        .collect();
-    // Beyond the cases: refusals of malformed parameters carry the same words.
-    for (key, value) in [
-        ("channel", "fax"),
-        ("firm-days", "soon"),
-        ("final-by-letter", "yes"),
-    ] {
-        let mut ctx = contexts[0].1.clone();
-        ctx.params.insert(key.into(), value.into());
-        contexts.push((format!("{key} = {value}"), ctx));
-    }
-    for (name, ctx) in &contexts {
-        let expected = answer(rust.handle(Mode::Strict).decide(ctx));
-        assert_eq!(
-            answer(js.handle(Mode::Strict).decide(ctx)),
-            expected,
-            "{name}: strict"
-        );
-        assert_eq!(answer(batch.decide(ctx)), expected, "{name}: batch");
-    }
+    assert_decides_as_the_rust_standard(
+        &js::load(&reference_policy("standard")),
+        &js::load(&js_policy("standard-js")),
+    );
 }
 
 fn hostile(mode_param: &str, mode: Mode) -> PolicyFailure {

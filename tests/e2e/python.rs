@@ -5,7 +5,6 @@
 use std::process::Command;
 use std::time::Duration;
 
-use dunlin_core::cases::CasesFile;
 use dunlin_core::{Context, Policy, PolicyFailure};
 use dunlin_runtime::{Limits, Mode, Runtime};
 use dunlin_tests::python::{
@@ -13,55 +12,24 @@ use dunlin_tests::python::{
 };
 use dunlin_tests::{reference_policy, repo};
 
-use crate::determinism::host_answer;
-
-fn standard_cases() -> CasesFile {
-    let text = std::fs::read_to_string(repo().join("policies").join("standard").join("cases.json"))
-        .unwrap();
-    CasesFile::parse(&text).unwrap()
-}
+use crate::{assert_decides_as_the_rust_standard, assert_passes_the_standard_cases};
 
 #[test]
 fn python_standard_passes_the_rust_standard_cases_strict_and_batch() {
-    let cases = standard_cases();
-    let loaded = load_python(python_runtime(), &python_policy("standard-python"));
-    for mode in [Mode::Strict, Mode::Batch] {
-        let failed: Vec<_> = cases
-            .run(&mut loaded.handle(mode))
-            .into_iter()
-            .filter_map(|r| r.problem.map(|p| format!("{}: {p}", r.name)))
-            .collect();
-        assert!(failed.is_empty(), "{mode:?}:\n{}", failed.join("\n"));
-    }
+    assert_passes_the_standard_cases(&load_python(
+        python_runtime(),
+        &python_policy("standard-python"),
+    ));
 }
 
 #[test]
 fn python_standard_decides_as_the_rust_standard_strict_and_batch() {
-    let cases = standard_cases();
     // The Rust component in the same patient runtime: its compile must not time out while a
     // Python one takes the machine.
-    let rust = load_python(python_runtime(), &reference_policy("standard"));
-    let python = load_python(python_runtime(), &python_policy("standard-python"));
-    let mut batch = python.handle(Mode::Batch);
-    for case in &cases.cases {
-        let ctx = cases.context(case).unwrap();
-        let expected = host_answer(rust.handle(Mode::Strict).decide(&ctx));
-        let strict = host_answer(python.handle(Mode::Strict).decide(&ctx));
-        assert_eq!(strict, expected, "{}: Python strict vs Rust", case.name);
-        let batched = host_answer(batch.decide(&ctx));
-        assert_eq!(batched, expected, "{}: Python batch vs Rust", case.name);
-    }
-    // Every case once more on the same instance: nothing carried over between calls.
-    for case in &cases.cases {
-        let ctx = cases.context(case).unwrap();
-        let expected = host_answer(rust.handle(Mode::Strict).decide(&ctx));
-        assert_eq!(
-            host_answer(batch.decide(&ctx)),
-            expected,
-            "{} again",
-            case.name
-        );
-    }
+    assert_decides_as_the_rust_standard(
+        &load_python(python_runtime(), &reference_policy("standard")),
+        &load_python(python_runtime(), &python_policy("standard-python")),
+    );
 }
 
 fn hostile(mode: &str) -> Context {

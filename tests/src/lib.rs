@@ -4,6 +4,7 @@
 //!
 //! Nothing here is committed as a binary: a fresh clone builds everything it tests.
 
+mod guest;
 pub mod js;
 pub mod metrics;
 pub mod python;

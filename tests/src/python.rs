@@ -7,30 +7,15 @@
 //! limit, so [`python_runtime`] allows a longer compile and keeps a compile cache under
 //! `tmp/` that later test runs load in milliseconds.
 
-use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use dunlin_runtime::guest_build::{python, Output};
 use dunlin_runtime::{Limits, LoadedPolicy, Runtime, RuntimeConfig};
 
+use crate::guest::{self, sources, tmp};
 use crate::repo;
-
-/// The build's target directory: the test or bench executable sits in `<target>/<profile>/deps`.
-fn target_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test executable's path");
-    exe.ancestors()
-        .nth(3)
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| repo().join("target"))
-}
-
-/// `<target>/tmp/<name>`, the place for what the tests make and keep between runs.
-fn tmp(name: &str) -> PathBuf {
-    target_dir().join("tmp").join(name)
-}
 
 /// The pinned componentize-py's virtual environment, installed from PyPI on first use (it
 /// needs Python 3 with venv and pip, and the registry).
@@ -46,76 +31,23 @@ pub fn python_toolchain() -> PathBuf {
         .clone()
 }
 
-/// Builds (once per process) the Python policy at `dir` and returns the component's bytes.
-///
-/// componentize-py's output differs from build to build (the interpreter's memory image is
-/// taken after a randomly seeded start), and a new component is a new compile: so a build is
-/// kept under a key of its inputs (the policy's and the SDK's sources, the WIT, the pinned
-/// toolchain) and reused while they stay the same.
+/// Builds (once per process, and again only when its inputs change: the `.py` files of the
+/// policy and of the SDK, the contract's WIT, the toolchain's pin) the Python policy at `dir`.
 fn built(dir: PathBuf) -> Vec<u8> {
-    static BUILT: OnceLock<Mutex<HashMap<PathBuf, PathBuf>>> = OnceLock::new();
     let toolchain = python_toolchain();
-    let mut built = BUILT
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
-    let wasm = match built.get(&dir) {
-        Some(wasm) => wasm.clone(),
-        None => {
-            let name = dir.file_name().expect("a policy directory has a name");
-            let kept = tmp("python-build").join(format!(
-                "{}-{:016x}.wasm",
-                name.to_string_lossy(),
-                inputs_key(&dir)
-            ));
-            if !kept.is_file() {
-                let wasm = python::build(
-                    &dir,
-                    &tmp("python-build"),
-                    Some(&toolchain),
-                    Output::Capture,
-                )
-                .unwrap_or_else(|e| panic!("building {}: {e}", dir.display()));
-                std::fs::rename(&wasm, &kept)
-                    .unwrap_or_else(|e| panic!("keeping {}: {e}", wasm.display()));
-            }
-            built.insert(dir, kept.clone());
-            kept
-        }
-    };
-    std::fs::read(&wasm).unwrap_or_else(|e| panic!("reading {}: {e}", wasm.display()))
-}
-
-/// A key of everything a Python build reads: the `.py` files of the policy and of the SDK
-/// (paths and contents, in order), the contract's WIT and the toolchain's pin.
-fn inputs_key(dir: &Path) -> u64 {
     let mut files = Vec::new();
-    python_sources(dir, &mut files);
-    python_sources(&repo().join("guest-sdk/python/dunlin_policy"), &mut files);
+    sources(&dir, Some(".py"), &mut files);
+    sources(
+        &repo().join("guest-sdk/python/dunlin_policy"),
+        Some(".py"),
+        &mut files,
+    );
     files.push(repo().join("wit/policy@0.1.0/policy.wit"));
-    files.sort();
-    let mut hasher = std::hash::DefaultHasher::new();
-    python::COMPONENTIZE_PY.hash(&mut hasher);
-    for file in files {
-        file.hash(&mut hasher);
-        std::fs::read(&file)
-            .unwrap_or_else(|e| panic!("reading {}: {e}", file.display()))
-            .hash(&mut hasher);
-    }
-    hasher.finish()
-}
-
-fn python_sources(dir: &Path, out: &mut Vec<PathBuf>) {
-    let entries = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
-    for entry in entries {
-        let path = entry.expect("a directory entry").path();
-        let name = path.file_name().unwrap_or_default().to_string_lossy();
-        if path.is_dir() && !name.starts_with('.') && name != "__pycache__" && name != "target" {
-            python_sources(&path, out);
-        } else if name.ends_with(".py") {
-            out.push(path);
-        }
-    }
+    let key = guest::inputs_key(python::COMPONENTIZE_PY, files);
+    guest::built(dir, "python-build", key, |dir: &Path, out: &Path| {
+        python::build(dir, out, Some(&toolchain), Output::Capture)
+            .unwrap_or_else(|e| panic!("building {}: {e}", dir.display()))
+    })
 }
 
 /// A reference policy in Python from `policies/<name>`, e.g. `standard-python`.
@@ -135,14 +67,12 @@ pub const PYTHON_COMPILE_TIME: Duration = Duration::from_secs(900);
 /// A runtime configuration for Python components: `limits` for every call, with a longer
 /// compile limit and a compile cache under `tmp/` shared by every such runtime.
 pub fn python_config(limits: Limits) -> RuntimeConfig {
-    RuntimeConfig {
-        limits: Limits {
-            compile_time: PYTHON_COMPILE_TIME,
-            ..limits
-        },
-        cache_dir: Some(tmp("python-compile-cache")),
-        ..RuntimeConfig::default()
-    }
+    guest::patient_config(
+        limits,
+        PYTHON_COMPILE_TIME,
+        "python-compile-cache",
+        RuntimeConfig::default().compiler,
+    )
 }
 
 /// One runtime for the process with the default call limits (fuel, memory, deadline), made
@@ -152,15 +82,7 @@ pub fn python_runtime() -> &'static Runtime {
     RUNTIME.get_or_init(|| Runtime::new(python_config(Limits::default())).expect("engine sets up"))
 }
 
-/// Loads a component into `runtime`, one load at a time among the callers in this process: a
-/// runtime compiles a component once, but two threads loading it at once would both compile
-/// it (minutes each for a Python component in the test build), and a compile running beside
-/// a Python one can pass its time limit; the first load fills the disk cache, the others
-/// read it.
+/// Loads a component into `runtime`, one load at a time: two loads of one component at once would both compile it.
 pub fn load_python(runtime: &Runtime, component: &[u8]) -> LoadedPolicy {
-    static LOADING: Mutex<()> = Mutex::new(());
-    let _one_at_a_time = LOADING.lock().unwrap_or_else(|e| e.into_inner());
-    runtime
-        .load(component)
-        .unwrap_or_else(|e| panic!("loading a component: {e}"))
+    guest::load_one_at_a_time(runtime, component)
 }
