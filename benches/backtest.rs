@@ -125,6 +125,19 @@ async fn main() {
             cpu * 1e6 / r.total as f64
         );
     }
+    // What the disagreements are, so that a count that looks wrong can be looked into.
+    let directions: Vec<String> = r
+        .directions
+        .iter()
+        .map(|(d, n)| format!("{} {n}", d.as_str()))
+        .collect();
+    println!("  disagreements: {}", directions.join(", "));
+    if let Some(first) = r.disagreements.first() {
+        println!(
+            "  the first (decision {:?}, {}): recorded \"{}\", candidate \"{}\"",
+            first.decision_id, first.as_of, first.baseline, first.candidate
+        );
+    }
     replay_row(db.as_ref(), &runtime, &tenant).await;
     db.close().await;
 }

@@ -12,6 +12,7 @@ use dunlin_core::Date;
 
 use crate::codec::{self, from_json};
 use crate::error::{redact, QueryContext};
+use crate::replay::{RecordedDecision, RecordedQuery};
 use crate::sweep::page::{due_column, DueRow};
 use crate::sweep::{batch, page, EncodedOutcome, InvoiceReceipt, Issuer, LedgerMark, Written};
 use crate::{Contact, DuePage, DueQuery, Outcome, Result, StoreError, TenantId};
@@ -341,6 +342,15 @@ async fn upsert_states(
 
 /// One page of invoices due for review: the page's rows, then one query each for the page's
 /// history, its customers' overdue invoices and their recent contacts.
+/// Reads a page of the decision log (the statements shared with SQLite's sqlx pool).
+async fn recorded_decisions(
+    db: &PgDb,
+    tenant: &TenantId,
+    query: &RecordedQuery,
+) -> Result<Vec<RecordedDecision>> {
+    sql::replay::recorded_decisions(db, tenant, query).await
+}
+
 async fn due_for_review(db: &PgDb, tenant: &TenantId, query: &DueQuery) -> Result<DuePage> {
     let as_of = query.as_of;
     let limit = query.limit.clamp(1, DueQuery::MAX_LIMIT);

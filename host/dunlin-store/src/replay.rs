@@ -1,6 +1,7 @@
 //! The decision log as replay and export read it: each decision with its context and the
 //! exact JSON text the host wrote for it, a page at a time.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use dunlin_core::guardrails::Intervention;
@@ -129,5 +130,37 @@ impl std::fmt::Debug for RecordedContext {
         f.debug_tuple("RecordedContext")
             .field(&self.text().map(String::from_utf8_lossy))
             .finish()
+    }
+}
+
+/// The invoices whose blocked actions a page of records needs, sorted and without repeats:
+/// only decisions the guardrails changed can have any, so most pages need none.
+pub(crate) fn invoices_with_interventions(records: &[RecordedDecision]) -> Vec<&str> {
+    let mut invoices: Vec<&str> = records
+        .iter()
+        .filter(|r| !r.interventions.is_empty())
+        .map(|r| r.invoice_id.as_str())
+        .collect();
+    invoices.sort_unstable();
+    invoices.dedup();
+    invoices
+}
+
+/// Puts each blocked action (`(invoice, as-of day, payload)`, in outbox order) on its record;
+/// an action of a decision that is not on the page (another day's) is skipped.
+pub(crate) fn attach_blocked(
+    records: &mut [RecordedDecision],
+    blocked: impl IntoIterator<Item = (String, Date, String)>,
+) {
+    let keys: HashMap<(String, Date), usize> = records
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| !r.interventions.is_empty())
+        .map(|(i, r)| ((r.invoice_id.clone(), r.as_of), i))
+        .collect();
+    for (invoice, as_of, payload) in blocked {
+        if let Some(&i) = keys.get(&(invoice, as_of)) {
+            records[i].blocked.push(payload);
+        }
     }
 }

@@ -18,7 +18,9 @@
 //! (tenants' email templates and webhook endpoints);
 //! `impl Db` below forwards to them. The sweep's two hot calls, `due_for_review` and
 //! `record_encoded`, are each backend's own (`super::due_for_review`, `super::record_encoded`;
-//! on SQLite over rusqlite, in `sqlite/direct.rs`).
+//! on SQLite over rusqlite, in `sqlite/direct.rs`), and so is the read of the decision log
+//! that replay and backtest page through (`super::recorded_decisions`; on SQLite in
+//! `sqlite/recorded.rs`).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -64,7 +66,7 @@ mod outbox;
 mod outcome;
 #[allow(clippy::duplicate_mod)]
 #[path = "sql/replay.rs"]
-mod replay;
+pub(super) mod replay;
 #[allow(clippy::duplicate_mod)]
 #[path = "sql/replica.rs"]
 mod replica;
@@ -389,7 +391,7 @@ impl Db for This {
         tenant: &TenantId,
         query: &RecordedQuery,
     ) -> Result<Vec<RecordedDecision>> {
-        replay::recorded_decisions(self, tenant, query).await
+        super::recorded_decisions(self, tenant, query).await
     }
 
     async fn recent_contacts(

@@ -2,6 +2,7 @@
 
 mod checkpoint;
 mod direct;
+mod recorded;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use sqlx::sqlite::{
 
 use crate::codec;
 use crate::error::{redact, QueryContext};
+use crate::replay::{RecordedDecision, RecordedQuery};
 use crate::sweep::{EncodedOutcome, LedgerMark, Written};
 use crate::{DuePage, DueQuery, Result, StoreError, TenantId};
 use direct::Direct;
@@ -91,6 +93,20 @@ async fn record_encoded(
     db.direct.committed();
     drop(tokio::task::spawn_blocking(move || drop(outcomes)));
     Ok(summary)
+}
+
+/// Reads a page of the decision log on the sweep's own connections (see [`recorded`]).
+async fn recorded_decisions(
+    db: &SqliteDb,
+    tenant: &TenantId,
+    query: &RecordedQuery,
+) -> Result<Vec<RecordedDecision>> {
+    let (tenant, query) = (tenant.clone(), query.clone());
+    db.direct
+        .run("read recorded decisions", move |conn| {
+            recorded::recorded_decisions(conn, &tenant, &query)
+        })
+        .await
 }
 
 /// Refreshes the planner's statistics after a bulk load.

@@ -1,8 +1,6 @@
 //! Reading the decision log for replay and export: the decisions' own columns, their
 //! contexts and the text of their blocked actions, a page at a time.
 
-use std::collections::HashMap;
-
 use dunlin_core::Date;
 use sqlx::QueryBuilder;
 
@@ -13,7 +11,10 @@ use crate::replay::{RecordedDecision, RecordedQuery};
 use crate::tenant::TenantId;
 use crate::Result;
 
-pub(super) async fn recorded_decisions(
+// PostgreSQL's read (`postgres::recorded_decisions`); SQLite reads the log on its own
+// connections (`sqlite/recorded.rs`), so its copy of this module leaves it unused.
+#[allow(dead_code)]
+pub(crate) async fn recorded_decisions(
     db: &This,
     tenant: &TenantId,
     query: &RecordedQuery,
@@ -57,49 +58,34 @@ pub(super) async fn recorded_decisions(
             failure_code: get(row, "failure_code")?,
         });
     }
-    // Only decisions the guardrails changed can have blocked actions: most pages read none.
-    let changed: Vec<&RecordedDecision> = records
-        .iter()
-        .filter(|r| !r.interventions.is_empty())
-        .collect();
-    if changed.is_empty() {
+    let invoices = crate::replay::invoices_with_interventions(&records);
+    if invoices.is_empty() {
         return Ok(records);
     }
-    let keys: HashMap<(&str, Date), usize> = records
-        .iter()
-        .enumerate()
-        .filter(|(_, r)| !r.interventions.is_empty())
-        .map(|(i, r)| ((r.invoice_id.as_str(), r.as_of), i))
-        .collect();
     let mut qb = QueryBuilder::<Driver>::new(
         "SELECT invoice_id, as_of, payload FROM actions WHERE tenant_id = ",
     );
     qb.push_bind(tenant.as_str())
         .push(" AND status = 'blocked' AND invoice_id IN (");
-    let mut invoices: Vec<&str> = changed.iter().map(|r| r.invoice_id.as_str()).collect();
-    invoices.sort_unstable();
-    invoices.dedup();
     let mut list = qb.separated(", ");
     for id in &invoices {
         list.push_bind(*id);
     }
     qb.push(") ORDER BY invoice_id, as_of, ordinal");
-    let mut blocked: Vec<(usize, String)> = Vec::new();
-    for row in qb
+    let blocked = qb
         .build()
         .fetch_all(&db.pool)
         .await
         .ctx("read blocked actions")?
-    {
-        let invoice: String = get(&row, "invoice_id")?;
-        // Another day's decision of the same invoice is not on this page.
-        if let Some(&i) = keys.get(&(invoice.as_str(), get::<Date>(&row, "as_of")?)) {
-            blocked.push((i, get(&row, "payload")?));
-        }
-    }
-    drop(keys);
-    for (i, payload) in blocked {
-        records[i].blocked.push(payload);
-    }
+        .iter()
+        .map(|row| {
+            Ok((
+                get(row, "invoice_id")?,
+                get(row, "as_of")?,
+                get(row, "payload")?,
+            ))
+        })
+        .collect::<Result<Vec<(String, Date, String)>>>()?;
+    crate::replay::attach_blocked(&mut records, blocked);
     Ok(records)
 }

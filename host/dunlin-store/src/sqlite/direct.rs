@@ -158,7 +158,7 @@ pub(super) fn open(path: &Path) -> rusqlite::Result<Connection> {
 /// `YYYY-MM-DD`): rusqlite's own conversion parses every date against a `strftime` pattern
 /// (1,170 instructions a date in a page read; 84 ns against 46 ns for `FromStr` in a
 /// micro-benchmark).
-struct Day(Date);
+pub(super) struct Day(pub(super) Date);
 
 impl rusqlite::types::FromSql for Day {
     fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
@@ -220,7 +220,7 @@ fn due_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DueRow> {
 
 /// A page's list of ids, bound as one JSON array and read back with `json_each`, so each
 /// statement keeps one text whatever the page holds and is prepared once per connection.
-const JSON_LIST_2: &str = "SELECT value FROM json_each($2)";
+pub(super) const JSON_LIST_2: &str = "SELECT value FROM json_each($2)";
 /// [`JSON_LIST_2`] as the third parameter.
 const JSON_LIST_3: &str = "SELECT value FROM json_each($3)";
 
