@@ -340,8 +340,6 @@ async fn upsert_states(
     Ok(())
 }
 
-/// One page of invoices due for review: the page's rows, then one query each for the page's
-/// history, its customers' overdue invoices and their recent contacts.
 /// Reads a page of the decision log (the statements shared with SQLite's sqlx pool).
 async fn recorded_decisions(
     db: &PgDb,
@@ -351,6 +349,8 @@ async fn recorded_decisions(
     sql::replay::recorded_decisions(db, tenant, query).await
 }
 
+/// One page of invoices due for review: the page's rows, then one query each for the page's
+/// history, its customers' overdue invoices and their recent contacts.
 async fn due_for_review(db: &PgDb, tenant: &TenantId, query: &DueQuery) -> Result<DuePage> {
     let as_of = query.as_of;
     let limit = query.limit.clamp(1, DueQuery::MAX_LIMIT);

@@ -2,8 +2,8 @@
 //! connections ([`super::direct`]): the same three reads as `sql/replay.rs` (the page of
 //! decisions, the chunks of their contexts, the blocked actions of the decisions the
 //! guardrails changed), in one read transaction, as statements prepared once per connection.
-//! Through sqlx each row's columns were copied on its worker thread and handed across: that
-//! thread and the copies cost more CPU than SQLite's own work (docs/benchmarks.md#backtest).
+//! Through sqlx each row's columns are copied on its worker thread and handed across, and
+//! that thread and the copies cost more CPU than SQLite's own work (docs/benchmarks.md#backtest).
 
 use std::collections::HashMap;
 
