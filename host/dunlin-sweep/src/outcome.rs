@@ -101,18 +101,8 @@ pub(crate) fn build(
     let receipt = due.receipt;
     let prev = due.state.unwrap_or_default();
     // Before the live decision counts its notices: the shadow version is guarded against
-    // the same contacts the live one is.
-    let counts = counts(&due.contacts, &ctx, tally);
-    // A shadow answer equal to the pinned version's has the same inputs and the same
-    // guardrails, so its guarded result is the live one's: it is copied from the live
-    // decision once guarded instead of guarded a second time.
-    let (mut shadow, shadow_as_first) = match shadow {
-        Some(a) if same_answer(&a, &first) => (None, Some(a)),
-        other => (
-            other.map(|a| shadow_outcome(settings, &ctx, &counts, a)),
-            None,
-        ),
-    };
+    // the same contacts the live one was.
+    let shadow = shadow.map(|a| shadow_outcome(settings, &ctx, &due.contacts, tally, a));
     let policy_ref = |version: u32| PolicyRef {
         version,
         sha256: versions.loaded[&version].policy.info().sha256.clone(),
@@ -162,11 +152,6 @@ pub(crate) fn build(
         });
 
     let Some(decision) = decision else {
-        // Unreachable with a copied shadow answer (the pinned version's answer stood), but
-        // kept whole rather than lost if it were.
-        if let Some(a) = shadow_as_first {
-            shadow = Some(shadow_outcome(settings, &ctx, &counts, a));
-        }
         // Record the failure; look again at the next tick.
         state.next_review_on = ctx.as_of.succ_opt();
         let reason = format!(
@@ -193,10 +178,8 @@ pub(crate) fn build(
         };
     };
 
+    let counts = counts(&due.contacts, &ctx, tally);
     let mut guarded = guardrails::apply(settings, &ctx, &facts(&ctx), &counts, decision);
-    if let Some(a) = shadow_as_first {
-        shadow = Some(shadow_like_live(&ctx, a, &guarded));
-    }
 
     // The outbox: the actions let through, then those blocked, as the policy asked for them.
     let mut actions: Vec<PlannedAction> = guarded
@@ -282,17 +265,16 @@ fn facts(ctx: &Context) -> InvoiceFacts {
     }
 }
 
-/// Whether the shadow version answered exactly what the pinned version did (both answered).
-fn same_answer(shadow: &Attempt, first: &Attempt) -> bool {
-    matches!(
-        (&shadow.report.outcome, &first.report.outcome),
-        (Ok(s), Ok(f)) if s == f
-    )
-}
-
-/// The shadow version's call as recorded, its answer not yet filled in.
-fn shadow_call(ctx: &Context, a: &Attempt) -> ShadowOutcome {
-    ShadowOutcome {
+/// The shadow version's answer as recorded: guarded like a live decision, its failure kept
+/// as it is (no failure mode applies: nothing of it is acted on).
+fn shadow_outcome(
+    settings: &GuardrailSettings,
+    ctx: &Context,
+    contacts: &[dunlin_store::Contact],
+    tally: &Tally,
+    a: Attempt,
+) -> ShadowOutcome {
+    let mut out = ShadowOutcome {
         invoice_id: ctx.invoice.id.clone(),
         as_of: ctx.as_of,
         version: a.version,
@@ -303,33 +285,11 @@ fn shadow_call(ctx: &Context, a: &Attempt) -> ShadowOutcome {
         fuel_used: Some(a.report.fuel_used),
         duration_us: Some(a.report.elapsed.as_micros() as u64),
         failure: None,
-    }
-}
-
-/// The shadow answer `a`, equal to the pinned version's, with the pinned version's answer
-/// as guarded (`live`).
-fn shadow_like_live(ctx: &Context, a: Attempt, live: &guardrails::Guarded) -> ShadowOutcome {
-    ShadowOutcome {
-        reason: live.decision.reason.clone(),
-        decision: Some(live.decision.clone()),
-        interventions: live.interventions.clone(),
-        blocked: live.dropped.clone(),
-        ..shadow_call(ctx, &a)
-    }
-}
-
-/// The shadow version's answer as recorded: guarded like a live decision, its failure kept
-/// as it is (no failure mode applies: nothing of it is acted on).
-fn shadow_outcome(
-    settings: &GuardrailSettings,
-    ctx: &Context,
-    counts: &ContactCounts,
-    a: Attempt,
-) -> ShadowOutcome {
-    let mut out = shadow_call(ctx, &a);
+    };
     match a.report.outcome {
         Ok(decision) => {
-            let guarded = guardrails::apply(settings, ctx, &facts(ctx), counts, decision);
+            let counts = counts(contacts, ctx, tally);
+            let guarded = guardrails::apply(settings, ctx, &facts(ctx), &counts, decision);
             out.reason = guarded.decision.reason.clone();
             out.decision = Some(guarded.decision);
             out.interventions = guarded.interventions;
