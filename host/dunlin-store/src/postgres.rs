@@ -624,6 +624,7 @@ async fn insert_shadows(
         .iter()
         .map(|(_, s)| s.failure.as_ref().map(|f| f.message.as_str()))
         .collect();
+    let as_live: Vec<bool> = rows.iter().map(|(_, s)| s.as_live).collect();
     // Dropped without a commit (on an error), the savepoint rolls back to where it began.
     let mut sp = sqlx::Connection::begin(&mut **tx)
         .await
@@ -631,13 +632,14 @@ async fn insert_shadows(
     let done = sqlx::query(
         "INSERT INTO shadow_decisions (tenant_id, invoice_id, as_of, policy_version, \
          decision_id, decision, reason, interventions, blocked, fuel_used, duration_us, \
-         failure_code, failure_message, created_at) \
+         failure_code, failure_message, created_at, as_live) \
          SELECT $1, v.invoice_id, v.as_of, v.policy_version, d.id, v.decision, v.reason, \
          v.interventions, v.blocked, v.fuel_used, v.duration_us, v.failure_code, \
-         v.failure_message, $13 FROM UNNEST($2::text[], $3::date[], $4::int8[], $5::text[], \
-         $6::text[], $7::text[], $8::text[], $9::int8[], $10::int8[], $11::text[], \
-         $12::text[]) AS v (invoice_id, as_of, policy_version, decision, reason, \
-         interventions, blocked, fuel_used, duration_us, failure_code, failure_message) \
+         v.failure_message, $13, v.as_live FROM UNNEST($2::text[], $3::date[], $4::int8[], \
+         $5::text[], $6::text[], $7::text[], $8::text[], $9::int8[], $10::int8[], \
+         $11::text[], $12::text[], $14::bool[]) AS v (invoice_id, as_of, policy_version, \
+         decision, reason, interventions, blocked, fuel_used, duration_us, failure_code, \
+         failure_message, as_live) \
          JOIN decisions d ON d.tenant_id = $1 AND d.invoice_id = v.invoice_id \
          AND d.as_of = v.as_of ON CONFLICT DO NOTHING",
     )
@@ -654,6 +656,7 @@ async fn insert_shadows(
     .bind(code)
     .bind(message)
     .bind(at)
+    .bind(as_live)
     .execute(&mut *sp)
     .await
     .ctx("record shadow decisions")?;

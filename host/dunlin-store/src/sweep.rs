@@ -124,6 +124,10 @@ pub struct EncodedOutcome {
 #[derive(Clone, Debug)]
 pub(crate) struct EncodedShadow {
     pub(crate) version: u32,
+    /// The guarded decision, its reason and the interventions are the live decision's: they
+    /// are not stored again (`decision` is `None`, `reason` and `interventions` are empty)
+    /// and the readers take them from the live decision the row names.
+    pub(crate) as_live: bool,
     pub(crate) decision: Option<String>,
     pub(crate) reason: String,
     pub(crate) interventions: String,
@@ -147,12 +151,37 @@ impl EncodedShadow {
             );
             return None;
         }
+        // Most shadow answers agree with the live one: their row then names the live
+        // decision instead of holding a second copy of it (about 550 bytes a row less).
+        // The blocked actions are kept either way: the live ones are read from the outbox.
+        let as_live = shadow.failure.is_none()
+            && shadow.decision.is_some()
+            && shadow.decision == outcome.decision
+            && outcome
+                .decision
+                .as_ref()
+                .is_some_and(|d| d.reason == shadow.reason)
+            && shadow.interventions == outcome.interventions;
+        let (decision, reason, interventions) = if as_live {
+            (None, String::new(), String::new())
+        } else {
+            (
+                shadow.decision.as_ref().map(codec::json),
+                shadow.reason,
+                codec::json(&shadow.interventions),
+            )
+        };
         Some(Box::new(EncodedShadow {
             version: shadow.version,
-            decision: shadow.decision.as_ref().map(codec::json),
-            interventions: codec::json(&shadow.interventions),
-            blocked: codec::json(&shadow.blocked),
-            reason: shadow.reason,
+            as_live,
+            decision,
+            interventions,
+            blocked: if shadow.blocked.is_empty() {
+                "[]".to_owned()
+            } else {
+                codec::json(&shadow.blocked)
+            },
+            reason,
             fuel_used: shadow.fuel_used,
             duration_us: shadow.duration_us,
             failure: shadow.failure,

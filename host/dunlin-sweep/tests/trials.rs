@@ -16,6 +16,7 @@ use dunlin_tests::{fixture, reference_policy};
 dunlin_store::conformance!(
     shadow_decisions_are_never_delivered_and_never_move_the_ladder,
     a_failing_shadow_version_leaves_the_live_decisions_as_they_were,
+    a_shadow_version_answering_as_the_live_one_records_the_live_guarded_answer,
     canary_arms_hold_across_sweeps_and_a_restart,
 );
 
@@ -166,6 +167,51 @@ async fn shadow_decisions_are_never_delivered_and_never_move_the_ladder(f: Fixtu
         .unwrap();
     assert!(report.recorded > 0);
     assert_eq!(report.shadowed, 0);
+}
+
+async fn a_shadow_version_answering_as_the_live_one_records_the_live_guarded_answer(f: Fixture) {
+    let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
+    let db = f.db.as_ref();
+    // A twin of the standard policy (other bytes, the same answers) in shadow.
+    let twin = dunlin_tests::with_extra_function(&reference_policy("standard"), 4);
+    let (shadowed, alone) = twins(db, twin, 6).await;
+    for day in ["2026-02-10", "2026-02-11", "2026-02-17", "2026-02-24"] {
+        let with = sweep(db, &runtime, &shadowed, &opts(day)).await.unwrap();
+        let without = sweep(db, &runtime, &alone, &opts(day)).await.unwrap();
+        assert_eq!(
+            (with.recorded, with.actions, with.blocked),
+            (without.recorded, without.actions, without.blocked),
+            "{day}"
+        );
+        assert_eq!(with.shadowed, with.recorded, "{day}");
+    }
+    assert_eq!(
+        delivered_and_ladders(db, &shadowed, 6).await,
+        delivered_and_ladders(db, &alone, 6).await
+    );
+    let page = db
+        .shadow_pairs(&shadowed, &ShadowQuery::default())
+        .await
+        .unwrap();
+    assert!(!page.pairs.is_empty());
+    for pair in &page.pairs {
+        let live = &pair.live;
+        let blocked: Vec<_> = live
+            .actions
+            .iter()
+            .filter(|a| a.status == dunlin_store::ActionStatus::Blocked)
+            .map(|a| a.action.clone())
+            .collect();
+        assert_eq!(pair.shadow.version, 2);
+        assert!(pair.shadow.failure.is_none());
+        assert_eq!(pair.shadow.decision, live.decision);
+        assert_eq!(
+            Some(&pair.shadow.reason),
+            live.decision.as_ref().map(|d| &d.reason)
+        );
+        assert_eq!(pair.shadow.interventions, live.interventions);
+        assert_eq!(pair.shadow.blocked, blocked);
+    }
 }
 
 async fn a_failing_shadow_version_leaves_the_live_decisions_as_they_were(f: Fixture) {

@@ -10,7 +10,7 @@ use super::tenant::{activate_in, require_policy_version};
 use super::{get, require_tenant, Driver, Row, This, Tx};
 use crate::codec::{from_json, json, narrow, now, to_i64};
 use crate::error::QueryContext;
-use crate::review::{DecisionQuery, FailureRecord};
+use crate::review::{DecisionQuery, DecisionRecord, FailureRecord};
 use crate::tenant::{PolicyStatus, PolicyVersion, TenantId};
 use crate::trial::{
     Canary, CanaryShare, PolicyTrials, Shadow, ShadowOutcome, ShadowPage, ShadowPair, ShadowQuery,
@@ -289,18 +289,37 @@ pub(super) async fn record_shadow(
     Ok(written)
 }
 
-fn shadow_from_row(row: &Row) -> Result<ShadowOutcome> {
-    let decision: Option<String> = get(row, "decision")?;
+/// A shadow row as read, with the live decision it names: a row stored `as_live` takes its
+/// guarded decision, reason and interventions from it.
+fn shadow_from_row(row: &Row, live: &DecisionRecord) -> Result<ShadowOutcome> {
     let code: Option<String> = get(row, "failure_code")?;
+    let (reason, decision, interventions) = if get::<bool>(row, "as_live")? {
+        let decision = live.decision.clone().ok_or_else(|| StoreError::Corrupt {
+            what: "shadow decision",
+            detail: format!("stored as decision {}'s, which has none", live.id),
+        })?;
+        (
+            decision.reason.clone(),
+            Some(decision),
+            live.interventions.clone(),
+        )
+    } else {
+        let decision: Option<String> = get(row, "decision")?;
+        (
+            get(row, "reason")?,
+            decision
+                .map(|d| from_json::<Decision>("shadow decision", &d))
+                .transpose()?,
+            from_json("interventions", &get::<String>(row, "interventions")?)?,
+        )
+    };
     Ok(ShadowOutcome {
         invoice_id: get(row, "invoice_id")?,
         as_of: get(row, "as_of")?,
         version: narrow("shadow version", get::<i64>(row, "policy_version")?)?,
-        decision: decision
-            .map(|d| from_json::<Decision>("shadow decision", &d))
-            .transpose()?,
-        reason: get(row, "reason")?,
-        interventions: from_json("interventions", &get::<String>(row, "interventions")?)?,
+        decision,
+        reason,
+        interventions,
         blocked: from_json("blocked actions", &get::<String>(row, "blocked")?)?,
         fuel_used: get::<Option<i64>>(row, "fuel_used")?
             .map(|v| narrow("fuel used", v))
@@ -346,7 +365,7 @@ pub(super) async fn shadow_pairs(
         });
     }
     let mut qb = QueryBuilder::<Driver>::new(
-        "SELECT decision_id, invoice_id, as_of, policy_version, decision, reason, \
+        "SELECT decision_id, invoice_id, as_of, policy_version, as_live, decision, reason, \
          interventions, blocked, fuel_used, duration_us, failure_code, failure_message \
          FROM shadow_decisions WHERE tenant_id = ",
     );
@@ -360,7 +379,7 @@ pub(super) async fn shadow_pairs(
         list.push_bind(d.id);
     }
     qb.push(") ORDER BY decision_id, policy_version");
-    let mut shadows: HashMap<i64, Vec<ShadowOutcome>> = HashMap::new();
+    let mut shadows: HashMap<i64, Vec<Row>> = HashMap::new();
     for row in qb
         .build()
         .fetch_all(&db.pool)
@@ -370,14 +389,14 @@ pub(super) async fn shadow_pairs(
         shadows
             .entry(get(&row, "decision_id")?)
             .or_default()
-            .push(shadow_from_row(&row)?);
+            .push(row);
     }
     let mut pairs = Vec::new();
     for live in live {
-        for shadow in shadows.remove(&live.id).unwrap_or_default() {
+        for row in shadows.remove(&live.id).unwrap_or_default() {
             pairs.push(ShadowPair {
+                shadow: shadow_from_row(&row, &live)?,
                 live: live.clone(),
-                shadow,
             });
         }
     }

@@ -382,8 +382,9 @@ const INSERT_DECISION: &str = "INSERT INTO decisions (tenant_id, invoice_id, as_
 
 const INSERT_SHADOW: &str = "INSERT INTO shadow_decisions (tenant_id, invoice_id, as_of, \
     policy_version, decision_id, decision, reason, interventions, blocked, fuel_used, \
-    duration_us, failure_code, failure_message, created_at) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) ON CONFLICT DO NOTHING";
+    duration_us, failure_code, failure_message, created_at, as_live) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) \
+    ON CONFLICT DO NOTHING";
 
 const INSERT_CHUNK: &str = "INSERT INTO context_chunks (tenant_id, frame) VALUES (?1, ?2)";
 
@@ -659,6 +660,7 @@ fn record_shadows(
                     s.failure.as_ref().map(|f| f.code.as_str()),
                     s.failure.as_ref().map(|f| f.message.as_str()),
                     at,
+                    s.as_live,
                 ])
                 .ctx("record shadow decisions")?;
         }

@@ -12,6 +12,7 @@ dunlin_store::conformance!(
     shadow_is_the_tenants_own_version_and_not_the_active_one,
     shadow_answers_sit_beside_live_decisions_and_touch_nothing_else,
     shadow_answers_carried_by_a_batch_are_written_with_it,
+    a_shadow_answer_like_the_live_one_is_stored_by_reference_and_reads_whole,
     a_failing_shadow_write_keeps_the_live_decisions_of_its_batch,
     a_canary_is_promoted_or_aborted_whole,
 );
@@ -253,6 +254,67 @@ async fn shadow_answers_carried_by_a_batch_are_written_with_it(f: Fixture) {
     assert_eq!(pairs[0].shadow, answer);
     assert_eq!(pairs[0].live.invoice_id, "i1");
     assert_eq!(pairs[0].live.actions.len(), 1, "the live action only");
+}
+
+async fn a_shadow_answer_like_the_live_one_is_stored_by_reference_and_reads_whole(f: Fixture) {
+    let acme = tid("acme");
+    with_versions(&f, &acme).await;
+    let page =
+        f.db.due_for_review(&acme, &DueQuery::new(d("2026-02-10")))
+            .await
+            .unwrap();
+    let mut live = first_reminders(&page).into_iter();
+    let (i1, i2) = (live.next().unwrap(), live.next().unwrap());
+    let like = |o: &dunlin_store::Outcome| ShadowOutcome {
+        invoice_id: o.context.invoice.id.clone(),
+        as_of: o.context.as_of,
+        version: 2,
+        decision: o.decision.clone(),
+        reason: o.decision.as_ref().unwrap().reason.clone(),
+        interventions: o.interventions.clone(),
+        blocked: vec![notice(3)],
+        fuel_used: Some(7_000),
+        duration_us: Some(30),
+        failure: None,
+    };
+    // The first agrees with its live decision; the second differs in its reason only.
+    let same = like(&i1);
+    let other = ShadowOutcome {
+        reason: "another reason".into(),
+        ..like(&i2)
+    };
+    let batch = EncodedOutcome::encode_with_shadows(vec![
+        (i1.clone(), Some(same.clone())),
+        (i2.clone(), Some(other.clone())),
+    ])
+    .unwrap();
+    let written = f.db.record_encoded(&acme, batch, None).await.unwrap();
+    assert_eq!((written.recorded, written.shadowed), (2, 2));
+    let by_reference = testing::scalar(
+        &f,
+        "SELECT COUNT(*) FROM shadow_decisions WHERE as_live AND decision IS NULL \
+         AND invoice_id = 'i1'",
+    )
+    .await;
+    assert_eq!(
+        by_reference,
+        Some(1),
+        "the agreeing answer names the live one"
+    );
+    let whole = testing::scalar(
+        &f,
+        "SELECT COUNT(*) FROM shadow_decisions WHERE NOT as_live AND decision IS NOT NULL \
+         AND invoice_id = 'i2'",
+    )
+    .await;
+    assert_eq!(whole, Some(1), "the differing answer is stored whole");
+    let pairs =
+        f.db.shadow_pairs(&acme, &ShadowQuery::default())
+            .await
+            .unwrap()
+            .pairs;
+    let shadows: Vec<&ShadowOutcome> = pairs.iter().map(|p| &p.shadow).collect();
+    assert_eq!(shadows, vec![&same, &other]);
 }
 
 async fn a_failing_shadow_write_keeps_the_live_decisions_of_its_batch(f: Fixture) {
