@@ -108,14 +108,20 @@ async fn delivered_and_ladders(db: &dyn Db, t: &TenantId, invoices: usize) -> Ve
     out
 }
 
-async fn shadow_decisions_are_never_delivered_and_never_move_the_ladder(f: Fixture) {
-    let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
-    let db = f.db.as_ref();
-    // The same tenant twice, one with fx-good in shadow beside the standard policy.
-    let (shadowed, alone) = twins(db, fixture("fx-good"), 7).await;
-    for day in ["2026-02-10", "2026-02-17", "2026-02-24"] {
-        let with = sweep(db, &runtime, &shadowed, &opts(day)).await.unwrap();
-        let without = sweep(db, &runtime, &alone, &opts(day)).await.unwrap();
+/// Sweeps the twins (`shadowed`, `alone`) on each of `days`: each sweep of the shadowed one
+/// records, acts and blocks as its twin's does, and shadows every decision it records, the
+/// twin none; afterwards what was delivered (the outbox) and where each ladder stands are
+/// the twin's.
+async fn sweep_twins_alike(
+    db: &dyn Db,
+    runtime: &Runtime,
+    (shadowed, alone): (&TenantId, &TenantId),
+    invoices: usize,
+    days: &[&str],
+) {
+    for day in days {
+        let with = sweep(db, runtime, shadowed, &opts(day)).await.unwrap();
+        let without = sweep(db, runtime, alone, &opts(day)).await.unwrap();
         assert_eq!(
             (with.recorded, with.actions, with.blocked),
             (without.recorded, without.actions, without.blocked),
@@ -127,11 +133,25 @@ async fn shadow_decisions_are_never_delivered_and_never_move_the_ladder(f: Fixtu
             "{day}"
         );
     }
-    // What was delivered (the outbox) and where each ladder stands are the twin's.
     assert_eq!(
-        delivered_and_ladders(db, &shadowed, 7).await,
-        delivered_and_ladders(db, &alone, 7).await
+        delivered_and_ladders(db, shadowed, invoices).await,
+        delivered_and_ladders(db, alone, invoices).await
     );
+}
+
+async fn shadow_decisions_are_never_delivered_and_never_move_the_ladder(f: Fixture) {
+    let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
+    let db = f.db.as_ref();
+    // The same tenant twice, one with fx-good in shadow beside the standard policy.
+    let (shadowed, alone) = twins(db, fixture("fx-good"), 7).await;
+    sweep_twins_alike(
+        db,
+        &runtime,
+        (&shadowed, &alone),
+        7,
+        &["2026-02-10", "2026-02-17", "2026-02-24"],
+    )
+    .await;
     // fx-good's answers were recorded apart, each beside its live decision.
     let page = db
         .shadow_pairs(&shadowed, &ShadowQuery::default())
@@ -175,20 +195,14 @@ async fn a_shadow_version_answering_as_the_live_one_records_the_live_guarded_ans
     // A twin of the standard policy (other bytes, the same answers) in shadow.
     let twin = dunlin_tests::with_extra_function(&reference_policy("standard"), 4);
     let (shadowed, alone) = twins(db, twin, 6).await;
-    for day in ["2026-02-10", "2026-02-11", "2026-02-17", "2026-02-24"] {
-        let with = sweep(db, &runtime, &shadowed, &opts(day)).await.unwrap();
-        let without = sweep(db, &runtime, &alone, &opts(day)).await.unwrap();
-        assert_eq!(
-            (with.recorded, with.actions, with.blocked),
-            (without.recorded, without.actions, without.blocked),
-            "{day}"
-        );
-        assert_eq!(with.shadowed, with.recorded, "{day}");
-    }
-    assert_eq!(
-        delivered_and_ladders(db, &shadowed, 6).await,
-        delivered_and_ladders(db, &alone, 6).await
-    );
+    sweep_twins_alike(
+        db,
+        &runtime,
+        (&shadowed, &alone),
+        6,
+        &["2026-02-10", "2026-02-11", "2026-02-17", "2026-02-24"],
+    )
+    .await;
     let page = db
         .shadow_pairs(&shadowed, &ShadowQuery::default())
         .await
