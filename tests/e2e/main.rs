@@ -75,16 +75,19 @@ pub fn assert_decides_as_the_rust_standard(rust: &LoadedPolicy, port: &LoadedPol
         ctx.params.insert(key.into(), value.into());
         contexts.push((format!("{key} = {value}"), ctx));
     }
+    let expected: Vec<_> = contexts
+        .iter()
+        .map(|(_, ctx)| host_answer(rust.handle(Mode::Strict).decide(ctx)))
+        .collect();
     let mut batch = port.handle(Mode::Batch);
     for round in ["", " (again)"] {
-        for (name, ctx) in &contexts {
-            let expected = host_answer(rust.handle(Mode::Strict).decide(ctx));
+        for ((name, ctx), expected) in contexts.iter().zip(&expected) {
             if round.is_empty() {
                 let strict = host_answer(port.handle(Mode::Strict).decide(ctx));
-                assert_eq!(strict, expected, "{name}: strict");
+                assert_eq!(&strict, expected, "{name}: strict");
             }
             assert_eq!(
-                host_answer(batch.decide(ctx)),
+                &host_answer(batch.decide(ctx)),
                 expected,
                 "{name}: batch{round}"
             );
