@@ -4,7 +4,7 @@
 use dunlin_store::sweep::EncodedOutcome;
 use dunlin_store::testing::{self, date as d, Fixture};
 use dunlin_store::trial::{ShadowOutcome, ShadowQuery};
-use dunlin_store::{CanaryShare, DueQuery, PolicyStatus, StoreError, TenantId};
+use dunlin_store::{CanaryShare, DueQuery, Outcome, PolicyStatus, StoreError, TenantId};
 
 use crate::data::{first_reminders, notice, seed, tid};
 
@@ -214,15 +214,21 @@ async fn shadow_answers_sit_beside_live_decisions_and_touch_nothing_else(f: Fixt
         .is_empty());
 }
 
-async fn shadow_answers_carried_by_a_batch_are_written_with_it(f: Fixture) {
-    let acme = tid("acme");
-    with_versions(&f, &acme).await;
+/// acme with its versions, and the live first reminders of its first two invoices due on
+/// 2026-02-10, as the sweep would hand them to the writer.
+async fn two_first_reminders(f: &Fixture, acme: &TenantId) -> (Outcome, Outcome) {
+    with_versions(f, acme).await;
     let page =
-        f.db.due_for_review(&acme, &DueQuery::new(d("2026-02-10")))
+        f.db.due_for_review(acme, &DueQuery::new(d("2026-02-10")))
             .await
             .unwrap();
     let mut live = first_reminders(&page).into_iter();
-    let (i1, i2) = (live.next().unwrap(), live.next().unwrap());
+    (live.next().unwrap(), live.next().unwrap())
+}
+
+async fn shadow_answers_carried_by_a_batch_are_written_with_it(f: Fixture) {
+    let acme = tid("acme");
+    let (i1, i2) = two_first_reminders(&f, &acme).await;
     assert_eq!(
         (
             i1.context.invoice.id.as_str(),
@@ -258,13 +264,7 @@ async fn shadow_answers_carried_by_a_batch_are_written_with_it(f: Fixture) {
 
 async fn a_shadow_answer_like_the_live_one_is_stored_by_reference_and_reads_whole(f: Fixture) {
     let acme = tid("acme");
-    with_versions(&f, &acme).await;
-    let page =
-        f.db.due_for_review(&acme, &DueQuery::new(d("2026-02-10")))
-            .await
-            .unwrap();
-    let mut live = first_reminders(&page).into_iter();
-    let (i1, i2) = (live.next().unwrap(), live.next().unwrap());
+    let (i1, i2) = two_first_reminders(&f, &acme).await;
     let like = |o: &dunlin_store::Outcome| ShadowOutcome {
         invoice_id: o.context.invoice.id.clone(),
         as_of: o.context.as_of,
