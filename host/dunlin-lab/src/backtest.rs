@@ -239,7 +239,11 @@ pub async fn backtest(
         })?;
     let sha256 = policy.info().sha256.clone();
 
-    let mut query = RecordedQuery::window(opts.from, opts.to);
+    let mut query = RecordedQuery {
+        // The comparison does not compare the actions the guardrails blocked.
+        blocked_actions: false,
+        ..RecordedQuery::window(opts.from, opts.to)
+    };
     let mut state = (
         Workers::new(&policy, opts.workers),
         Comparison::listing(opts.listed),

@@ -340,13 +340,89 @@ async fn upsert_states(
     Ok(())
 }
 
-/// Reads a page of the decision log (the statements shared with SQLite's sqlx pool).
+/// Reads a page of the decision log for replay, backtest and export: the decisions' own
+/// columns, their contexts (each chunk read once) and, when asked for, the text of the
+/// blocked actions of the decisions the guardrails changed. SQLite reads the same on its
+/// own connections (`sqlite/recorded.rs`).
 async fn recorded_decisions(
     db: &PgDb,
     tenant: &TenantId,
     query: &RecordedQuery,
 ) -> Result<Vec<RecordedDecision>> {
-    sql::replay::recorded_decisions(db, tenant, query).await
+    let mut qb = sqlx::QueryBuilder::<Driver>::new(
+        "SELECT id, invoice_id, as_of, policy_version, policy_sha256, context, context_chunk, \
+         context_line, decision, interventions, failure_code FROM decisions WHERE tenant_id = ",
+    );
+    qb.push_bind(tenant.as_str());
+    if let Some(id) = query.id {
+        qb.push(" AND id = ").push_bind(id);
+    }
+    if let Some(from) = query.from {
+        qb.push(" AND as_of >= ").push_bind(from);
+    }
+    if let Some(to) = query.to {
+        qb.push(" AND as_of <= ").push_bind(to);
+    }
+    if let Some(after) = query.after_id {
+        qb.push(" AND id > ").push_bind(after);
+    }
+    qb.push(" ORDER BY id LIMIT ")
+        .push_bind(i64::from(query.limit.clamp(1, RecordedQuery::MAX_LIMIT)));
+    let rows = qb
+        .build()
+        .fetch_all(&db.pool)
+        .await
+        .ctx("read recorded decisions")?;
+    let mut chunks = sql::review::context_chunks(&db.pool, tenant, &rows).await?;
+    let mut records = Vec::with_capacity(rows.len());
+    for row in &rows {
+        records.push(RecordedDecision {
+            id: sql::get(row, "id")?,
+            invoice_id: sql::get(row, "invoice_id")?,
+            as_of: sql::get(row, "as_of")?,
+            policy: sql::review::policy_of(row)?,
+            // Decompressed, not parsed: the reader parses (on its worker threads).
+            context: chunks.recorded(
+                &sql::get::<Vec<u8>>(row, "context")?,
+                sql::get(row, "context_chunk")?,
+                sql::get(row, "context_line")?,
+            )?,
+            decision: sql::get(row, "decision")?,
+            interventions: from_json("interventions", &sql::get::<String>(row, "interventions")?)?,
+            blocked: Vec::new(),
+            failure_code: sql::get(row, "failure_code")?,
+        });
+    }
+    let invoices = crate::replay::invoices_with_interventions(&records);
+    if !query.blocked_actions || invoices.is_empty() {
+        return Ok(records);
+    }
+    let mut qb = sqlx::QueryBuilder::<Driver>::new(
+        "SELECT invoice_id, as_of, payload FROM actions WHERE tenant_id = ",
+    );
+    qb.push_bind(tenant.as_str())
+        .push(" AND status = 'blocked' AND invoice_id IN (");
+    let mut list = qb.separated(", ");
+    for id in &invoices {
+        list.push_bind(*id);
+    }
+    qb.push(") ORDER BY invoice_id, as_of, ordinal");
+    let blocked = qb
+        .build()
+        .fetch_all(&db.pool)
+        .await
+        .ctx("read blocked actions")?
+        .iter()
+        .map(|row| {
+            Ok((
+                sql::get(row, "invoice_id")?,
+                sql::get(row, "as_of")?,
+                sql::get(row, "payload")?,
+            ))
+        })
+        .collect::<Result<Vec<(String, Date, String)>>>()?;
+    crate::replay::attach_blocked(&mut records, blocked);
+    Ok(records)
 }
 
 /// One page of invoices due for review: the page's rows, then one query each for the page's

@@ -24,6 +24,10 @@ pub struct RecordedQuery {
     pub after_id: Option<i64>,
     /// At most this many (clamped to 1..=[`RecordedQuery::MAX_LIMIT`]), oldest first.
     pub limit: u32,
+    /// Also read the blocked actions of the decisions the guardrails changed
+    /// ([`RecordedDecision::blocked`]): a replay compares them; a backtest and an export do
+    /// not, and skip the read (one more query a page).
+    pub blocked_actions: bool,
 }
 
 impl RecordedQuery {
@@ -38,6 +42,7 @@ impl RecordedQuery {
             to,
             after_id: None,
             limit: 1000,
+            blocked_actions: true,
         }
     }
 
@@ -77,7 +82,8 @@ pub struct RecordedDecision {
     /// What the guardrails changed, in action order.
     pub interventions: Vec<Intervention>,
     /// The JSON of each action the guardrails blocked, as written, in outbox order (the
-    /// order of the policy's own list).
+    /// order of the policy's own list); empty when the query did not ask for them
+    /// ([`RecordedQuery::blocked_actions`]).
     pub blocked: Vec<String>,
     /// The stable code of the policy's failure, if it failed.
     pub failure_code: Option<String>,

@@ -65,14 +65,11 @@ mod outbox;
 #[path = "sql/outcome.rs"]
 mod outcome;
 #[allow(clippy::duplicate_mod)]
-#[path = "sql/replay.rs"]
-pub(super) mod replay;
-#[allow(clippy::duplicate_mod)]
 #[path = "sql/replica.rs"]
 mod replica;
 #[allow(clippy::duplicate_mod)]
 #[path = "sql/review.rs"]
-mod review;
+pub(super) mod review;
 #[allow(clippy::duplicate_mod)]
 #[path = "sql/sweep_run.rs"]
 mod sweep_run;

@@ -171,8 +171,12 @@ async fn write_export(
         ),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
-    let mut query = RecordedQuery::window(from, to);
-    query.limit = 2000;
+    let mut query = RecordedQuery {
+        limit: 2000,
+        // The export's lines do not carry the blocked actions.
+        blocked_actions: false,
+        ..RecordedQuery::window(from, to)
+    };
     let mut written = 0usize;
     loop {
         let page = db.recorded_decisions(&tenant, &query).await?;

@@ -1719,6 +1719,104 @@ fn a_backtest_with_a_forward_look_shows_the_ladders_that_differ() {
     );
 }
 
+/// Sweeps acme on 2026-03-10: how many decisions it recorded (some), and what it printed.
+fn acme_swept(cache: &Path, db: &Path) -> (usize, String) {
+    let sweep = dunlin_db(
+        cache,
+        db,
+        &["sweep", "--tenant", "acme", "--as-of", "2026-03-10"],
+    );
+    let (out, err) = text(&sweep);
+    assert!(sweep.status.success(), "{err}");
+    let recorded = out
+        .split(" recorded,")
+        .next()
+        .and_then(|head| head.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("a recorded count: {out}"));
+    assert!(recorded > 0, "{out}");
+    (recorded, out)
+}
+
+/// `decisions --export`: the tenant's log as JSON Lines, one decision a line with the exact
+/// context its policy saw, within the window asked for and the tenant's own only; and
+/// `policy diff --contexts` reads the file as written.
+#[test]
+fn the_decision_log_exports_as_json_lines_that_a_diff_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cache, db) = acme_with_two_ladders(dir.path(), &["tenant", "create", "globex"]);
+    let (recorded, _) = acme_swept(&cache, &db);
+
+    let file = dir.path().join("acme.jsonl");
+    let export = |tenant: &str, extra: &[&str]| {
+        let args = [
+            &["decisions", "--export", "--tenant", tenant, "--out"][..],
+            &[file.to_str().unwrap()],
+            extra,
+        ]
+        .concat();
+        let out = dunlin_db(&cache, &db, &args);
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "{args:?}: {stdout}\n{stderr}");
+        let lines: Vec<serde_json::Value> = std::fs::read_to_string(&file)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect();
+        assert!(
+            stderr.contains(&format!("wrote {} decision(s)", lines.len())),
+            "{stderr}"
+        );
+        lines
+    };
+    let lines = export("acme", &[]);
+    assert_eq!(lines.len(), recorded);
+    let mut ids = Vec::new();
+    for l in &lines {
+        ids.push(l["decision_id"].as_i64().expect("an id"));
+        assert_eq!(l["as_of"], "2026-03-10", "{l}");
+        assert_eq!(l["policy_version"], 1, "{l}");
+        assert_eq!(l["policy_sha256"].as_str().map(str::len), Some(64), "{l}");
+        assert_eq!(l["context"]["as-of"], "2026-03-10", "{l}");
+        assert_eq!(l["context"]["invoice"]["id"], l["invoice_id"], "{l}");
+        assert!(
+            l["decision"].is_object() != l["failure_code"].is_string(),
+            "a decision or a failure: {l}"
+        );
+    }
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "oldest first: {ids:?}");
+    // The window, and another tenant's (empty) log.
+    assert!(export("acme", &["--from", "2026-03-11"]).is_empty());
+    assert_eq!(export("acme", &["--to", "2026-03-10"]).len(), recorded);
+    assert!(export("globex", &[]).is_empty());
+    let nobody = dunlin_db(
+        &cache,
+        &db,
+        &["decisions", "--export", "--tenant", "nobody"],
+    );
+    assert!(!nobody.status.success(), "{:?}", text(&nobody));
+
+    // The file holds acme's whole log again, for the diff.
+    assert_eq!(export("acme", &[]).len(), recorded);
+    let (ladder, early) = (dir.path().join("l.wasm"), dir.path().join("e.wasm"));
+    let diff = dunlin(
+        &cache,
+        &[
+            "policy",
+            "diff",
+            ladder.to_str().unwrap(),
+            early.to_str().unwrap(),
+            "--contexts",
+            file.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    let (stdout, stderr) = text(&diff);
+    assert!(diff.status.success(), "{stdout}\n{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+    assert_eq!(report["total"], recorded, "{report}");
+}
+
 /// Shadow and canary from the command line: the sweep says what the shadow version answered,
 /// the shadow report compares it, and the canary report sets the arms side by side.
 #[test]
@@ -1726,20 +1824,7 @@ fn shadow_and_canary_reports_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
     let (cache, db) =
         acme_with_two_ladders(dir.path(), &["policy", "shadow", "--tenant", "acme", "2"]);
-    let sweep = dunlin_db(
-        &cache,
-        &db,
-        &["sweep", "--tenant", "acme", "--as-of", "2026-03-10"],
-    );
-    let (out, err) = text(&sweep);
-    assert!(sweep.status.success(), "{err}");
-    let recorded: u64 = out
-        .split(" recorded,")
-        .next()
-        .and_then(|head| head.rsplit(' ').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("a recorded count: {out}"));
-    assert!(recorded > 0, "{out}");
+    let (recorded, out) = acme_swept(&cache, &db);
     assert!(
         out.contains(&format!(
             "shadow: {recorded} answers recorded apart (0 failures)"

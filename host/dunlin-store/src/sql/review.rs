@@ -46,7 +46,7 @@ async fn context_frames(
 
 /// The chunks the contexts of the decision `rows` are in, each read once (a page of one
 /// sweep's decisions shares a few), and only the tenant's own.
-pub(super) async fn context_chunks(
+pub(in super::super) async fn context_chunks(
     pool: &sqlx::Pool<Driver>,
     tenant: &TenantId,
     rows: &[Row],
@@ -72,20 +72,8 @@ pub(super) fn context_of(chunks: &mut codec::ChunkCache, row: &Row) -> Result<Co
     )
 }
 
-/// A decision row's context as [`context_of`] reads it, but not yet parsed.
-pub(super) fn recorded_context_of(
-    chunks: &mut codec::ChunkCache,
-    row: &Row,
-) -> Result<crate::replay::RecordedContext> {
-    chunks.recorded(
-        &get::<Vec<u8>>(row, "context")?,
-        get::<Option<i64>>(row, "context_chunk")?,
-        get::<Option<i64>>(row, "context_line")?,
-    )
-}
-
 /// A decision row's policy version and sha256, when a policy ran.
-pub(super) fn policy_of(row: &Row) -> Result<Option<PolicyRef>> {
+pub(in super::super) fn policy_of(row: &Row) -> Result<Option<PolicyRef>> {
     let version: Option<i64> = get(row, "policy_version")?;
     let sha: Option<String> = get(row, "policy_sha256")?;
     Ok(match (version, sha) {

@@ -1,7 +1,7 @@
 //! Reading the decision log for replay, backtest and export on the sweep's own rusqlite
-//! connections ([`super::direct`]): the same three reads as `sql/replay.rs` (the page of
+//! connections ([`super::direct`]): the same three reads as PostgreSQL's (the page of
 //! decisions, the chunks of their contexts, the blocked actions of the decisions the
-//! guardrails changed), in one read transaction, as statements prepared once per connection.
+//! guardrails changed, when asked for), in one read transaction, as statements prepared once per connection.
 //! Through sqlx each row's columns are copied on its worker thread and handed across, and
 //! that thread and the copies cost more CPU than SQLite's own work (docs/benchmarks.md#backtest).
 
@@ -90,9 +90,11 @@ pub(super) fn recorded_decisions(
             failure_code: row.failure_code,
         });
     }
-    let blocked = blocked(&tx, tenant, &records)?;
+    if query.blocked_actions {
+        let blocked = blocked(&tx, tenant, &records)?;
+        attach_blocked(&mut records, blocked);
+    }
     tx.commit().ctx("end the read")?;
-    attach_blocked(&mut records, blocked);
     Ok(records)
 }
 

@@ -59,6 +59,18 @@ async fn recorded_decisions_keep_the_text_written_and_the_blocked_actions(f: Fix
     assert_eq!(read[0].blocked, vec![json(&notice(2))]);
     assert!(read[1..].iter().all(|r| r.blocked.is_empty()));
     assert_eq!(read[blocked].decision, None);
+
+    // A reader that does not compare the blocked actions (backtest, export) skips them, and
+    // reads the rest alike.
+    let without = RecordedQuery {
+        blocked_actions: false,
+        ..RecordedQuery::window(None, None)
+    };
+    let lean = f.db.recorded_decisions(&acme, &without).await.unwrap();
+    assert!(lean.iter().all(|r| r.blocked.is_empty()));
+    let mut expected = read;
+    expected[0].blocked.clear();
+    assert_eq!(lean, expected);
 }
 
 async fn recorded_decisions_page_by_id_within_a_window(f: Fixture) {
