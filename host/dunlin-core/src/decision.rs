@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 use crate::text::{is_bidi_control, is_control, Escaped};
 use crate::{Channel, Context, Date, Tone};
 
+mod read;
+
 /// The highest notice level a policy may use.
 pub const MAX_LEVEL: u8 = 9;
 /// The most actions one decision may carry.
@@ -40,9 +42,10 @@ pub struct Decision {
     pub reason: String,
 }
 
-/// One thing the host should do.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case", tag = "kind", deny_unknown_fields)]
+/// One thing the host should do. Written with `kind` first, then the variant's fields;
+/// read by [`read`], which takes the fields in any order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "kind")]
 pub enum Action {
     /// Send a notice.
     Notify(Notice),
