@@ -1,9 +1,10 @@
 //! Reading the decision log for replay, backtest and export on the sweep's own rusqlite
 //! connections ([`super::direct`]): the same three reads as PostgreSQL's (the page of
 //! decisions, the chunks of their contexts, the blocked actions of the decisions the
-//! guardrails changed, when asked for), in one read transaction, as statements prepared once per connection.
-//! Through sqlx each row's columns are copied on its worker thread and handed across, and
-//! that thread and the copies cost more CPU than SQLite's own work (docs/benchmarks.md#backtest).
+//! guardrails changed, when asked for), in one read transaction, as statements prepared
+//! once per connection. Through sqlx each row's columns are copied on its worker thread
+//! and handed across, and that thread and the copies cost more CPU than SQLite's own work
+//! (docs/benchmarks.md#backtest).
 
 use std::collections::HashMap;
 
