@@ -7,12 +7,13 @@
 //! read straight into it; the backtest reads every recorded decision back
 //! (docs/benchmarks.md#backtest). Any other order is buffered (as JSON values) and read the
 //! same way. What is accepted and refused is the derive's, and so is the error, except for
-//! a second `kind` right after the first: it is refused as an unknown field of the variant.
+//! a second `kind` in an object that starts with one: it is refused as an unknown field of
+//! the variant.
 
 use std::fmt;
 
 use serde::de::value::MapAccessDeserializer;
-use serde::de::{self, DeserializeOwned, Deserializer, IntoDeserializer, MapAccess, Visitor};
+use serde::de::{self, Deserializer, IntoDeserializer, MapAccess, Visitor};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -108,15 +109,12 @@ impl<'de> Visitor<'de> for ActionVisitor {
 
 /// The variant `kind` names, read from the object's other fields.
 fn variant<'de, D: Deserializer<'de>>(kind: Kind, fields: D) -> Result<Action, D::Error> {
-    fn read<'de, T: DeserializeOwned, D: Deserializer<'de>>(d: D) -> Result<T, D::Error> {
-        T::deserialize(d)
-    }
     Ok(match kind {
-        Kind::Notify => Action::Notify(read::<Notice, _>(fields)?),
-        Kind::RetryPayment => Action::RetryPayment(read::<Retry, _>(fields)?),
-        Kind::Pause => Action::Pause(read::<Pause, _>(fields)?),
-        Kind::Escalate => Action::Escalate(read::<Escalation, _>(fields)?),
-        Kind::Close => Action::Close(read::<Closure, _>(fields)?),
+        Kind::Notify => Action::Notify(Notice::deserialize(fields)?),
+        Kind::RetryPayment => Action::RetryPayment(Retry::deserialize(fields)?),
+        Kind::Pause => Action::Pause(Pause::deserialize(fields)?),
+        Kind::Escalate => Action::Escalate(Escalation::deserialize(fields)?),
+        Kind::Close => Action::Close(Closure::deserialize(fields)?),
     })
 }
 
@@ -265,8 +263,9 @@ mod tests {
             };
             assert_eq!(ours, derived, "{text}");
         }
-        // A second `kind` after a first one is read as one of the variant's fields, which
-        // has no such field: refused as the derive refuses it, named differently.
+        // A second `kind` in an object that starts with one is read as one of the variant's
+        // fields, which has no such field: refused as the derive refuses it, named
+        // differently.
         let (ours, derived) = both(r#"{"kind":"close","kind":"close","reason":"r"}"#);
         assert_eq!(
             ours.unwrap_err(),
