@@ -43,7 +43,7 @@ pub struct Decision {
 }
 
 /// One thing the host should do. Written with `kind` first, then the variant's fields;
-/// read by [`read`], which takes the fields in any order.
+/// read back (`decision/read.rs`) with the fields in any order.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case", tag = "kind")]
 pub enum Action {
