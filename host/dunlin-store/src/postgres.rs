@@ -357,12 +357,7 @@ async fn recorded_decisions(
     if let Some(id) = query.id {
         qb.push(" AND id = ").push_bind(id);
     }
-    if let Some(from) = query.from {
-        qb.push(" AND as_of >= ").push_bind(from);
-    }
-    if let Some(to) = query.to {
-        qb.push(" AND as_of <= ").push_bind(to);
-    }
+    sql::push_as_of_window(&mut qb, query.from, query.to);
     if let Some(after) = query.after_id {
         qb.push(" AND id > ").push_bind(after);
     }

@@ -90,6 +90,20 @@ where
     row.try_get(column).ctx("decode a row")
 }
 
+/// Narrows a list read to the as-of days `from` to `to` (either end open).
+pub(super) fn push_as_of_window(
+    qb: &mut sqlx::QueryBuilder<'_, Driver>,
+    from: Option<Date>,
+    to: Option<Date>,
+) {
+    if let Some(from) = from {
+        qb.push(" AND as_of >= ").push_bind(from);
+    }
+    if let Some(to) = to {
+        qb.push(" AND as_of <= ").push_bind(to);
+    }
+}
+
 /// Fails with `UnknownTenant` unless the tenant exists; batch writes check this first so
 /// that the error names the real problem.
 pub(super) async fn require_tenant(tx: &mut Tx, tenant: &TenantId) -> Result<()> {

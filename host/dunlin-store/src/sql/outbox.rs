@@ -470,12 +470,7 @@ pub(super) async fn actions(
     if let Some(kind) = query.kind {
         qb.push(" AND kind = ").push_bind(codec::name(&kind));
     }
-    if let Some(from) = query.from {
-        qb.push(" AND as_of >= ").push_bind(from);
-    }
-    if let Some(to) = query.to {
-        qb.push(" AND as_of <= ").push_bind(to);
-    }
+    super::push_as_of_window(&mut qb, query.from, query.to);
     if let Some(after) = query.after_id {
         qb.push(" AND id > ").push_bind(after);
     }

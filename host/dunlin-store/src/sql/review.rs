@@ -144,12 +144,7 @@ pub(super) async fn decisions(
             .push_bind(customer.as_str())
             .push(")");
     }
-    if let Some(from) = query.from {
-        qb.push(" AND as_of >= ").push_bind(from);
-    }
-    if let Some(to) = query.to {
-        qb.push(" AND as_of <= ").push_bind(to);
-    }
+    super::push_as_of_window(&mut qb, query.from, query.to);
     match query.outcome {
         Some(DecisionOutcome::Decided) => {
             qb.push(" AND decision IS NOT NULL AND failure_code IS NULL");

@@ -220,7 +220,7 @@ fn due_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DueRow> {
 
 /// A page's list of ids, bound as one JSON array and read back with `json_each`, so each
 /// statement keeps one text whatever the page holds and is prepared once per connection.
-pub(super) const JSON_LIST_2: &str = "SELECT value FROM json_each($2)";
+const JSON_LIST_2: &str = "SELECT value FROM json_each($2)";
 /// [`JSON_LIST_2`] as the third parameter.
 const JSON_LIST_3: &str = "SELECT value FROM json_each($3)";
 

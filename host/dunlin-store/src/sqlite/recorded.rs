@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use rusqlite::types::ValueRef;
 use rusqlite::Connection;
 
-use super::direct::{Day, JSON_LIST_2};
+use super::direct::Day;
 use crate::codec::{self, narrow, ChunkCache};
 use crate::error::QueryContext;
 use crate::replay::{attach_blocked, invoices_with_interventions, RecordedDecision, RecordedQuery};
@@ -152,6 +152,15 @@ fn page(
     .ctx("read recorded decisions")
 }
 
+/// The tenant's chunks of contexts among the ids of `$2`, a JSON list.
+const FRAMES: &str = "SELECT id, frame FROM context_chunks WHERE tenant_id = $1 \
+     AND id IN (SELECT value FROM json_each($2))";
+
+/// The tenant's blocked actions of the invoices of `$2`, a JSON list, in outbox order.
+const BLOCKED: &str = "SELECT invoice_id, as_of, payload FROM actions WHERE tenant_id = $1 \
+     AND status = 'blocked' AND invoice_id IN (SELECT value FROM json_each($2)) \
+     ORDER BY invoice_id, as_of, ordinal";
+
 /// The frames of the tenant's chunks of contexts among `ids`, by id.
 fn frames(
     tx: &rusqlite::Transaction<'_>,
@@ -161,20 +170,14 @@ fn frames(
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
-    let ids = codec::json(ids);
-    let sql = format!(
-        "SELECT id, frame FROM context_chunks WHERE tenant_id = $1 AND id IN ({JSON_LIST_2})"
-    );
-    let mut stmt = tx.prepare_cached(&sql).ctx("read decision contexts")?;
-    stmt.query_map(
-        &[
-            ("$1", &tenant.as_str() as &dyn rusqlite::ToSql),
-            ("$2", &ids),
-        ],
+    by_list(
+        tx,
+        FRAMES,
+        tenant,
+        &codec::json(ids),
+        "read decision contexts",
         |r| Ok((r.get(0)?, r.get(1)?)),
     )
-    .and_then(|rows| rows.collect::<rusqlite::Result<HashMap<_, _>>>())
-    .ctx("read decision contexts")
 }
 
 /// The blocked actions of the page's decisions the guardrails changed, in outbox order.
@@ -187,20 +190,34 @@ fn blocked(
     if invoices.is_empty() {
         return Ok(Vec::new());
     }
-    let invoices = codec::json(&invoices);
-    let sql = format!(
-        "SELECT invoice_id, as_of, payload FROM actions WHERE tenant_id = $1 \
-         AND status = 'blocked' AND invoice_id IN ({JSON_LIST_2}) \
-         ORDER BY invoice_id, as_of, ordinal"
-    );
-    let mut stmt = tx.prepare_cached(&sql).ctx("read blocked actions")?;
+    by_list(
+        tx,
+        BLOCKED,
+        tenant,
+        &codec::json(&invoices),
+        "read blocked actions",
+        |r| Ok((r.get(0)?, r.get::<_, Day>(1)?.0, r.get(2)?)),
+    )
+}
+
+/// The rows of `sql`, a statement over the tenant (`$1`) and a JSON list (`$2`), each read
+/// by `row`; `op` names the read in an error.
+fn by_list<T, C: FromIterator<T>>(
+    tx: &rusqlite::Transaction<'_>,
+    sql: &str,
+    tenant: &TenantId,
+    list: &str,
+    op: &'static str,
+    row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> Result<C> {
+    let mut stmt = tx.prepare_cached(sql).ctx(op)?;
     stmt.query_map(
         &[
             ("$1", &tenant.as_str() as &dyn rusqlite::ToSql),
-            ("$2", &invoices),
+            ("$2", &list),
         ],
-        |r| Ok((r.get(0)?, r.get::<_, Day>(1)?.0, r.get(2)?)),
+        row,
     )
-    .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-    .ctx("read blocked actions")
+    .and_then(|rows| rows.collect::<rusqlite::Result<C>>())
+    .ctx(op)
 }
